@@ -1,0 +1,169 @@
+"""RoleBench files: where they are, strict reading, and the joins the tasks need.
+
+The data location is resolved in this order: an explicit ``data_dir`` (lm-eval's
+``--metadata '{"data_dir": ...}'``), the environment variable ``ROLEBENCH_DATA_DIR``,
+else the Hugging Face dataset ``ZenMoore/RoleBench`` (downloaded file by file).
+
+Rows are ``{"role", "question", "generated": [refs...], "type"?}``. Text is kept
+exactly as released (leading spaces included): scores and baseline matching use it raw.
+Any malformed row raises :class:`RoleBenchDataError` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HUB_REPO = "ZenMoore/RoleBench"
+# The Hub revision used when no local copy is given. "main" until a commit of the
+# dataset has been verified online; the commit actually used is recorded in results.
+HUB_REVISION = "main"
+ENV_VAR = "ROLEBENCH_DATA_DIR"
+
+# References that carry no answer. The paper kept them; we keep them and count them.
+_DEGENERATE = re.compile(
+    r"^\s*(\(\s*no (response|dialogue|answer|reply)\b[^)]*\)\s*\.?)?\s*$", re.IGNORECASE
+)
+
+
+class RoleBenchDataError(ValueError):
+    """A RoleBench file is missing or malformed; the message names file, line and field."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, problem: str):
+        where = f"{path}:{line}" if line else str(path)
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{where}:{what} {problem}")
+        self.path, self.line, self.field = str(path), line, field
+
+
+@dataclass(frozen=True)
+class Item:
+    """One RoleBench row: a question put to a role, with its reference answers."""
+
+    role: str
+    question: str
+    references: tuple[str, ...]
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Split:
+    """A RoleBench test split (one lm-eval task), as declared in ``splits.yaml``."""
+
+    name: str
+    lang: str
+    kind: str  # "general" or "specific"
+    dir: str
+    profiles: str
+
+
+@lru_cache(maxsize=1)
+def splits() -> dict[str, Split]:
+    """All test splits by name (``specific_en``, ``general_zh``, ...)."""
+    raw = yaml.safe_load((Path(__file__).parent / "splits.yaml").read_text(encoding="utf-8"))
+    return {name: Split(name=name, **fields) for name, fields in raw.items()}
+
+
+def get_split(name: str) -> Split:
+    """The split called ``name``; a ValueError lists the known names otherwise."""
+    try:
+        return splits()[name]
+    except KeyError:
+        raise ValueError(f"unknown RoleBench split {name!r}; known: {', '.join(splits())}") from None
+
+
+def is_degenerate(reference: str) -> bool:
+    """True for references that hold no answer, e.g. "(No response provided)" or blanks."""
+    return bool(_DEGENERATE.match(reference))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _require(cond: bool, path, line, field, problem) -> None:
+    if not cond:
+        raise RoleBenchDataError(path, line, field, problem)
+
+
+def parse_row(row: Any, path: str | os.PathLike, line: int) -> Item:
+    """Validate one decoded JSON row; ``type`` may be a string or a list of strings."""
+    _require(isinstance(row, dict), path, line, None, f"expected a JSON object, got {type(row).__name__}")
+    for key in ("role", "question"):
+        _require(key in row, path, line, key, "missing")
+        _require(isinstance(row[key], str), path, line, key, f"expected a string, got {type(row[key]).__name__}")
+    _require(bool(row["role"].strip()), path, line, "role", "empty")
+    _require(bool(row["question"].strip()), path, line, "question", "empty")
+    refs = row.get("generated")
+    _require("generated" in row, path, line, "generated", "missing")
+    _require(isinstance(refs, list), path, line, "generated", f"expected a list of strings, got {type(refs).__name__}")
+    _require(len(refs) > 0, path, line, "generated", "empty list: an item needs at least one reference")
+    for i, ref in enumerate(refs):
+        _require(isinstance(ref, str), path, line, f"generated[{i}]", f"expected a string, got {type(ref).__name__}")
+    types = row.get("type")
+    if types is None:
+        types = []
+    elif isinstance(types, str):
+        types = [types]
+    _require(
+        isinstance(types, list) and all(isinstance(t, str) for t in types),
+        path, line, "type", f"expected a string or a list of strings, got {types!r}",
+    )
+    return Item(role=row["role"], question=row["question"], references=tuple(refs), types=tuple(types))
+
+
+def read_items(path: str | os.PathLike) -> list[Item]:
+    """Read a RoleBench JSONL file strictly (blank lines are allowed, nothing else is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RoleBenchDataError(path, None, None, "file not found")
+    items = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise RoleBenchDataError(path, line_no, None, f"invalid JSON ({err.msg} at column {err.colno})") from None
+            items.append(parse_row(row, path, line_no))
+    return items
+
+
+def read_baseline(path: str | os.PathLike) -> dict[tuple[str, str], str]:
+    """RoleGPT answers keyed by the raw (role, question); the first answer of each row.
+
+    The same key twice with different answers is an error (the match would be ambiguous).
+    """
+    answers: dict[tuple[str, str], str] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    for line_no, item in enumerate(read_items(path), start=1):
+        key = (item.role, item.question)
+        if key in answers and answers[key] != item.references[0]:
+            raise RoleBenchDataError(
+                path, None, "generated",
+                f"two different RoleGPT answers for role {item.role!r} and question {item.question[:60]!r} "
+                f"(rows {first_line[key]} and {line_no})",
+            )
+        answers.setdefault(key, item.references[0])
+        first_line.setdefault(key, line_no)
+    return answers
+
+
+def read_descriptions(path: str | os.PathLike) -> dict[str, str]:
+    """Role descriptions from ``profiles-*/desc.json`` (a JSON object role -> text)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RoleBenchDataError(path, err.lineno, None, f"invalid JSON ({err.msg})") from None
+    _require(isinstance(data, dict), path, None, None, "expected a JSON object mapping role names to descriptions")
+    for role, desc in data.items():
+        _require(isinstance(desc, str), path, None, role, f"expected a string description, got {type(desc).__name__}")
+    return data

@@ -1,0 +1,123 @@
+"""Running RoleBench through lm-eval: a Python API and the ``rolebench-eval run`` pass-through.
+
+Both register this package's models (``rolegpt``) and find the task YAMLs in every
+install mode. When only RoleBench tasks are asked for, lm-eval's index of its ~15k
+built-in tasks is skipped (about 15 s per run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from rolebench_eval.tasks import TASKS_DIR
+
+
+def rolebench_task_names() -> set[str]:
+    """Task and group names defined by the YAMLs (file stems, group files start with "_")."""
+    return {p.stem.lstrip("_") for p in Path(TASKS_DIR).glob("*.yaml")}
+
+
+def only_rolebench(tasks: Sequence[str] | str) -> bool:
+    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    known = rolebench_task_names()
+    return bool(names) and all(name.strip() in known for name in names)
+
+
+def _overlay_installed() -> bool:
+    """True when a pip install put the YAMLs into lm_eval/tasks/rolebench (found by default)."""
+    import lm_eval.tasks
+
+    return (Path(lm_eval.tasks.__file__).parent / "rolebench" / "_rolebench.yaml").is_file()
+
+
+def _include_paths(include_path, include_defaults: bool) -> list:
+    """The caller's include paths plus ours, unless the defaults already hold the overlay."""
+    if include_path is None:
+        paths = []
+    else:
+        paths = list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+    if not (include_defaults and _overlay_installed()):
+        paths.append(TASKS_DIR)
+    return paths
+
+
+def task_manager(include_defaults: bool = False, metadata: dict | None = None, include_path=None):
+    """An lm-eval TaskManager that knows the RoleBench tasks (and the built-ins if asked)."""
+    from lm_eval.tasks import TaskManager
+
+    paths = _include_paths(include_path, include_defaults)
+    return TaskManager(include_path=paths, include_defaults=include_defaults, metadata=metadata)
+
+
+def evaluate(
+    model: str = "rolegpt",
+    tasks: Sequence[str] = ("rolebench",),
+    model_args: str | dict | None = None,
+    data_dir: str | os.PathLike | None = None,
+    **kwargs: Any,
+) -> dict | None:
+    """``lm_eval.simple_evaluate`` on RoleBench tasks; returns lm-eval's results dict.
+
+    ``data_dir`` selects a local RoleBench copy (else ``$ROLEBENCH_DATA_DIR``, else the Hub).
+    Other keyword arguments go to ``simple_evaluate`` unchanged.
+    """
+    import lm_eval
+
+    import rolebench_eval.rolegpt  # noqa: F401  (registers the model)
+
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    if data_dir is not None:
+        metadata["data_dir"] = str(data_dir)
+    tm = task_manager(include_defaults=not only_rolebench(tasks), metadata=metadata)
+    return lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=list(tasks), task_manager=tm, **kwargs)
+
+
+def _requested_tasks(argv: Sequence[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg in ("--tasks", "-t") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--tasks="):
+            return arg.split("=", 1)[1]
+    return ""
+
+
+@contextlib.contextmanager
+def _rolebench_task_manager(include_defaults: bool) -> Iterator[None]:
+    """Make lm-eval's CLI build its TaskManager through :func:`task_manager`."""
+    import lm_eval.tasks
+
+    original = lm_eval.tasks.TaskManager
+
+    class _RoleBenchTaskManager(original):
+        def __init__(self, verbosity=None, include_path=None, include_defaults=include_defaults, metadata=None):
+            paths = _include_paths(include_path, include_defaults)
+            super().__init__(verbosity, paths, include_defaults, metadata)
+
+    lm_eval.tasks.TaskManager = _RoleBenchTaskManager
+    try:
+        yield
+    finally:
+        lm_eval.tasks.TaskManager = original
+
+
+def run_lm_eval(argv: Sequence[str]) -> None:
+    """``lm_eval run <argv>``, with RoleBench's tasks and models available."""
+    from lm_eval.__main__ import cli_evaluate
+
+    import rolebench_eval.rolegpt  # noqa: F401  (registers the model)
+
+    argv = list(argv)
+    if argv and argv[0] == "run":
+        argv = argv[1:]
+    include_defaults = not only_rolebench(_requested_tasks(argv))
+    saved = sys.argv
+    sys.argv = ["lm_eval", "run", *argv]
+    try:
+        with _rolebench_task_manager(include_defaults):
+            cli_evaluate()
+    finally:
+        sys.argv = saved

@@ -1,0 +1,110 @@
+"""Where RoleBench comes from (a local copy or the Hub) and loading one split of it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rolebench_eval.data import (
+    ENV_VAR,
+    HUB_REPO,
+    HUB_REVISION,
+    Item,
+    RoleBenchDataError,
+    Split,
+    get_split,
+    read_baseline,
+    read_descriptions,
+    read_items,
+)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A RoleBench root: a local folder in the dataset's layout, or the Hub dataset."""
+
+    local_root: Path | None = None
+    revision: str = HUB_REVISION
+
+    @classmethod
+    def resolve(cls, data_dir: str | os.PathLike | None = None, revision: str | None = None) -> DataSource:
+        """``data_dir``, else ``$ROLEBENCH_DATA_DIR``, else the Hub at ``revision``."""
+        chosen = data_dir or os.environ.get(ENV_VAR) or None
+        if chosen is None:
+            return cls(None, revision or HUB_REVISION)
+        root = Path(chosen).expanduser().resolve()
+        if not root.is_dir():
+            origin = "data_dir" if data_dir else f"${ENV_VAR}"
+            raise RoleBenchDataError(root, None, None, f"RoleBench data folder not found (from {origin})")
+        return cls(root, revision or HUB_REVISION)
+
+    def fetch(self, relpath: str) -> Path | None:
+        """The local path of ``relpath`` inside the dataset, or None when it does not exist."""
+        if self.local_root is not None:
+            path = self.local_root / relpath
+            return path if path.is_file() else None
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(HUB_REPO, relpath, repo_type="dataset", revision=self.revision))
+        except EntryNotFoundError:
+            return None
+
+    def describe(self, fetched: Path) -> dict[str, str]:
+        """Provenance for results files: where the data came from and which version."""
+        if self.local_root is not None:
+            return {"origin": "local", "data_dir": str(self.local_root)}
+        parts = fetched.parts
+        commit = parts[parts.index("snapshots") + 1] if "snapshots" in parts else self.revision
+        return {"origin": "hub", "repo": HUB_REPO, "revision": self.revision, "commit": commit}
+
+
+@dataclass
+class SplitData:
+    """Everything one task needs: items, RoleGPT answers, role descriptions, provenance."""
+
+    split: Split
+    items: list[Item]
+    baseline: dict[tuple[str, str], str] | None  # None: no rolegpt_baseline.jsonl released
+    descriptions: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_split(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    revision: str | None = None,
+    file: str = "test",
+) -> SplitData:
+    """Load ``<split dir>/<file>.jsonl`` with its baseline and the role descriptions."""
+    split = get_split(name)
+    source = DataSource.resolve(data_dir, revision)
+    relpath = f"{split.dir}/{file}.jsonl"
+    path = source.fetch(relpath)
+    if path is None:
+        where = source.local_root or f"{HUB_REPO}@{source.revision}"
+        raise RoleBenchDataError(
+            f"{where}/{relpath}", None, None,
+            f"file not found; point {ENV_VAR} or --metadata data_dir at a RoleBench copy that has it",
+        )
+    baseline_path = source.fetch(f"{split.dir}/rolegpt_baseline.jsonl")
+    desc_path = source.fetch(f"{split.profiles}/desc.json")
+    provenance = source.describe(path) | {"file": relpath, "sha256": sha256_file(path)}
+    return SplitData(
+        split=split,
+        items=read_items(path),
+        baseline=read_baseline(baseline_path) if baseline_path else None,
+        descriptions=read_descriptions(desc_path) if desc_path else {},
+        provenance=provenance,
+    )

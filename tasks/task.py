@@ -1,0 +1,112 @@
+"""RoleBench as an lm-eval task: data from :mod:`rolebench_eval.source`, per-role prompts.
+
+Every task YAML names ``class: !function rolebench_eval.tasks.task.RoleBenchTask`` and a
+split in ``dataset_kwargs``. The class reads the split at run time (``--metadata
+'{"data_dir": ...}'``, ``$ROLEBENCH_DATA_DIR`` or the Hub), renders the role prompt as a
+per-document system message and records where the data came from in the results.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lm_eval.api.task import ConfigurableTask
+
+from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
+from rolebench_eval.prompts import PROMPT_VERSION, chat_messages, fold_system, plain_prompt, role_prompt
+from rolebench_eval.source import SplitData, load_split
+
+log = logging.getLogger(__name__)
+
+# What the rolegpt replay answers when the dataset has no RoleGPT answer for an item;
+# such items are left out of every metric instead of being scored as empty answers.
+NO_ANSWER = "<rolebench: no RoleGPT answer for this item>"
+_PROBE = "ROLEBENCH-SYSTEM-PROBE-7f3a"
+
+
+def build_docs(data: SplitData) -> list[dict]:
+    """lm-eval documents: the raw row plus the rendered role prompt and the RoleGPT answer."""
+    lang, kind = data.split.lang, data.split.kind
+    docs = []
+    for item in data.items:
+        rolegpt = data.baseline.get((item.role, item.question)) if data.baseline is not None else None
+        docs.append({
+            "role": item.role,
+            "question": item.question,
+            "references": list(item.references),
+            "type": list(item.types),
+            "lang": lang,
+            "kind": kind,
+            "system_prompt": role_prompt(item.role, lang, data.descriptions.get(item.role)),
+            "rolegpt": rolegpt,
+        })
+    return docs
+
+
+def process_results(doc: dict, results: list[str]) -> dict[str, float]:
+    """Per-item scores: the paper metric (``cus`` or ``spe``), ROUGE-L F and answer length."""
+    prediction = results[0]
+    if prediction == NO_ANSWER:
+        return {}
+    refs, lang = doc["references"], doc["lang"]
+    paper_metric = "cus" if doc["kind"] == "general" else "spe"
+    return {
+        paper_metric: rouge_l(prediction, refs, lang),
+        "rougeL_f": rouge_l_f(prediction, refs, lang),
+        "resp_tokens": response_tokens(prediction, lang),
+    }
+
+
+class RoleBenchTask(ConfigurableTask):
+    """A zero-shot RoleBench split whose system prompt depends on the document's role."""
+
+    def __init__(self, config: dict | None = None):
+        config = dict(config or {})
+        config.pop("class", None)  # TaskConfig does not know the key that brought us here
+        self._keeps_system: bool | None = None
+        super().__init__(config=config)
+
+    def download(self, dataset_kwargs: dict | None = None, **kwargs) -> None:
+        import datasets
+
+        meta = self.config.metadata if isinstance(self.config.metadata, dict) else {}
+        split = (dataset_kwargs or {}).get("split")
+        data = load_split(split, meta.get("data_dir"), meta.get("revision"))
+        self.dataset = datasets.DatasetDict({"test": datasets.Dataset.from_list(build_docs(data))})
+        covered = sum(1 for d in self.dataset["test"] if d["rolegpt"] is not None)
+        self.config.metadata = meta | {
+            "data": data.provenance,
+            "prompt_version": PROMPT_VERSION,
+            "role_descriptions": f"{len({i.role for i in data.items} & set(data.descriptions))} of "
+                                 f"{len({i.role for i in data.items})} roles",
+            "rolegpt_answers": f"{covered} of {len(data.items)} items",
+        }
+
+    def fewshot_context(self, doc, num_fewshot, system_instruction=None, apply_chat_template=False,
+                        fewshot_as_multiturn=False, chat_template=None, gen_prefix=None):
+        if num_fewshot:
+            raise ValueError("RoleBench tasks are zero-shot, as in the paper")
+        system = "\n\n".join(s for s in (system_instruction, doc["system_prompt"]) if s)
+        if not (apply_chat_template and chat_template):
+            return plain_prompt(system, doc["question"])
+        messages = chat_messages(system, doc["question"])
+        if not self._template_keeps_system(chat_template):
+            messages = fold_system(messages)
+        return chat_template(messages, add_generation_prompt=True)
+
+    def _template_keeps_system(self, chat_template) -> bool:
+        """Probe once whether the chat template renders a system message at all.
+
+        lm-eval drops the system message when a template rejects it; the role prompt
+        would vanish. In that case it goes into the user turn, and we say so.
+        """
+        if self._keeps_system is None:
+            probe = chat_template([{"role": "system", "content": _PROBE}, {"role": "user", "content": "?"}],
+                                  add_generation_prompt=True)
+            self._keeps_system = _PROBE in str(probe)
+            placement = "system" if self._keeps_system else "user"
+            self.config.metadata = dict(self.config.metadata or {}) | {"role_prompt_placement": placement}
+            if not self._keeps_system:
+                log.warning("%s: the chat template drops system messages; the role prompt is folded into "
+                            "the user turn instead", self.config.task)
+        return self._keeps_system
