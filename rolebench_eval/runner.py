@@ -58,22 +58,35 @@ def evaluate(
     tasks: Sequence[str] = ("rolebench",),
     model_args: str | dict | None = None,
     data_dir: str | os.PathLike | None = None,
+    output_path: str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> dict | None:
     """``lm_eval.simple_evaluate`` on RoleBench tasks; returns lm-eval's results dict.
 
     ``data_dir`` selects a local RoleBench copy (else ``$ROLEBENCH_DATA_DIR``, else the Hub).
-    Other keyword arguments go to ``simple_evaluate`` unchanged.
+    ``output_path`` writes results (and samples when ``log_samples``) as ``lm_eval
+    --output_path`` does. Other keyword arguments go to ``simple_evaluate`` unchanged.
     """
     import lm_eval
+    from lm_eval.loggers import EvaluationTracker
 
     import rolebench_eval.rolegpt  # noqa: F401  (registers the model)
 
+    if model == "rolegpt" and not model_args:
+        model_args = "model=rolegpt"  # names the output folder after the model
     metadata = dict(kwargs.pop("metadata", None) or {})
     if data_dir is not None:
         metadata["data_dir"] = str(data_dir)
     tm = task_manager(include_defaults=not only_rolebench(tasks), metadata=metadata)
-    return lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=list(tasks), task_manager=tm, **kwargs)
+    tracker = EvaluationTracker(output_path=str(output_path)) if output_path else None
+    results = lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=list(tasks), task_manager=tm,
+                                      evaluation_tracker=tracker, **kwargs)
+    if tracker is not None and results is not None:
+        samples = results.pop("samples", None)
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for task, task_samples in (samples or {}).items():
+            tracker.save_results_samples(task_name=task, samples=task_samples)
+    return results
 
 
 def _requested_tasks(argv: Sequence[str]) -> str:
@@ -121,3 +134,4 @@ def run_lm_eval(argv: Sequence[str]) -> None:
             cli_evaluate()
     finally:
         sys.argv = saved
+

@@ -1,0 +1,63 @@
+"""Shared fixtures: offline settings, the fixture and real RoleBench copies, tiny models."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before any Hugging Face library is imported: never touch the network, never the user's cache.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="rolebench-tests-hf-"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Read once, before the autouse fixture below hides it from the tests themselves.
+REAL_DATA_DIR = Path(os.environ.get("ROLEBENCH_DATA_DIR") or REPO.parent / "shared" / "rolebench")
+
+
+@pytest.fixture(autouse=True)
+def _no_data_dir_from_env(monkeypatch):
+    """Tests choose their data explicitly; a developer's ROLEBENCH_DATA_DIR must not leak in."""
+    monkeypatch.delenv("ROLEBENCH_DATA_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def fixture_data_dir() -> Path:
+    """Our own small RoleBench copy, in the dataset's layout (invented text)."""
+    return FIXTURES / "rolebench"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real RoleBench data: $ROLEBENCH_DATA_DIR, else ../shared/rolebench. Never skipped."""
+    if not (REAL_DATA_DIR / "rolebench-zh").is_dir():
+        pytest.fail(f"real RoleBench data not found at {REAL_DATA_DIR}; set ROLEBENCH_DATA_DIR")
+    return REAL_DATA_DIR
+
+
+def _corpus() -> list[str]:
+    """Text to train the tiny tokenizer on: our fixtures and our own source files."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.jsonl"))]
+    texts += [p.read_text(encoding="utf-8") for p in sorted((REPO / "rolebench_eval").glob("*.py"))]
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    """A tiny random Llama whose chat template accepts system messages."""
+    from tiny_llama import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), _corpus())
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_no_system(tmp_path_factory) -> Path:
+    """A tiny random Llama whose chat template raises on a system message."""
+    from tiny_llama import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-nosys"), _corpus(), system_ok=False)
