@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
+        return _run(argparse.Namespace(lm_eval_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+# lm-eval imports its built-in models only while its registry is empty: load them first,
+# or registering ours would hide `hf`, `vllm`, ... from the same run.
+import lm_eval.models  # noqa: F401
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 

@@ -1,0 +1,100 @@
+"""The console script: fast help, data check, the run pass-through, packaging."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def cli(*args, env=None, **kw):
+    return subprocess.run([str(BIN / "rolebench-eval"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def test_help_imports_neither_torch_nor_lm_eval():
+    code = ("import sys, rolebench_eval.cli as c; c.build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'lm_eval', 'openai', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert "reproduce" in cli("--help").stdout
+
+
+def test_data_check_ok_and_broken(tmp_path, fixture_data_dir):
+    ok = cli("data", "check", str(fixture_data_dir))
+    assert ok.returncode == 0 and "specific_en" in ok.stdout and "No problems found." in ok.stdout
+    import shutil
+
+    shutil.copytree(fixture_data_dir, tmp_path / "c")
+    bad = tmp_path / "c/rolebench-zh/role_specific/test.jsonl"
+    bad.write_text(bad.read_text(encoding="utf-8") + "{oops\n", encoding="utf-8")
+    broken = cli("data", "check", str(tmp_path / "c"))
+    assert broken.returncode == 1 and f"{bad}:3: invalid JSON" in broken.stdout
+
+
+def test_run_passes_through_to_lm_eval(tmp_path, fixture_data_dir):
+    out = cli("run", "--model", "rolegpt", "--tasks", "rolebench_specific_zh", "--output_path", str(tmp_path),
+              "--log_samples", env={"ROLEBENCH_DATA_DIR": str(fixture_data_dir)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "rolebench_specific_zh" in out.stdout and "spe" in out.stdout
+    results = json.loads(Path(glob.glob(str(tmp_path / "*" / "results_*.json"))[0]).read_text())
+    assert results["results"]["rolebench_specific_zh"]["sample_len"] == 2
+    # only RoleBench tasks were asked for: lm-eval's own index was never built
+    assert "Including path" not in out.stderr or "lm_eval/tasks'" not in out.stderr
+
+
+def test_run_help_is_lm_eval_help():
+    out = cli("run", "--help")
+    assert out.returncode == 0 and "--apply_chat_template" in out.stdout
+
+
+@pytest.mark.integration
+def test_reproduce_main_job(real_data_dir, tmp_path):
+    out = cli("reproduce", "--data-dir", str(real_data_dir), "--output-path", str(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(line for line in out.stdout.splitlines() if line.startswith("rolebench_specific_zh"))
+    assert line.split()[2:4] == ["0.2478", "0.2478"]
+    assert "not run: rolebench_general_en" in out.stdout
+
+
+def _editable() -> bool:
+    import sysconfig
+
+    return bool(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "__editable__.rolebench_eval*")))
+
+
+@pytest.mark.slow
+def test_wheel_ships_tasks_in_both_places(tmp_path):
+    import shutil
+
+    src = tmp_path / "src"  # build from a copy: setuptools leaves build/ and *.egg-info behind
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(src)], check=True, capture_output=True)
+    names = set(zipfile.ZipFile(next(tmp_path.glob("rolebench_eval-*.whl"))).namelist())
+    for task in ("rolebench_specific_en.yaml", "_rolebench.yaml", "_template_yaml"):
+        assert f"rolebench_eval/tasks/rolebench/{task}" in names
+        assert f"lm_eval/tasks/rolebench/{task}" in names
+    assert "lm_eval/__init__.py" not in names and "lm_eval/tasks/__init__.py" not in names
+    assert {"rolebench_eval/splits.yaml", "rolebench_eval/paper.yaml", "rolebench_eval/tasks/task.py"} <= names
+
+
+@pytest.mark.slow
+def test_plain_lm_eval_finds_the_tasks_after_pip_install(tmp_path, fixture_data_dir):
+    if _editable():
+        pytest.skip("an editable install has no lm_eval/tasks/rolebench overlay; CI installs non-editable")
+    out = subprocess.run(
+        [str(BIN / "lm_eval"), "--model", "dummy", "--tasks", "rolebench_specific_zh",
+         "--metadata", json.dumps({"data_dir": str(fixture_data_dir)})],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "rolebench_specific_zh" in out.stdout

@@ -1,0 +1,162 @@
+"""Data layer: strict reading, clear errors, location order, provenance, data check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rolebench_eval.data import (
+    RoleBenchDataError,
+    is_degenerate,
+    read_baseline,
+    read_descriptions,
+    read_items,
+    splits,
+)
+from rolebench_eval.datacheck import check_data, format_report
+from rolebench_eval.source import DataSource, load_split, sha256_file
+
+GOOD = {"role": "Marlow Finch", "question": " Why?", "generated": [" Because."], "type": "script_based"}
+
+
+def write_lines(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_reads_fixture_keeping_raw_text(fixture_data_dir):
+    items = read_items(fixture_data_dir / "rolebench-eng/instruction-generalization/role_specific/test.jsonl")
+    assert len(items) == 3
+    assert items[0].question.startswith(" Marlow Finch")  # leading space kept
+    assert items[0].references[0].startswith(" The navy")
+    assert items[2].types == ("script_based",)  # a plain string becomes a tuple
+
+
+@pytest.mark.parametrize("line,field,problem", [
+    ("{not json", None, "invalid JSON"),
+    (json.dumps(["a list"]), None, "expected a JSON object"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "role"}), "role", "missing"),
+    (json.dumps(GOOD | {"question": 3}), "question", "expected a string"),
+    (json.dumps(GOOD | {"question": "   "}), "question", "empty"),
+    (json.dumps(GOOD | {"generated": "one answer"}), "generated", "expected a list"),
+    (json.dumps(GOOD | {"generated": []}), "generated", "empty list"),
+    (json.dumps(GOOD | {"generated": ["ok", None]}), "generated[1]", "expected a string"),
+    (json.dumps(GOOD | {"type": 7}), "type", "expected a string or a list"),
+])
+def test_malformed_row_names_file_line_and_field(tmp_path, line, field, problem):
+    path = write_lines(tmp_path / "test.jsonl", [json.dumps(GOOD), "", line])
+    with pytest.raises(RoleBenchDataError) as err:
+        read_items(path)
+    assert err.value.line == 3 and err.value.field == field
+    assert str(err.value).startswith(f"{path}:3:") and problem in str(err.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(RoleBenchDataError, match="file not found"):
+        read_items(tmp_path / "nope.jsonl")
+
+
+def test_blank_lines_are_not_rows(tmp_path):
+    path = write_lines(tmp_path / "t.jsonl", ["", json.dumps(GOOD), "   ", json.dumps(GOOD)])
+    assert len(read_items(path)) == 2
+
+
+def test_degenerate_references():
+    assert is_degenerate(" (No response provided)")
+    assert is_degenerate("(No dialogue provided in the script to generate a response)")
+    assert is_degenerate("   ")
+    assert not is_degenerate("(smiling) No response is needed, lad.")
+    assert not is_degenerate("No.")
+
+
+def test_baseline_conflict_is_an_error(tmp_path):
+    a = GOOD | {"generated": ["first"]}
+    path = write_lines(tmp_path / "b.jsonl", [json.dumps(a), json.dumps(a), json.dumps(a | {"generated": ["other"]})])
+    with pytest.raises(RoleBenchDataError, match=r"rows 1 and 3"):
+        read_baseline(path)
+    assert read_baseline(write_lines(tmp_path / "ok.jsonl", [json.dumps(a)] * 2)) == {(a["role"], a["question"]): "first"}
+
+
+def test_descriptions_validated(tmp_path):
+    (tmp_path / "d.json").write_text(json.dumps({"A": "x", "B": 3}), encoding="utf-8")
+    with pytest.raises(RoleBenchDataError, match="field 'B'"):
+        read_descriptions(tmp_path / "d.json")
+    (tmp_path / "e.json").write_text("[1]", encoding="utf-8")
+    with pytest.raises(RoleBenchDataError, match="JSON object"):
+        read_descriptions(tmp_path / "e.json")
+
+
+def test_location_order(tmp_path, monkeypatch, fixture_data_dir):
+    monkeypatch.setenv("ROLEBENCH_DATA_DIR", str(fixture_data_dir))
+    assert DataSource.resolve(tmp_path).local_root == tmp_path.resolve()  # explicit beats env
+    assert DataSource.resolve().local_root == fixture_data_dir.resolve()  # env beats hub
+    monkeypatch.delenv("ROLEBENCH_DATA_DIR")
+    hub = DataSource.resolve()
+    assert hub.local_root is None and hub.revision == "main"
+    with pytest.raises(RoleBenchDataError, match="data folder not found"):
+        DataSource.resolve(tmp_path / "missing")
+
+
+def test_hub_provenance_records_the_commit(tmp_path):
+    fetched = tmp_path / "datasets--ZenMoore--RoleBench" / "snapshots" / "abc123" / "x" / "test.jsonl"
+    assert DataSource(None, "main").describe(fetched) == {
+        "origin": "hub", "repo": "ZenMoore/RoleBench", "revision": "main", "commit": "abc123"}
+
+
+def test_load_split_joins_baseline_and_descriptions(fixture_data_dir):
+    data = load_split("specific_en", fixture_data_dir)
+    assert len(data.items) == 3 and len(data.baseline) == 2
+    assert data.descriptions["Marlow Finch"].startswith("a gruff")
+    assert data.provenance["file"] == "rolebench-eng/instruction-generalization/role_specific/test.jsonl"
+    path = fixture_data_dir / data.provenance["file"]
+    assert data.provenance["sha256"] == sha256_file(path)
+    assert load_split("rolegen_general_en", fixture_data_dir).baseline is None  # not released
+
+
+def test_load_split_missing_test_file_says_how_to_fix(tmp_path):
+    with pytest.raises(RoleBenchDataError, match="ROLEBENCH_DATA_DIR"):
+        load_split("general_en", tmp_path)
+    with pytest.raises(ValueError, match="known: general_en"):
+        load_split("nope", tmp_path)
+
+
+def test_splits_table_matches_the_dataset_layout():
+    assert set(splits()) == {"general_en", "specific_en", "rolegen_general_en", "rolegen_specific_en",
+                             "general_zh", "specific_zh"}
+    assert {s.lang for s in splits().values()} == {"en", "zh"}
+
+
+def test_data_check_on_fixtures(fixture_data_dir):
+    report = check_data(fixture_data_dir)
+    by_key = {(f.split, f.file): f for f in report.files}
+    spe = by_key[("specific_en", "test")]
+    assert (spe.rows, spe.roles, spe.degenerate_refs, spe.baseline_coverage) == (3, 2, 1, "2/3")
+    assert spe.types == {"script_agnostic": 1, "script_based": 2}
+    assert by_key[("general_en", "test")].refs_per_item == {1: 1, 2: 2, 3: 1}
+    assert "profiles-zh/desc.json (role prompts fall back to the role name alone)" in report.missing
+    assert not report.problems
+    assert "No problems found." in format_report(report)
+
+
+def test_data_check_reports_problems_and_goes_on(tmp_path, fixture_data_dir):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(fixture_data_dir, root)
+    bad = root / "rolebench-zh/general/test.jsonl"
+    bad.write_text(bad.read_text(encoding="utf-8") + json.dumps(GOOD | {"generated": []}) + "\n", encoding="utf-8")
+    report = check_data(root)
+    assert report.problems == [f"{bad}:3: field 'generated': empty list: an item needs at least one reference"]
+    assert ("specific_zh", "test") in {(f.split, f.file) for f in report.files}  # the rest is still read
+
+
+@pytest.mark.integration
+def test_real_data_reads_cleanly(real_data_dir):
+    report = check_data(real_data_dir)
+    assert not report.problems
+    spe = next(f for f in report.files if (f.split, f.file) == ("specific_en", "test"))
+    assert (spe.rows, spe.roles, spe.degenerate_refs, spe.baseline_coverage) == (4750, 95, 2, "4750/4750")
+    rolegen = next(f for f in report.files if (f.split, f.file) == ("rolegen_specific_en", "test"))
+    assert rolegen.baseline_coverage == "500/2534"

@@ -1,0 +1,162 @@
+"""lm-eval integration: task loading, the rolegpt replay, prompts as models see them."""
+
+from __future__ import annotations
+
+import json
+from statistics import mean
+
+import pytest
+
+from rolebench_eval import evaluate
+from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
+from rolebench_eval.prompts import plain_prompt, role_prompt
+from rolebench_eval.source import load_split
+from rolebench_eval.tasks import TASKS_DIR
+
+TASKS = ["rolebench_general_en", "rolebench_specific_en", "rolebench_rolegen_general_en",
+         "rolebench_rolegen_specific_en", "rolebench_general_zh", "rolebench_specific_zh"]
+GROUPS = ["rolebench", "rolebench_en", "rolebench_rolegen_en", "rolebench_zh"]
+
+
+def expected_replay(data_dir, split):
+    """What the replay must score, computed directly from the files."""
+    data = load_split(split, data_dir)
+    lang = data.split.lang
+    pairs = [(data.baseline[(i.role, i.question)], i.references) for i in data.items
+             if data.baseline and (i.role, i.question) in data.baseline]
+    return {
+        "n": len(pairs),
+        "rouge": mean(rouge_l(h, r, lang) for h, r in pairs) if pairs else None,
+        "rougeL_f": mean(rouge_l_f(h, r, lang) for h, r in pairs) if pairs else None,
+        "resp_tokens": mean(response_tokens(h, lang) for h, _ in pairs) if pairs else None,
+    }
+
+
+def test_all_tasks_and_groups_are_indexed():
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager(include_path=TASKS_DIR, include_defaults=False)
+    assert sorted(tm.all_tasks) == sorted(TASKS + GROUPS)
+
+
+@pytest.fixture(scope="module")
+def fixture_run(fixture_data_dir):
+    return evaluate(model="rolegpt", tasks=GROUPS[1:], data_dir=fixture_data_dir, log_samples=True)
+
+
+@pytest.mark.parametrize("task,split,metric", [
+    ("rolebench_general_en", "general_en", "cus"),
+    ("rolebench_specific_en", "specific_en", "spe"),
+    ("rolebench_rolegen_specific_en", "rolegen_specific_en", "spe"),
+    ("rolebench_general_zh", "general_zh", "cus"),
+    ("rolebench_specific_zh", "specific_zh", "spe"),
+])
+def test_replay_scores_equal_direct_computation(fixture_run, fixture_data_dir, task, split, metric):
+    want = expected_replay(fixture_data_dir, split)
+    got = fixture_run["results"][task]
+    assert got["sample_len"] == want["n"]
+    assert got[f"{metric},none"] == pytest.approx(want["rouge"], abs=1e-12)
+    assert got["rougeL_f,none"] == pytest.approx(want["rougeL_f"], abs=1e-12)
+    assert got["resp_tokens,none"] == pytest.approx(want["resp_tokens"], abs=1e-12)
+    assert ("spe" if metric == "cus" else "cus") + ",none" not in got
+
+
+def test_replay_skips_items_without_rolegpt_answer(fixture_run, caplog):
+    assert fixture_run["n-samples"]["rolebench_specific_en"]["original"] == 3
+    assert fixture_run["results"]["rolebench_specific_en"]["sample_len"] == 2  # one has no answer
+    general = fixture_run["results"]["rolebench_rolegen_general_en"]  # no baseline file at all
+    assert general["sample_len"] == 0 and "cus,none" not in general
+    meta = fixture_run["configs"]["rolebench_specific_en"]["metadata"]
+    assert meta["rolegpt_answers"] == "2 of 3 items"
+
+
+def test_groups_average_their_splits(fixture_run):
+    res = fixture_run["results"]
+    assert res["rolebench_en"]["cus,none"] == res["rolebench_general_en"]["cus,none"]
+    assert res["rolebench_zh"]["rougeL_f,none"] == pytest.approx(
+        (res["rolebench_general_zh"]["rougeL_f,none"] + res["rolebench_specific_zh"]["rougeL_f,none"]) / 2)
+
+
+def test_results_record_data_provenance_and_versions(fixture_run, fixture_data_dir):
+    meta = fixture_run["configs"]["rolebench_specific_zh"]["metadata"]
+    assert meta["version"] == 1.0 and meta["prompt_version"] == "1"
+    assert meta["data"]["origin"] == "local" and len(meta["data"]["sha256"]) == 64
+    assert meta["role_descriptions"] == "0 of 2 roles"
+    assert fixture_run["configs"]["rolebench_specific_en"]["metadata"]["role_descriptions"] == "2 of 2 roles"
+
+
+def test_plain_prompt_carries_the_role_prompt(fixture_run, fixture_data_dir):
+    sample = fixture_run["samples"]["rolebench_specific_en"][0]
+    doc = sample["doc"]
+    desc = load_split("specific_en", fixture_data_dir).descriptions[doc["role"]]
+    assert sample["arguments"][0][0] == plain_prompt(role_prompt(doc["role"], "en", desc), doc["question"])
+
+
+def test_data_dir_from_environment(monkeypatch, fixture_data_dir):
+    monkeypatch.setenv("ROLEBENCH_DATA_DIR", str(fixture_data_dir))
+    out = evaluate(model="rolegpt", tasks=["rolebench_specific_zh"])
+    assert out["results"]["rolebench_specific_zh"]["sample_len"] == 2
+
+
+def test_bad_data_fails_with_the_file_and_line(tmp_path, fixture_data_dir):
+    import shutil
+
+    from rolebench_eval.data import RoleBenchDataError
+
+    root = tmp_path / "copy"
+    shutil.copytree(fixture_data_dir, root)
+    path = root / "rolebench-zh/role_specific/test.jsonl"
+    path.write_text(path.read_text(encoding="utf-8") + '{"role": "x", "question": "y"}\n', encoding="utf-8")
+    with pytest.raises(RoleBenchDataError, match=r"test.jsonl:3: field 'generated': missing"):
+        evaluate(model="rolegpt", tasks=["rolebench_specific_zh"], data_dir=root)
+
+
+# ------------------------------------------------------------------ a real model
+
+
+def _hf_run(model_dir, data_dir, **kw):
+    return evaluate(model="hf", model_args=f"pretrained={model_dir}", tasks=["rolebench_specific_zh"],
+                    data_dir=data_dir, device="cpu", limit=2, gen_kwargs="max_gen_toks=8", log_samples=True, **kw)
+
+
+@pytest.mark.slow
+def test_tiny_llama_gets_the_role_prompt_as_system_message(tiny_llama, fixture_data_dir):
+    out = _hf_run(tiny_llama, fixture_data_dir, apply_chat_template=True)
+    prompt = out["samples"]["rolebench_specific_zh"][0]["arguments"][0][0]
+    assert prompt.startswith("<|system|>\n你是老船长。现在请你回答") and "</s>\n<|user|>\n老船长，您最难忘" in prompt
+    assert set(out["results"]["rolebench_specific_zh"]) >= {"spe,none", "rougeL_f,none", "resp_tokens,none"}
+    assert out["configs"]["rolebench_specific_zh"]["metadata"]["role_prompt_placement"] == "system"
+
+
+@pytest.mark.slow
+def test_template_without_system_role_gets_the_prompt_in_the_user_turn(tiny_llama_no_system, fixture_data_dir, caplog):
+    out = _hf_run(tiny_llama_no_system, fixture_data_dir, apply_chat_template=True)
+    prompt = out["samples"]["rolebench_specific_zh"][0]["arguments"][0][0]
+    assert "<|system|>" not in prompt and prompt.startswith("<|user|>\n你是老船长。现在请你回答")
+    assert out["configs"]["rolebench_specific_zh"]["metadata"]["role_prompt_placement"] == "user"
+    assert "folded into the user turn" in caplog.text
+
+
+@pytest.mark.slow
+def test_tiny_llama_plain_text(tiny_llama, fixture_data_dir):
+    out = _hf_run(tiny_llama, fixture_data_dir)
+    prompt = out["samples"]["rolebench_specific_zh"][1]["arguments"][0][0]
+    assert prompt == plain_prompt(role_prompt("小书童", "zh"), " 小书童，你每天几点起床？")
+
+
+# ------------------------------------------------------------------ the paper, on the real data
+
+
+@pytest.mark.integration
+def test_replay_reproduces_the_paper(real_data_dir, tmp_path):
+    out = evaluate(model="rolegpt", tasks=["rolebench_specific_en", "rolebench_specific_zh", "rolebench_rolegen_specific_en"],
+                   data_dir=real_data_dir, output_path=tmp_path, log_samples=True)
+    res = out["results"]
+    assert round(res["rolebench_specific_en"]["spe,none"], 4) == 0.3229  # Table 3
+    assert round(res["rolebench_specific_zh"]["spe,none"], 4) == 0.2478  # Table 4
+    assert res["rolebench_rolegen_specific_en"]["sample_len"] == 500  # 2034 of 2534 have no baseline
+    written = sorted(p.name.split("_20")[0] for p in (tmp_path / "rolegpt").iterdir())
+    assert written == ["results", "samples_rolebench_rolegen_specific_en", "samples_rolebench_specific_en",
+                       "samples_rolebench_specific_zh"]
+    line = json.loads(next((tmp_path / "rolegpt").glob("samples_rolebench_specific_zh_*")).open().readline())
+    assert line["spe"] == rouge_l(line["doc"]["rolegpt"], line["doc"]["references"], "zh")
