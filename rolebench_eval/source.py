@@ -45,12 +45,18 @@ class DataSource:
         if self.local_root is not None:
             path = self.local_root / relpath
             return path if path.is_file() else None
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub import _CACHED_NO_EXIST, hf_hub_download, try_to_load_from_cache
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
         try:
             return Path(hf_hub_download(HUB_REPO, relpath, repo_type="dataset", revision=self.revision))
-        except EntryNotFoundError:
+        except LocalEntryNotFoundError as err:
+            # Offline: absent only if an earlier online run saw it absent (the cache's .no_exist marker).
+            if try_to_load_from_cache(HUB_REPO, relpath, revision=self.revision, repo_type="dataset") is _CACHED_NO_EXIST:
+                return None
+            raise RoleBenchDataError(f"{HUB_REPO}@{self.revision}/{relpath}", None, None,
+                                     f"not in the local Hugging Face cache and the Hub is unreachable ({err})") from err
+        except EntryNotFoundError:  # the dataset has no such file
             return None
 
     def describe(self, fetched: Path) -> dict[str, str]:

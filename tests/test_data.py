@@ -160,3 +160,30 @@ def test_real_data_reads_cleanly(real_data_dir):
     assert (spe.rows, spe.roles, spe.degenerate_refs, spe.baseline_coverage) == (4750, 95, 2, "4750/4750")
     rolegen = next(f for f in report.files if (f.split, f.file) == ("rolegen_specific_en", "test"))
     assert rolegen.baseline_coverage == "500/2534"
+
+
+def _fake_hub_cache(cache, fixture_data_dir, commit="0123abcd"):
+    """A Hugging Face cache holding the fixture copy as dataset ZenMoore/RoleBench@main."""
+    import shutil
+
+    repo = cache / "datasets--ZenMoore--RoleBench"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(fixture_data_dir, repo / "snapshots" / commit)
+    absent = repo / ".no_exist" / commit / "profiles-zh" / "desc.json"  # how the cache marks missing files
+    absent.parent.mkdir(parents=True)
+    absent.touch()
+    return commit
+
+
+def test_hub_source_through_huggingface_hub(tmp_path, monkeypatch, fixture_data_dir):
+    import huggingface_hub.constants
+
+    commit = _fake_hub_cache(tmp_path, fixture_data_dir)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    data = load_split("specific_zh")  # no data_dir, no env: the Hub (offline, from the cache)
+    assert len(data.items) == 2 and data.provenance["commit"] == commit and data.provenance["origin"] == "hub"
+    # offline and not cached is an error, never "the file does not exist"
+    (tmp_path / "datasets--ZenMoore--RoleBench" / "snapshots" / commit / "profiles-eng" / "desc.json").unlink()
+    with pytest.raises(RoleBenchDataError, match="not in the local Hugging Face cache"):
+        load_split("specific_en")
