@@ -15,7 +15,6 @@ table behind it is computed bit-parallel (Hyyro 2004), one machine word op per r
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 # ----------------------------------------------------------------- tokenization
 
@@ -116,30 +115,46 @@ def rouge_l(prediction: str, references: list[str] | tuple[str, ...] | str, lang
 # ----------------------------------------------------------------- conventional ROUGE-L F
 
 _CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
-_WORD = re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+")
+_TOKEN = {
+    "en": re.compile("[a-z0-9]+"),  # Google rouge_score's default tokenizer, without stemming
+    "zh": re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+"),  # each CJK ideograph is a token
+}
 
 
-class _CJKTokenizer:
-    """Lowercased words of letters and digits; each CJK ideograph is a token of its own."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return _WORD.findall(text.lower())
+def f_tokens(text: str, lang: str = "en") -> list[str]:
+    """Tokens of the conventional ROUGE-L: lowercased runs of letters/digits (zh: plus ideographs)."""
+    return _TOKEN["zh" if lang == "zh" else "en"].findall(text.lower())
 
 
-@lru_cache(maxsize=2)
-def _scorer(lang: str):
-    from rouge_score import rouge_scorer
-
-    tokenizer = _CJKTokenizer() if lang == "zh" else None
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False, tokenizer=tokenizer)
+def _lcs_length(x: list[int], y: list[int]) -> int:
+    """Length of the longest common subsequence, bit-parallel over y."""
+    masks: dict[int, int] = {}
+    for pos, tok in enumerate(y):
+        masks[tok] = masks.get(tok, 0) | (1 << pos)
+    full = v = (1 << len(y)) - 1
+    for tok in x:
+        u = v & masks.get(tok, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(y) - v.bit_count()
 
 
 def rouge_l_f(prediction: str, references: list[str] | tuple[str, ...] | str, lang: str = "en") -> float:
-    """Google ``rouge_score`` ROUGE-L F-measure, max over references; CJK-aware for zh."""
+    """ROUGE-L F-measure as Google ``rouge_score`` computes it (no stemming), max over references.
+
+    English uses ``rouge_score``'s default tokenizer (which would delete every CJK
+    character); Chinese adds each ideograph as a token of its own.
+    """
     if isinstance(references, str):
         references = [references]
-    scorer = _scorer(lang)
-    return max(scorer.score(ref, prediction)["rougeL"].fmeasure for ref in references)
+    vocab: dict[str, int] = {}
+    pred = [vocab.setdefault(t, len(vocab)) for t in f_tokens(prediction, lang)]
+    best = 0.0
+    for reference in references:
+        ref = [vocab.setdefault(t, len(vocab)) for t in f_tokens(reference, lang)]
+        if pred and ref and (lcs := _lcs_length(ref, pred)):
+            precision, recall = lcs / len(pred), lcs / len(ref)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
 
 
 def response_tokens(prediction: str, lang: str = "en") -> int:

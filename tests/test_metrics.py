@@ -76,13 +76,27 @@ def test_long_sentences_beyond_pltrdy_recursion():
     assert rouge_l(text, [text]) == 1.0
 
 
-def test_rouge_l_f_english_matches_rouge_score():
+def _rouge_score_f(prediction, references, lang):
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
-    pred, ref = "The cat sat on the mat.", "A cat was sitting on the mat"
-    assert rouge_l_f(pred, [ref], "en") == scorer.score(ref, pred)["rougeL"].fmeasure
-    assert 0 < rouge_l_f(pred, [ref], "en") < 1
+    from rolebench_eval.metrics import f_tokens
+
+    class Tokenizer:  # rouge_score's own tokenizer for en; ours for zh (its own deletes CJK)
+        def tokenize(self, text):
+            return f_tokens(text, "zh")
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=Tokenizer() if lang == "zh" else None)
+    return max(scorer.score(ref, prediction)["rougeL"].fmeasure for ref in references)
+
+
+def test_rouge_l_f_equals_rouge_score_on_random_text():
+    rng = random.Random(99)
+    words = ["The", "cat", "sat", "on", "mat", "mat.", "Cat,", "42", "état", "don't", "大海", "很", "—"]
+    for _ in range(400):
+        pred = " ".join(rng.choice(words) for _ in range(rng.randint(0, 20)))
+        refs = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 20))) for _ in range(rng.randint(1, 3))]
+        for lang in ("en", "zh"):
+            assert rouge_l_f(pred, refs, lang) == _rouge_score_f(pred, refs, lang), (pred, refs, lang)
 
 
 def test_rouge_l_f_chinese_is_cjk_aware():
@@ -128,5 +142,7 @@ def test_real_data_equals_pltrdy_on_every_pair(real_data_dir, split_dir, lang, p
         assert per_ref == [pltrdy_recall(hyp, ref, lang) for ref in refs], (hyp[:60], refs[0][:60])
         scores.append(max(per_ref))
         assert rouge_l(hyp, refs, lang) == max(per_ref)
+    for hyp, refs in pairs[:100]:  # rouge_score is slow; a slice is enough for the F-measure
+        assert rouge_l_f(hyp, refs, lang) == _rouge_score_f(hyp, refs, lang)
     if paper is not None:
         assert round(sum(scores) / len(scores), 4) == paper
