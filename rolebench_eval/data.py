@@ -26,6 +26,9 @@ HUB_REPO = "ZenMoore/RoleBench"
 # dataset has been verified online; the commit actually used is recorded in results.
 HUB_REVISION = "main"
 ENV_VAR = "ROLEBENCH_DATA_DIR"
+# What the rolegpt replay answers for an item the dataset has no RoleGPT answer for; the
+# tasks leave such items out of every metric instead of scoring an empty answer.
+NO_ROLEGPT_ANSWER = "<rolebench: no RoleGPT answer for this item>"
 
 # References that carry no answer. The paper kept them; we keep them and count them.
 _DEGENERATE = re.compile(

@@ -17,6 +17,8 @@ import lm_eval.models  # noqa: F401
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from rolebench_eval.data import NO_ROLEGPT_ANSWER
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +34,6 @@ class RoleGPTReplay(LM):
         return cls()
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        from rolebench_eval.tasks.task import NO_ANSWER
-
         answers, missing, total = [], Counter(), Counter()
         for request in requests:
             if "rolegpt" not in request.doc:
@@ -42,7 +42,7 @@ class RoleGPTReplay(LM):
             answer = request.doc["rolegpt"]
             if answer is None:
                 missing[request.task_name] += 1
-                answer = NO_ANSWER
+                answer = NO_ROLEGPT_ANSWER
             answers.append(answer)
         for task, count in sorted(missing.items()):
             log.warning("rolegpt: %d of %d items of %s have no RoleGPT answer in the dataset; "

@@ -89,13 +89,14 @@ def evaluate(
     return results
 
 
-def _requested_tasks(argv: Sequence[str]) -> str:
+def _flag(argv: Sequence[str], name: str, short: str | None = None) -> str | None:
+    """The value given to ``name`` (``--x v`` or ``--x=v``) in an lm-eval command line, if any."""
     for i, arg in enumerate(argv):
-        if arg in ("--tasks", "-t") and i + 1 < len(argv):
+        if arg in (name, short) and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--tasks="):
+        if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
-    return ""
+    return None
 
 
 @contextlib.contextmanager
@@ -126,7 +127,9 @@ def run_lm_eval(argv: Sequence[str]) -> None:
     argv = list(argv)
     if argv and argv[0] == "run":
         argv = argv[1:]
-    include_defaults = not only_rolebench(_requested_tasks(argv))
+    if _flag(argv, "--model") == "rolegpt" and _flag(argv, "--model_args") is None:
+        argv += ["--model_args", "model=rolegpt"]  # else lm-eval names the output folder at random
+    include_defaults = not only_rolebench(_flag(argv, "--tasks", "-t") or "")
     saved = sys.argv
     sys.argv = ["lm_eval", "run", *argv]
     try:

@@ -12,15 +12,13 @@ import logging
 
 from lm_eval.api.task import ConfigurableTask
 
+from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
 from rolebench_eval.prompts import PROMPT_VERSION, chat_messages, fold_system, plain_prompt, role_prompt
 from rolebench_eval.source import SplitData, load_split
 
 log = logging.getLogger(__name__)
 
-# What the rolegpt replay answers when the dataset has no RoleGPT answer for an item;
-# such items are left out of every metric instead of being scored as empty answers.
-NO_ANSWER = "<rolebench: no RoleGPT answer for this item>"
 _PROBE = "ROLEBENCH-SYSTEM-PROBE-7f3a"
 
 
@@ -46,7 +44,7 @@ def build_docs(data: SplitData) -> list[dict]:
 def process_results(doc: dict, results: list[str]) -> dict[str, float]:
     """Per-item scores: the paper metric (``cus`` or ``spe``), ROUGE-L F and answer length."""
     prediction = results[0]
-    if prediction == NO_ANSWER:
+    if prediction == NO_ROLEGPT_ANSWER:
         return {}
     refs, lang = doc["references"], doc["lang"]
     paper_metric = "cus" if doc["kind"] == "general" else "spe"

@@ -1,0 +1,142 @@
+"""``rolebench-eval judge``: score lm-eval outputs with an LLM judge.
+
+Also runs on its own: ``python -m rolebench_eval.judges.cli judge OUT/ --judge pairwise --model gpt-4o``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """\
+examples:
+  # OpenAI (key from $OPENAI_API_KEY), paper-style win rate against RoleGPT:
+  rolebench-eval judge out/ --judge rank --model gpt-4o --dry-run
+  rolebench-eval judge out/ --judge rank --model gpt-4o --max-cost 5 --price-input 2.5 --price-output 10
+  # a local vLLM or Ollama server:
+  rolebench-eval judge out/ --judge pairwise --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-72B-Instruct
+  # another model as the baseline, a judge folder of your own:
+  rolebench-eval judge out/my-model --baseline out/other-model --judge ./my_judges/strict --model gpt-4o
+
+exit status: 0 all judged; 2 bad input; 3 budget reached; 4 requests failed; 130 interrupted.
+Stopped runs keep every answer received (cached); rerun the same command to finish.
+"""
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``judge`` verb to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "judge", help="score lm-eval RoleBench outputs with an LLM judge (rank, pairwise, rubric)",
+        description="Judge what lm-eval logged (--output_path OUT --log_samples) with an LLM judge on any "
+                    "OpenAI-compatible endpoint. Answers are cached: reruns are free, killed runs resume.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", help="lm-eval output folders or samples_<task>_<date>.jsonl files")
+    p.add_argument("--judge", required=True, help="a built-in judge (rank, pairwise, rubric) or a judge folder")
+    p.add_argument("--baseline", default="rolegpt",
+                   help="'rolegpt' (the dataset's RoleGPT answers, default) or another model's lm-eval output")
+    p.add_argument("--model", help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
+    p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 (else config, else $OPENAI_BASE_URL)")
+    p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
+    p.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
+                                   "~/.cache/rolebench-eval, file llm_cache.sqlite)")
+    p.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
+    budget = p.add_argument_group("budget (stops cleanly, keeping everything done)")
+    budget.add_argument("--max-requests", type=int, help="at most this many requests")
+    budget.add_argument("--max-tokens", type=int, help="at most this many tokens (prompt + completion)")
+    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
+    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens (overrides the config)")
+    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+    req = p.add_argument_group("requests (override the judge config)")
+    req.add_argument("--concurrency", type=int, help="requests in flight at once")
+    req.add_argument("--timeout", type=float, help="seconds per HTTP request")
+    req.add_argument("--max-retries", type=int, help="retries per request")
+    req.add_argument("--backoff-base", type=float, help="first backoff window in seconds (doubles per retry)")
+    p.add_argument("--limit", type=int, help="judge only the first N items of each task")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
+    return p
+
+
+def _options(args: argparse.Namespace):
+    from rolebench_eval.llm_budget import Caps, Prices
+
+    from .run import JudgeOptions
+
+    prices = None
+    if args.price_input is not None or args.price_output is not None:
+        if args.price_input is None or args.price_output is None:
+            raise ValueError("give both --price-input and --price-output")
+        prices = Prices(args.price_input, args.price_output)
+    return JudgeOptions(
+        judge=args.judge, baseline=args.baseline, model=args.model, base_url=args.base_url, out=args.out,
+        cache=args.cache, caps=Caps(args.max_requests, args.max_tokens, args.max_cost), prices=prices,
+        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
+        backoff_base=args.backoff_base, limit=args.limit, dry_run=args.dry_run, progress=not args.no_progress)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _table(summaries: list[dict]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for s in summaries:
+        extra = s.get("position_flip_rate") if s["protocol"] == "pairwise" else (
+            s.get("mean_rank") if s["protocol"] == "rank" else s.get("character_break_rate"))
+        headline = s["win_rate"] if s["protocol"] != "rubric" else (s["rubric_means"] or {}).get("overall")
+        rows.append([s["model"], s["task"], s["judge"], s["n_total"], s["n_parsed"], s["n_parse_failures"],
+                     s["n_skipped_no_baseline"], _fmt(headline), _fmt(s["ci95"]), _fmt(extra),
+                     _fmt(s["rouge_agreement"])])
+    headers = ["model", "task", "judge", "n", "parsed", "parse fail", "no baseline", "win rate | rubric mean",
+               "95% CI", "flip | rank | break", "tau vs ROUGE"]
+    return tabulate(rows, headers=headers)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the ``judge`` verb; returns the exit status."""
+    from rolebench_eval.data import RoleBenchDataError
+    from rolebench_eval.llm_client import LLMConfigError
+
+    from .config import JudgeConfigError
+    from .run import judge_outputs
+
+    try:
+        report = judge_outputs(args.inputs, _options(args))
+    except (JudgeConfigError, RoleBenchDataError, LLMConfigError, ValueError) as err:
+        print(f"rolebench-eval judge: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every answer received is cached; rerun the same command to resume", file=sys.stderr)
+        return 130
+    if report.estimate is not None:
+        for unit in report.units:
+            print(f"{unit.samples.model} / {unit.samples.task}: {len(unit.items)} items to judge, "
+                  f"{len(unit.skipped)} without a baseline answer (skipped)")
+        print("\n".join(report.estimate.lines()))
+        return 0
+    print(_table(report.summaries))
+    for folder in report.folders:
+        print(f"wrote {folder}/summary.json and annotations.jsonl")
+    batch = report.batch
+    if batch.stopped:
+        print(f"stopped before the end ({batch.stopped}); every answer received is kept. "
+              "Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
+        return 3 if batch.stopped.startswith("budget") else 4
+    return 0
+
+
+def _standalone(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rolebench-eval")
+    register(parser.add_subparsers(dest="verb", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(_standalone())

@@ -1,0 +1,165 @@
+"""Spending limits and dry-run estimates for :mod:`rolebench_eval.llm_client`.
+
+A :class:`Budget` caps requests, tokens and money. Before a request is sent it reserves
+one request, its estimated prompt tokens plus ``max_tokens`` (the most it can cost);
+when the answer arrives the reservation is replaced by the usage the endpoint reports.
+A request that would take the spent-plus-reserved amount over a cap is not sent. The
+caps hold exactly for requests; for tokens and money they hold as long as the prompt
+token estimate (:func:`estimate_tokens`, a character heuristic, no tokenizer) is not below
+the real count, since the completion side is bounded by ``max_tokens``. Only requests
+that get an answer are counted (rate-limited or failed tries are not billed).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+from rolebench_eval.llm_cache import ResponseCache, request_key
+
+_PER_MESSAGE = 4  # chat-format overhead per message, in tokens
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US dollars per million tokens; None when unknown (then no cost is computed)."""
+
+    input_per_million: float | None = None
+    output_per_million: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.input_per_million is not None and self.output_per_million is not None
+
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float | None:
+        """The price of a request, or None when prices are unknown."""
+        if not self.known:
+            return None
+        return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Limits for one run; None = no limit."""
+
+    max_requests: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+
+
+def estimate_tokens(messages: Sequence[dict]) -> int:
+    """Approximate prompt tokens: ASCII characters / 4, other characters (CJK) 1 each.
+
+    Example:
+        >>> estimate_tokens([{"role": "user", "content": "abcdefgh"}])
+        6
+        >>> estimate_tokens([{"role": "user", "content": "你好"}])
+        6
+    """
+    total = 0
+    for message in messages:
+        text = str(message.get("content", ""))
+        ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+        total += _PER_MESSAGE + -(-ascii_chars // 4) + (len(text) - ascii_chars)
+    return total
+
+
+class Budget:
+    """Thread-safe spending against :class:`Caps` (see the module docstring)."""
+
+    def __init__(self, caps: Caps | None = None, prices: Prices | None = None):
+        self.caps, self.prices = caps or Caps(), prices or Prices()
+        if self.caps.max_cost is not None and not self.prices.known:
+            raise ValueError("a money cap needs prices: set input and output prices per million tokens")
+        self._lock = threading.Lock()
+        self._used = [0, 0, 0, 0.0]  # requests, prompt tokens, completion tokens, cost
+        self._held = [0, 0, 0.0]  # requests, tokens, cost reserved by requests in flight
+        self.exhausted: str | None = None
+
+    def _fits(self, tokens: int, cost: float) -> str | None:
+        caps, (req, p_tok, c_tok, spent), (h_req, h_tok, h_cost) = self.caps, self._used, self._held
+        if caps.max_requests is not None and req + h_req + 1 > caps.max_requests:
+            return f"max_requests={caps.max_requests} reached"
+        if caps.max_tokens is not None and p_tok + c_tok + h_tok + tokens > caps.max_tokens:
+            return f"max_tokens={caps.max_tokens} would be exceeded"
+        if caps.max_cost is not None and spent + h_cost + cost > caps.max_cost:
+            return f"max_cost={caps.max_cost} would be exceeded"
+        return None
+
+    def reserve(self, prompt_tokens: int, max_completion_tokens: int) -> tuple | None:
+        """Hold the most a request can cost; None (and ``exhausted`` set) if a cap forbids it."""
+        tokens = prompt_tokens + max_completion_tokens
+        cost = self.prices.cost(prompt_tokens, max_completion_tokens) or 0.0
+        with self._lock:
+            refusal = self._fits(tokens, cost)
+            if refusal:
+                self.exhausted = self.exhausted or refusal
+                return None
+            self._held = [self._held[0] + 1, self._held[1] + tokens, self._held[2] + cost]
+        return (prompt_tokens, tokens, cost)
+
+    def release(self, reservation: tuple) -> None:
+        """Give a reservation back (the request got no answer)."""
+        _, tokens, cost = reservation
+        with self._lock:
+            self._held = [self._held[0] - 1, self._held[1] - tokens, self._held[2] - cost]
+
+    def settle(self, reservation: tuple, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """Replace a reservation by the usage reported (the estimate when none is reported)."""
+        estimate, tokens, _ = reservation
+        prompt = estimate if prompt_tokens is None else prompt_tokens
+        completion = tokens - estimate if completion_tokens is None else completion_tokens
+        self.release(reservation)
+        with self._lock:
+            used = self._used
+            self._used = [used[0] + 1, used[1] + prompt, used[2] + completion,
+                          used[3] + (self.prices.cost(prompt, completion) or 0.0)]
+
+    def spent(self) -> dict:
+        """What the answered requests used: requests, prompt/completion tokens, cost (or None)."""
+        with self._lock:
+            req, p_tok, c_tok, cost = self._used
+        return {"requests": req, "prompt_tokens": p_tok, "completion_tokens": c_tok,
+                "cost": cost if self.prices.known else None}
+
+
+@dataclass
+class Estimate:
+    """A dry run: what answering a batch would send and could cost at most."""
+
+    n_requests: int
+    n_cached: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    max_cost: float | None
+
+    def lines(self) -> list[str]:
+        """Human-readable lines for the terminal."""
+        cost = "unknown (no prices configured)" if self.max_cost is None else f"${self.max_cost:.4f}"
+        return [
+            f"requests to send: {self.n_requests} (another {self.n_cached} already cached, free)",
+            f"prompt tokens: ~{self.prompt_tokens} (estimated from characters)",
+            f"completion tokens: at most {self.max_completion_tokens} (max_tokens per request)",
+            f"cost: at most {cost}",
+        ]
+
+
+def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, prices: Prices | None = None,
+             key_extras: Sequence[dict | None] | None = None) -> Estimate:
+    """Count and price the requests of a batch that are not cached yet; sends nothing.
+
+    Args:
+        requests: chat messages, one list per request.
+        config: a :class:`~rolebench_eval.llm_client.ClientConfig` (model, decoding).
+        cache: the cache the batch would use.
+        prices: per-million-token prices, for a cost bound.
+        key_extras: as for :func:`~rolebench_eval.llm_client.run_batch`.
+    """
+    extras = list(key_extras) if key_extras is not None else [None] * len(requests)
+    unique = {request_key(config.request_body(m), x): m for m, x in zip(requests, extras)}
+    cached = cache.get_many(unique)
+    todo = [m for k, m in unique.items() if k not in cached]
+    prompt = sum(estimate_tokens(m) for m in todo)
+    completion = len(todo) * config.max_tokens
+    return Estimate(len(todo), len(cached), prompt, completion, (prices or Prices()).cost(prompt, completion))

@@ -1,0 +1,381 @@
+"""Judges: configs, parsing, statistics, lm-eval sample reading and exact end-to-end results.
+
+End-to-end tests run the library API against a scripted OpenAI-compatible server on
+127.0.0.1 (tests/fixtures/llm/fake_openai_server.py) with injected faults. The fixture
+model "fake/cand-7b" answers 8 English role-specific items (qid-1..8; qid-7 has no RoleGPT
+answer) and 2 Chinese general ones; candidate answers hold "CAND", baselines "BASE".
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import importlib.util
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rolebench_eval.data import RoleBenchDataError
+from rolebench_eval.judges import parsing, protocols, stats
+from rolebench_eval.judges.config import JudgeConfigError, builtin_judges, load_judge
+from rolebench_eval.judges.parsing import ParseError, parse_ranking, parse_rubric, parse_verdict
+from rolebench_eval.judges.run import JudgeOptions, judge_outputs
+from rolebench_eval.judges.samples import find_samples, read_samples
+
+HERE = Path(__file__).parent
+FIX = HERE / "fixtures" / "judges"
+OUT = FIX / "lmeval_out"
+KEY = "sk-test-DISTINCTIVE-judges-5e6f"
+SUMMARY_KEYS = {"kind", "schema_version", "model", "task", "judge", "protocol", "judge_model", "baseline", "n_total",
+                "n_judged", "n_parsed", "n_parse_failures", "n_skipped_no_baseline", "win_rate", "ci95",
+                "mean_rank", "position_flip_rate", "character_break_rate", "rubric_means", "rouge_agreement",
+                "package_version", "created_at"}
+ANNOTATION_KEYS = {"doc_id", "role", "question", "judge_texts", "value", "parse_error", "judge_model",
+                   "prompt_hash", "timestamp", "package_version"}
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+llm_server = _load(HERE / "fixtures" / "llm" / "server_fixture.py").llm_server
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def _script(name: str) -> dict:
+    return json.loads((FIX / f"{name}_script.json").read_text(encoding="utf-8"))
+
+
+def _run(srv, tmp_path, judge: str, inputs=(OUT,), **kw):
+    opts = JudgeOptions(judge=judge, model="judge-m", base_url=srv.url, out=tmp_path / "out",
+                        cache=tmp_path / "cache.sqlite", timeout=0.5, backoff_base=0.01, concurrency=4,
+                        progress=False, **kw)
+    report = judge_outputs(list(inputs), opts)
+    return report, {(s["task"]): s for s in report.summaries}
+
+
+def _annotations(tmp_path, task: str, judge: str) -> list[dict]:
+    path = tmp_path / "out" / "fake__cand-7b" / task / judge / "annotations.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _tau_b(x, y) -> float:
+    """Kendall's tau-b by counting pairs (independent of scipy)."""
+    conc = disc = tx = ty = 0
+    for (x1, y1), (x2, y2) in itertools.combinations(zip(x, y), 2):
+        dx, dy = (x1 > x2) - (x1 < x2), (y1 > y2) - (y1 < y2)
+        if dx and dy:
+            conc, disc = conc + (dx == dy), disc + (dx != dy)
+        elif dx:
+            ty += 1
+        elif dy:
+            tx += 1
+    return (conc - disc) / ((conc + disc + tx) * (conc + disc + ty)) ** 0.5
+
+
+# ------------------------------------------------------------------ parsing and statistics
+
+
+@pytest.mark.parametrize("module", [parsing, stats])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("A is better.\n[[A]]", "A"), ("[[ B ]]", "B"), ("tie [[C]] [[C]]", "C"),
+    ("no verdict", None), ("[[A]] or maybe [[B]]", None), ("[A]", None), ("", None),
+])
+def test_parse_verdict(text, expected):
+    if expected is None:
+        with pytest.raises(ParseError):
+            parse_verdict(text)
+    else:
+        assert parse_verdict(text) == expected
+
+
+LABELS = ["model_1", "model_2"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[{"model": "model_1", "rank": 2}, {"model": "model_2", "rank": 1}]', {"model_1": 2, "model_2": 1}),
+    ("Result: [{'model': 'model_1', 'rank': '1', 'reason': 'x'}, {'model': 'model_2', 'rank': 1}]",
+     {"model_1": 1, "model_2": 1}),
+    ('[{"model": "model_1", "rank": 1}, {"model": "model_1", "rank": 2}]', None),   # twice
+    ('[{"model": "model_1", "rank": 1}, {"model": "model_3", "rank": 2}]', None),   # unknown label
+    ('[{"model": "model_1", "rank": 0}, {"model": "model_2", "rank": 1}]', None),   # out of range
+    ('[{"model": "model_1", "rank": true}, {"model": "model_2", "rank": 1}]', None),  # bool is not a rank
+    ("[{'model': 'model_1', 'rank': 1}, {'model': 'model_2'", None),                # truncated
+    ("model_1 is first", None),
+])
+def test_parse_ranking(text, expected):
+    if expected is None:
+        with pytest.raises(ParseError):
+            parse_ranking(text, LABELS)
+    else:
+        assert parse_ranking(text, LABELS) == expected
+
+
+@pytest.mark.parametrize("text, ok", [
+    ('{"style": 5, "knowledge": 1, "character_break": true}', True),
+    ('{"style": 5.0, "knowledge": "1", "character_break": false}', True),
+    ('{"style": 5, "character_break": false}', False),                 # missing criterion
+    ('{"style": 6, "knowledge": 1, "character_break": false}', False),  # out of scale
+    ('{"style": 5, "knowledge": 1, "character_break": "no"}', False),   # flag not boolean
+    ('{"style": 4.5, "knowledge": 1, "character_break": false}', False),
+    ("Great answer!", False),
+])
+def test_parse_rubric(text, ok):
+    if ok:
+        parsed = parse_rubric(text, ["style", "knowledge"], (1, 5), "character_break")
+        assert parsed["style"] == 5 and parsed["knowledge"] == 1
+    else:
+        with pytest.raises(ParseError):
+            parse_rubric(text, ["style", "knowledge"], (1, 5), "character_break")
+
+
+def test_bootstrap_ci_is_deterministic_and_brackets_the_mean():
+    scores = [1.0] * 30 + [0.5] * 10 + [0.0] * 20
+    lo, hi = stats.bootstrap_ci(scores)
+    assert stats.bootstrap_ci(scores) == [lo, hi]
+    assert stats.win_rate(scores) == pytest.approx(35 / 60)
+    assert lo < 35 / 60 < hi
+    # the normal-approximation interval of a mean is close to the percentile bootstrap's
+    import numpy as np
+    se = np.std(scores) / np.sqrt(len(scores))
+    assert lo == pytest.approx(35 / 60 - 1.96 * se, abs=0.03) and hi == pytest.approx(35 / 60 + 1.96 * se, abs=0.03)
+    big = stats.bootstrap_ci([0.0, 1.0] * 5000, n_boot=2000)  # chunked path
+    assert big[0] == pytest.approx(0.49, abs=0.005) and big[1] == pytest.approx(0.51, abs=0.005)
+    assert stats.bootstrap_ci([]) is None
+    with pytest.raises(ValueError):
+        stats.win_rate([0.7])
+
+
+def test_kendall_tau_matches_pair_counting():
+    x, y = [1, 0, 0.5, 0, 1, 1, 0.5], [0.9, -1, 0, 0.2, 1, 0.3, 0.2]
+    assert stats.kendall_tau(x, y) == pytest.approx(_tau_b(x, y))
+    assert stats.kendall_tau([1], [2]) is None
+
+
+# ------------------------------------------------------------------ judge folders
+
+
+def test_builtin_judges_load_and_render_in_both_languages():
+    assert builtin_judges() == ["pairwise", "rank", "rubric"]
+    item = protocols.Item(doc_id=0, role="Captain Brine", question=" qid-1: Who? ", lang="en", kind="specific",
+                          references=(" The tide.",), role_prompt="You are Captain Brine.", candidate="CAND",
+                          baseline="BASE")
+    for name in builtin_judges():
+        judge = load_judge(name)
+        assert judge.protocol == name and judge.model is None
+        for lang in ("en", "zh"):
+            for messages in protocols.requests_for(judge, protocols.Item(**{**item.__dict__, "lang": lang})):
+                assert [m["role"] for m in messages] == ["system", "user"]
+                user = messages[1]["content"]
+                assert "qid-1: Who?" in user and "Captain Brine" in user and "The tide." in user  # reference shown
+    general = protocols.Item(**{**item.__dict__, "kind": "general"})
+    assert "The tide." not in protocols.requests_for(load_judge("pairwise"), general)[0][1]["content"]
+
+
+def _copy_judge(tmp_path: Path, name: str = "pairwise") -> Path:
+    folder = tmp_path / "my_judge"
+    shutil.copytree(load_judge(name).folder, folder)
+    return folder
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("protocol: pairwise", "protocol: duel"), "field 'protocol'"),
+    (lambda t: t.replace("decoding:", "decodng:"), "unknown key(s) ['decodng']"),
+    (lambda t: t.replace("user_zh.jinja", "missing.jinja"), "field 'prompts.zh.user'"),
+    (lambda t: t.replace("  temperature: 0", "  temprature: 0"), "field 'decoding'"),
+    (lambda t: t + "\n  - [", "invalid YAML"),
+])
+def test_bad_judge_configs_name_the_file_and_field(tmp_path, edit, message):
+    folder = _copy_judge(tmp_path)
+    config = folder / "config.yaml"
+    config.write_text(edit(config.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(JudgeConfigError) as err:
+        load_judge(folder)
+    assert str(config) in str(err.value) and message in str(err.value)
+
+
+def test_unknown_judge_and_undefined_template_variable(tmp_path):
+    with pytest.raises(JudgeConfigError, match="built-in judges"):
+        load_judge("no-such-judge")
+    folder = _copy_judge(tmp_path)
+    (folder / "user_en.jinja").write_text("{{ answr_a }}", encoding="utf-8")
+    item = protocols.Item(0, "R", "q", "en", "general", ("r",), "p", "c", "b")
+    with pytest.raises(Exception, match="answr_a"):
+        protocols.requests_for(load_judge(folder), item)
+
+
+# ------------------------------------------------------------------ reading lm-eval outputs
+
+
+def test_find_and_read_samples():
+    files = find_samples([OUT])
+    assert [(f.model, f.task) for f in files] == [("fake/cand-7b", "rolebench_general_zh"),
+                                                  ("fake/cand-7b", "rolebench_specific_en")]
+    samples = read_samples(files[1].path)
+    assert len(samples) == 8 and samples[6].doc["rolegpt"] is None
+    assert samples[0].response.startswith("CAND Arr") and samples[0].doc["question"].startswith(" qid-1:")
+    assert len(read_samples(files[1].path, limit=3)) == 3
+    assert find_samples([files[0].path]) == [files[0]]  # a single file works too
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda row: row.pop("filtered_resps"), "field 'filtered_resps'"),
+    (lambda row: row["doc"].pop("role"), "field 'doc.role'"),
+    (lambda row: row["doc"].update(lang="fr"), "field 'doc.lang'"),
+    (lambda row: row.update(doc_id="3"), "field 'doc_id'"),
+])
+def test_malformed_samples_name_file_line_and_field(tmp_path, mutate, where):
+    src = find_samples([OUT])[1].path
+    lines = src.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[2])
+    mutate(row)
+    lines[2] = json.dumps(row)
+    bad = tmp_path / src.name
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(RoleBenchDataError) as err:
+        read_samples(bad)
+    assert f"{bad}:3:" in str(err.value) and where in str(err.value)
+
+
+def test_inputs_without_samples_are_errors(tmp_path):
+    with pytest.raises(RoleBenchDataError, match="--log_samples"):
+        find_samples([tmp_path])
+    with pytest.raises(RoleBenchDataError, match="no such file"):
+        find_samples([tmp_path / "nope"])
+
+
+# ------------------------------------------------------------------ end to end, exact results
+
+
+def test_pairwise_end_to_end_with_faults(llm_server, tmp_path):
+    srv = llm_server(_script("pairwise"), expected_key=KEY)
+    report, by_task = _run(srv, tmp_path, "pairwise")
+    en = by_task["rolebench_specific_en"]
+    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 1
+    assert (en["model"], en["judge"], en["protocol"], en["judge_model"], en["baseline"]) == (
+        "fake/cand-7b", "pairwise", "pairwise", "judge-m", "rolegpt")
+    # wins 1, 5, 8; loss 2; tie 3; order-dependent 4 -> tie + flip; 6 unparseable; 7 has no baseline
+    assert (en["n_total"], en["n_judged"], en["n_parsed"], en["n_parse_failures"], en["n_skipped_no_baseline"]) == (
+        8, 7, 6, 1, 1)
+    assert en["win_rate"] == pytest.approx((3 + 0.5 * 2) / 6)
+    assert en["position_flip_rate"] == pytest.approx(1 / 6)
+    assert en["ci95"][0] < en["win_rate"] < en["ci95"][1]
+    assert en["rouge_agreement"] == pytest.approx(1.0)  # the fixture's answers order ROUGE like the judge
+    assert en["mean_rank"] is None and en["rubric_means"] is None and en["complete"] is True
+    zh = by_task["rolebench_general_zh"]  # the Chinese template was used (rules match 回答A)
+    assert (zh["n_parsed"], zh["win_rate"]) == (2, pytest.approx(0.75))
+    rows = _annotations(tmp_path, "rolebench_specific_en", "pairwise")
+    assert [r["doc_id"] for r in rows] == list(range(8)) and all(ANNOTATION_KEYS <= set(r) for r in rows)
+    assert [r["status"] for r in rows] == ["judged"] * 5 + ["parse_error", "skipped_no_baseline", "judged"]
+    bad = rows[5]
+    assert bad["value"] is None and bad["score"] is None and "no verdict" in bad["parse_error"]
+    assert bad["judge_texts"] == ["I cannot decide between them."] * 2
+    assert rows[3]["flip"] is True and rows[3]["value"]["orders"] == ["win", "loss"]
+    assert all(r["timestamp"] and r["prompt_hash"] for r in rows if r["status"] != "skipped_no_baseline")
+    log = srv.requests()
+    assert all(e["auth"] for e in log) and not any(e["rule"] == "qid-7" for e in log)
+    for rule in {e["rule"] for e in log}:  # each item's two orders answered exactly once each
+        assert sum(1 for e in log if e["rule"] == rule and e["outcome"] == "ok") == 2
+    assert sorted(e["outcome"] for e in log if e["outcome"] != "ok") == ["429", "500", "garbage", "hang", "truncate"]
+    assert report.batch.n_sent == 18 and report.batch.n_retries == 5
+
+
+def test_rank_end_to_end(llm_server, tmp_path):
+    srv = llm_server(_script("rank"), expected_key=KEY)
+    _, by_task = _run(srv, tmp_path, "rank")
+    en = by_task["rolebench_specific_en"]
+    # win 1, 5, 8; loss 2, 4; tie 3 (both ranked 1); 6 lacks model_2 (parse failure); 7 skipped
+    assert (en["n_parsed"], en["n_parse_failures"], en["n_skipped_no_baseline"]) == (6, 1, 1)
+    assert en["win_rate"] == pytest.approx(3.5 / 6)
+    assert en["mean_rank"] == pytest.approx((1 + 2 + 1 + 2 + 1 + 1) / 6)
+    assert en["position_flip_rate"] is None
+    rows = [r for r in _annotations(tmp_path, "rolebench_specific_en", "rank") if r["status"] == "judged"]
+    expected_tau = _tau_b([r["score"] for r in rows], [r["rouge_candidate"] - r["rouge_baseline"] for r in rows])
+    assert en["rouge_agreement"] == pytest.approx(expected_tau)
+    labels = {r["value"]["candidate_label"] for r in rows}
+    assert labels == {"model_1", "model_2"}  # both presentation orders occur
+    assert by_task["rolebench_general_zh"]["win_rate"] == pytest.approx(0.75)
+
+
+def test_rubric_end_to_end(llm_server, tmp_path):
+    srv = llm_server(_script("rubric"), expected_key=KEY)
+    _, by_task = _run(srv, tmp_path, "rubric")
+    en = by_task["rolebench_specific_en"]
+    # parsed: 1 (5,4,5), 2 (2,3,4, break), 3 (3,3,3), 4 (4,4,4), 7 (1,1,1, break), 8 (5,5,5); 5 and 6 fail
+    assert (en["n_total"], en["n_parsed"], en["n_parse_failures"], en["n_skipped_no_baseline"]) == (8, 6, 2, 0)
+    assert en["baseline"] is None and en["win_rate"] is None and en["ci95"] is None
+    means = en["rubric_means"]
+    assert means["style"] == pytest.approx(20 / 6) and means["knowledge"] == pytest.approx(20 / 6)
+    assert means["instruction"] == pytest.approx(22 / 6)
+    assert means["overall"] == pytest.approx((14 / 3 + 3 + 3 + 4 + 1 + 5) / 6)
+    assert en["character_break_rate"] == pytest.approx(2 / 6)
+    errors = {r["doc_id"]: r["parse_error"] for r in _annotations(tmp_path, "rolebench_specific_en", "rubric")
+              if r["parse_error"]}
+    assert set(errors) == {4, 5} and "style is 7" in errors[5]
+    assert by_task["rolebench_general_zh"]["rubric_means"]["overall"] == pytest.approx(3.0)
+
+
+def test_another_model_as_baseline(llm_server, tmp_path):
+    """--baseline <samples of another model>: matched on (role, question), qid-7 now judged."""
+    other = tmp_path / "other" / "org__base-model"
+    other.mkdir(parents=True)
+    src = find_samples([OUT])[1].path
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        answer = row["doc"]["rolegpt"] or "BASE I would rather not say"
+        row.update(filtered_resps=[answer], resps=[[answer]])
+    rows.reverse()  # doc order differs: matching must not rely on doc_id
+    (other / src.name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (other / "results_2026-01-02T03-04-05.000006.json").write_text(json.dumps({"model_name": "org/base-model"}))
+    srv = llm_server(_script("pairwise"), expected_key=KEY)
+    _, by_task = _run(srv, tmp_path, "pairwise", inputs=[src], baseline=str(other))
+    en = by_task["rolebench_specific_en"]
+    assert en["baseline"] == "org/base-model" and en["n_skipped_no_baseline"] == 0
+    assert (en["n_parsed"], en["win_rate"]) == (7, pytest.approx((4 + 0.5 * 2) / 7))
+
+
+def test_limit_and_summary_written_atomically(llm_server, tmp_path):
+    srv = llm_server(_script("pairwise"), expected_key=KEY)
+    _, by_task = _run(srv, tmp_path, "pairwise", limit=2)
+    assert by_task["rolebench_specific_en"]["n_total"] == 2
+    folder = tmp_path / "out" / "fake__cand-7b" / "rolebench_specific_en" / "pairwise"
+    assert sorted(p.name for p in folder.iterdir()) == ["annotations.jsonl", "summary.json"]  # no temp files left
+
+
+@pytest.mark.integration
+def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
+    """lm-eval's own files (rolegpt replay on the real Chinese data) go through the judge."""
+    from rolebench_eval.runner import run_lm_eval
+
+    data_dir = Path(os.environ.get("ROLEBENCH_DATA_DIR", HERE.parent.parent / "shared" / "rolebench"))
+    monkeypatch.setenv("ROLEBENCH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "lm_eval_out"
+    run_lm_eval(["--model", "rolegpt", "--tasks", "rolebench_specific_zh", "--output_path", str(out),
+                 "--log_samples", "--limit", "3"])
+    ranked = '[{"model": "model_1", "rank": 1}, {"model": "model_2", "rank": 2}]'
+    srv = llm_server({"default_reply": ranked}, expected_key=KEY)
+    _, by_task = _run(srv, tmp_path, "rank", inputs=[out])
+    summary = by_task["rolebench_specific_zh"]
+    assert (summary["model"], summary["n_total"], summary["n_parsed"]) == ("rolegpt", 3, 3)
+    # RoleGPT against itself: whichever answer is shown first wins, so the rate follows the order
+    rows = [json.loads(line) for line in (tmp_path / "out" / "rolegpt" / "rolebench_specific_zh" / "rank" /
+                                          "annotations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(r["candidate"] == r["baseline"] and r["lang"] == "zh" for r in rows)
+    first = sum(r["value"]["candidate_label"] == "model_1" for r in rows)
+    assert summary["win_rate"] == pytest.approx(first / 3) and srv.count() == 3
