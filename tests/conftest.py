@@ -50,7 +50,7 @@ def _corpus() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     """A tiny random Llama whose chat template accepts system messages."""
-    from tiny_llama import build_tiny_llama
+    from rolebench_eval.tiny import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), _corpus())
 
@@ -58,6 +58,6 @@ def tiny_llama(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama_no_system(tmp_path_factory) -> Path:
     """A tiny random Llama whose chat template raises on a system message."""
-    from tiny_llama import build_tiny_llama
+    from rolebench_eval.tiny import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-nosys"), _corpus(), system_ok=False)

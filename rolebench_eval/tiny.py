@@ -1,8 +1,9 @@
-"""A tiny random Llama with a locally trained tokenizer and a chat template, for tests.
+"""A tiny random Llama with a locally trained tokenizer and a chat template.
 
-Nothing is downloaded: the tokenizer is a byte-level BPE trained on text we pass in,
-the model is built from a config. ``system_ok=False`` gives a chat template that
-raises on a system message, as some real models' templates do.
+For the tests and the offline demo: nothing is downloaded. The tokenizer is a
+byte-level BPE trained on text we pass in, the model is built from a config.
+``system_ok=False`` gives a chat template that raises on a system message, as some
+real models' templates do.
 """
 
 from __future__ import annotations
