@@ -16,7 +16,12 @@ EPILOG = textwrap.dedent("""\
 """)
 
 # Verbs that live in the sub-packages; each module exposes register(subparsers).
-PLUGGED_VERBS = ("rolebench_eval.judges.cli", "rolebench_eval.leaderboard.cli", "rolebench_eval.finetune.cli")
+PLUGGED_VERBS = (
+    "rolebench_eval.judges.cli",
+    "rolebench_eval.generate_cli",
+    "rolebench_eval.leaderboard.cli",
+    "rolebench_eval.finetune.cli",
+)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -67,19 +67,30 @@ class Split:
     profiles: str
 
 
+def _read_splits(file: str) -> dict[str, Split]:
+    raw = yaml.safe_load((Path(__file__).parent / file).read_text(encoding="utf-8"))
+    return {name: Split(name=name, **fields) for name, fields in raw.items()}
+
+
 @lru_cache(maxsize=1)
 def splits() -> dict[str, Split]:
     """All test splits by name (``specific_en``, ``general_zh``, ...)."""
-    raw = yaml.safe_load((Path(__file__).parent / "splits.yaml").read_text(encoding="utf-8"))
-    return {name: Split(name=name, **fields) for name, fields in raw.items()}
+    return _read_splits("splits.yaml")
+
+
+@lru_cache(maxsize=1)
+def custom_splits() -> dict[str, Split]:
+    """Splits of a folder written by ``rolebench-eval generate`` (not RoleBench's own; ``lang: auto``)."""
+    return _read_splits("custom_splits.yaml")
 
 
 def get_split(name: str) -> Split:
     """The split called ``name``; a ValueError lists the known names otherwise."""
+    known = splits() | custom_splits()
     try:
-        return splits()[name]
+        return known[name]
     except KeyError:
-        raise ValueError(f"unknown RoleBench split {name!r}; known: {', '.join(splits())}") from None
+        raise ValueError(f"unknown RoleBench split {name!r}; known: {', '.join(known)}") from None
 
 
 def is_degenerate(reference: str) -> bool:

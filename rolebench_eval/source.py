@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,10 @@ from rolebench_eval.data import (
     read_descriptions,
     read_items,
 )
+
+# The marker file of a folder written by `rolebench-eval generate`; its "lang" is the
+# language of the folder's `lang: auto` splits (rolebench_eval/custom_splits.yaml).
+CUSTOM_META = "rolebench_custom.json"
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ def load_split(
     """Load ``<split dir>/<file>.jsonl`` with its baseline and the role descriptions."""
     split = get_split(name)
     source = DataSource.resolve(data_dir, revision)
+    if split.lang == "auto":
+        split = dataclasses.replace(split, lang=custom_lang(source, name))
     relpath = f"{split.dir}/{file}.jsonl"
     path = source.fetch(relpath)
     if path is None:
@@ -114,3 +122,20 @@ def load_split(
         descriptions=read_descriptions(desc_path) if desc_path else {},
         provenance=provenance,
     )
+
+
+def custom_lang(source: DataSource, split: str) -> str:
+    """The language of a generated folder, from its ``rolebench_custom.json``."""
+    meta = source.fetch(CUSTOM_META) if source.local_root is not None else None
+    if meta is None:
+        where = source.local_root or f"{HUB_REPO}@{source.revision}"
+        raise RoleBenchDataError(f"{where}/{CUSTOM_META}", None, None,
+                                 f"split {split!r} reads a folder written by `rolebench-eval generate`; "
+                                 "pass that folder as data_dir (--metadata '{\"data_dir\": ...}')")
+    try:
+        lang = json.loads(meta.read_text(encoding="utf-8")).get("lang")
+    except (json.JSONDecodeError, AttributeError):
+        raise RoleBenchDataError(meta, None, None, "invalid JSON object") from None
+    if lang not in ("en", "zh"):
+        raise RoleBenchDataError(meta, None, "lang", f"expected 'en' or 'zh', got {lang!r}")
+    return lang

@@ -15,6 +15,8 @@ from rolebench_eval.tasks import TASKS_DIR
 
 TASKS = ["rolebench_general_en", "rolebench_specific_en", "rolebench_rolegen_general_en",
          "rolebench_rolegen_specific_en", "rolebench_general_zh", "rolebench_specific_zh"]
+# Your own characters (rolebench-eval generate); in no group.
+CUSTOM_TASKS = ["rolebench_custom_general", "rolebench_custom_specific"]
 GROUPS = ["rolebench", "rolebench_en", "rolebench_rolegen_en", "rolebench_zh"]
 
 
@@ -36,7 +38,7 @@ def test_all_tasks_and_groups_are_indexed():
     from lm_eval.tasks import TaskManager
 
     tm = TaskManager(include_path=TASKS_DIR, include_defaults=False)
-    assert sorted(tm.all_tasks) == sorted(TASKS + GROUPS)
+    assert sorted(tm.all_tasks) == sorted(TASKS + CUSTOM_TASKS + GROUPS)
 
 
 @pytest.fixture(scope="module")

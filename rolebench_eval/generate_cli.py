@@ -1,0 +1,154 @@
+"""``rolebench-eval generate``: RoleBench-style training and test data for your own characters.
+
+Also runs on its own: ``python -m rolebench_eval.generate_cli generate rolegpt --profile p.yaml ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EPILOG = """\
+examples:
+  # OpenAI (key from $OPENAI_API_KEY): estimate first, then generate with a cost cap
+  rolebench-eval generate rolegpt --profile brine.yaml --instructions instr.jsonl --out data/brine \\
+      --model gpt-4o --dry-run --price-input 2.5 --price-output 10
+  rolebench-eval generate context-instruct --profile brine.yaml --out data/brine --model gpt-4o --max-requests 200
+  # a local vLLM or Ollama server
+  rolebench-eval generate rolegpt --profile brine.yaml --instructions instr.jsonl --out data/brine \\
+      --base-url http://localhost:11434/v1 --model qwen2.5:7b-instruct
+  # evaluate on the generated test files
+  rolebench-eval run --model hf --model_args pretrained=<model> \\
+      --tasks rolebench_custom_general,rolebench_custom_specific --metadata '{"data_dir": "data/brine"}'
+
+exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 130 interrupted.
+Every answer is cached as it arrives: rerun the same command to resume or to rewrite the files for free.
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", required=True, help="character profile YAML (see rolebench_eval/profile.py)")
+    p.add_argument("--out", required=True, help="data folder to write (RoleBench layout; other roles' rows are kept)")
+    p.add_argument("--model", required=True, help="model name at the endpoint, e.g. gpt-4o")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
+                                      "(default: $OPENAI_BASE_URL, else api.openai.com)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="NAME of the environment variable holding the API key (default: OPENAI_API_KEY; "
+                        "local servers need none)")
+    p.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or ~/.cache/rolebench-eval, "
+                                   "file llm_cache.sqlite)")
+    p.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
+    dec = p.add_argument_group("decoding (defaults: the paper's RoleGPT settings)")
+    dec.add_argument("--temperature", type=float, default=0.7)
+    dec.add_argument("--top-p", type=float, default=0.95)
+    dec.add_argument("--max-new-tokens", type=int,
+                     help="completion tokens per request (default: rolegpt 512, context-instruct 2048)")
+    out = p.add_argument_group("output")
+    out.add_argument("--test-fraction", type=float, default=0.2, help="share of questions in test.jsonl (by hash)")
+    out.add_argument("--filters", help="YAML with breaks_character / refusal / question_mentions_source lists "
+                                       "(default: rolebench_eval/prompts_generate/filters.yaml)")
+    budget = p.add_argument_group("budget (stops cleanly, keeping everything done)")
+    budget.add_argument("--max-requests", type=int, help="at most this many requests")
+    budget.add_argument("--max-tokens", type=int, help="at most this many tokens (prompt + completion)")
+    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
+    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens")
+    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+    req = p.add_argument_group("requests")
+    req.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
+    req.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
+    req.add_argument("--max-retries", type=int, default=6, help="retries per request")
+    req.add_argument("--backoff-base", type=float, default=1.0, help="first backoff window in seconds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``generate`` verb (actions ``rolegpt`` and ``context-instruct``) to argparse subparsers."""
+    p = subparsers.add_parser(
+        "generate", help="RoleGPT and Context-Instruct data for your own characters",
+        description="Generate RoleBench-style data for a character profile with any OpenAI-compatible endpoint.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="generate_action", metavar="ACTION", required=True)
+    rolegpt = actions.add_parser("rolegpt", help="answer general instructions in character (general/*.jsonl)",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rolegpt.add_argument("--instructions", required=True, help='JSONL, one {"instruction": ...} (or "question") a line')
+    rolegpt.add_argument("--samples", type=int, default=6, help="answers per instruction: N-1 references + 1 baseline")
+    rolegpt.add_argument("--top-k", type=int, default=5, help="dialogue pairs retrieved (BM25) as few-shot turns")
+    _common(rolegpt)
+    ci = actions.add_parser("context-instruct", help="role-specific questions from the profile (role_specific/*.jsonl)",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ci.add_argument("--questions", type=int, default=5, help="triplets asked for per request")
+    ci.add_argument("--min-confidence", type=float, default=7, help="drop triplets below this confidence (1-10)")
+    ci.add_argument("--segment-size", type=int, help="script segment size in words (en, default 400) "
+                                                     "or characters (zh, default 800)")
+    _common(ci)
+    p.set_defaults(func=main)
+    return p
+
+
+def _options(args: argparse.Namespace):
+    from rolebench_eval.generate_common import GenerateError, GenerateOptions
+    from rolebench_eval.llm_budget import Caps, Prices
+
+    prices = None
+    if args.price_input is not None or args.price_output is not None:
+        if args.price_input is None or args.price_output is None:
+            raise GenerateError("give both --price-input and --price-output")
+        prices = Prices(args.price_input, args.price_output)
+    return GenerateOptions(
+        model=args.model, out=args.out, base_url=args.base_url, api_key_env=args.api_key_env, cache=args.cache,
+        caps=Caps(args.max_requests, args.max_tokens, args.max_cost), prices=prices, temperature=args.temperature,
+        top_p=args.top_p, max_new_tokens=args.max_new_tokens, concurrency=args.concurrency, timeout=args.timeout,
+        max_retries=args.max_retries, backoff_base=args.backoff_base, test_fraction=args.test_fraction,
+        filters=args.filters, dry_run=args.dry_run, progress=not args.no_progress)
+
+
+def _generate(args: argparse.Namespace):
+    opts = _options(args)
+    if args.generate_action == "rolegpt":
+        from rolebench_eval.generate_rolegpt import generate_rolegpt
+
+        return generate_rolegpt(args.profile, args.instructions, opts, samples=args.samples, top_k=args.top_k)
+    from rolebench_eval.context_instruct import generate_context_instruct
+
+    return generate_context_instruct(args.profile, opts, questions=args.questions,
+                                     min_confidence=args.min_confidence, segment_size=args.segment_size)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``generate rolegpt`` or ``generate context-instruct``; returns the exit status."""
+    from rolebench_eval.data import RoleBenchDataError
+    from rolebench_eval.generate_common import GenerateError
+    from rolebench_eval.llm_client import LLMConfigError
+    from rolebench_eval.profile import ProfileError
+
+    try:
+        result = _generate(args)
+    except (ProfileError, RoleBenchDataError, GenerateError, LLMConfigError, ValueError) as err:
+        print(f"rolebench-eval generate: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every answer received is cached; rerun the same command to resume", file=sys.stderr)
+        return 130
+    if result.estimate is not None:
+        print(f"{result.report['requests']} requests planned")
+        print("\n".join(result.estimate.lines()))
+        return 0
+    print(json.dumps({k: v for k, v in result.report.items() if k != "settings"}, ensure_ascii=False, indent=1))
+    stopped = result.batch.stopped
+    if stopped:
+        print(f"stopped before the end ({stopped}); every answer received is kept and only complete items "
+              "were written. Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
+        return 3 if stopped.startswith("budget") else 4
+    return 0
+
+
+def _standalone(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rolebench-eval")
+    register(parser.add_subparsers(dest="verb", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(_standalone())

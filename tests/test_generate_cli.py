@@ -1,0 +1,123 @@
+"""``rolebench-eval generate`` as a user runs it: a subprocess against the scripted local server.
+
+A run killed with SIGKILL resumes from the cache and ends with exactly the files of an
+uninterrupted run; bad input exits 2 naming file and field; a budget cap exits 3.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+FIX = HERE / "fixtures" / "generate"
+KEY = "sk-test-DISTINCTIVE-generate-cli-4d1e"
+N_REQUESTS = 36
+# One answer per instruction, so which sample a reply goes to does not matter across a kill.
+SCRIPT = {"default_reply": "UNSCRIPTED", "rules": [
+    {"id": f"i{n}", "match": [text], "reply": f"Aye. Answer {n}, salt in the wound!"}
+    for n, text in enumerate(json.loads(line).get("instruction") or json.loads(line)["question"]
+                             for line in (FIX / "instructions.jsonl").read_text(encoding="utf-8").splitlines()
+                             if line.strip())]}
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_server = _load(HERE / "fixtures" / "llm" / "server_fixture.py")
+llm_server = _server.llm_server
+
+
+def _cmd(srv, root: Path, *extra: str, action: str = "rolegpt") -> list[str]:
+    inputs = ["--instructions", str(FIX / "instructions.jsonl")] if action == "rolegpt" else []
+    return [sys.executable, "-m", "rolebench_eval.generate_cli", "generate", action, "--profile",
+            str(FIX / "brine.yaml"), *inputs, "--out", str(root / "out"), "--model", "gen-m", "--base-url", srv.url,
+            "--cache", str(root / "cache.sqlite"), "--timeout", "2", "--backoff-base", "0.01", "--no-progress", *extra]
+
+
+def _env() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"} | {"OPENAI_API_KEY": KEY}
+
+
+def _run(srv, root: Path, *extra: str, action: str = "rolegpt") -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(srv, root, *extra, action=action), env=_env(), capture_output=True, text=True)
+
+
+def _files(root: Path) -> dict[str, str]:
+    out = root / "out"
+    return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in sorted(out.rglob("*.jsonl"))}
+
+
+def test_sigkill_midway_resumes_to_the_same_files(llm_server, tmp_path):
+    srv = llm_server(SCRIPT, expected_key=KEY)
+    reference = _run(srv, tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    assert json.loads(reference.stdout)["written"]["general/rolegpt_baseline.jsonl"] == 6
+    slow = llm_server(SCRIPT, latency=0.05, expected_key=KEY)
+    root = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(slow, root, "--concurrency", "1"), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while slow.count("ok") < 10:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (root / "out").exists()
+    done = _run(slow, root)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["requests_cached"] >= 10 and report["requests_cached"] + report["requests_sent"] == N_REQUESTS
+    assert slow.count("ok") <= N_REQUESTS + 1  # at most the one request in flight at the kill is repeated
+    assert _files(root) == _files(tmp_path / "reference")
+    again = _run(slow, root)
+    assert json.loads(again.stdout)["requests_sent"] == 0
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+def test_budget_cap_exits_3_and_dry_run_sends_nothing(llm_server, tmp_path):
+    srv = llm_server(SCRIPT, expected_key=KEY)
+    dry = _run(srv, tmp_path, "--dry-run")
+    assert dry.returncode == 0 and "requests to send: 36 (another 0 already cached, free)" in dry.stdout
+    assert srv.requests() == []
+    capped = _run(srv, tmp_path, "--max-requests", "7", "--concurrency", "1")
+    assert capped.returncode == 3 and "max_requests=7 reached" in capped.stderr
+    assert json.loads(capped.stdout)["written"]["general/rolegpt_baseline.jsonl"] == 1
+    assert _run(srv, tmp_path).returncode == 0 and srv.count("ok") == N_REQUESTS
+
+
+def test_bad_input_exits_2_naming_file_and_field(llm_server, tmp_path):
+    srv = llm_server(SCRIPT)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: X\nlanguage: fr\ndescription: y\n", encoding="utf-8")
+    cmd = _cmd(srv, tmp_path)
+    cmd[cmd.index("--profile") + 1] = str(bad)
+    run = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert run.returncode == 2 and f"{bad}: field 'language': expected one of en, zh" in run.stderr
+    instr = tmp_path / "instr.jsonl"
+    instr.write_text('{"instruction": "fine"}\n{"text": "no key"}\n', encoding="utf-8")
+    cmd = _cmd(srv, tmp_path)
+    cmd[cmd.index("--instructions") + 1] = str(instr)
+    run = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert run.returncode == 2 and f"{instr}:2: field 'instruction': missing" in run.stderr
+    run = _run(srv, tmp_path, "--samples", "1")
+    assert run.returncode == 2 and "--samples must be at least 2" in run.stderr
+    run = _run(srv, tmp_path, "--test-fraction", "1.5", action="context-instruct")
+    assert run.returncode == 2 and "--test-fraction" in run.stderr
+    assert srv.requests() == []
+
+
+def test_help_lists_both_actions():
+    run = subprocess.run([sys.executable, "-m", "rolebench_eval.generate_cli", "generate", "--help"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "rolegpt" in run.stdout and "context-instruct" in run.stdout
