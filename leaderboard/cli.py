@@ -1,0 +1,72 @@
+"""``rolebench-eval leaderboard``: build the leaderboard page from lm-eval outputs.
+
+Example::
+
+    rolebench-eval leaderboard outputs/ --judges judged/ --out site/ --baseline rolegpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _name(text: str) -> tuple[str, str]:
+    path, sep, label = text.rpartition("=")
+    if not sep or not path or not label:
+        raise argparse.ArgumentTypeError(f"expected PATH=LABEL, got {text!r}")
+    return path, label
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``leaderboard`` verb to a ``rolebench-eval`` subparsers object."""
+    parser = subparsers.add_parser(
+        "leaderboard", help="rank lm-eval runs with intervals; write Markdown, CSV, JSON, HTML and PNGs",
+        description="Build a RoleBench leaderboard from lm-eval outputs (results_*.json and, when logged, "
+                    "samples_*.jsonl), judge summaries and the paper's reported tables.")
+    parser.add_argument("inputs", nargs="+", metavar="RESULTS",
+                        help="lm-eval output folders (searched recursively) or results_*.json files")
+    parser.add_argument("--judges", nargs="+", action="extend", default=[], metavar="DIR",
+                        help="folders with judge summaries (summary.json of `rolebench-eval judge`)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--name", action="append", type=_name, default=[], metavar="PATH=LABEL",
+                        help="label for the run at PATH (an input, results file, folder or model name); repeatable")
+    parser.add_argument("--baseline", metavar="NAME", help="measured row to test every row against")
+    parser.add_argument("--include-incomparable", action="store_true",
+                        help="show runs made with --limit, another task version or other data (unranked)")
+    parser.add_argument("--strict", action="store_true", help="fail on the first unreadable input")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="cache of the per-item scores read from samples files "
+                             "(default: $XDG_CACHE_HOME/rolebench-eval/leaderboard)")
+    parser.add_argument("--no-cache", action="store_true", help="read every samples file again, cache nothing")
+    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed")
+    parser.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
+    parser.set_defaults(func=main)
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the verb; 0 on success, 1 when nothing could be ranked or an input failed under --strict."""
+    from rolebench_eval.leaderboard.build import Options, build_leaderboard
+    from rolebench_eval.leaderboard.cache import default_cache_dir
+    from rolebench_eval.leaderboard.errors import LoadError
+
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    opts = Options(names=dict(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
+                   strict=args.strict, cache_dir=cache_dir)
+    if args.seed is not None:
+        opts.seed = args.seed
+    if args.n_boot is not None:
+        opts.n_boot = args.n_boot
+    try:
+        board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
+    except (LoadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for exc in board.errors:
+        print(f"warning: left out: {exc}", file=sys.stderr)
+    for row in board.excluded:
+        print(f"warning: not comparable, left out: {row.name}: {'; '.join(row.reasons)}", file=sys.stderr)
+    measured = sum(r.source == "measured" for r in board.rows)
+    print(f"{measured} measured row(s); page written to {board.outputs['html'].resolve()}")
+    return 0 if measured else 1

@@ -1,0 +1,193 @@
+"""The vectorised bootstrap of one task: every run, metric, role, item type and pair at once.
+
+Items are put in role order once, into a float32 matrix ``K`` whose rows are the runs'
+scores for each metric (0 where not scored), the masks of runs that skipped items, the
+per-item differences of pairs whose runs skipped different items (for the others, the
+difference of the two runs' sums is exact), and the paper-metric rows restricted to each
+item type. The resamples of a block of roles are a count matrix ``C`` (items x resamples,
+drawn per role; see ``stats``), and ``K[:, block] @ C`` gives the resampled sums of every
+row at once; role means come from the same counts. Sums accumulate in float64; the float32
+product keeps means to about 1e-7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rolebench_eval.leaderboard.samples import TYPE_BITS
+from rolebench_eval.leaderboard.stats import Resampling, generator, resample_counts
+
+BLOCK_ITEMS = 8192  # items per count block: 32 MB of float32 counts at 1,000 resamples
+
+
+@dataclass
+class TaskBoot:
+    """Bootstrap distributions (n_boot columns) of one task.
+
+    Attributes:
+        means: metric -> runs x n_boot resampled means.
+        roles: role name -> runs x n_boot means of the paper metric within the role (float32).
+        types: type name -> runs x n_boot means of the paper metric within the item type.
+        pairs: pairs x n_boot resampled mean differences on the items both runs scored.
+    """
+
+    means: dict[str, np.ndarray]
+    roles: dict[str, np.ndarray]
+    types: dict[str, np.ndarray]
+    pairs: np.ndarray
+
+
+@dataclass
+class TaskItems:
+    """One task's items: per-metric scores of the runs (runs x items), roles and item types."""
+
+    values: dict[str, np.ndarray]
+    role_codes: np.ndarray
+    role_names: list[str]
+    type_bits: np.ndarray
+
+
+def role_groups(role_codes: np.ndarray, role_names: list[str]) -> dict[str, np.ndarray]:
+    """role name -> positions of its items, sorted by name (items without a role under "")."""
+    codes = np.unique(role_codes)
+    groups = {role_names[c] if c >= 0 else "": np.flatnonzero(role_codes == c) for c in codes}
+    return dict(sorted(groups.items()))
+
+
+def _divide(num: np.ndarray, den) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+@dataclass
+class _Layout:
+    """Where things are in K: [scores | masks | pair rows | type rows | type indicators]."""
+
+    runs: int
+    metrics: list[str]
+    paper: int
+    partial: np.ndarray  # score rows with unscored items
+    p_partial: np.ndarray  # runs (of the paper metric) with unscored items
+    explicit: list[int]  # pairs with their own difference rows
+    types: list[str]  # item types with rows
+
+
+def _rows(values: list[np.ndarray], order: np.ndarray, layout: _Layout, pairs, type_bits) -> np.ndarray:
+    runs, paper = layout.runs, layout.paper
+    scores = np.empty((runs * len(values), order.size), dtype=np.float32)
+    in_order = bool(np.array_equal(order, np.arange(order.size)))
+    for i, block in enumerate(values):
+        scores[i * runs:(i + 1) * runs] = block if in_order else block[:, order]
+    missing = np.isnan(scores)
+    layout.partial = np.flatnonzero(missing.any(axis=1))
+    if layout.partial.size:
+        np.copyto(scores, 0.0, where=missing)
+    p_missing = missing[paper * runs:(paper + 1) * runs]
+    layout.p_partial = np.flatnonzero(p_missing.any(axis=1))
+    layout.explicit = [k for k, (a, b) in enumerate(pairs) if p_missing[a].any() or p_missing[b].any()]
+    extra = [~missing[layout.partial]]
+    for k in layout.explicit:
+        a, b = (values[paper][r, order].astype(np.float64) for r in pairs[k])
+        common = ~(np.isnan(a) | np.isnan(b))
+        extra += [np.where(common, a - b, 0.0)[None], common[None]]
+    paper_rows = np.concatenate([scores[paper * runs:(paper + 1) * runs], ~p_missing[layout.p_partial]])
+    for name in layout.types:
+        keep = (type_bits[order] & TYPE_BITS[name]) != 0
+        extra += [paper_rows * keep, keep[None]]
+    return np.concatenate([scores, *extra]).astype(np.float32, copy=False)
+
+
+def _role_blocks(groups: dict[str, np.ndarray]):
+    """Consecutive roles in blocks of about BLOCK_ITEMS items: [(start, stop, [(role, size)])]."""
+    blocks, current, start, size = [], [], 0, 0
+    for role, pos in groups.items():
+        current.append((role, pos.size))
+        size += pos.size
+        if size >= BLOCK_ITEMS:
+            blocks.append((start, start + size, current))
+            current, start, size = [], start + size, 0
+    if current:
+        blocks.append((start, start + size, current))
+    return blocks
+
+
+def _means(num: np.ndarray, n: int, layout: _Layout, pairs) -> tuple[dict, np.ndarray, dict]:
+    runs, n_rows = layout.runs, layout.runs * len(layout.metrics)
+    den = np.full((n_rows, num.shape[1]), float(n))
+    den[layout.partial] = num[n_rows:n_rows + layout.partial.size]
+    means = _divide(num[:n_rows], den)
+    per_metric = {m: means[i * runs:(i + 1) * runs] for i, m in enumerate(layout.metrics)}
+    p_sum = num[layout.paper * runs:(layout.paper + 1) * runs]
+    pair_means = np.empty((len(pairs), num.shape[1]))
+    for k, (a, b) in enumerate(pairs):
+        pair_means[k] = _divide(p_sum[a] - p_sum[b], n)
+    at = n_rows + layout.partial.size
+    for k in layout.explicit:
+        pair_means[k] = _divide(num[at], num[at + 1])
+        at += 2
+    types, width = {}, runs + layout.p_partial.size
+    for name in layout.types:
+        t_num, t_den = num[at:at + runs], np.broadcast_to(num[at + width], (runs, num.shape[1])).copy()
+        t_den[layout.p_partial] = num[at + runs:at + width]
+        types[name] = _divide(t_num, t_den)
+        at += width + 1
+    return per_metric, pair_means, types
+
+
+def _role_means(scores: np.ndarray, masks: np.ndarray, partial: np.ndarray,
+                counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled sums and means of one role's items (``partial`` runs divide by their drawn scored items)."""
+    total = scores @ counts
+    den = np.full(total.shape, float(counts.shape[0]), dtype=np.float32)
+    if partial.size:
+        den[partial] = masks @ counts
+    return total, _divide(total, den)
+
+
+def task_bootstrap(task: str, items: TaskItems, paper_metric: str, pairs: list[tuple[int, int]],
+                   resampling: Resampling, breakdowns: bool = True) -> TaskBoot:
+    """Bootstrap one task (see the module docstring).
+
+    Args:
+        task: Task name (part of the generator keys).
+        items: The runs' scores (NaN = not scored; the same runs for every metric), roles and types.
+        paper_metric: The metric whose role, type and pair distributions are wanted.
+        pairs: (run, run) index pairs to test.
+        resampling: Resamples and seed.
+        breakdowns: Also compute the per-role and per-type distributions.
+    """
+    values, type_bits, n_boot, seed = items.values, items.type_bits, resampling.n_boot, resampling.seed
+    groups = role_groups(items.role_codes, items.role_names)
+    order = np.concatenate(list(groups.values()))
+    present = [n for n, bit in TYPE_BITS.items() if breakdowns and (type_bits & bit).any()]
+    none = np.empty(0, dtype=np.int64)
+    layout = _Layout(values[paper_metric].shape[0], list(values), list(values).index(paper_metric), none, none, [],
+                     sorted(present))
+    k = _rows([values[m] for m in layout.metrics], order, layout, pairs, type_bits)
+    runs = layout.runs
+    p_rows = slice(layout.paper * runs, (layout.paper + 1) * runs)
+    p_k = k[p_rows]
+    mask_rows = k[runs * len(layout.metrics) + np.searchsorted(layout.partial, layout.paper * runs + layout.p_partial)]
+    # with breakdowns the paper rows' sums come from the per-role products; the rest from one product per block
+    rest = np.concatenate([np.arange(p_rows.start), np.arange(p_rows.stop, k.shape[0])]) if breakdowns else None
+    k_rest = k[rest] if breakdowns else k
+    num = np.zeros((k.shape[0], n_boot))
+    roles = {}
+    for start, stop, members in _role_blocks(groups):
+        counts = np.concatenate([resample_counts(size, n_boot, generator(seed, f"{task}#{role}"))
+                                 for role, size in members])
+        if breakdowns:
+            num[rest] += k_rest[:, start:stop] @ counts
+        else:
+            num += k[:, start:stop] @ counts
+        at = 0
+        for role, size in members:
+            if breakdowns:
+                cols, rows = slice(start + at, start + at + size), slice(at, at + size)
+                total, roles[role] = _role_means(p_k[:, cols], mask_rows[:, cols], layout.p_partial, counts[rows])
+                num[p_rows] += total
+            at += size
+    per_metric, pair_means, types = _means(num, order.size, layout, pairs)
+    return TaskBoot(per_metric, roles, types, pair_means)

@@ -1,0 +1,64 @@
+// Sortable leaderboard table: click a header to sort by that column, again to reverse.
+// Rows are moved, never rebuilt: no HTML is created from data.
+(function () {
+  "use strict";
+  var table = document.getElementById("board");
+  if (!table) { return; }
+  var heads = table.querySelectorAll("thead tr.cols th");
+  var body = table.tBodies[0];
+
+  function key(row, index, numeric) {
+    var raw = row.cells[index].getAttribute("data-sort");
+    if (raw === null || raw === "") { return null; }
+    return numeric ? parseFloat(raw) : raw;
+  }
+
+  function sortBy(index, direction) {
+    var th = heads[index];
+    var numeric = th.getAttribute("data-type") === "num";
+    var sign = direction === "asc" ? 1 : -1;
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.forEach(function (row, i) { row._order = i; });
+    rows.sort(function (a, b) {
+      var x = key(a, index, numeric), y = key(b, index, numeric);
+      if (x === null && y === null) { return a._order - b._order; }
+      if (x === null) { return 1; }   // missing values always last
+      if (y === null) { return -1; }
+      if (x < y) { return -sign; }
+      if (x > y) { return sign; }
+      return a._order - b._order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", direction === "asc" ? "ascending" : "descending");
+  }
+
+  Array.prototype.forEach.call(heads, function (th, index) {
+    var button = th.querySelector("button");
+    if (!button) { return; }
+    button.addEventListener("click", function () {
+      var current = th.getAttribute("aria-sort");
+      var first = th.getAttribute("data-dir") || "asc";
+      var direction = current === "ascending" ? "desc" : current === "descending" ? "asc" : first;
+      sortBy(index, direction);
+    });
+  });
+
+  var paperOnly = document.getElementById("show-paper-only");
+  if (paperOnly) {
+    paperOnly.addEventListener("change", function () {
+      document.body.classList.toggle("show-paper-only", paperOnly.checked);
+      Array.prototype.forEach.call(table.querySelectorAll("thead tr.groups th.group"), function (th) {
+        var span = th.getAttribute(paperOnly.checked ? "data-span" : "data-measured-span");
+        if (span && span !== "0") { th.colSpan = parseInt(span, 10); }
+      });
+    });
+  }
+
+  var toggle = document.getElementById("show-reported");
+  if (toggle) {
+    toggle.addEventListener("change", function () {
+      document.body.classList.toggle("hide-reported", !toggle.checked);
+    });
+  }
+}());
