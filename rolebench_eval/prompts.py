@@ -7,6 +7,8 @@ the fine-tuning data and the judges all call it. Any change here moves scores: b
 
 from __future__ import annotations
 
+from typing import Callable
+
 PROMPT_VERSION = "1"
 
 # RoleGPT zero-shot role prompt (PAPER.md 5.4, the authors' OpenCompass config).
@@ -68,6 +70,21 @@ def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     elif system:
         rest.insert(0, {"role": "user", "content": system})
     return rest
+
+
+# A marker no real prompt contains: rendered inside a system message to see if it survives.
+PROBE = "ROLEBENCH-SYSTEM-PROBE-7f3a"
+
+
+def template_keeps_system(render: Callable[..., object]) -> bool:
+    """Whether a chat template renders system messages (some drop or reject them).
+
+    ``render(messages, add_generation_prompt=True)`` is the model's template renderer,
+    e.g. lm-eval's ``lm.apply_chat_template``, which itself drops a rejected system turn.
+    """
+    rendered = render([{"role": "system", "content": PROBE}, {"role": "user", "content": "?"}],
+                      add_generation_prompt=True)
+    return PROBE in str(rendered)
 
 
 def plain_prompt(system: str, question: str) -> str:

@@ -74,7 +74,11 @@ def evaluate(
 
     if model == "rolegpt" and not model_args:
         model_args = "model=rolegpt"  # names the output folder after the model
-    metadata = dict(kwargs.pop("metadata", None) or {})
+    from lm_eval.utils import simple_parse_args_string
+
+    # As lm-eval's CLI does: tasks see the model args (e.g. peft=) as metadata.
+    args = simple_parse_args_string(model_args) if isinstance(model_args, str) else dict(model_args or {})
+    metadata = args | dict(kwargs.pop("metadata", None) or {})
     if data_dir is not None:
         metadata["data_dir"] = str(data_dir)
     tm = task_manager(include_defaults=not only_rolebench(tasks), metadata=metadata)

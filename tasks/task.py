@@ -14,12 +14,38 @@ from lm_eval.api.task import ConfigurableTask
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
-from rolebench_eval.prompts import PROMPT_VERSION, chat_messages, fold_system, plain_prompt, role_prompt
+from rolebench_eval.prompts import (
+    PROMPT_VERSION,
+    chat_messages,
+    fold_system,
+    plain_prompt,
+    role_prompt,
+    template_keeps_system,
+)
 from rolebench_eval.source import SplitData, load_split
 
 log = logging.getLogger(__name__)
+_CHECKED_ADAPTERS: set[tuple[str, bool]] = set()
 
-_PROBE = "ROLEBENCH-SYSTEM-PROBE-7f3a"
+
+def warn_on_adapter_mismatch(meta: dict, apply_chat_template: bool) -> list[str]:
+    """Warn loudly when an adapter was trained with other prompts than this evaluation renders.
+
+    lm-eval passes ``model_args`` to tasks as metadata, so ``peft=`` (hf) or
+    ``lora_local_path=`` (vLLM) tells which adapter runs. Checked once per adapter.
+    """
+    adapter = meta.get("peft") or meta.get("lora_local_path")
+    if not adapter or (str(adapter), apply_chat_template) in _CHECKED_ADAPTERS:
+        return []
+    _CHECKED_ADAPTERS.add((str(adapter), apply_chat_template))
+    from rolebench_eval.finetune.provenance import check_adapter_provenance
+
+    problems = check_adapter_provenance(adapter, str(meta.get("pretrained") or ""), PROMPT_VERSION,
+                                        apply_chat_template=apply_chat_template)
+    for problem in problems:
+        log.warning("TRAIN/EVAL PROMPT MISMATCH for adapter %s: %s", adapter, problem)
+    return problems
+
 
 
 def build_docs(data: SplitData) -> list[dict]:
@@ -84,6 +110,7 @@ class RoleBenchTask(ConfigurableTask):
                         fewshot_as_multiturn=False, chat_template=None, gen_prefix=None):
         if num_fewshot:
             raise ValueError("RoleBench tasks are zero-shot, as in the paper")
+        warn_on_adapter_mismatch(self.config.metadata or {}, bool(apply_chat_template and chat_template))
         system = "\n\n".join(s for s in (system_instruction, doc["system_prompt"]) if s)
         if not (apply_chat_template and chat_template):
             return plain_prompt(system, doc["question"])
@@ -99,9 +126,7 @@ class RoleBenchTask(ConfigurableTask):
         would vanish. In that case it goes into the user turn, and we say so.
         """
         if self._keeps_system is None:
-            probe = chat_template([{"role": "system", "content": _PROBE}, {"role": "user", "content": "?"}],
-                                  add_generation_prompt=True)
-            self._keeps_system = _PROBE in str(probe)
+            self._keeps_system = template_keeps_system(chat_template)
             placement = "system" if self._keeps_system else "user"
             self.config.metadata = dict(self.config.metadata or {}) | {"role_prompt_placement": placement}
             if not self._keeps_system:

@@ -11,6 +11,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="rolebench-tests-hf-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Two cores, shared: one torch thread per process is faster here and bit-reproducible.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 

@@ -162,3 +162,16 @@ def test_replay_reproduces_the_paper(real_data_dir, tmp_path):
                        "samples_rolebench_specific_zh"]
     line = json.loads(next((tmp_path / "rolegpt").glob("samples_rolebench_specific_zh_*")).open().readline())
     assert line["spe"] == rouge_l(line["doc"]["rolegpt"], line["doc"]["references"], "zh")
+
+
+def test_adapter_trained_with_other_prompts_is_flagged(tmp_path, fixture_data_dir, caplog):
+    from rolebench_eval.finetune.provenance import PROVENANCE_FILE
+
+    record = {"prompt": {"format": "chat", "prompt_version": "0", "chat_template_sha256": None},
+              "base_model": {"name_or_path": "base"}}
+    (tmp_path / PROVENANCE_FILE).write_text(json.dumps(record), encoding="utf-8")
+    evaluate(model="rolegpt", model_args=f"model=rolegpt,peft={tmp_path}", tasks=["rolebench_specific_zh"],
+             data_dir=fixture_data_dir)
+    mismatches = [r.getMessage() for r in caplog.records if "TRAIN/EVAL PROMPT MISMATCH" in r.getMessage()]
+    assert any("role-prompt version mismatch" in m for m in mismatches)
+    assert any("without --apply_chat_template" in m for m in mismatches)

@@ -1,0 +1,7 @@
+"""``python -m rolebench_eval.finetune`` / ``accelerate launch -m rolebench_eval.finetune``."""
+
+import sys
+
+from rolebench_eval.finetune.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""``rolebench_provenance.json``: what an adapter was trained on and with, and the eval-time check.
+
+The file sits in the adapter folder. :func:`check_adapter_provenance` compares it with what an
+evaluation is about to render (base model, chat template, role-prompt version) and returns
+warnings: a silent train/eval template mismatch is the most common way fine-tuned role-play
+scores go wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+PROVENANCE_FILE = "rolebench_provenance.json"
+FORMAT_VERSION = 1
+PACKAGES = ("rolebench-eval", "lm_eval", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape training."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def base_model_record(name_or_path: str) -> dict:
+    """The base model as given, plus its resolved folder and config.json hash when it is local."""
+    record = {"name_or_path": name_or_path}
+    config = Path(name_or_path).expanduser() / "config.json"
+    if config.is_file():
+        record["path"] = str(config.parent.resolve())
+        record["config_sha256"] = hashlib.sha256(config.read_bytes()).hexdigest()
+    return record
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a temp file in the same folder, then ``os.replace`` it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_provenance(adapter_dir: str | os.PathLike) -> dict | None:
+    """The adapter's provenance record, or None when it has none."""
+    path = Path(adapter_dir) / PROVENANCE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+UNKNOWN = "unknown"
+
+
+def provenance_warnings(record: dict, *, base: str | None, prompt_version: str, chat_template_sha256: str | None,
+                        apply_chat_template: bool | None = None) -> list[str]:
+    """Pure comparison of a provenance record with an evaluation's settings.
+
+    ``chat_template_sha256`` is the hash of the template evaluation would apply (None: the model
+    has none; ``UNKNOWN``: not compared); ``apply_chat_template`` is None when unknown.
+    """
+    warnings = []
+    prompt = record.get("prompt", {})
+    trained_version = prompt.get("prompt_version")
+    if trained_version != prompt_version:
+        warnings.append(f"role-prompt version mismatch: the adapter was trained with PROMPT_VERSION "
+                        f"{trained_version!r}, evaluation renders version {prompt_version!r}")
+    fmt = prompt.get("format")
+    if fmt == "chat":
+        if chat_template_sha256 != UNKNOWN and chat_template_sha256 != prompt.get("chat_template_sha256"):
+            warnings.append(f"chat template mismatch: trained with template sha256 "
+                            f"{prompt.get('chat_template_sha256')}, the evaluated tokenizer's is {chat_template_sha256}")
+        if apply_chat_template is False:
+            warnings.append("the adapter was trained on chat-template prompts but evaluation runs without "
+                            "--apply_chat_template")
+    elif fmt == "plain" and apply_chat_template:
+        warnings.append("the adapter was trained on plain-text prompts (no chat template) but evaluation "
+                        "applies the chat template; run without --apply_chat_template")
+    trained_base = record.get("base_model", {})
+    if base is not None and not _same_base(trained_base, base_model_record(base)):
+        warnings.append(f"base model mismatch: the adapter was trained on {trained_base.get('name_or_path')!r}, "
+                        f"evaluation loads {base!r}")
+    return warnings
+
+
+def _same_base(trained: dict, evaluated: dict) -> bool:
+    if "config_sha256" in trained and "config_sha256" in evaluated:
+        return trained["config_sha256"] == evaluated["config_sha256"]
+    return trained.get("name_or_path") == evaluated.get("name_or_path")
+
+
+def check_adapter_provenance(adapter_dir: str | os.PathLike, pretrained_dir_or_name: str, prompt_version: str,
+                             *, apply_chat_template: bool | None = None, tokenizer=None) -> list[str]:
+    """Warnings about an adapter evaluated on ``pretrained_dir_or_name``; empty when consistent or unrecorded.
+
+    The evaluation's chat template is read from ``tokenizer`` when given (e.g. lm-eval's
+    ``lm.tokenizer``), else from the base model's tokenizer.
+    """
+    try:
+        record = read_provenance(adapter_dir)
+    except (OSError, ValueError) as err:
+        return [f"{Path(adapter_dir) / PROVENANCE_FILE}: unreadable provenance file ({err})"]
+    if record is None:
+        return []
+    from rolebench_eval.finetune.render import chat_template_sha256
+
+    warnings, sha = [], UNKNOWN
+    try:
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(pretrained_dir_or_name)
+        sha = chat_template_sha256(tokenizer)
+    except (OSError, ValueError) as err:
+        warnings.append(f"could not load the tokenizer of {pretrained_dir_or_name!r} to compare chat templates: {err}")
+    return warnings + provenance_warnings(record, base=pretrained_dir_or_name, prompt_version=prompt_version,
+                                          chat_template_sha256=sha, apply_chat_template=apply_chat_template)
