@@ -102,8 +102,8 @@ def plot_splits(board: Leaderboard, path: Path) -> Path | None:
         for x, k in zip(xs, keys):
             cell = row.cells.get(k)
             if cell is not None and cell.lo is not None:
-                ax.errorbar(x, cell.value, yerr=[[cell.value - cell.lo], [cell.hi - cell.value]], color="black",
-                            lw=1, capsize=2)
+                below, above = max(0.0, cell.value - cell.lo), max(0.0, cell.hi - cell.value)  # float32 ends
+                ax.errorbar(x, cell.value, yerr=[[below], [above]], color="black", lw=1, capsize=2)
     ax.set_xticks(range(len(keys)), [f"{cols[k].group.split(' (')[0]}\n{cols[k].display_name}" for k in keys],
                   fontsize=8)
     ax.set_ylabel("ROUGE-L recall")

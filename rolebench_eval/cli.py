@@ -10,6 +10,7 @@ import textwrap
 
 EPILOG = textwrap.dedent("""\
     quick start:
+      rolebench-eval demo --data-dir ../shared/rolebench           # everything, offline, ends in a leaderboard page
       rolebench-eval reproduce --data-dir ../shared/rolebench      # RoleGPT replay vs the paper
       rolebench-eval run --model hf --model_args pretrained=<model> --tasks rolebench_specific_en --apply_chat_template
       rolebench-eval data check ../shared/rolebench
@@ -58,6 +59,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from rolebench_eval.demo import run_demo
+
+    page = run_demo(args.data_dir, args.out)
+    print(f"leaderboard page: {page}")
+    return 0
+
+
 def _tasks_dir(args: argparse.Namespace) -> int:
     from rolebench_eval.tasks import TASKS_DIR
 
@@ -86,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--output-path", help="also write lm-eval results and samples here")
     repro.add_argument("--limit", type=int, help="items per task (smoke runs only; not comparable)")
     repro.set_defaults(func=_reproduce)
+
+    demo = sub.add_parser("demo", help="offline end to end: replay, tiny model + RoCIT adapter, leaderboard page")
+    demo.add_argument("--data-dir", required=True, help="a local RoleBench copy (with the Chinese train files)")
+    demo.add_argument("--out", default="demo", help="output folder (default: ./demo)")
+    demo.set_defaults(func=_demo)
 
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder, for lm_eval --include_path")
     tasks_dir.set_defaults(func=_tasks_dir)
