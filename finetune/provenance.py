@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
+
 
 PROVENANCE_FILE = "rolebench_provenance.json"
 FORMAT_VERSION = 1
@@ -39,19 +39,6 @@ def base_model_record(name_or_path: str) -> dict:
         record["path"] = str(config.parent.resolve())
         record["config_sha256"] = hashlib.sha256(config.read_bytes()).hexdigest()
     return record
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temp file in the same folder, then ``os.replace`` it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_provenance(adapter_dir: str | os.PathLike) -> dict | None:

@@ -39,13 +39,13 @@ from rolebench_eval.finetune.config import (
     coerce_values,
     fields_by_name,
 )
+from rolebench_eval.atomic import write_json_atomic
 from rolebench_eval.finetune.data import Mix, build_mix
 from rolebench_eval.finetune.provenance import (
     FORMAT_VERSION,
     PROVENANCE_FILE,
     base_model_record,
     package_versions,
-    write_json_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def save_adapter(trainer, output_dir: Path, record: dict) -> Path:
         shutil.rmtree(partial)
     trainer.save_model(str(partial))  # every rank calls it (DeepSpeed/FSDP gather); only rank 0 writes
     if trainer.is_world_process_zero():
-        write_json_atomic(partial / PROVENANCE_FILE, record)
+        write_json_atomic(partial / PROVENANCE_FILE, record, sort_keys=True)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)

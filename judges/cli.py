@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rolebench_eval.llm_budget import add_budget_arguments, budget_from_args
+
 EPILOG = """\
 examples:
   # OpenAI (key from $OPENAI_API_KEY), paper-style win rate against RoleGPT:
@@ -40,12 +42,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
                                    "~/.cache/rolebench-eval, file llm_cache.sqlite)")
     p.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
-    budget = p.add_argument_group("budget (stops cleanly, keeping everything done)")
-    budget.add_argument("--max-requests", type=int, help="at most this many requests")
-    budget.add_argument("--max-tokens", type=int, help="at most this many tokens (prompt + completion)")
-    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
-    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens (overrides the config)")
-    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+    add_budget_arguments(p)
     req = p.add_argument_group("requests (override the judge config)")
     req.add_argument("--concurrency", type=int, help="requests in flight at once")
     req.add_argument("--timeout", type=float, help="seconds per HTTP request")
@@ -58,18 +55,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace):
-    from rolebench_eval.llm_budget import Caps, Prices
-
     from .run import JudgeOptions
 
-    prices = None
-    if args.price_input is not None or args.price_output is not None:
-        if args.price_input is None or args.price_output is None:
-            raise ValueError("give both --price-input and --price-output")
-        prices = Prices(args.price_input, args.price_output)
+    caps, prices = budget_from_args(args)
     return JudgeOptions(
         judge=args.judge, baseline=args.baseline, model=args.model, base_url=args.base_url, out=args.out,
-        cache=args.cache, caps=Caps(args.max_requests, args.max_tokens, args.max_cost), prices=prices,
+        cache=args.cache, caps=caps, prices=prices,
         concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
         backoff_base=args.backoff_base, limit=args.limit, dry_run=args.dry_run, progress=not args.no_progress)
 

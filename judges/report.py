@@ -11,11 +11,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from rolebench_eval.atomic import write_atomic
 from rolebench_eval import __version__
 from rolebench_eval.llm_cache import canonical_json
 
@@ -39,21 +39,6 @@ def sanitize_model_name(name: str) -> str:
 def output_dir(out: str | os.PathLike, model: str, task: str, judge: str) -> Path:
     """``<out>/<sanitised model>/<task>/<judge>``."""
     return Path(out) / sanitize_model_name(model) / task / judge
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prompt_hash(requests: list[list[dict]]) -> str:

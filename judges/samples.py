@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from rolebench_eval.data import RoleBenchDataError
+from rolebench_eval.data import RoleBenchDataError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -131,24 +131,16 @@ def _check_doc(doc, path: Path, line: int) -> None:
 
 def read_samples(path: str | os.PathLike, limit: int | None = None) -> list[Sample]:
     """The samples of a file, validated; ``limit`` keeps the first N (by doc_id)."""
-    path = Path(path)
     samples, seen = [], set()
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise RoleBenchDataError(path, line_no, None, f"invalid JSON ({err.msg})") from None
-            _field(isinstance(row, dict), path, line_no, None, "expected a JSON object")
-            doc_id = row.get("doc_id")
-            _field(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line_no, "doc_id",
-                   "missing or not an integer")
-            _field(doc_id not in seen, path, line_no, "doc_id", f"duplicate doc_id {doc_id}")
-            seen.add(doc_id)
-            _check_doc(row.get("doc"), path, line_no)
-            samples.append(Sample(doc_id, row["doc"], _response(row, path, line_no)))
+    for line_no, row in iter_jsonl(path, "samples file"):
+        _field(isinstance(row, dict), path, line_no, None, "expected a JSON object")
+        doc_id = row.get("doc_id")
+        _field(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line_no, "doc_id",
+               "missing or not an integer")
+        _field(doc_id not in seen, path, line_no, "doc_id", f"duplicate doc_id {doc_id}")
+        seen.add(doc_id)
+        _check_doc(row.get("doc"), path, line_no)
+        samples.append(Sample(doc_id, row["doc"], _response(row, path, line_no)))
     samples.sort(key=lambda s: s.doc_id)
     return samples[:limit] if limit is not None else samples
 

@@ -10,31 +10,15 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from rolebench_eval.atomic import write_atomic
 from rolebench_eval.leaderboard.model import MEASURED, Cell, Leaderboard, Row
 from rolebench_eval.leaderboard.schema import Column
 from rolebench_eval.leaderboard.stats import PairedTest
 
 JSON_KIND = "rolebench-leaderboard"
-
-
-def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the page is meant to be read by others
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def md(text: str) -> str:

@@ -16,7 +16,7 @@ EPILOG = textwrap.dedent("""\
       rolebench-eval data check ../shared/rolebench
 """)
 
-# Verbs that live in the sub-packages; each module exposes register(subparsers).
+# Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
     "rolebench_eval.judges.cli",
     "rolebench_eval.generate_cli",
@@ -105,11 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks_dir.set_defaults(func=_tasks_dir)
 
     for module in PLUGGED_VERBS:
-        try:
-            importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as err:  # a sub-package not installed with this build
-            if not (err.name or "").startswith("rolebench_eval"):
-                raise
+        importlib.import_module(module).register(sub)
     return parser
 
 

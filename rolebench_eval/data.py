@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -132,22 +132,24 @@ def parse_row(row: Any, path: str | os.PathLike, line: int) -> Item:
     return Item(role=row["role"], question=row["question"], references=tuple(refs), types=tuple(types))
 
 
-def read_items(path: str | os.PathLike) -> list[Item]:
-    """Read a RoleBench JSONL file strictly (blank lines are allowed, nothing else is skipped)."""
+def iter_jsonl(path: str | os.PathLike, what: str = "file") -> Iterator[tuple[int, Any]]:
+    """``(line number, decoded value)`` for each non-blank line; bad JSON names file and line."""
     path = Path(path)
     if not path.is_file():
-        raise RoleBenchDataError(path, None, None, "file not found")
-    items = []
+        raise RoleBenchDataError(path, None, None, f"{what} not found")
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield line_no, json.loads(line)
             except json.JSONDecodeError as err:
                 raise RoleBenchDataError(path, line_no, None, f"invalid JSON ({err.msg} at column {err.colno})") from None
-            items.append(parse_row(row, path, line_no))
-    return items
+
+
+def read_items(path: str | os.PathLike) -> list[Item]:
+    """Read a RoleBench JSONL file strictly (blank lines are allowed, nothing else is skipped)."""
+    return [parse_row(row, path, line_no) for line_no, row in iter_jsonl(path)]
 
 
 def read_baseline(path: str | os.PathLike) -> dict[tuple[str, str], str]:

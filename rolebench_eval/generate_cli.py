@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from rolebench_eval.llm_budget import add_budget_arguments, budget_from_args
+
 EPILOG = """\
 examples:
   # OpenAI (key from $OPENAI_API_KEY): estimate first, then generate with a cost cap
@@ -48,12 +50,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     out.add_argument("--test-fraction", type=float, default=0.2, help="share of questions in test.jsonl (by hash)")
     out.add_argument("--filters", help="YAML with breaks_character / refusal / question_mentions_source lists "
                                        "(default: rolebench_eval/prompts_generate/filters.yaml)")
-    budget = p.add_argument_group("budget (stops cleanly, keeping everything done)")
-    budget.add_argument("--max-requests", type=int, help="at most this many requests")
-    budget.add_argument("--max-tokens", type=int, help="at most this many tokens (prompt + completion)")
-    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
-    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens")
-    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+    add_budget_arguments(p)
     req = p.add_argument_group("requests")
     req.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
     req.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
@@ -88,16 +85,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace):
     from rolebench_eval.generate_common import GenerateError, GenerateOptions
-    from rolebench_eval.llm_budget import Caps, Prices
-
-    prices = None
-    if args.price_input is not None or args.price_output is not None:
-        if args.price_input is None or args.price_output is None:
-            raise GenerateError("give both --price-input and --price-output")
-        prices = Prices(args.price_input, args.price_output)
+    try:
+        caps, prices = budget_from_args(args)
+    except ValueError as err:
+        raise GenerateError(str(err)) from None
     return GenerateOptions(
         model=args.model, out=args.out, base_url=args.base_url, api_key_env=args.api_key_env, cache=args.cache,
-        caps=Caps(args.max_requests, args.max_tokens, args.max_cost), prices=prices, temperature=args.temperature,
+        caps=caps, prices=prices, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, concurrency=args.concurrency, timeout=args.timeout,
         max_retries=args.max_retries, backoff_base=args.backoff_base, test_fraction=args.test_fraction,
         filters=args.filters, dry_run=args.dry_run, progress=not args.no_progress)

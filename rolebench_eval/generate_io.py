@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rolebench_eval.atomic import write_atomic
 from rolebench_eval import __version__
-from rolebench_eval.data import RoleBenchDataError, read_descriptions, read_items
+from rolebench_eval.data import RoleBenchDataError, iter_jsonl, read_descriptions, read_items
 from rolebench_eval.profile import Profile, role_description
 from rolebench_eval.source import CUSTOM_META, sha256_file
 
@@ -36,47 +36,23 @@ def read_instructions(path: str | os.PathLike) -> tuple[list[str], int]:
     Raises:
         RoleBenchDataError: naming the file, line and field of the first bad row.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RoleBenchDataError(path, None, None, "instructions file not found")
     found: dict[str, None] = {}
     repeats = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                problem = f"invalid JSON ({err.msg} at column {err.colno})"
-                raise RoleBenchDataError(path, line_no, None, problem) from None
-            if not isinstance(row, dict):
-                raise RoleBenchDataError(path, line_no, None, f"expected a JSON object, got {type(row).__name__}")
-            key = "instruction" if "instruction" in row else "question"
-            if key not in row:
-                raise RoleBenchDataError(path, line_no, "instruction",
-                                         'missing (each row needs "instruction" or "question")')
-            text = row[key]
-            if not isinstance(text, str) or not text.strip():
-                raise RoleBenchDataError(path, line_no, key, f"expected a non-empty string, got {text!r}")
-            repeats += text.strip() in found
-            found[text.strip()] = None
+    for line_no, row in iter_jsonl(path, "instructions file"):
+        if not isinstance(row, dict):
+            raise RoleBenchDataError(path, line_no, None, f"expected a JSON object, got {type(row).__name__}")
+        key = "instruction" if "instruction" in row else "question"
+        if key not in row:
+            raise RoleBenchDataError(path, line_no, "instruction",
+                                     'missing (each row needs "instruction" or "question")')
+        text = row[key]
+        if not isinstance(text, str) or not text.strip():
+            raise RoleBenchDataError(path, line_no, key, f"expected a non-empty string, got {text!r}")
+        repeats += text.strip() in found
+        found[text.strip()] = None
     if not found:
         raise RoleBenchDataError(path, None, None, "no instructions in the file")
     return list(found), repeats
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_meta(out: Path) -> dict:

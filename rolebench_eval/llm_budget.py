@@ -163,3 +163,23 @@ def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, price
     prompt = sum(estimate_tokens(m) for m in todo)
     completion = len(todo) * config.max_tokens
     return Estimate(len(todo), len(cached), prompt, completion, (prices or Prices()).cost(prompt, completion))
+
+
+def add_budget_arguments(parser) -> None:
+    """The budget flags shared by ``judge`` and ``generate`` (an argparse argument group)."""
+    budget = parser.add_argument_group("budget (stops cleanly, keeping everything done)")
+    budget.add_argument("--max-requests", type=int, help="at most this many requests")
+    budget.add_argument("--max-tokens", type=int, help="at most this many tokens (prompt + completion)")
+    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
+    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens")
+    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+
+
+def budget_from_args(args) -> tuple[Caps, Prices | None]:
+    """Caps and prices from the flags of :func:`add_budget_arguments`; both prices or none."""
+    prices = None
+    if args.price_input is not None or args.price_output is not None:
+        if args.price_input is None or args.price_output is None:
+            raise ValueError("give both --price-input and --price-output")
+        prices = Prices(args.price_input, args.price_output)
+    return Caps(args.max_requests, args.max_tokens, args.max_cost), prices
