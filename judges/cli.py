@@ -1,6 +1,6 @@
 """``rolebench-eval judge``: score lm-eval outputs with an LLM judge.
 
-Also runs on its own: ``python -m rolebench_eval.judges.cli judge OUT/ --judge pairwise --model gpt-4o``.
+Also runs as ``python -m rolebench_eval.cli <verb> ...``.
 """
 
 from __future__ import annotations
@@ -120,14 +120,3 @@ def main(args: argparse.Namespace) -> int:
               "Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
         return 3 if batch.stopped.startswith("budget") else 4
     return 0
-
-
-def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rolebench-eval")
-    register(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(_standalone())

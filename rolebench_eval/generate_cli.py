@@ -1,6 +1,6 @@
 """``rolebench-eval generate``: RoleBench-style training and test data for your own characters.
 
-Also runs on its own: ``python -m rolebench_eval.generate_cli generate rolegpt --profile p.yaml ...``.
+Also runs as ``python -m rolebench_eval.cli <verb> ...``.
 """
 
 from __future__ import annotations
@@ -135,14 +135,3 @@ def main(args: argparse.Namespace) -> int:
               "were written. Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
         return 3 if stopped.startswith("budget") else 4
     return 0
-
-
-def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rolebench-eval")
-    register(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(_standalone())

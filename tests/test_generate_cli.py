@@ -40,7 +40,7 @@ llm_server = _server.llm_server
 
 def _cmd(srv, root: Path, *extra: str, action: str = "rolegpt") -> list[str]:
     inputs = ["--instructions", str(FIX / "instructions.jsonl")] if action == "rolegpt" else []
-    return [sys.executable, "-m", "rolebench_eval.generate_cli", "generate", action, "--profile",
+    return [sys.executable, "-m", "rolebench_eval.cli", "generate", action, "--profile",
             str(FIX / "brine.yaml"), *inputs, "--out", str(root / "out"), "--model", "gen-m", "--base-url", srv.url,
             "--cache", str(root / "cache.sqlite"), "--timeout", "2", "--backoff-base", "0.01", "--no-progress", *extra]
 
@@ -118,6 +118,6 @@ def test_bad_input_exits_2_naming_file_and_field(llm_server, tmp_path):
 
 
 def test_help_lists_both_actions():
-    run = subprocess.run([sys.executable, "-m", "rolebench_eval.generate_cli", "generate", "--help"],
+    run = subprocess.run([sys.executable, "-m", "rolebench_eval.cli", "generate", "--help"],
                          capture_output=True, text=True)
     assert run.returncode == 0 and "rolegpt" in run.stdout and "context-instruct" in run.stdout

@@ -42,7 +42,7 @@ def _script() -> dict:
 
 
 def _cmd(srv, root: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "rolebench_eval.judges.cli", "judge", str(OUT), "--judge", "pairwise",
+    return [sys.executable, "-m", "rolebench_eval.cli", "judge", str(OUT), "--judge", "pairwise",
             "--model", "judge-m", "--base-url", srv.url, "--out", str(root / "out"),
             "--cache", str(root / "cache" / "judge.sqlite"), "--timeout", "0.5", "--backoff-base", "0.01",
             "--no-progress", *extra]
