@@ -48,8 +48,19 @@ def test_run_passes_through_to_lm_eval(tmp_path, fixture_data_dir):
     assert "rolebench_specific_zh" in out.stdout and "spe" in out.stdout
     results = json.loads(Path(glob.glob(str(tmp_path / "*" / "results_*.json"))[0]).read_text())
     assert results["results"]["rolebench_specific_zh"]["sample_len"] == 2
-    # only RoleBench tasks were asked for: lm-eval's own index was never built
-    assert "Including path" not in out.stderr or "lm_eval/tasks'" not in out.stderr
+    assert results["model_name"] == "rolegpt"  # not lm-eval's random id
+
+
+def test_run_skips_lm_eval_builtin_index_only_for_rolebench_tasks():
+    import lm_eval.tasks
+
+    from rolebench_eval.runner import _rolebench_task_manager, only_rolebench, rolebench_task_names
+
+    assert only_rolebench("rolebench_zh,rolebench_specific_en") and not only_rolebench("rolebench_zh,hellaswag")
+    with _rolebench_task_manager(include_defaults=False):
+        tm = lm_eval.tasks.TaskManager(include_path=None)  # what lm-eval's CLI builds inside `run`
+    assert set(tm.all_tasks) == rolebench_task_names()
+    assert lm_eval.tasks.TaskManager is not type(tm)  # restored afterwards
 
 
 def test_run_help_is_lm_eval_help():
