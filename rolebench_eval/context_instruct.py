@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rolebench_eval.generate_common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
 from rolebench_eval.generate_common import assign_test, load_filters, matched_filter, normalize_question
-from rolebench_eval.generate_io import check_folder, record_role, write_split
+from rolebench_eval.generate_io import check_folder, finish
 from rolebench_eval.llm_client import Messages
 from rolebench_eval.profile import Profile, load_profile, script_scenes
 from rolebench_eval.triplets import Triplet, parse_triplets
@@ -172,10 +172,5 @@ def generate_context_instruct(profile_path: str | os.PathLike, opts: GenerateOpt
         return GenerationResult(report, estimate=estimate)
     texts = [r["text"] if r is not None else None for r in batch.responses]
     files, counts = collect(profile.name, jobs, texts, min_confidence, filters, opts.test_fraction)
-    report |= counts | {"requests_sent": batch.n_sent, "requests_cached": batch.n_cached, "stopped": batch.stopped}
-    if batch.stopped and not (files["train"] or files["test"]):
-        report["written"] = {}  # nothing complete yet: the folder is left as it was
-        return GenerationResult(report, batch=batch)
-    report["written"] = write_split(out, "role_specific", profile.name, files)
-    record_role(out, profile, "context_instruct", report)
+    report = finish(out, profile, "context_instruct", "role_specific", files, report | counts, batch)
     return GenerationResult(report, batch=batch)

@@ -21,8 +21,8 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rolebench_eval.atomic import write_atomic
 from rolebench_eval import __version__
+from rolebench_eval.atomic import write_atomic
 from rolebench_eval.data import RoleBenchDataError, iter_jsonl, read_descriptions, read_items
 from rolebench_eval.profile import Profile, role_description
 from rolebench_eval.source import CUSTOM_META, sha256_file
@@ -110,3 +110,15 @@ def write_split(out: Path, folder: str, role: str, files: dict[str, list[dict]])
     for name, rows in files.items():
         replace_role_rows(out / folder / f"{name}.jsonl", role, rows)
     return {f"{folder}/{name}.jsonl": len(rows) for name, rows in files.items()}
+
+
+def finish(out: Path, profile: Profile, method: str, folder: str, files: dict[str, list[dict]],
+           report: dict, batch) -> dict:
+    """Record how the batch went, then write the rows (unless nothing is complete) and the role record."""
+    report |= {"requests_sent": batch.n_sent, "requests_cached": batch.n_cached, "stopped": batch.stopped}
+    if batch.stopped and not (files["train"] or files["test"]):
+        report["written"] = {}  # nothing complete yet: the folder is left as it was
+        return report
+    report["written"] = write_split(out, folder, profile.name, files)
+    record_role(out, profile, method, report)
+    return report

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rolebench_eval.generate_common import GenerateError, GenerateOptions, GenerationResult, ask, assign_test
 from rolebench_eval.generate_common import load_filters, matched_filter
-from rolebench_eval.generate_io import check_folder, read_instructions, record_role, write_split
+from rolebench_eval.generate_io import check_folder, finish, read_instructions
 from rolebench_eval.llm_client import Messages
 from rolebench_eval.profile import DialoguePair, Profile, all_dialogues, load_profile, role_description
 from rolebench_eval.prompts import role_prompt
@@ -131,10 +131,5 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
         return GenerationResult(report, estimate=estimate)
     texts = [r["text"] if r is not None else None for r in batch.responses]
     files, counts = assemble(profile.name, instructions, texts, samples, filters, opts.test_fraction)
-    report |= counts | {"requests_sent": batch.n_sent, "requests_cached": batch.n_cached, "stopped": batch.stopped}
-    if batch.stopped and not (files["train"] or files["test"]):
-        report["written"] = {}  # nothing complete yet: the folder is left as it was
-        return GenerationResult(report, batch=batch)
-    report["written"] = write_split(out, "general", profile.name, files)
-    record_role(out, profile, "rolegpt", report)
+    report = finish(out, profile, "rolegpt", "general", files, report | counts, batch)
     return GenerationResult(report, batch=batch)

@@ -18,6 +18,8 @@ os.environ["PYTHONSAFEPATH"] = "1"
 # Two cores, shared: one torch thread per process is faster here and bit-reproducible.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import importlib.util  # noqa: E402
+
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,3 +69,21 @@ def tiny_llama_no_system(tmp_path_factory) -> Path:
     from rolebench_eval.tiny import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-nosys"), _corpus(), system_ok=False)
+
+
+def _load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The local OpenAI-compatible server (judges, generate): `llm_server` starts one per test.
+_llm = _load_module(FIXTURES / "llm" / "server_fixture.py")
+llm_server = _llm.llm_server
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    """The server class itself, for module-scoped fixtures that run it as a context manager."""
+    return _llm.FakeServer

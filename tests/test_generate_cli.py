@@ -6,7 +6,6 @@ uninterrupted run; bad input exits 2 naming file and field; a budget cap exits 3
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -25,17 +24,6 @@ SCRIPT = {"default_reply": "UNSCRIPTED", "rules": [
     for n, text in enumerate(json.loads(line).get("instruction") or json.loads(line)["question"]
                              for line in (FIX / "instructions.jsonl").read_text(encoding="utf-8").splitlines()
                              if line.strip())]}
-
-
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_server = _load(HERE / "fixtures" / "llm" / "server_fixture.py")
-llm_server = _server.llm_server
 
 
 def _cmd(srv, root: Path, *extra: str, action: str = "rolegpt") -> list[str]:

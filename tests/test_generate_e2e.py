@@ -8,7 +8,6 @@ generated test files through the custom-role tasks.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -25,16 +24,6 @@ from rolebench_eval.source import load_split, sha256_file
 HERE = Path(__file__).parent
 FIX = HERE / "fixtures" / "generate"
 KEY = "sk-test-DISTINCTIVE-generate-e2e-0b7f"
-
-
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-llm_server = _load(HERE / "fixtures" / "llm" / "server_fixture.py").llm_server
 
 
 def _generate(srv, root: Path) -> Path:

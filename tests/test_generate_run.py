@@ -9,7 +9,6 @@ of an instruction gets the n-th scripted reply.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -72,17 +71,6 @@ SPECIFIC = {
 }
 
 
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_server = _load(HERE / "fixtures" / "llm" / "server_fixture.py")
-llm_server, FakeServer = _server.llm_server, _server.FakeServer
-
-
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -110,12 +98,12 @@ def _data_files(out: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
+def generated(tmp_path_factory, fake_server):
     """One uninterrupted run of both generators: (root, server, rolegpt result, context-instruct result)."""
     root = tmp_path_factory.mktemp("generated")
     mp = pytest.MonkeyPatch()
     mp.setenv("OPENAI_API_KEY", KEY)
-    with FakeServer(_script("rolegpt", "context_instruct"), root / "server", expected_key=KEY) as srv:
+    with fake_server(_script("rolegpt", "context_instruct"), root / "server", expected_key=KEY) as srv:
         rolegpt = generate_rolegpt(BRINE, FIX / "instructions.jsonl", _opts(srv, root))
         ci = generate_context_instruct(BRINE, _opts(srv, root), segment_size=60)
         yield root, srv, rolegpt, ci

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import doctest
 import os
-import importlib.util
 import itertools
 import json
 import shutil
@@ -35,16 +34,6 @@ SUMMARY_KEYS = {"kind", "schema_version", "model", "task", "judge", "protocol", 
                 "package_version", "created_at"}
 ANNOTATION_KEYS = {"doc_id", "role", "question", "judge_texts", "value", "parse_error", "judge_model",
                    "prompt_hash", "timestamp", "package_version"}
-
-
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-llm_server = _load(HERE / "fixtures" / "llm" / "server_fixture.py").llm_server
 
 
 @pytest.fixture(autouse=True)

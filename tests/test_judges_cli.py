@@ -7,7 +7,6 @@ and that the API key is in no file written.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -24,17 +23,6 @@ OUT = FIX / "lmeval_out"
 KEY = "sk-test-DISTINCTIVE-cli-77aa31"
 N_REQUESTS = 18  # 7 English items + 2 Chinese items, two presentation orders each
 TASKS = ("rolebench_specific_en", "rolebench_general_zh")
-
-
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_server_fixture = _load(HERE / "fixtures" / "llm" / "server_fixture.py")
-llm_server, FakeServer = _server_fixture.llm_server, _server_fixture.FakeServer
 
 
 def _script() -> dict:
@@ -87,10 +75,10 @@ def _stop_after(proc: subprocess.Popen, srv, n_ok: int, sig: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, fake_server):
     """An uninterrupted run (shared by the tests of this module): its root folder."""
     root = tmp_path_factory.mktemp("reference")
-    with FakeServer(_script(), root / "server", expected_key=KEY) as srv:
+    with fake_server(_script(), root / "server", expected_key=KEY) as srv:
         done = _judge(srv, root)
         assert done.returncode == 0, done.stderr
         assert srv.count("ok") == N_REQUESTS
