@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rouge import Rouge
 
-from rolebench_eval.data import read_baseline, read_items, splits
+from rolebench_eval.catalogue import splits
+from rolebench_eval.data import read_baseline, read_items
 from rolebench_eval.metrics import cjk_split, rouge_l
 
 

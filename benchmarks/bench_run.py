@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rolebench_eval.tasks import TASKS_DIR
 
-PLAIN = ("import sys, rolebench_eval.rolegpt; from lm_eval.__main__ import cli_evaluate; "
+PLAIN = ("import sys, rolebench_eval.tasks.replay; from lm_eval.__main__ import cli_evaluate; "
          "sys.argv = ['lm_eval', 'run', '--include_path', sys.argv[1], *sys.argv[2:]]; cli_evaluate()")
 
 

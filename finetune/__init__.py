@@ -18,14 +18,14 @@ def train(config: str | os.PathLike | dict, **overrides) -> Path:
     Bad recipes, missing data and a missing base model raise ``RecipeError`` /
     ``RoleBenchDataError`` before torch is imported.
     """
-    from rolebench_eval.finetune.config import load_config
-    from rolebench_eval.finetune.sft_lora import main
+    from .config import load_config
+    from .sft_lora import main
 
     return main(*load_config(config, overrides))
 
 
 def check_adapter_provenance(adapter_dir, pretrained_dir_or_name, prompt_version, **kwargs) -> list[str]:
-    """See :func:`rolebench_eval.finetune.provenance.check_adapter_provenance`."""
-    from rolebench_eval.finetune.provenance import check_adapter_provenance as _check
+    """See :func:`rolebench_eval.provenance.check_adapter_provenance`."""
+    from rolebench_eval.provenance import check_adapter_provenance as _check
 
     return _check(adapter_dir, pretrained_dir_or_name, prompt_version, **kwargs)

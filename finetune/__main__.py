@@ -2,6 +2,6 @@
 
 import sys
 
-from rolebench_eval.finetune.cli import main
+from .cli import main
 
 sys.exit(main())

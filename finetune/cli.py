@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 
-from rolebench_eval.finetune.config import RecipeError
-from rolebench_eval.finetune.sft_lora import make_parser, overrides_from
+from .config import RecipeError
+from .sft_lora import make_parser, overrides_from
 
 from rolebench_eval.data import RoleBenchDataError
 
@@ -22,7 +22,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Train from ``--config`` and the overrides; print the adapter folder. Exit 2 on bad input."""
-    from rolebench_eval.finetune import train
+    from . import train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

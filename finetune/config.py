@@ -196,7 +196,7 @@ def build_args(values: dict, origin: str) -> tuple[ScriptArguments, ModelArgumen
 
 
 def _validate(script: ScriptArguments, model: ModelArguments, train: TrainArguments, origin: str) -> None:
-    from rolebench_eval.data import get_split
+    from rolebench_eval.catalogue import get_split
 
     def fail(key: str, problem: str):
         raise RecipeError(f"{origin}: key {key!r}: {problem}")

@@ -23,10 +23,11 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rolebench_eval.finetune.config import RecipeError, ScriptArguments
+from .config import RecipeError, ScriptArguments
 
 from rolebench_eval.data import is_degenerate, read_descriptions, read_items
-from rolebench_eval.source import load_split, sha256_file
+from rolebench_eval.fileio import sha256_file
+from rolebench_eval.source import load_split
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,10 @@ answer tokens (and the end-of-turn/EOS tokens) carry loss.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 
-from rolebench_eval.finetune.config import RecipeError
-from rolebench_eval.finetune.data import Sample
+from .config import RecipeError
+from .data import Sample
 
 from rolebench_eval.prompts import chat_messages, fold_system, plain_prompt, role_prompt, template_keeps_system
 
@@ -35,15 +33,6 @@ def hflm_chat(tokenizer) -> Callable[..., str]:
             return tokenizer.apply_chat_template([m for m in messages if m["role"] != "system"], **kwargs)
 
     return render
-
-
-def chat_template_sha256(tokenizer) -> str | None:
-    """sha256 of the tokenizer's chat template text (a dict of named templates as sorted JSON)."""
-    template = tokenizer.chat_template
-    if not template:
-        return None
-    text = template if isinstance(template, str) else json.dumps(template, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Renderer:

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
-from rolebench_eval.finetune.config import (
+from .config import (
     ARG_CLASSES,
     ModelArguments,
     RecipeError,
@@ -39,9 +39,9 @@ from rolebench_eval.finetune.config import (
     coerce_values,
     fields_by_name,
 )
-from rolebench_eval.atomic import write_json_atomic
-from rolebench_eval.finetune.data import Mix, build_mix
-from rolebench_eval.finetune.provenance import (
+from rolebench_eval.fileio import write_json_atomic
+from .data import Mix, build_mix
+from rolebench_eval.provenance import (
     FORMAT_VERSION,
     PROVENANCE_FILE,
     base_model_record,
@@ -62,7 +62,7 @@ def main(script_args: ScriptArguments, model_args: ModelArguments, training_args
 
     import transformers
     from datasets import Dataset
-    from rolebench_eval.finetune.render import Renderer
+    from .render import Renderer
     from trl import SFTTrainer
 
     transformers.set_seed(training_args.seed)
@@ -165,7 +165,7 @@ def resume_checkpoint(args: TrainArguments) -> Path | None:
 
 def provenance_record(script_args, model_args, training_args, mix: Mix, renderer, stats: dict, trainer) -> dict:
     """Everything needed to know what the adapter is and how evaluation must prompt it."""
-    from rolebench_eval.finetune.render import chat_template_sha256
+    from rolebench_eval.provenance import chat_template_sha256
 
     from rolebench_eval.prompts import PLAIN_TEMPLATE, PROMPT_VERSION
 

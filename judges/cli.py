@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rolebench_eval.llm_budget import add_budget_arguments, budget_from_args
+from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
 
 EPILOG = """\
 examples:
@@ -92,7 +92,7 @@ def _table(summaries: list[dict]) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
     from rolebench_eval.data import RoleBenchDataError
-    from rolebench_eval.llm_client import LLMConfigError
+    from rolebench_eval.llm.client import LLMConfigError
 
     from .config import JudgeConfigError
     from .run import judge_outputs

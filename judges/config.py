@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from rolebench_eval.llm_budget import Prices
+from rolebench_eval.llm.budget import Prices
 
 PROTOCOLS = ("rank", "pairwise", "rubric")
 LANGS = ("en", "zh")

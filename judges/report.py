@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from rolebench_eval.atomic import write_atomic
+from rolebench_eval.fileio import write_atomic
 from rolebench_eval import __version__
-from rolebench_eval.llm_cache import canonical_json
+from rolebench_eval.llm.cache import canonical_json
 
 from . import stats
 from .protocols import Item, Judgment

@@ -1,12 +1,12 @@
 """The judge pass: lm-eval samples in, annotations and summaries out (library API).
 
 Example:
-    >>> from rolebench_eval.judges.run import JudgeOptions, judge_outputs   # doctest: +SKIP
+    >>> from .run import JudgeOptions, judge_outputs   # doctest: +SKIP
     >>> report = judge_outputs(["out/"], JudgeOptions(judge="pairwise", model="gpt-4o"))  # doctest: +SKIP
     >>> report.summaries[0]["win_rate"], report.summaries[0]["ci95"]  # doctest: +SKIP
 
 All judge requests of all inputs go out as one batch (one budget, one progress bar)
-through :func:`rolebench_eval.llm_client.run_batch`, which caches every answer; the
+through :func:`rolebench_eval.llm.client.run_batch`, which caches every answer; the
 files are written afterwards from the cache, so a rerun or a resumed run sends only
 the requests still missing.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
-from rolebench_eval.llm_budget import Budget, Caps, Estimate, Prices, estimate
-from rolebench_eval.llm_cache import ResponseCache, default_cache_path
-from rolebench_eval.llm_client import BatchResult, ClientConfig, run_batch
+from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
+from rolebench_eval.llm.cache import ResponseCache, default_cache_path
+from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
 from rolebench_eval.metrics import rouge_l
 
 from . import report

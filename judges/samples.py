@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from rolebench_eval.data import RoleBenchDataError, iter_jsonl
+from rolebench_eval.data import RoleBenchDataError
+from rolebench_eval.fileio import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _check_doc(doc, path: Path, line: int) -> None:
 def read_samples(path: str | os.PathLike, limit: int | None = None) -> list[Sample]:
     """The samples of a file, validated; ``limit`` keeps the first N (by doc_id)."""
     samples, seen = [], set()
-    for line_no, row in iter_jsonl(path, "samples file"):
+    for line_no, row in read_jsonl(path, "samples file"):
         _field(isinstance(row, dict), path, line_no, None, "expected a JSON object")
         doc_id = row.get("doc_id")
         _field(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line_no, "doc_id",

@@ -10,6 +10,6 @@ __all__ = ["build_leaderboard"]
 
 def build_leaderboard(*args, **kwargs):
     """Build a leaderboard; see :func:`rolebench_eval.leaderboard.build.build_leaderboard`."""
-    from rolebench_eval.leaderboard.build import build_leaderboard as _build
+    from .build import build_leaderboard as _build
 
     return _build(*args, **kwargs)

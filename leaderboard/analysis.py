@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rolebench_eval.leaderboard.breakdowns import by_language, pool_groups
-from rolebench_eval.leaderboard.cells import (
+from .breakdowns import by_language, pool_groups
+from .cells import (
     Stat,
     TaskMatrix,
     from_boot,
@@ -17,17 +17,17 @@ from rolebench_eval.leaderboard.cells import (
     row_cells,
     task_matrix,
 )
-from rolebench_eval.leaderboard.engine import TaskBoot, role_groups, task_bootstrap
-from rolebench_eval.leaderboard.inputs import TaskRun
-from rolebench_eval.leaderboard.model import Cell, Row
-from rolebench_eval.leaderboard.ranking import (
+from .engine import TaskBoot, role_groups, task_bootstrap
+from .inputs import TaskRun
+from .model import Cell, Row
+from .ranking import (
     assign_ranks,
     common_tasks,
     composite_tests,
     test_pairs,
 )
-from rolebench_eval.leaderboard.schema import Schema
-from rolebench_eval.leaderboard.stats import Resampling
+from .schema import Schema
+from .stats import Resampling
 
 
 @dataclass

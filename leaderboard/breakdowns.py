@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rolebench_eval.leaderboard.cells import Stat, TaskMatrix, combine
-from rolebench_eval.leaderboard.engine import TaskBoot, role_groups
-from rolebench_eval.leaderboard.model import Cell
-from rolebench_eval.leaderboard.samples import TYPE_BITS
-from rolebench_eval.leaderboard.schema import Schema
-from rolebench_eval.leaderboard.stats import percentile_ci
+from .cells import Stat, TaskMatrix, combine
+from .engine import TaskBoot, role_groups
+from .model import Cell
+from .samples import TYPE_BITS
+from .schema import Schema
+from .stats import percentile_ci
 
 
 @dataclass

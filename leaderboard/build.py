@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import rolebench_eval
-from rolebench_eval.leaderboard import guards
-from rolebench_eval.leaderboard.analysis import analyse
-from rolebench_eval.leaderboard.cells import reported_stat
-from rolebench_eval.leaderboard.errors import LoadError
-from rolebench_eval.leaderboard.inputs import (
+from . import guards
+from .analysis import analyse
+from .cells import reported_stat
+from .errors import LoadError
+from .inputs import (
     RunResult,
     TaskRun,
     apply_names,
@@ -21,16 +21,16 @@ from rolebench_eval.leaderboard.inputs import (
     discover,
     read_run,
 )
-from rolebench_eval.leaderboard.judges import attach_judges, find_summaries
-from rolebench_eval.leaderboard.model import MEASURED, Leaderboard, Row
-from rolebench_eval.leaderboard.paper import (
+from .judges import attach_judges, find_summaries
+from .model import MEASURED, Leaderboard, Row
+from .paper import (
     load_paper,
     paper_task_values,
     reported_rows,
 )
-from rolebench_eval.leaderboard.samples import DocIndex
-from rolebench_eval.leaderboard.schema import Schema, load_schema
-from rolebench_eval.leaderboard.stats import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
+from .samples import DocIndex
+from .schema import Schema, load_schema
+from .stats import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
 
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
@@ -179,7 +179,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
         citation=citation,
     )
     if out is not None:
-        from rolebench_eval.leaderboard.render import write_outputs
+        from .render import write_outputs
 
         write_outputs(board, Path(out))
     return board

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rolebench_eval.leaderboard.samples import DocIndex, ItemScores
+from .samples import DocIndex, ItemScores
 
 CACHE_VERSION = 2
 MAGIC = b"rolebench-leaderboard-cache"

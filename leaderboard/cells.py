@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rolebench_eval.leaderboard.engine import TaskItems, role_groups
-from rolebench_eval.leaderboard.inputs import TaskRun
-from rolebench_eval.leaderboard.model import Cell
-from rolebench_eval.leaderboard.schema import Column, Schema
-from rolebench_eval.leaderboard.stats import percentile_ci
+from .engine import TaskItems, role_groups
+from .inputs import TaskRun
+from .model import Cell
+from .schema import Column, Schema
+from .stats import percentile_ci
 
 
 @dataclass

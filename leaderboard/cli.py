@@ -47,9 +47,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Run the verb; 0 on success, 1 when nothing could be ranked or an input failed under --strict."""
-    from rolebench_eval.leaderboard.build import Options, build_leaderboard
-    from rolebench_eval.leaderboard.cache import default_cache_dir
-    from rolebench_eval.leaderboard.errors import LoadError
+    from .build import Options, build_leaderboard
+    from .cache import default_cache_dir
+    from .errors import LoadError
 
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     opts = Options(names=dict(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rolebench_eval.leaderboard.samples import TYPE_BITS
-from rolebench_eval.leaderboard.stats import Resampling, generator, resample_counts
+from .samples import TYPE_BITS
+from .stats import Resampling, generator, resample_counts
 
 BLOCK_ITEMS = 8192  # items per count block: 32 MB of float32 counts at 1,000 resamples
 

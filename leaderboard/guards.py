@@ -12,26 +12,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 
-import yaml
+from rolebench_eval.catalogue import tasks as catalogue_tasks
 
-from rolebench_eval.leaderboard.inputs import RunResult
+from .inputs import RunResult
 
 
 def installed_versions(tasks: Iterable[str]) -> dict[str, str | None]:
-    """``metadata.version`` of each installed task YAML (None when not found)."""
-    from rolebench_eval.tasks import TASKS_DIR
-
-    versions = {}
-    for task in tasks:
-        path = Path(TASKS_DIR) / f"{task}.yaml"
-        try:
-            version = (yaml.safe_load(path.read_text(encoding="utf-8")).get("metadata") or {}).get("version")
-        except (OSError, yaml.YAMLError, AttributeError):
-            version = None
-        versions[task] = None if version is None else str(float(version))
-    return versions
+    """The installed ``metadata.version`` of each task (the catalogue's; None for a task it lacks)."""
+    known = catalogue_tasks(custom=True)
+    return {task: known[task].version if task in known else None for task in tasks}
 
 
 def _reference(values: list[str | None], preferred: str | None) -> str | None:

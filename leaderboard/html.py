@@ -14,15 +14,15 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from rolebench_eval.leaderboard.model import MEASURED, Cell, Leaderboard, Row
-from rolebench_eval.leaderboard.render import (
+from .model import MEASURED, Cell, Leaderboard, Row
+from .render import (
     cell_text,
     rank_text,
     shown_columns,
     test_text,
 )
-from rolebench_eval.leaderboard.schema import Column
-from rolebench_eval.leaderboard.stats import PairedTest
+from .schema import Column
+from .stats import PairedTest
 
 HERE = Path(__file__).parent
 HEATMAP_MAX_MODELS = 40

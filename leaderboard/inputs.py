@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from rolebench_eval.leaderboard import cache
-from rolebench_eval.leaderboard.errors import LoadError
-from rolebench_eval.leaderboard.samples import DocIndex, ItemScores, read_samples
+from . import cache
+from .errors import LoadError
+from .samples import DocIndex, ItemScores, read_samples
 
 NAME_KEYS = ("peft", "delta", "pretrained", "model", "path", "engine")
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from rolebench_eval.leaderboard.errors import LoadError
-from rolebench_eval.leaderboard.inputs import read_json
-from rolebench_eval.leaderboard.model import Cell, Row
-from rolebench_eval.leaderboard.schema import Column, Schema, judge_columns
+from .errors import LoadError
+from .inputs import read_json
+from .model import Cell, Row
+from .schema import Column, Schema, judge_columns
 
 KIND = "rolebench-judge-summary"
 SCHEMA_VERSION = 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolebench_eval.leaderboard.errors import LoadError
-from rolebench_eval.leaderboard.schema import Column
-from rolebench_eval.leaderboard.stats import PairedTest
+from .errors import LoadError
+from .schema import Column
+from .stats import PairedTest
 
 MEASURED, REPORTED = "measured", "reported"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rolebench_eval.leaderboard.model import REPORTED, Cell, Row
-from rolebench_eval.leaderboard.schema import Schema
+from .model import REPORTED, Cell, Row
+from .schema import Schema
 from rolebench_eval.paper import paper_tables
 
 

@@ -6,8 +6,8 @@ import io
 import warnings
 from pathlib import Path
 
-from rolebench_eval.leaderboard.model import MEASURED, Leaderboard, Row
-from rolebench_eval.atomic import write_atomic
+from .model import MEASURED, Leaderboard, Row
+from rolebench_eval.fileio import write_atomic
 
 MAX_ROWS = 40
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei")

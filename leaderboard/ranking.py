@@ -14,12 +14,12 @@ from functools import reduce
 
 import numpy as np
 
-from rolebench_eval.leaderboard.cells import TaskMatrix
-from rolebench_eval.leaderboard.engine import TaskBoot
-from rolebench_eval.leaderboard.inputs import TaskRun
-from rolebench_eval.leaderboard.model import Row
-from rolebench_eval.leaderboard.schema import Schema
-from rolebench_eval.leaderboard.stats import PairedTest, paired_test
+from .cells import TaskMatrix
+from .engine import TaskBoot
+from .inputs import TaskRun
+from .model import Row
+from .schema import Schema
+from .stats import PairedTest, paired_test
 
 
 def common_tasks(schema: Schema, runs: dict[str, dict[str, TaskRun]], names: list[str]) -> list[str]:

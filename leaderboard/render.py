@@ -13,10 +13,10 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from rolebench_eval.atomic import write_atomic
-from rolebench_eval.leaderboard.model import MEASURED, Cell, Leaderboard, Row
-from rolebench_eval.leaderboard.schema import Column
-from rolebench_eval.leaderboard.stats import PairedTest
+from rolebench_eval.fileio import write_atomic
+from .model import MEASURED, Cell, Leaderboard, Row
+from .schema import Column
+from .stats import PairedTest
 
 JSON_KIND = "rolebench-leaderboard"
 
@@ -191,8 +191,8 @@ def render_json(board: Leaderboard) -> str:
 
 def write_outputs(board: Leaderboard, out: Path) -> dict[str, Path]:
     """Write every output under ``out``; returns (and records in ``board.outputs``) the paths."""
-    from rolebench_eval.leaderboard.html import render_html
-    from rolebench_eval.leaderboard.plots import write_plots
+    from .html import render_html
+    from .plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
     written = {

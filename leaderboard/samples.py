@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rolebench_eval.leaderboard.errors import LoadError
+from .errors import LoadError
 
 TYPE_BITS = {"script_based": 1, "script_agnostic": 2}
 _IDS = re.compile(rb'\{"doc_id": (\d+), ')

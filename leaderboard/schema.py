@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import tasks as catalogue_tasks
+
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "judge_win_rate", "judge_failures")
 _REQUIRED = ("key", "display_name", "format", "higher_is_better", "description", "kind")
@@ -91,7 +93,8 @@ def load_schema(path: str | Path | None = None) -> Schema:
     path = Path(path) if path is not None else SCHEMA_PATH
     with path.open(encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
-    tasks = {name: TaskInfo(name=name, **info) for name, info in raw["tasks"].items()}
+    tasks = {name: TaskInfo(name=name, label=t.label, lang=t.lang, paper_metric=t.metric, roles=t.split.roles)
+             for name, t in catalogue_tasks().items()}
     columns = tuple(_column(entry, path, i) for i, entry in enumerate(raw["columns"]))
     keys = [c.key for c in columns]
     if len(set(keys)) != len(keys):

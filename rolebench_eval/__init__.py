@@ -10,7 +10,7 @@ __all__ = ["__version__", "evaluate"]
 
 
 def evaluate(*args, **kwargs):
-    """Run RoleBench tasks through lm-eval; see :func:`rolebench_eval.runner.evaluate`."""
-    from rolebench_eval.runner import evaluate as _evaluate
+    """Run RoleBench tasks through lm-eval; see :func:`rolebench_eval.tasks.runner.evaluate`."""
+    from rolebench_eval.tasks.runner import evaluate as _evaluate
 
     return _evaluate(*args, **kwargs)

@@ -19,14 +19,14 @@ EPILOG = textwrap.dedent("""\
 # Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
     "rolebench_eval.judges.cli",
-    "rolebench_eval.generate_cli",
+    "rolebench_eval.generate.cli",
     "rolebench_eval.leaderboard.cli",
     "rolebench_eval.finetune.cli",
 )
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rolebench_eval.runner import run_lm_eval
+    from rolebench_eval.tasks.runner import run_lm_eval
 
     run_lm_eval(args.lm_eval_args)
     return 0

@@ -15,11 +15,11 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import yaml
+from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import read_jsonl
 
 HUB_REPO = "ZenMoore/RoleBench"
 # The Hub revision used when no local copy is given. "main" until a commit of the
@@ -36,14 +36,8 @@ _DEGENERATE = re.compile(
 )
 
 
-class RoleBenchDataError(ValueError):
-    """A RoleBench file is missing or malformed; the message names file, line and field."""
-
-    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, problem: str):
-        where = f"{path}:{line}" if line else str(path)
-        what = f" field '{field}':" if field else ""
-        super().__init__(f"{where}:{what} {problem}")
-        self.path, self.line, self.field = str(path), line, field
+# A RoleBench file is missing or malformed: the one input error, under the name of its first version.
+RoleBenchDataError = InputError
 
 
 @dataclass(frozen=True)
@@ -54,43 +48,6 @@ class Item:
     question: str
     references: tuple[str, ...]
     types: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Split:
-    """A RoleBench test split (one lm-eval task), as declared in ``splits.yaml``."""
-
-    name: str
-    lang: str
-    kind: str  # "general" or "specific"
-    dir: str
-    profiles: str
-
-
-def _read_splits(file: str) -> dict[str, Split]:
-    raw = yaml.safe_load((Path(__file__).parent / file).read_text(encoding="utf-8"))
-    return {name: Split(name=name, **fields) for name, fields in raw.items()}
-
-
-@lru_cache(maxsize=1)
-def splits() -> dict[str, Split]:
-    """All test splits by name (``specific_en``, ``general_zh``, ...)."""
-    return _read_splits("splits.yaml")
-
-
-@lru_cache(maxsize=1)
-def custom_splits() -> dict[str, Split]:
-    """Splits of a folder written by ``rolebench-eval generate`` (not RoleBench's own; ``lang: auto``)."""
-    return _read_splits("custom_splits.yaml")
-
-
-def get_split(name: str) -> Split:
-    """The split called ``name``; a ValueError lists the known names otherwise."""
-    known = splits() | custom_splits()
-    try:
-        return known[name]
-    except KeyError:
-        raise ValueError(f"unknown RoleBench split {name!r}; known: {', '.join(known)}") from None
 
 
 def is_degenerate(reference: str) -> bool:
@@ -132,24 +89,9 @@ def parse_row(row: Any, path: str | os.PathLike, line: int) -> Item:
     return Item(role=row["role"], question=row["question"], references=tuple(refs), types=tuple(types))
 
 
-def iter_jsonl(path: str | os.PathLike, what: str = "file") -> Iterator[tuple[int, Any]]:
-    """``(line number, decoded value)`` for each non-blank line; bad JSON names file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise RoleBenchDataError(path, None, None, f"{what} not found")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise RoleBenchDataError(path, line_no, None, f"invalid JSON ({err.msg} at column {err.colno})") from None
-
-
 def read_items(path: str | os.PathLike) -> list[Item]:
     """Read a RoleBench JSONL file strictly (blank lines are allowed, nothing else is skipped)."""
-    return [parse_row(row, path, line_no) for line_no, row in iter_jsonl(path)]
+    return [parse_row(row, path, line_no) for line_no, row in read_jsonl(path)]
 
 
 def read_baseline(path: str | os.PathLike) -> dict[tuple[str, str], str]:

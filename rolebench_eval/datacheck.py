@@ -6,7 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolebench_eval.data import RoleBenchDataError, is_degenerate, read_baseline, read_items, splits
+from rolebench_eval.catalogue import splits
+from rolebench_eval.data import RoleBenchDataError, is_degenerate, read_baseline, read_items
 
 FILES = ("test", "train", "rolegpt_baseline")
 

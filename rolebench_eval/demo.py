@@ -71,7 +71,7 @@ def run_demo(data_dir: str | Path, out: str | Path, settings: DemoSettings | Non
     """Run the four steps; returns the path of the leaderboard page."""
     from rolebench_eval.leaderboard import build_leaderboard
     from rolebench_eval.reproduce import reproduce
-    from rolebench_eval.runner import evaluate
+    from rolebench_eval.tasks.runner import evaluate
 
     settings = settings or DemoSettings()
     data_dir, out = Path(data_dir).resolve(), Path(out).resolve()

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolebench_eval.data import HUB_REPO, get_split, splits
+from rolebench_eval.catalogue import get_task, tasks
+from rolebench_eval.data import HUB_REPO
 from rolebench_eval.paper import reported
 from rolebench_eval.source import DataSource
 
@@ -27,10 +28,10 @@ class Row:
 def available_tasks(data_dir: str | Path | None) -> tuple[list[str], list[str]]:
     """RoleBench tasks whose test file exists (all of them on the Hub), and the others."""
     source = DataSource.resolve(data_dir)
-    names = [f"rolebench_{name}" for name in splits()]
+    names = list(tasks())
     if source.local_root is None:
         return names, []
-    have = [n for n in names if (source.local_root / get_split(n.removeprefix("rolebench_")).dir / "test.jsonl").is_file()]
+    have = [n for n in names if (source.local_root / get_task(n).split.dir / "test.jsonl").is_file()]
     return have, [n for n in names if n not in have]
 
 
@@ -39,7 +40,7 @@ def comparison_rows(results: dict) -> list[Row]:
     paper = reported("RoleGPT")
     rows = []
     for task, res in results["results"].items():
-        if not task.startswith("rolebench_") or task.removeprefix("rolebench_") not in splits():
+        if task not in tasks():
             continue
         items = results["n-samples"][task]["original"]
         for metric in ("cus", "raw", "spe"):
@@ -68,11 +69,11 @@ def format_rows(rows: list[Row]) -> str:
 
 def reproduce(data_dir: str | Path | None = None, output_path: str | Path | None = None, limit: int | None = None):
     """Evaluate the ``rolegpt`` replay on every available split; returns (results, rows, skipped)."""
-    from rolebench_eval.runner import evaluate
+    from rolebench_eval.tasks.runner import evaluate
 
-    tasks, skipped = available_tasks(data_dir)
-    if not tasks:
+    names, skipped = available_tasks(data_dir)
+    if not names:
         raise FileNotFoundError(f"no RoleBench test split under {data_dir}; expected the layout of {HUB_REPO}")
-    results = evaluate(model="rolegpt", tasks=tasks, data_dir=data_dir, limit=limit,
+    results = evaluate(model="rolegpt", tasks=names, data_dir=data_dir, limit=limit,
                        output_path=output_path, log_samples=output_path is not None)
     return results, comparison_rows(results), skipped

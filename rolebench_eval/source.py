@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolebench_eval.catalogue import Split, get_split
 from rolebench_eval.data import (
     ENV_VAR,
     HUB_REPO,
     HUB_REVISION,
     Item,
     RoleBenchDataError,
-    Split,
-    get_split,
     read_baseline,
     read_descriptions,
     read_items,
 )
+from rolebench_eval.fileio import sha256_file
 
 # The marker file of a folder written by `rolebench-eval generate`; its "lang" is the
-# language of the folder's `lang: auto` splits (rolebench_eval/custom_splits.yaml).
+# language of the folder's `lang: auto` splits (custom splits in rolebench_eval/splits.yaml).
 CUSTOM_META = "rolebench_custom.json"
 
 
@@ -83,14 +82,6 @@ class SplitData:
     baseline: dict[tuple[str, str], str] | None  # None: no rolegpt_baseline.jsonl released
     descriptions: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_split(

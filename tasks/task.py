@@ -38,7 +38,7 @@ def warn_on_adapter_mismatch(meta: dict, apply_chat_template: bool) -> list[str]
     if not adapter or (str(adapter), apply_chat_template) in _CHECKED_ADAPTERS:
         return []
     _CHECKED_ADAPTERS.add((str(adapter), apply_chat_template))
-    from rolebench_eval.finetune.provenance import check_adapter_provenance
+    from rolebench_eval.provenance import check_adapter_provenance
 
     problems = check_adapter_provenance(adapter, str(meta.get("pretrained") or ""), PROMPT_VERSION,
                                         apply_chat_template=apply_chat_template)

@@ -54,7 +54,7 @@ def test_run_passes_through_to_lm_eval(tmp_path, fixture_data_dir):
 def test_run_skips_lm_eval_builtin_index_only_for_rolebench_tasks():
     import lm_eval.tasks
 
-    from rolebench_eval.runner import _rolebench_task_manager, only_rolebench, rolebench_task_names
+    from rolebench_eval.tasks.runner import _rolebench_task_manager, only_rolebench, rolebench_task_names
 
     assert only_rolebench("rolebench_zh,rolebench_specific_en") and not only_rolebench("rolebench_zh,hellaswag")
     with _rolebench_task_manager(include_defaults=False):

@@ -12,10 +12,11 @@ from rolebench_eval.data import (
     read_baseline,
     read_descriptions,
     read_items,
-    splits,
 )
+from rolebench_eval.catalogue import splits
 from rolebench_eval.datacheck import check_data, format_report
-from rolebench_eval.source import DataSource, load_split, sha256_file
+from rolebench_eval.fileio import sha256_file
+from rolebench_eval.source import DataSource, load_split
 
 GOOD = {"role": "Marlow Finch", "question": " Why?", "generated": [" Because."], "type": "script_based"}
 

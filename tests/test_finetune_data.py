@@ -14,7 +14,7 @@ from rolebench_eval.finetune.data import (
     hold_out,
 )
 
-from rolebench_eval.source import sha256_file
+from rolebench_eval.fileio import sha256_file
 
 ALL_FIXTURE_SPLITS = ["general_en", "specific_en", "general_zh", "specific_zh"]
 

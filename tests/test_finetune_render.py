@@ -7,12 +7,13 @@ import json
 import pytest
 from rolebench_eval.finetune.config import RecipeError, load_config
 from rolebench_eval.finetune.data import Sample, build_mix
-from rolebench_eval.finetune.provenance import (
+from rolebench_eval.provenance import (
     PROVENANCE_FILE,
     check_adapter_provenance,
     provenance_warnings,
 )
-from rolebench_eval.finetune.render import IGNORE_INDEX, Renderer, chat_template_sha256
+from rolebench_eval.finetune.render import IGNORE_INDEX, Renderer
+from rolebench_eval.provenance import chat_template_sha256
 from rolebench_eval.prompts import PROMPT_VERSION, plain_prompt, role_prompt
 from rolebench_eval.source import load_split
 
@@ -24,7 +25,7 @@ def tasks(fixture_data_dir):
     """One RoleBenchTask per split, as lm-eval builds them (fresh per test: a task caches its template probe)."""
     from lm_eval.tasks import get_task_dict
 
-    from rolebench_eval.runner import task_manager
+    from rolebench_eval.tasks.runner import task_manager
 
     tm = task_manager(metadata={"data_dir": str(fixture_data_dir)})
     return get_task_dict([f"rolebench_{s}" for s in SPLITS], tm)

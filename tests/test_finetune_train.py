@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rolebench_eval.finetune import check_adapter_provenance, train
-from rolebench_eval.finetune.provenance import PROVENANCE_FILE
+from rolebench_eval.provenance import PROVENANCE_FILE
 from rolebench_eval.finetune.sft_lora import complete_checkpoints
 
 from rolebench_eval import evaluate
@@ -60,7 +60,8 @@ def test_only_lora_weights_train_and_the_adapter_runs_in_lm_eval(tiny_llama, fix
     import torch
     from peft import PeftModel
     from rolebench_eval.finetune.data import Sample
-    from rolebench_eval.finetune.render import Renderer, chat_template_sha256
+    from rolebench_eval.finetune.render import Renderer
+    from rolebench_eval.provenance import chat_template_sha256
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rolebench_eval import generate_common, profile, retrieval, triplets
+from rolebench_eval.generate import common as generate_common, profile, retrieval, triplets
 from rolebench_eval.data import RoleBenchDataError
-from rolebench_eval.generate_common import assign_test, split_position
-from rolebench_eval.generate_io import read_instructions
-from rolebench_eval.generate_rolegpt import build_requests
-from rolebench_eval.profile import DialoguePair, ProfileError, all_dialogues, load_profile
+from rolebench_eval.generate.common import assign_test, split_position
+from rolebench_eval.generate.folder import read_instructions
+from rolebench_eval.generate.rolegpt import build_requests
+from rolebench_eval.generate.profile import DialoguePair, ProfileError, all_dialogues, load_profile
 from rolebench_eval.prompts import role_prompt
-from rolebench_eval.retrieval import DialogueIndex
-from rolebench_eval.triplets import parse_triplets
+from rolebench_eval.generate.retrieval import DialogueIndex
+from rolebench_eval.generate.triplets import parse_triplets
 
 FIX = Path(__file__).parent / "fixtures" / "generate"
 BRINE, SHILAN = FIX / "brine.yaml", FIX / "shilan.yaml"
@@ -187,7 +187,7 @@ def test_instructions_accept_both_keys_and_drop_repeats():
 
 
 def test_filter_lists_load_and_bad_files_are_named(tmp_path):
-    from rolebench_eval.generate_common import GenerateError, load_filters, matched_filter
+    from rolebench_eval.generate.common import GenerateError, load_filters, matched_filter
 
     filters = load_filters()
     assert matched_filter("作为一个AI，我不能喝茶。", filters, ["breaks_character"]) == "breaks_character"

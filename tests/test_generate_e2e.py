@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from rolebench_eval import evaluate
-from rolebench_eval.context_instruct import generate_context_instruct
+from rolebench_eval.generate.context_instruct import generate_context_instruct
 from rolebench_eval.data import read_items
-from rolebench_eval.generate_common import GenerateOptions
-from rolebench_eval.generate_rolegpt import generate_rolegpt
+from rolebench_eval.generate.common import GenerateOptions
+from rolebench_eval.generate.rolegpt import generate_rolegpt
 from rolebench_eval.metrics import rouge_l
-from rolebench_eval.source import load_split, sha256_file
+from rolebench_eval.fileio import sha256_file
+from rolebench_eval.source import load_split
 
 HERE = Path(__file__).parent
 FIX = HERE / "fixtures" / "generate"

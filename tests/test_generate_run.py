@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from rolebench_eval import evaluate
-from rolebench_eval.context_instruct import generate_context_instruct
+from rolebench_eval.generate.context_instruct import generate_context_instruct
 from rolebench_eval.data import RoleBenchDataError, read_baseline, read_items
-from rolebench_eval.generate_common import GenerateOptions, assign_test
-from rolebench_eval.generate_rolegpt import generate_rolegpt
-from rolebench_eval.llm_budget import Caps
+from rolebench_eval.generate.common import GenerateOptions, assign_test
+from rolebench_eval.generate.rolegpt import generate_rolegpt
+from rolebench_eval.llm.budget import Caps
 from rolebench_eval.metrics import rouge_l
 from rolebench_eval.source import load_split
 

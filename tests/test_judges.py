@@ -349,7 +349,7 @@ def test_limit_and_summary_written_atomically(llm_server, tmp_path):
 @pytest.mark.integration
 def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
     """lm-eval's own files (rolegpt replay on the real Chinese data) go through the judge."""
-    from rolebench_eval.runner import run_lm_eval
+    from rolebench_eval.tasks.runner import run_lm_eval
 
     data_dir = Path(os.environ.get("ROLEBENCH_DATA_DIR", HERE.parent.parent / "shared" / "rolebench"))
     monkeypatch.setenv("ROLEBENCH_DATA_DIR", str(data_dir))

@@ -19,10 +19,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from rolebench_eval import llm_budget, llm_cache
-from rolebench_eval.llm_budget import Budget, Caps, Prices, estimate
-from rolebench_eval.llm_cache import ResponseCache, request_key
-from rolebench_eval.llm_client import ClientConfig, LLMConfigError, retry_after_seconds, run_batch
+from rolebench_eval.llm import budget as llm_budget, cache as llm_cache
+from rolebench_eval.llm.budget import Budget, Caps, Prices, estimate
+from rolebench_eval.llm.cache import ResponseCache, request_key
+from rolebench_eval.llm.client import ClientConfig, LLMConfigError, retry_after_seconds, run_batch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llm"
 KEY = "sk-test-DISTINCTIVE-4b1d9e77c0ffee"
@@ -180,7 +180,7 @@ def test_api_key_only_from_environment_and_never_written(server, tmp_path, monke
 def test_cache_survives_sigkill(tmp_path):
     path = tmp_path / "c.sqlite"
     child = ("import os, signal, sys\n"
-             "from rolebench_eval.llm_cache import ResponseCache\n"
+             "from rolebench_eval.llm.cache import ResponseCache\n"
              "cache = ResponseCache(sys.argv[1])\n"
              "for i in range(50):\n"
              "    cache.put(f'k{i}', {'i': i}, {'text': str(i)})\n"

@@ -165,7 +165,7 @@ def test_replay_reproduces_the_paper(real_data_dir, tmp_path):
 
 
 def test_adapter_trained_with_other_prompts_is_flagged(tmp_path, fixture_data_dir, caplog):
-    from rolebench_eval.finetune.provenance import PROVENANCE_FILE
+    from rolebench_eval.provenance import PROVENANCE_FILE
 
     record = {"prompt": {"format": "chat", "prompt_version": "0", "chat_template_sha256": None},
               "base_model": {"name_or_path": "base"}}

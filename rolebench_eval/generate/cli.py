@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from rolebench_eval.llm_budget import add_budget_arguments, budget_from_args
+from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
 
 EPILOG = """\
 examples:
@@ -49,7 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--test-fraction", type=float, default=0.2, help="share of questions in test.jsonl (by hash)")
     out.add_argument("--filters", help="YAML with breaks_character / refusal / question_mentions_source lists "
-                                       "(default: rolebench_eval/prompts_generate/filters.yaml)")
+                                       "(default: rolebench_eval/generate/prompts/filters.yaml)")
     add_budget_arguments(p)
     req = p.add_argument_group("requests")
     req.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
@@ -84,7 +84,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace):
-    from rolebench_eval.generate_common import GenerateError, GenerateOptions
+    from .common import GenerateError, GenerateOptions
     try:
         caps, prices = budget_from_args(args)
     except ValueError as err:
@@ -100,10 +100,10 @@ def _options(args: argparse.Namespace):
 def _generate(args: argparse.Namespace):
     opts = _options(args)
     if args.generate_action == "rolegpt":
-        from rolebench_eval.generate_rolegpt import generate_rolegpt
+        from .rolegpt import generate_rolegpt
 
         return generate_rolegpt(args.profile, args.instructions, opts, samples=args.samples, top_k=args.top_k)
-    from rolebench_eval.context_instruct import generate_context_instruct
+    from .context_instruct import generate_context_instruct
 
     return generate_context_instruct(args.profile, opts, questions=args.questions,
                                      min_confidence=args.min_confidence, segment_size=args.segment_size)
@@ -112,9 +112,9 @@ def _generate(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     """Run ``generate rolegpt`` or ``generate context-instruct``; returns the exit status."""
     from rolebench_eval.data import RoleBenchDataError
-    from rolebench_eval.generate_common import GenerateError
-    from rolebench_eval.llm_client import LLMConfigError
-    from rolebench_eval.profile import ProfileError
+    from .common import GenerateError
+    from rolebench_eval.llm.client import LLMConfigError
+    from .profile import ProfileError
 
     try:
         result = _generate(args)

@@ -5,17 +5,17 @@
    fit, else whole lines, else cut hard.
 2. **Requests.** The description gets the *script-agnostic* template; each script segment
    gets the *script-based* template and the script-agnostic one (with the segment as
-   background). The templates (``prompts_generate/context_instruct_<type>_<lang>.jinja``)
+   background). The templates (``generate/prompts/context_instruct_<type>_<lang>.jinja``)
    ask for ``questions`` question / confidence (1-10) / answer triplets, the answer in
    character.
-3. **Parsing** (:mod:`rolebench_eval.triplets`): a malformed triplet is counted and dropped.
+3. **Parsing** (:mod:`rolebench_eval.generate.triplets`): a malformed triplet is counted and dropped.
 4. **Filters**, in this order, each counted: confidence below ``min_confidence``; an answer
    that breaks character or refuses; a question that mentions the source text
-   (``prompts_generate/filters.yaml``); a repeated question (same normalised text; the
+   (``generate/prompts/filters.yaml``); a repeated question (same normalised text; the
    first kept, in request order).
 5. **Output.** ``role_specific/{train,test}.jsonl`` rows with ``type`` ``script_based`` or
    ``script_agnostic`` (the template that produced them), split by
-   :func:`rolebench_eval.generate_common.assign_test`.
+   :func:`rolebench_eval.generate.common.assign_test`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolebench_eval.generate_common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
-from rolebench_eval.generate_common import assign_test, load_filters, matched_filter, normalize_question
-from rolebench_eval.generate_io import check_folder, finish
-from rolebench_eval.llm_client import Messages
-from rolebench_eval.profile import Profile, load_profile, script_scenes
-from rolebench_eval.triplets import Triplet, parse_triplets
+from .common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
+from .common import assign_test, load_filters, matched_filter, normalize_question
+from .folder import check_folder, finish
+from rolebench_eval.llm.client import Messages
+from .profile import Profile, load_profile, script_scenes
+from .triplets import Triplet, parse_triplets
 
 TYPES = ("script_agnostic", "script_based")
 DEFAULT_SEGMENT_SIZE = {"en": 400, "zh": 800}

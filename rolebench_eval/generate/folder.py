@@ -22,10 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rolebench_eval import __version__
-from rolebench_eval.atomic import write_atomic
-from rolebench_eval.data import RoleBenchDataError, iter_jsonl, read_descriptions, read_items
-from rolebench_eval.profile import Profile, role_description
-from rolebench_eval.source import CUSTOM_META, sha256_file
+from rolebench_eval.fileio import write_atomic
+from rolebench_eval.data import RoleBenchDataError, read_descriptions, read_items
+from rolebench_eval.fileio import read_jsonl, sha256_file
+from .profile import Profile, role_description
+from rolebench_eval.source import CUSTOM_META
 
 FORMAT_VERSION = 1
 
@@ -38,7 +39,7 @@ def read_instructions(path: str | os.PathLike) -> tuple[list[str], int]:
     """
     found: dict[str, None] = {}
     repeats = 0
-    for line_no, row in iter_jsonl(path, "instructions file"):
+    for line_no, row in read_jsonl(path, "instructions file"):
         if not isinstance(row, dict):
             raise RoleBenchDataError(path, line_no, None, f"expected a JSON object, got {type(row).__name__}")
         key = "instruction" if "instruction" in row else "question"

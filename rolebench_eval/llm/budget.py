@@ -1,4 +1,4 @@
-"""Spending limits and dry-run estimates for :mod:`rolebench_eval.llm_client`.
+"""Spending limits and dry-run estimates for :mod:`rolebench_eval.llm.client`.
 
 A :class:`Budget` caps requests, tokens and money. Before a request is sent it reserves
 one request, its estimated prompt tokens plus ``max_tokens`` (the most it can cost);
@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Sequence
 
-from rolebench_eval.llm_cache import ResponseCache, request_key
+from .cache import ResponseCache, request_key
 
 _PER_MESSAGE = 4  # chat-format overhead per message, in tokens
 
@@ -151,10 +151,10 @@ def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, price
 
     Args:
         requests: chat messages, one list per request.
-        config: a :class:`~rolebench_eval.llm_client.ClientConfig` (model, decoding).
+        config: a :class:`~rolebench_eval.llm.client.ClientConfig` (model, decoding).
         cache: the cache the batch would use.
         prices: per-million-token prices, for a cost bound.
-        key_extras: as for :func:`~rolebench_eval.llm_client.run_batch`.
+        key_extras: as for :func:`~rolebench_eval.llm.client.run_batch`.
     """
     extras = list(key_extras) if key_extras is not None else [None] * len(requests)
     unique = {request_key(config.request_body(m), x): m for m, x in zip(requests, extras)}

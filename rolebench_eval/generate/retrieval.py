@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Sequence
 
-from rolebench_eval.profile import DialoguePair
+from .profile import DialoguePair
 
 _WORD = re.compile(r"\w+")
 

@@ -1,6 +1,6 @@
 """What both generators share: options, the sampling client config, filters, the split rule.
 
-Requests go through :func:`rolebench_eval.llm_client.run_batch` (the judges' client): every
+Requests go through :func:`rolebench_eval.llm.client.run_batch` (the judges' client): every
 answer is cached the moment it arrives, so a rerun sends nothing and a killed run resumes;
 retries, the budget caps and the dry-run estimate are the client's.
 """
@@ -17,11 +17,11 @@ from typing import Sequence
 
 import yaml
 
-from rolebench_eval.llm_budget import Budget, Caps, Estimate, Prices, estimate
-from rolebench_eval.llm_cache import ResponseCache, default_cache_path
-from rolebench_eval.llm_client import BatchResult, ClientConfig, Messages, run_batch
+from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
+from rolebench_eval.llm.cache import ResponseCache, default_cache_path
+from rolebench_eval.llm.client import BatchResult, ClientConfig, Messages, run_batch
 
-PROMPTS_DIR = Path(__file__).parent / "prompts_generate"
+PROMPTS_DIR = Path(__file__).parent / "prompts"
 FILTER_KEYS = ("breaks_character", "refusal", "question_mentions_source")
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -109,7 +109,7 @@ def ask(requests: Sequence[Messages], extras: Sequence[dict], opts: GenerateOpti
 
 
 def load_filters(path: str | os.PathLike | None = None) -> dict[str, tuple[str, ...]]:
-    """The filter lists (``prompts_generate/filters.yaml`` unless ``path``), normalised."""
+    """The filter lists (``generate/prompts/filters.yaml`` unless ``path``), normalised."""
     path = Path(path) if path else PROMPTS_DIR / "filters.yaml"
     if not path.is_file():
         raise GenerateError(f"{path}: filters file not found")

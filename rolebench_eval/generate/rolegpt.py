@@ -4,16 +4,16 @@ Each request is the paper's few-shot *dialogue* engineering:
 
 1. a system message: :func:`rolebench_eval.prompts.role_prompt` (the RoleGPT role prompt,
    the same one the evaluation tasks use) with the description of
-   :func:`rolebench_eval.profile.role_description`: the profile's description followed by
+   :func:`rolebench_eval.generate.profile.role_description`: the profile's description followed by
    ``Your catchphrases are: "A", "B"`` (Chinese: ``你的口头禅是：“A”、“B”``);
 2. the ``top_k`` dialogue pairs of the profile most similar to the instruction (BM25,
-   :mod:`rolebench_eval.retrieval`), best first, as alternating user/assistant turns;
+   :mod:`rolebench_eval.generate.retrieval`), best first, as alternating user/assistant turns;
 3. the instruction as the last user turn.
 
 Every instruction is sampled ``samples`` times (paper: 6, temperature 0.7, top_p 0.95).
 Samples 1 to ``samples - 1`` are the references of ``general/{train,test}.jsonl``; the
 last one is the RoleGPT baseline answer (``general/rolegpt_baseline.jsonl``). Answers that
-are empty, break character or refuse (``prompts_generate/filters.yaml``) are dropped and
+are empty, break character or refuse (``generate/prompts/filters.yaml``) are dropped and
 so are repeats of a reference; an instruction with no reference left is not written.
 """
 
@@ -24,13 +24,13 @@ import logging
 import os
 from pathlib import Path
 
-from rolebench_eval.generate_common import GenerateError, GenerateOptions, GenerationResult, ask, assign_test
-from rolebench_eval.generate_common import load_filters, matched_filter
-from rolebench_eval.generate_io import check_folder, finish, read_instructions
-from rolebench_eval.llm_client import Messages
-from rolebench_eval.profile import DialoguePair, Profile, all_dialogues, load_profile, role_description
+from .common import GenerateError, GenerateOptions, GenerationResult, ask, assign_test
+from .common import load_filters, matched_filter
+from .folder import check_folder, finish, read_instructions
+from rolebench_eval.llm.client import Messages
+from .profile import DialoguePair, Profile, all_dialogues, load_profile, role_description
 from rolebench_eval.prompts import role_prompt
-from rolebench_eval.retrieval import DialogueIndex
+from .retrieval import DialogueIndex
 
 log = logging.getLogger(__name__)
 ANSWER_FILTERS = ("breaks_character", "refusal")

@@ -52,6 +52,15 @@ def read_provenance(adapter_dir: str | os.PathLike) -> dict | None:
 UNKNOWN = "unknown"
 
 
+def chat_template_sha256(tokenizer) -> str | None:
+    """sha256 of the tokenizer's chat template text (a dict of named templates as sorted JSON)."""
+    template = tokenizer.chat_template
+    if not template:
+        return None
+    text = template if isinstance(template, str) else json.dumps(template, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def provenance_warnings(record: dict, *, base: str | None, prompt_version: str, chat_template_sha256: str | None,
                         apply_chat_template: bool | None = None) -> list[str]:
     """Pure comparison of a provenance record with an evaluation's settings.
@@ -102,8 +111,6 @@ def check_adapter_provenance(adapter_dir: str | os.PathLike, pretrained_dir_or_n
         return [f"{Path(adapter_dir) / PROVENANCE_FILE}: unreadable provenance file ({err})"]
     if record is None:
         return []
-    from rolebench_eval.finetune.render import chat_template_sha256
-
     warnings, sha = [], UNKNOWN
     try:
         if tokenizer is None:

@@ -3,13 +3,13 @@
 Used by the judges and the data generators. One call, :func:`run_batch`, takes a list of
 chat requests and returns their answers:
 
-* answers already in the :class:`~rolebench_eval.llm_cache.ResponseCache` cost nothing;
+* answers already in the :class:`~rolebench_eval.llm.cache.ResponseCache` cost nothing;
 * the rest go out on ``concurrency`` threads through the ``openai`` SDK (OpenAI, vLLM,
   Ollama, llama.cpp server: anything speaking ``/v1/chat/completions``);
 * 408/409/429/5xx answers, connection errors, timeouts and malformed bodies are retried
   with exponential backoff and jitter, waiting what ``Retry-After`` asks when it is sent;
 * every answer is written to the cache the moment it arrives, so a killed run resumes;
-* a :class:`~rolebench_eval.llm_budget.Budget` (requests, tokens, money) is checked before
+* a :class:`~rolebench_eval.llm.budget.Budget` (requests, tokens, money) is checked before
   each request is sent: when it would be exceeded no new request starts, and all finished
   work is kept.
 
@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from rolebench_eval.llm_budget import Budget, estimate_tokens
-from rolebench_eval.llm_cache import ResponseCache, request_key
+from .budget import Budget, estimate_tokens
+from .cache import ResponseCache, request_key
 
 log = logging.getLogger(__name__)
 

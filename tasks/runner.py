@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from rolebench_eval.tasks import TASKS_DIR
+from rolebench_eval import catalogue
+
+from . import TASKS_DIR
 
 
 def rolebench_task_names() -> set[str]:
-    """Task and group names defined by the YAMLs (file stems, group files start with "_")."""
-    return {p.stem.lstrip("_") for p in Path(TASKS_DIR).glob("*.yaml")}
+    """Task and group names this package defines (the catalogue, which the YAMLs match)."""
+    return catalogue.names()
 
 
 def only_rolebench(tasks: Sequence[str] | str) -> bool:
@@ -70,7 +72,7 @@ def evaluate(
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
 
-    import rolebench_eval.rolegpt  # noqa: F401  (registers the model)
+    from . import replay  # noqa: F401  (registers the model)
 
     if model == "rolegpt" and not model_args:
         model_args = "model=rolegpt"  # names the output folder after the model
@@ -126,7 +128,7 @@ def run_lm_eval(argv: Sequence[str]) -> None:
     """``lm_eval run <argv>``, with RoleBench's tasks and models available."""
     from lm_eval.__main__ import cli_evaluate
 
-    import rolebench_eval.rolegpt  # noqa: F401  (registers the model)
+    from . import replay  # noqa: F401  (registers the model)
 
     argv = list(argv)
     if argv and argv[0] == "run":

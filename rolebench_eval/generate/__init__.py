@@ -1,0 +1,1 @@
+"""Data generation for your own characters: RoleGPT references and Context-Instruct triplets."""
