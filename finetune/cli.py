@@ -7,10 +7,9 @@ import logging
 import os
 import sys
 
-from .config import RecipeError
-from .sft_lora import make_parser, overrides_from
+from rolebench_eval.errors import EXIT_OK
 
-from rolebench_eval.data import RoleBenchDataError
+from .sft_lora import make_parser, overrides_from
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -25,16 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from . import train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        adapter = train(args.config or {}, **overrides_from(args))
-    except (RecipeError, RoleBenchDataError) as err:
-        print(f"rolebench-eval finetune: error: {err}", file=sys.stderr)
-        return 2
+    adapter = train(args.config or {}, **overrides_from(args))
     if int(os.environ.get("RANK", "0")) == 0:
         print(adapter)
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rolebench_eval.finetune`` (what ``accelerate launch -m`` runs)."""
-    return run(make_parser().parse_args(argv))
+    """``python -m rolebench_eval.finetune`` (what ``accelerate launch -m`` runs), with the CLI's exit policy."""
+    from rolebench_eval.cli import main as cli_main
+
+    return cli_main(["finetune", *(sys.argv[1:] if argv is None else argv)])

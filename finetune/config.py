@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 
+from rolebench_eval.errors import InputError
+
 PROMPT_FORMATS = ("auto", "chat", "plain")
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """A recipe or an override is wrong; the message names the recipe file and the key."""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rolebench_eval.errors import EXIT_BUDGET, EXIT_OK, EXIT_REQUESTS
 from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
 
 EPILOG = """\
@@ -20,7 +21,7 @@ examples:
   # another model as the baseline, a judge folder of your own:
   rolebench-eval judge out/my-model --baseline out/other-model --judge ./my_judges/strict --model gpt-4o
 
-exit status: 0 all judged; 2 bad input; 3 budget reached; 4 requests failed; 130 interrupted.
+exit status: 0 all judged; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing usable; 130 interrupted.
 Stopped runs keep every answer received (cached); rerun the same command to finish.
 """
 
@@ -91,26 +92,15 @@ def _table(summaries: list[dict]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
-    from rolebench_eval.data import RoleBenchDataError
-    from rolebench_eval.llm.client import LLMConfigError
-
-    from .config import JudgeConfigError
     from .run import judge_outputs
 
-    try:
-        report = judge_outputs(args.inputs, _options(args))
-    except (JudgeConfigError, RoleBenchDataError, LLMConfigError, ValueError) as err:
-        print(f"rolebench-eval judge: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: every answer received is cached; rerun the same command to resume", file=sys.stderr)
-        return 130
+    report = judge_outputs(args.inputs, _options(args))
     if report.estimate is not None:
         for unit in report.units:
             print(f"{unit.samples.model} / {unit.samples.task}: {len(unit.items)} items to judge, "
                   f"{len(unit.skipped)} without a baseline answer (skipped)")
         print("\n".join(report.estimate.lines()))
-        return 0
+        return EXIT_OK
     print(_table(report.summaries))
     for folder in report.folders:
         print(f"wrote {folder}/summary.json and annotations.jsonl")
@@ -118,5 +108,5 @@ def main(args: argparse.Namespace) -> int:
     if batch.stopped:
         print(f"stopped before the end ({batch.stopped}); every answer received is kept. "
               "Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
-        return 3 if batch.stopped.startswith("budget") else 4
-    return 0
+        return EXIT_BUDGET if batch.stopped.startswith("budget") else EXIT_REQUESTS
+    return EXIT_OK

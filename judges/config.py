@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Prices
 
 PROTOCOLS = ("rank", "pairwise", "rubric")
@@ -32,7 +33,7 @@ _REQUEST = {"timeout", "max_retries", "backoff_base", "backoff_max", "concurrenc
 _PRICES = {"input_per_million", "output_per_million"}
 
 
-class JudgeConfigError(ValueError):
+class JudgeConfigError(InputError):
     """A judge folder is missing or malformed; the message names the file and field."""
 
 

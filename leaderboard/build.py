@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import rolebench_eval
+from rolebench_eval.errors import InputError
+
 from . import guards
 from .analysis import analyse
 from .cells import reported_stat
@@ -162,7 +164,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     names = [r.name for r in shown]
     if opts.baseline is not None and opts.baseline not in names:
         why = " (it is not comparable; see --include-incomparable)" if opts.baseline in task_runs else ""
-        raise ValueError(f"baseline {opts.baseline!r} is not a measured row{why}; rows: {', '.join(names)}")
+        raise InputError(None, None, "--baseline", f"{opts.baseline!r} is not a measured row{why}; rows: {', '.join(names)}")
     result = analyse(schema, shown, task_runs, opts.baseline, index.roles, Resampling(opts.n_boot, opts.seed))
     summaries, judge_errors = find_summaries(judges)
     for exc in judge_errors:

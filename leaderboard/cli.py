@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from rolebench_eval.errors import EXIT_OK, InputError, NothingUsable
 
 
 def _name(text: str) -> tuple[str, str]:
@@ -46,10 +49,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the verb; 0 on success, 1 when nothing could be ranked or an input failed under --strict."""
+    """Run the verb: 0 on success, 2 on a bad input (every one under --strict), 5 when no run could be ranked."""
     from .build import Options, build_leaderboard
     from .cache import default_cache_dir
-    from .errors import LoadError
 
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     opts = Options(names=dict(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
@@ -58,15 +60,16 @@ def main(args: argparse.Namespace) -> int:
         opts.seed = args.seed
     if args.n_boot is not None:
         opts.n_boot = args.n_boot
-    try:
-        board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
-    except (LoadError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    for path in [*args.inputs, *args.judges]:  # a typo is bad input, not a run to leave out
+        if not Path(path).exists():
+            raise InputError(path, None, None, "no such file or folder")
+    board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
     for exc in board.errors:
         print(f"warning: left out: {exc}", file=sys.stderr)
     for row in board.excluded:
         print(f"warning: not comparable, left out: {row.name}: {'; '.join(row.reasons)}", file=sys.stderr)
     measured = sum(r.source == "measured" for r in board.rows)
     print(f"{measured} measured row(s); page written to {board.outputs['html'].resolve()}")
-    return 0 if measured else 1
+    if not measured:
+        raise NothingUsable("no run could be ranked (see the warnings above); the page holds the paper's rows only")
+    return EXIT_OK

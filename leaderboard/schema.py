@@ -8,13 +8,14 @@ from pathlib import Path
 import yaml
 
 from rolebench_eval.catalogue import tasks as catalogue_tasks
+from rolebench_eval.errors import InputError
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "judge_win_rate", "judge_failures")
 _REQUIRED = ("key", "display_name", "format", "higher_is_better", "description", "kind")
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """The schema file is malformed; the message names the file and the column."""
 
 

@@ -1,4 +1,10 @@
-"""``rolebench-eval``: one console script, a few verbs, thin wrappers over library calls."""
+"""``rolebench-eval``: one console script, a few verbs, thin wrappers over library calls.
+
+One exit policy for every verb (:mod:`rolebench_eval.errors`): 0 done, 2 bad input, 3 stopped
+by a budget, 4 requests failed, 5 nothing usable produced, 130 interrupted. A verb raises
+the matching error (or returns the status); this module prints it as one line, with the
+traceback only under ``--debug``.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,18 @@ import logging
 import sys
 import textwrap
 
+from rolebench_eval import __version__
+from rolebench_eval.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError, RoleBenchError
+
 EPILOG = textwrap.dedent("""\
     quick start:
       rolebench-eval demo --data-dir ../shared/rolebench           # everything, offline, ends in a leaderboard page
       rolebench-eval reproduce --data-dir ../shared/rolebench      # RoleGPT replay vs the paper
       rolebench-eval run --model hf --model_args pretrained=<model> --tasks rolebench_specific_en --apply_chat_template
       rolebench-eval data check ../shared/rolebench
+
+    exit status (every verb): 0 done; 2 bad input; 3 stopped by a budget; 4 requests failed;
+    5 nothing usable produced; 130 interrupted. Add --debug (before the verb) for tracebacks.
 """)
 
 # Verbs that live in their own modules; each exposes register(subparsers).
@@ -28,8 +40,7 @@ PLUGGED_VERBS = (
 def _run(args: argparse.Namespace) -> int:
     from rolebench_eval.tasks.runner import run_lm_eval
 
-    run_lm_eval(args.lm_eval_args)
-    return 0
+    return run_lm_eval(args.lm_eval_args)
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -38,11 +49,10 @@ def _data_check(args: argparse.Namespace) -> int:
 
     source = DataSource.resolve(args.dir)
     if source.local_root is None:
-        print("data check reads a local copy: pass DIR or set ROLEBENCH_DATA_DIR", file=sys.stderr)
-        return 2
+        raise InputError(None, None, "DIR", "data check reads a local copy: pass DIR or set ROLEBENCH_DATA_DIR")
     report = check_data(source.local_root)
     print(format_report(report))
-    return 1 if report.problems else 0
+    return EXIT_INPUT if report.problems else EXIT_OK
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -53,10 +63,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     print(format_rows(rows))
     for task in skipped:
         print(f"not run: {task} (its test file is not in this copy of RoleBench)")
-    print("RAW needs the source datasets' raw answers, which the released test files do not carry.")
     if args.output_path:
         print(f"lm-eval results and samples written under {args.output_path}")
-    return 0
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -64,14 +73,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     page = run_demo(args.data_dir, args.out)
     print(f"leaderboard page: {page}")
-    return 0
+    return EXIT_OK
 
 
 def _tasks_dir(args: argparse.Namespace) -> int:
     from rolebench_eval.tasks import TASKS_DIR
 
     print(TASKS_DIR)
-    return 0
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rolebench-eval", description="RoleBench (RoleLLM) for lm-evaluation-harness.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"rolebench-eval {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print tracebacks (give it before the verb)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     run = sub.add_parser("run", add_help=False, help="lm_eval run, with RoleBench tasks and the rolegpt model",
                          description="Takes exactly lm_eval's flags (see `rolebench-eval run --help`).")
@@ -86,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     data = sub.add_parser("data", help="inspect a RoleBench copy").add_subparsers(dest="data_verb", metavar="ACTION")
-    check = data.add_parser("check", help="per-split counts, roles, references, degenerate references, problems")
+    check = data.add_parser("check", help="what `run` would refuse, and counts: rows, roles, references, "
+                                          "duplicates, types, RAW coverage")
     check.add_argument("dir", nargs="?", help="RoleBench root (default: $ROLEBENCH_DATA_DIR)")
     check.set_defaults(func=_data_check)
 
@@ -109,17 +121,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verb(argv: list[str]) -> str:
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
-        return _run(argparse.Namespace(lm_eval_args=argv[1:]))
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 0 if not argv else 2
+    """The console script; returns the exit status (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = False
+    while argv[:1] == ["--debug"]:
+        debug, argv = True, argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
+            return _run(argparse.Namespace(lm_eval_args=argv[1:]))
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = debug or args.debug
+        if not hasattr(args, "func"):
+            parser.print_help()
+            return EXIT_OK if not argv else EXIT_INPUT
+        return args.func(args)
+    except RoleBenchError as err:
+        if debug:
+            raise
+        print(f"rolebench-eval {_verb(argv)}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted: what was finished is kept (answers are cached, files written atomically); "
+              "rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

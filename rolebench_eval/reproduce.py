@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rolebench_eval.catalogue import get_task, tasks
 from rolebench_eval.data import HUB_REPO
+from rolebench_eval.errors import InputError
 from rolebench_eval.paper import reported
 from rolebench_eval.source import DataSource
 
@@ -73,7 +74,8 @@ def reproduce(data_dir: str | Path | None = None, output_path: str | Path | None
 
     names, skipped = available_tasks(data_dir)
     if not names:
-        raise FileNotFoundError(f"no RoleBench test split under {data_dir}; expected the layout of {HUB_REPO}")
+        raise InputError(data_dir, None, None, f"no RoleBench test split in this folder; expected the layout of "
+                         f"the Hub dataset {HUB_REPO} (e.g. rolebench-zh/general/test.jsonl)")
     results = evaluate(model="rolegpt", tasks=names, data_dir=data_dir, limit=limit,
                        output_path=output_path, log_samples=output_path is not None)
     return results, comparison_rows(results), skipped

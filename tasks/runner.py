@@ -124,8 +124,12 @@ def _rolebench_task_manager(include_defaults: bool) -> Iterator[None]:
         lm_eval.tasks.TaskManager = original
 
 
-def run_lm_eval(argv: Sequence[str]) -> None:
-    """``lm_eval run <argv>``, with RoleBench's tasks and models available."""
+def run_lm_eval(argv: Sequence[str]) -> int:
+    """``lm_eval run <argv>``, with RoleBench's tasks and models available; returns the exit status.
+
+    lm-eval's own argument errors exit through ``SystemExit`` as usual; a RoleBench input error
+    (a bad data folder, a malformed file) propagates as :class:`~rolebench_eval.errors.InputError`.
+    """
     from lm_eval.__main__ import cli_evaluate
 
     from . import replay  # noqa: F401  (registers the model)
@@ -143,4 +147,5 @@ def run_lm_eval(argv: Sequence[str]) -> None:
             cli_evaluate()
     finally:
         sys.argv = saved
+    return 0
 

@@ -38,7 +38,7 @@ def test_data_check_ok_and_broken(tmp_path, fixture_data_dir):
     bad = tmp_path / "c/rolebench-zh/role_specific/test.jsonl"
     bad.write_text(bad.read_text(encoding="utf-8") + "{oops\n", encoding="utf-8")
     broken = cli("data", "check", str(tmp_path / "c"))
-    assert broken.returncode == 1 and f"{bad}:3: invalid JSON" in broken.stdout
+    assert broken.returncode == 2 and f"{bad}:3: invalid JSON" in broken.stdout
 
 
 def test_run_passes_through_to_lm_eval(tmp_path, fixture_data_dir):
@@ -109,3 +109,36 @@ def test_plain_lm_eval_finds_the_tasks_after_pip_install(tmp_path, fixture_data_
         capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "rolebench_specific_zh" in out.stdout
+
+
+def _one_line(proc) -> str:
+    """The error line of a failed verb: stderr without lm-eval's and our log lines; no traceback."""
+    lines = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith(("INFO", "WARNING", "20"))]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize("verb", [
+    ["reproduce", "--data-dir", "{empty}"],
+    ["judge", "{missing}", "--judge", "pairwise", "--model", "m"],
+    ["leaderboard", "{missing}", "--out", "{tmp}/site"],
+    ["generate", "rolegpt", "--profile", "{missing}", "--instructions", "{missing}", "--out", "{tmp}/g", "--model", "m"],
+    ["finetune", "--config", "{missing}"],
+    ["run", "--model", "rolegpt", "--tasks", "rolebench_specific_zh", "--metadata", '{{"data_dir": "{empty}"}}'],
+])
+def test_every_verb_exits_2_with_one_line_on_bad_input(tmp_path, verb):
+    (tmp_path / "empty").mkdir()
+    fill = {"empty": str(tmp_path / "empty"), "missing": str(tmp_path / "nope.yaml"), "tmp": str(tmp_path)}
+    proc = cli(*[part.format(**fill) for part in verb])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = _one_line(proc)
+    assert line.startswith(f"rolebench-eval {verb[0]}: error: ") and str(tmp_path) in line
+
+
+def test_debug_shows_the_traceback_and_version_prints(tmp_path):
+    proc = cli("--debug", "reproduce", "--data-dir", str(tmp_path))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "InputError" in proc.stderr
+    from rolebench_eval import __version__
+
+    assert cli("--version").stdout.strip() == f"rolebench-eval {__version__}"

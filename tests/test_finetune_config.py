@@ -148,10 +148,11 @@ def test_cli_verb_parses_overrides_with_recipe_types():
 
 
 def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys):
-    args = _parser().parse_args(["finetune", "--config", str(TINY), "--output_dir", str(tmp_path / "o"),
-                                 "--model_name_or_path", str(tmp_path / "missing")])
-    assert args.func(args) == 2
-    assert "error: base model folder not found" in capsys.readouterr().err
+    from rolebench_eval.cli import main
+
+    assert main(["finetune", "--config", str(TINY), "--output_dir", str(tmp_path / "o"),
+                 "--model_name_or_path", str(tmp_path / "missing")]) == 2
+    assert "rolebench-eval finetune: error: base model folder not found" in capsys.readouterr().err
 
 
 def test_help_does_not_import_torch():

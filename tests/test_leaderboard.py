@@ -128,7 +128,7 @@ def test_include_incomparable_shows_them_unranked():
 def test_broken_inputs_are_reported_and_the_rest_is_built(board):
     messages = [str(e) for e in board.errors]
     assert any("corrupt_results/results_" in m and "not valid JSON" in m for m in messages)
-    assert any("corrupt_samples/samples_rolebench_general_zh" in m and "line 6" in m for m in messages)
+    assert any("corrupt_samples/samples_rolebench_general_zh" in m and ".jsonl:6: " in m for m in messages)
     assert any("org__model-b" in m and "summary.json" in m for m in messages)  # a truncated judge summary
     assert "org/model-g" not in {r.name for r in board.rows} and "org/model-h" not in {r.name for r in board.rows}
     with pytest.raises(LoadError, match="corrupt_results"):
@@ -253,7 +253,7 @@ def test_cli_verb_prints_where_the_page_is(tmp_path):
     assert list((tmp_path / "cache").rglob("*.bin"))  # the samples cache was filled
     strict = subprocess.run([*args[:4], str(RUNS), "--out", str(tmp_path / "s2"), "--strict", "--no-cache"],
                             capture_output=True, text=True)
-    assert strict.returncode == 1 and "corrupt_results" in strict.stderr
+    assert strict.returncode == 2 and "corrupt_results" in strict.stderr
 
 
 def test_a_judge_summary_matching_two_rows_is_left_out():

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from rolebench_eval.errors import EXIT_BUDGET, EXIT_OK, EXIT_REQUESTS
 from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
 
 EPILOG = """\
@@ -24,7 +25,7 @@ examples:
   rolebench-eval run --model hf --model_args pretrained=<model> \\
       --tasks rolebench_custom_general,rolebench_custom_specific --metadata '{"data_dir": "data/brine"}'
 
-exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 130 interrupted.
+exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing usable; 130 interrupted.
 Every answer is cached as it arrives: rerun the same command to resume or to rewrite the files for free.
 """
 
@@ -84,11 +85,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace):
-    from .common import GenerateError, GenerateOptions
-    try:
-        caps, prices = budget_from_args(args)
-    except ValueError as err:
-        raise GenerateError(str(err)) from None
+    from .common import GenerateOptions
+
+    caps, prices = budget_from_args(args)
     return GenerateOptions(
         model=args.model, out=args.out, base_url=args.base_url, api_key_env=args.api_key_env, cache=args.cache,
         caps=caps, prices=prices, temperature=args.temperature,
@@ -111,27 +110,15 @@ def _generate(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> int:
     """Run ``generate rolegpt`` or ``generate context-instruct``; returns the exit status."""
-    from rolebench_eval.data import RoleBenchDataError
-    from .common import GenerateError
-    from rolebench_eval.llm.client import LLMConfigError
-    from .profile import ProfileError
-
-    try:
-        result = _generate(args)
-    except (ProfileError, RoleBenchDataError, GenerateError, LLMConfigError, ValueError) as err:
-        print(f"rolebench-eval generate: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: every answer received is cached; rerun the same command to resume", file=sys.stderr)
-        return 130
+    result = _generate(args)
     if result.estimate is not None:
         print(f"{result.report['requests']} requests planned")
         print("\n".join(result.estimate.lines()))
-        return 0
+        return EXIT_OK
     print(json.dumps({k: v for k, v in result.report.items() if k != "settings"}, ensure_ascii=False, indent=1))
     stopped = result.batch.stopped
     if stopped:
         print(f"stopped before the end ({stopped}); every answer received is kept and only complete items "
               "were written. Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
-        return 3 if stopped.startswith("budget") else 4
-    return 0
+        return EXIT_BUDGET if stopped.startswith("budget") else EXIT_REQUESTS
+    return EXIT_OK

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import yaml
 
+from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, Messages, run_batch
@@ -26,7 +27,7 @@ FILTER_KEYS = ("breaks_character", "refusal", "question_mentions_source")
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-class GenerateError(ValueError):
+class GenerateError(InputError):
     """Bad input or settings for a generator (the message names the file, option or field)."""
 
 

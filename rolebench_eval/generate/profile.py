@@ -30,18 +30,21 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.errors import InputError
+
 LANGS = ("en", "zh")
 _FIELDS = {"name", "language", "description", "catchphrases", "aliases", "dialogues", "script"}
 _SPEAKER = re.compile(r"^\s*([^\s:：][^:：]{0,39}?)\s*[:：]\s*(\S.*?)\s*$")
 
 
-class ProfileError(ValueError):
+class ProfileError(InputError):
     """A profile (or its script) is missing or malformed; the message names file and field."""
 
     def __init__(self, path: str | os.PathLike, field: str | None, problem: str):
-        what = f" field '{field}':" if field else ""
-        super().__init__(f"{path}:{what} {problem}")
-        self.path, self.field = str(path), field
+        super().__init__(path, None, field, problem)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.field, self.problem))
 
 
 @dataclass(frozen=True)

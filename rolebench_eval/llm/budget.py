@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Sequence
 
+from rolebench_eval.errors import InputError
+
 from .cache import ResponseCache, request_key
 
 _PER_MESSAGE = 4  # chat-format overhead per message, in tokens
@@ -71,7 +73,7 @@ class Budget:
     def __init__(self, caps: Caps | None = None, prices: Prices | None = None):
         self.caps, self.prices = caps or Caps(), prices or Prices()
         if self.caps.max_cost is not None and not self.prices.known:
-            raise ValueError("a money cap needs prices: set input and output prices per million tokens")
+            raise InputError(None, None, "--max-cost", "a money cap needs prices: give --price-input and --price-output (per million tokens)")
         self._lock = threading.Lock()
         self._used = [0, 0, 0, 0.0]  # requests, prompt tokens, completion tokens, cost
         self._held = [0, 0, 0.0]  # requests, tokens, cost reserved by requests in flight
@@ -180,6 +182,6 @@ def budget_from_args(args) -> tuple[Caps, Prices | None]:
     prices = None
     if args.price_input is not None or args.price_output is not None:
         if args.price_input is None or args.price_output is None:
-            raise ValueError("give both --price-input and --price-output")
+            raise InputError(None, None, "--price-input", "give both --price-input and --price-output")
         prices = Prices(args.price_input, args.price_output)
     return Caps(args.max_requests, args.max_tokens, args.max_cost), prices

@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from rolebench_eval.errors import InputError
+
 from .budget import Budget, estimate_tokens
 from .cache import ResponseCache, request_key
 
@@ -43,7 +45,7 @@ MAX_RETRY_AFTER = 120.0
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
 
 
-class LLMConfigError(ValueError):
+class LLMConfigError(InputError):
     """The client cannot be built (no API key for OpenAI, a bad setting)."""
 
 
