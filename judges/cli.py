@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
     report = judge_outputs(args.inputs, _options(args))
     if report.estimate is not None:
         for unit in report.units:
-            print(f"{unit.samples.model} / {unit.samples.task}: {len(unit.items)} items to judge, "
+            print(f"{unit.model} / {unit.task}: {len(unit.items)} items to judge, "
                   f"{len(unit.skipped)} without a baseline answer (skipped)")
         print("\n".join(report.estimate.lines()))
         return EXIT_OK

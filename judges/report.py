@@ -8,32 +8,22 @@ same folder and moved into place with ``os.replace``, so a reader never sees hal
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from rolebench_eval.fileio import write_atomic
+from rolebench_eval.fileio import write_json_atomic, write_jsonl
 from rolebench_eval import __version__
 from rolebench_eval.llm.cache import canonical_json
+from rolebench_eval.outputs import JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION, sanitize_model_name
 
 from . import stats
 from .protocols import Item, Judgment
 
-SUMMARY_KIND = "rolebench-judge-summary"
-SCHEMA_VERSION = 1
+SUMMARY_KIND, SCHEMA_VERSION = JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION
 ROUGE_AGREEMENT = ("kendall_tau_b(judge item score, ROUGE-L recall of the candidate minus that of the baseline)",
                    "kendall_tau_b(rubric mean score, ROUGE-L recall of the candidate)")
-
-
-def sanitize_model_name(name: str) -> str:
-    """lm-eval's folder name for a model (``org/model`` -> ``org__model``).
-
-    The rule of ``lm_eval.utils.sanitize_model_name``, repeated to keep lm-eval unimported.
-    """
-    return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
 
 
 def output_dir(out: str | os.PathLike, model: str, task: str, judge: str) -> Path:
@@ -127,6 +117,5 @@ def summarize(records: list[dict], meta: dict, protocol: str, rubric: dict | Non
 
 def write_outputs(folder: Path, records: Iterable[dict], summary: dict) -> None:
     """Write ``annotations.jsonl`` then ``summary.json`` into ``folder``, each atomically."""
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    write_atomic(folder / "annotations.jsonl", lines)
-    write_atomic(folder / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    write_jsonl(folder / "annotations.jsonl", records)
+    write_json_atomic(folder / "summary.json", summary)

@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Sequence
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
+from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
 from rolebench_eval.metrics import rouge_l
+from rolebench_eval.outputs import find_runs, latest_samples, read_records
 
 from . import report
 from .config import MODEL_ENV, Judge, JudgeConfigError, load_judge
 from .protocols import Item, judge_item, requests_for
-from .samples import SamplesFile, baseline_answers, find_samples, read_samples
 
 log = logging.getLogger(__name__)
 ROLE_DESCRIPTION = "role name + the role prompt the candidate was given (doc['system_prompt'])"
@@ -63,7 +64,9 @@ class JudgeOptions:
 class Unit:
     """The items of one (model, task) and what was left out before judging."""
 
-    samples: SamplesFile
+    model: str  # the run's name (rolebench_eval.outputs.run_identity)
+    task: str
+    path: Path  # its samples file
     baseline_name: str | None
     items: list[Item]
     skipped: list[Item]
@@ -106,19 +109,43 @@ def _is_no_answer(response: str) -> bool:
     return response == NO_ROLEGPT_ANSWER
 
 
+def _samples_of(inputs: Sequence[str | os.PathLike]) -> list:
+    """The newest samples file of each (run, task) under ``inputs``; unreadable inputs are errors."""
+    runs, errors = find_runs(inputs)
+    if errors:
+        raise errors[0]
+    found = latest_samples(runs)
+    if not found:
+        raise InputError(inputs[0] if len(inputs) == 1 else None, None, None,
+                         "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)")
+    return found
+
+
+def baseline_answers(source: str | os.PathLike, task: str) -> tuple[str, dict[tuple[str, str], str]]:
+    """Another model's answers for ``task``, keyed by raw (role, question), and its run name."""
+    files = [(run, path) for run, t, path in _samples_of([source]) if t == task]
+    if not files:
+        raise InputError(source, None, None, f"the baseline has no samples for task {task}")
+    if len(files) > 1:
+        raise InputError(source, None, None, f"several runs have samples for task {task} "
+                         f"({', '.join(str(p) for _, p in files)}); point at one model's folder or file")
+    run, path = files[0]
+    return run.name, {(r.doc["role"], r.doc["question"]): r.response for r in read_records(path)}
+
+
 def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str,
                 limit: int | None = None) -> list[Unit]:
     """Read every samples file and pair each candidate answer with its baseline answer."""
     units = []
-    for sf in find_samples(inputs):
-        samples = read_samples(sf.path, limit)
+    for run, task, path in _samples_of(inputs):
+        samples = read_records(path, limit)
         name, answers = None, None
         if judge.protocol != "rubric":
             if baseline == "rolegpt":
                 name = "rolegpt"
             else:
-                name, answers = baseline_answers(baseline, sf.task)
-        unit = Unit(sf, name, [], [], [])
+                name, answers = baseline_answers(baseline, task)
+        unit = Unit(run.name, task, path, name, [], [], [])
         for s in samples:
             base = None if name is None else (
                 s.doc.get("rolegpt") if answers is None else answers.get((s.doc["role"], s.doc["question"])))
@@ -132,7 +159,7 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
         for what, left_out in (("baseline (" + str(name) + ")", unit.skipped), ("candidate", unit.no_answer)):
             if left_out:
                 log.warning("%s: %d of %d items have no %s answer; they are skipped, not judged",
-                            sf.path, len(left_out), len(samples), what)
+                            path, len(left_out), len(samples), what)
         units.append(unit)
     return units
 
@@ -157,12 +184,12 @@ def _records(judge: Judge, model: str, unit: Unit, plan: list, answers) -> list[
 
 
 def _meta(judge: Judge, config: ClientConfig, unit: Unit, stopped: str | None) -> dict:
-    return {"model": unit.samples.model, "task": unit.samples.task, "judge": judge.name,
+    return {"model": unit.model, "task": unit.task, "judge": judge.name,
             "judge_model": config.model, "baseline": unit.baseline_name,
             "judge_config_hash": judge.config_hash,
             "judge_decoding": {"temperature": config.temperature, "seed": config.seed,
                                "max_tokens": config.max_tokens},
-            "role_description": ROLE_DESCRIPTION, "samples_file": str(unit.samples.path), "stopped": stopped}
+            "role_description": ROLE_DESCRIPTION, "samples_file": str(unit.path), "stopped": stopped}
 
 
 def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> JudgeReport:
@@ -185,7 +212,7 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
         records = _records(judge, config.model, unit, plan, answers)
         summary = report.summarize(records, _meta(judge, config, unit, result.batch.stopped),
                                    judge.protocol, judge.rubric)
-        folder = report.output_dir(opts.out, unit.samples.model, unit.samples.task, judge.name)
+        folder = report.output_dir(opts.out, unit.model, unit.task, judge.name)
         report.write_outputs(folder, records, summary)
         result.summaries.append(summary)
         result.folders.append(folder)

@@ -80,9 +80,9 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema,
     if opts.strict and errors:
         raise errors[0]
     index, runs = DocIndex(), []
-    for path, source in tqdm(found, desc="reading runs", unit="run", disable=None):
+    for found_run in tqdm(found, desc="reading runs", unit="run", disable=None):
         try:
-            run = read_run(path, source, schema.tasks)
+            run = read_run(found_run, schema.tasks)
             apply_names(run, opts.names)
             attach_samples(run, index, Path(opts.cache_dir) if opts.cache_dir is not None else None)
         except LoadError as exc:
@@ -118,7 +118,7 @@ def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, 
             row.files += [str(run.path)] * (str(run.path) not in row.files)
             if run.tasks[task].samples_path:
                 row.files.append(str(run.tasks[task].samples_path))
-            row.aliases |= run.aliases
+            row.run_names.add(run.run_name)
             others = [str(r.path) for r, _ in found if r is not run]
             if others:
                 notes.append(f"{name}: {task} taken from {run.path}, not from {', '.join(others)}")

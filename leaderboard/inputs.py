@@ -1,14 +1,12 @@
-"""lm-eval runs as leaderboard inputs: ``results_*.json`` plus the matching samples files.
+"""lm-eval runs as leaderboard inputs, through the core's output contract (``rolebench_eval.outputs``).
 
-Only RoleBench tasks named in the schema are read. A run's name comes from its model
-arguments the way lm-eval names output folders (``peft``, ``delta``, ``pretrained``,
-``model``, ``path``, ``engine``), else from the model type (``rolegpt``), unless a
-``--name PATH=LABEL`` mapping renames it.
+Only RoleBench tasks named in the schema are read. A run is named by the contract's one
+rule (base model, plus the adapter: ``outputs.run_identity``), unless a ``--name
+PATH=LABEL`` mapping relabels it; judge summaries are matched on that same run name.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -18,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from rolebench_eval import outputs
+
 from . import cache
 from .errors import LoadError
 from .samples import DocIndex, ItemScores, read_samples
 
-NAME_KEYS = ("peft", "delta", "pretrained", "model", "path", "engine")
 log = logging.getLogger(__name__)
 PER_ITEM_METRICS = ("cus", "spe", "raw", "rougeL_f", "resp_tokens")
 
@@ -48,53 +47,17 @@ class RunResult:
 
     path: Path
     source: Path  # the input argument it was found under
-    name: str
-    aliases: set[str]
+    run_name: str  # the contract's name of the run (what judge summaries carry)
+    name: str  # the row label: run_name unless --name relabels it
     date: str
     limit: float | None
+    samples: dict[str, Path] = field(default_factory=dict)
     tasks: dict[str, TaskRun] = field(default_factory=dict)
 
 
-def discover(inputs: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[LoadError]]:
-    """(results file, input it came from) for every input; a folder is searched recursively."""
-    found, errors = [], []
-    for raw in inputs:
-        source = Path(raw)
-        if source.is_file():
-            found.append((source, source))
-        elif source.is_dir():
-            files = sorted(source.rglob("results_*.json"))
-            if not files:
-                errors.append(LoadError(source, None, None, "no results_*.json found under this folder"))
-            found.extend((f, source) for f in files)
-        else:
-            errors.append(LoadError(source, None, None, "no such file or folder"))
-    return found, errors
-
-
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; a corrupt or truncated one raises :class:`LoadError` naming it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LoadError(path, None, None, f"cannot read: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LoadError(path, exc.lineno, None, f"not valid JSON ({exc.msg}); truncated or corrupt file?") from None
-
-
-def model_name(config: Mapping) -> str | None:
-    """The model name lm-eval derives from ``config.model_args``, else ``config.model``."""
-    args = config.get("model_args")
-    if isinstance(args, str):
-        args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
-    if isinstance(args, dict):
-        for key in NAME_KEYS:
-            if args.get(key):
-                return str(args[key])
-    model = config.get("model")
-    return str(model) if model else None
+def discover(inputs: Iterable[str | Path]) -> tuple[list[outputs.Run], list[LoadError]]:
+    """Every run under ``inputs`` (a folder is searched recursively), and what could not be read."""
+    return outputs.find_runs(inputs)
 
 
 def _field(path: Path, data: Mapping, key: str, kind: type) -> Any:
@@ -132,35 +95,25 @@ def _task_run(path: Path, data: Mapping, task: str) -> TaskRun:
     )
 
 
-def _date(path: Path) -> str:
-    return path.stem[path.stem.rfind("_") + 1:]
-
-
-def read_run(path: Path, source: Path, tasks: Iterable[str]) -> RunResult:
+def read_run(run: outputs.Run, tasks: Iterable[str]) -> RunResult:
     """The aggregate part of a run (no samples yet)."""
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise LoadError(path, None, None, "expected a JSON object (an lm-eval results file)")
-    results = _field(path, data, "results", dict)
-    config = _field(path, data, "config", dict)
-    name = model_name(config)
-    if name is None:
-        raise LoadError(path, None, "config.model_args", "cannot tell the model's name; pass --name")
+    data = run.results
+    config = _field(run.results_path, data, "config", dict)
     limit = config.get("limit")
-    run = RunResult(
-        path=path, source=source, name=name,
-        aliases={a for a in (name, data.get("model_name"), data.get("model_name_sanitized")) if a},
-        date=_date(path),  # lm-eval's save time, ISO-like: sorts as text
+    result = RunResult(
+        path=run.results_path, source=run.source, run_name=run.name, name=run.name,
+        date=run.date,  # lm-eval's save time, ISO-like: sorts as text
         limit=float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None,
+        samples=dict(run.samples),
     )
     for task in tasks:
-        if isinstance(results.get(task), dict):
-            task_run = _task_run(path, data, task)
+        if isinstance(data["results"].get(task), dict):
+            task_run = _task_run(run.results_path, data, task)
             if task_run.values:
-                run.tasks[task] = task_run
-    if not run.tasks:
-        raise LoadError(path, None, "results", "no RoleBench task with scores in this file")
-    return run
+                result.tasks[task] = task_run
+    if not result.tasks:
+        raise LoadError(run.results_path, None, "results", "no RoleBench task with scores in this file")
+    return result
 
 
 def _items(path: Path, index: DocIndex, cache_dir: Path | None) -> ItemScores:
@@ -178,10 +131,9 @@ def _items(path: Path, index: DocIndex, cache_dir: Path | None) -> ItemScores:
 
 def attach_samples(run: RunResult, index: DocIndex, cache_dir: Path | None = None) -> None:
     """Read the matching ``samples_<task>_<date>.jsonl`` files and check them against the results."""
-    date = _date(run.path)
     for task, task_run in run.tasks.items():
-        path = run.path.with_name(f"samples_{task}_{date}.jsonl")
-        if not path.is_file():
+        path = run.samples.get(task)
+        if path is None:
             continue
         items = _items(path, index, cache_dir)
         for metric, value in task_run.values.items():
@@ -195,12 +147,12 @@ def attach_samples(run: RunResult, index: DocIndex, cache_dir: Path | None = Non
         task_run.samples_path, task_run.items = path, items
 
 
-def apply_names(run: RunResult, names: Mapping[str, str]) -> None:
-    """Rename ``run`` when ``names`` maps its input, file, folder or model name to a label."""
-    candidates = [str(run.source), str(run.path), str(run.path.parent), run.name]
+def apply_names(run: RunResult, names: Mapping[str, str]) -> str | None:
+    """Relabel ``run`` when ``names`` maps its input, file, folder or run name; returns the key used."""
+    candidates = [str(run.source), str(run.path), str(run.path.parent), run.run_name]
     resolved = {str(Path(p).resolve()) for p in candidates[:3]}
     for key, label in names.items():
-        if key in candidates or str(Path(key).resolve()) in resolved or key in run.aliases:
-            run.aliases.add(run.name)
+        if key in candidates or str(Path(key).resolve()) in resolved:
             run.name = label
-            return
+            return key
+    return None

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from rolebench_eval.fileio import read_json
+from rolebench_eval.outputs import JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION
+
 from .errors import LoadError
-from .inputs import read_json
 from .model import Cell, Row
 from .schema import Column, Schema, judge_columns
 
-KIND = "rolebench-judge-summary"
-SCHEMA_VERSION = 1
+KIND, SCHEMA_VERSION = JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION
 _STRINGS = ("model", "task", "judge", "protocol")
 _COUNTS = ("n_judged", "n_parsed", "n_parse_failures")
 
@@ -82,15 +83,15 @@ def attach_judges(schema: Schema, rows: list[Row],
                   summaries: list[tuple[Path, dict]]) -> tuple[list[Column], list[str]]:
     """Add judge cells to the measured rows; returns the new columns and notes on what did not fit."""
     names = {r.name: r for r in rows}
-    by_alias: dict[str, list[Row]] = {}
+    by_run: dict[str, list[Row]] = {}
     for row in rows:
-        for alias in row.aliases:
-            by_alias.setdefault(alias, []).append(row)
+        for run_name in row.run_names:
+            by_run.setdefault(run_name, []).append(row)
     chosen: dict[tuple[str, str, str], tuple[Path, dict]] = {}
     notes = []
     for path, summary in summaries:
-        model = summary["model"]
-        matches = [names[model]] if model in names else by_alias.get(model, [])
+        model = summary["model"]  # the judged run's name (outputs.run_name), the rule the rows use too
+        matches = by_run.get(model, [])
         if len(matches) != 1:
             which = "matches " + ", ".join(r.name for r in matches) if matches else "is not on the board"
             notes.append(f"{path}: judge summary for {model!r}, which {which}; left out")

@@ -36,7 +36,7 @@ class Row:
     vs_above: PairedTest | None = None
     vs_baseline: PairedTest | None = None
     files: list[str] = field(default_factory=list)
-    aliases: set[str] = field(default_factory=set)
+    run_names: set[str] = field(default_factory=set)  # the runs behind a measured row (outputs.run_name)
     citation: str | None = None
 
     def value(self, key: str) -> float | None:

@@ -166,11 +166,11 @@ def _cell_json(cell: Cell) -> dict:
 
 
 def _row_json(row: Row) -> dict:
-    data = {k: v for k, v in vars(row).items() if k not in ("cells", "vs_above", "vs_baseline", "aliases")}
+    data = {k: v for k, v in vars(row).items() if k not in ("cells", "vs_above", "vs_baseline", "run_names")}
     data["cells"] = {key: _cell_json(cell) for key, cell in row.cells.items()}
     for key in ("vs_above", "vs_baseline"):
         data[key] = None if getattr(row, key) is None else asdict(getattr(row, key))
-    data["aliases"] = sorted(row.aliases)
+    data["run_names"] = sorted(row.run_names)
     return data
 
 

@@ -22,7 +22,7 @@ from rolebench_eval.judges import parsing, protocols, stats
 from rolebench_eval.judges.config import JudgeConfigError, builtin_judges, load_judge
 from rolebench_eval.judges.parsing import ParseError, parse_ranking, parse_rubric, parse_verdict
 from rolebench_eval.judges.run import JudgeOptions, judge_outputs
-from rolebench_eval.judges.samples import find_samples, read_samples
+from rolebench_eval.outputs import find_runs, latest_samples, read_records
 
 HERE = Path(__file__).parent
 FIX = HERE / "fixtures" / "judges"
@@ -211,15 +211,23 @@ def test_unknown_judge_and_undefined_template_variable(tmp_path):
 # ------------------------------------------------------------------ reading lm-eval outputs
 
 
+def _samples(inputs):
+    runs, errors = find_runs(inputs)
+    if errors:
+        raise errors[0]
+    return latest_samples(runs)
+
+
 def test_find_and_read_samples():
-    files = find_samples([OUT])
-    assert [(f.model, f.task) for f in files] == [("fake/cand-7b", "rolebench_general_zh"),
-                                                  ("fake/cand-7b", "rolebench_specific_en")]
-    samples = read_samples(files[1].path)
+    files = _samples([OUT])
+    assert [(run.name, task) for run, task, _ in files] == [("fake/cand-7b", "rolebench_general_zh"),
+                                                            ("fake/cand-7b", "rolebench_specific_en")]
+    samples = read_records(files[1][2])
     assert len(samples) == 8 and samples[6].doc["rolegpt"] is None
     assert samples[0].response.startswith("CAND Arr") and samples[0].doc["question"].startswith(" qid-1:")
-    assert len(read_samples(files[1].path, limit=3)) == 3
-    assert find_samples([files[0].path]) == [files[0]]  # a single file works too
+    assert len(read_records(files[1][2], limit=3)) == 3
+    single = _samples([files[0][2]])  # a single file works too
+    assert [(run.name, task, path) for run, task, path in single] == [("fake/cand-7b", *files[0][1:])]
 
 
 @pytest.mark.parametrize("mutate, where", [
@@ -229,7 +237,7 @@ def test_find_and_read_samples():
     (lambda row: row.update(doc_id="3"), "field 'doc_id'"),
 ])
 def test_malformed_samples_name_file_line_and_field(tmp_path, mutate, where):
-    src = find_samples([OUT])[1].path
+    src = _samples([OUT])[1][2]
     lines = src.read_text(encoding="utf-8").splitlines()
     row = json.loads(lines[2])
     mutate(row)
@@ -237,15 +245,18 @@ def test_malformed_samples_name_file_line_and_field(tmp_path, mutate, where):
     bad = tmp_path / src.name
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(RoleBenchDataError) as err:
-        read_samples(bad)
+        read_records(bad)
     assert f"{bad}:3:" in str(err.value) and where in str(err.value)
 
 
 def test_inputs_without_samples_are_errors(tmp_path):
-    with pytest.raises(RoleBenchDataError, match="--log_samples"):
-        find_samples([tmp_path])
+    with pytest.raises(RoleBenchDataError, match="--output_path"):
+        _samples([tmp_path])
     with pytest.raises(RoleBenchDataError, match="no such file"):
-        find_samples([tmp_path / "nope"])
+        _samples([tmp_path / "nope"])
+    shutil.copy(next(OUT.glob("*/results_*.json")), tmp_path)
+    with pytest.raises(RoleBenchDataError, match="--log_samples"):
+        judge_outputs([tmp_path], JudgeOptions(judge="pairwise", model="m", base_url="http://127.0.0.1:9"))
 
 
 # ------------------------------------------------------------------ end to end, exact results
@@ -323,14 +334,15 @@ def test_another_model_as_baseline(llm_server, tmp_path):
     """--baseline <samples of another model>: matched on (role, question), qid-7 now judged."""
     other = tmp_path / "other" / "org__base-model"
     other.mkdir(parents=True)
-    src = find_samples([OUT])[1].path
+    src = _samples([OUT])[1][2]
     rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()]
     for row in rows:
         answer = row["doc"]["rolegpt"] or "BASE I would rather not say"
         row.update(filtered_resps=[answer], resps=[[answer]])
     rows.reverse()  # doc order differs: matching must not rely on doc_id
     (other / src.name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (other / "results_2026-01-02T03-04-05.000006.json").write_text(json.dumps({"model_name": "org/base-model"}))
+    (other / "results_2026-01-02T03-04-05.000006.json").write_text(json.dumps(
+        {"results": {}, "model_name": "org/base-model", "config": {"model": "hf", "model_args": {"pretrained": "org/base-model"}}}))
     srv = llm_server(_script("pairwise"), expected_key=KEY)
     _, by_task = _run(srv, tmp_path, "pairwise", inputs=[src], baseline=str(other))
     en = by_task["rolebench_specific_en"]

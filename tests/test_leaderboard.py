@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 FIX = HERE / "fixtures" / "leaderboard"
 RUNS, JUDGES = FIX / "runs", FIX / "judges"
 XSS = "<img src=x onerror=alert(1)>"
-FOLDERS = {"org/model-a": "a", "org/model-b": "b", "org/model-c": "c", XSS: "xss"}
+MODEL_B = "org/base-7b+org/model-b"  # base model plus adapter: the run-naming rule of rolebench_eval.outputs
+FOLDERS = {"org/model-a": "a", MODEL_B: "b", "org/model-c": "c", XSS: "xss"}
 SCORE_TASKS = ["rolebench_specific_en", "rolebench_rolegen_specific_en", "rolebench_general_zh"]
 PAPER_METRIC = {"rolebench_specific_en": "spe", "rolebench_rolegen_specific_en": "spe", "rolebench_general_zh": "cus"}
 N_BOOT = 400
@@ -33,7 +34,7 @@ N_BOOT = 400
 def board(tmp_path_factory):
     out = tmp_path_factory.mktemp("board")
     return build_leaderboard([RUNS], judges=[JUDGES], out=out,
-                             options=Options(baseline="org/model-b", n_boot=N_BOOT))
+                             options=Options(baseline=MODEL_B, n_boot=N_BOOT))
 
 
 def samples(model: str, task: str) -> list[dict]:
@@ -65,12 +66,12 @@ def measured(board):
 def test_ranking_is_by_score_with_ties_marked(board):
     rows = measured(board)
     assert [(r.rank, r.name) for r in rows] == [
-        (1, "org/model-a"), (2, "org/model-c"), (3, "org/model-b"), (4, "org/model-i"), (5, XSS)]
+        (1, "org/model-a"), (2, "org/model-c"), (3, MODEL_B), (4, "org/model-i"), (5, XSS)]
     assert board.score_tasks == SCORE_TASKS
     for row in rows:
         if row.name in FOLDERS:
             assert row.value("score") == pytest.approx(direct_score(row.name), abs=1e-12)
-    b, c = board.row("org/model-b"), board.row("org/model-c")
+    b, c = board.row(MODEL_B), board.row("org/model-c")
     assert b.vs_above.other == "org/model-c" and b.vs_above.tie  # c's lead is noise
     gap = direct_score("org/model-c") - direct_score("org/model-a")
     assert not c.vs_above.tie and c.vs_above.diff == pytest.approx(gap)
@@ -92,14 +93,14 @@ def test_intervals_equal_a_direct_computation(board):
 
 
 def test_paired_tests_equal_a_direct_computation(board):
-    test = board.row("org/model-b").vs_above
-    boot = np.mean([direct_boot("org/model-b", t, minus="org/model-c") for t in SCORE_TASKS], axis=0)
+    test = board.row(MODEL_B).vs_above
+    boot = np.mean([direct_boot(MODEL_B, t, minus="org/model-c") for t in SCORE_TASKS], axis=0)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     assert (test.lo, test.hi) == pytest.approx((lo, hi), abs=1e-6)
     assert test.p == pytest.approx(min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))), abs=0.01)
     assert test.n_items == 24 and test.tie == (lo <= 0 <= hi)
     versus = board.row("org/model-a").vs_baseline
-    assert versus.other == "org/model-b" and versus.diff == pytest.approx(0.2) and not versus.tie
+    assert versus.other == MODEL_B and versus.diff == pytest.approx(0.2) and not versus.tie
 
 
 def test_runs_without_samples_have_values_but_no_intervals(board):
@@ -127,7 +128,7 @@ def test_include_incomparable_shows_them_unranked():
 
 def test_broken_inputs_are_reported_and_the_rest_is_built(board):
     messages = [str(e) for e in board.errors]
-    assert any("corrupt_results/results_" in m and "not valid JSON" in m for m in messages)
+    assert any("corrupt_results/results_" in m and "invalid JSON" in m for m in messages)
     assert any("corrupt_samples/samples_rolebench_general_zh" in m and ".jsonl:6: " in m for m in messages)
     assert any("org__model-b" in m and "summary.json" in m for m in messages)  # a truncated judge summary
     assert "org/model-g" not in {r.name for r in board.rows} and "org/model-h" not in {r.name for r in board.rows}
@@ -145,9 +146,9 @@ def test_newest_run_of_a_model_wins(tmp_path):
     shutil.copytree(RUNS / "b", tmp_path / "new")
     for path in (tmp_path / "new").iterdir():
         path.rename(path.with_name(path.name.replace("2026-01-01", "2026-02-01")))
-    board = build_leaderboard([tmp_path], options=Options(names={"org/model-b": "org/model-a"}, n_boot=50))
+    board = build_leaderboard([tmp_path], options=Options(names={MODEL_B: "org/model-a"}, n_boot=50))
     assert [r.name for r in measured(board)] == ["org/model-a"]
-    assert board.row("org/model-a").value("score") == pytest.approx(direct_score("org/model-b"))
+    assert board.row("org/model-a").value("score") == pytest.approx(direct_score(MODEL_B))
     assert any("rolebench_specific_en taken from" in n and "/new/" in n for n in board.notes)
 
 
@@ -170,7 +171,7 @@ def test_judge_summaries_become_columns(board):
     assert (a.cells[key].value, a.cells[key].lo, a.cells[key].hi) == (0.62, 0.41, 0.80)
     assert a.cells[fails].value == 1 and "11 parsed of 12" in a.cells[key].note
     assert board.row(XSS).cells[key].value == 0.18
-    assert "org/model-b" not in [r.name for r in board.rows if key in r.cells]  # its summary is corrupt
+    assert MODEL_B not in [r.name for r in board.rows if key in r.cells]  # its summary is corrupt
     assert any("not-on-the-board" in n for n in board.notes)
     assert [c.key for c in board.columns if c.key.startswith("judge:")][:2] == [key, fails]
 
@@ -198,10 +199,10 @@ def test_seen_unseen_gap(board):
 
 
 def test_breakdowns_by_role_type_and_language(board):
-    roles = board.breakdowns["role"]["org/model-b"]
+    roles = board.breakdowns["role"][MODEL_B]
     assert set(roles) == {"Old Captain", "Lighthouse Keeper", '<b>Bold & "Quoted"</b>', "老船长", "小书童",
                           "Wandering Bard", "Clockmaker"}
-    records = samples("org/model-b", "rolebench_specific_en")
+    records = samples(MODEL_B, "rolebench_specific_en")
     captain = [r["spe"] for r in records if r["doc"]["role"] == "Old Captain"]
     assert roles["Old Captain"].value == pytest.approx(np.mean(captain)) and roles["Old Captain"].n == 4
     positions = {"Old Captain": np.array([i for i, r in enumerate(records) if r["doc"]["role"] == "Old Captain"])}
@@ -209,16 +210,16 @@ def test_breakdowns_by_role_type_and_language(board):
     boot = stratified_means_loop(values, positions, N_BOOT, DEFAULT_SEED, "rolebench_specific_en")
     assert (roles["Old Captain"].lo, roles["Old Captain"].hi) == pytest.approx(
         tuple(np.percentile(boot, [2.5, 97.5])), abs=1e-6)
-    types = board.breakdowns["type"]["org/model-b"]
+    types = board.breakdowns["type"][MODEL_B]
     en_based = [r["spe"] for r in records if r["doc"]["type"] == ["script_based"]]
-    rg_based = [r["spe"] for r in samples("org/model-b", "rolebench_rolegen_specific_en")
+    rg_based = [r["spe"] for r in samples(MODEL_B, "rolebench_rolegen_specific_en")
                 if r["doc"]["type"] == ["script_based"]]
     assert types["script_based"].value == pytest.approx((np.mean(en_based) + np.mean(rg_based)) / 2)
-    language = board.breakdowns["language"]["org/model-b"]
-    zh = [r["cus"] for r in samples("org/model-b", "rolebench_general_zh")]
+    language = board.breakdowns["language"][MODEL_B]
+    zh = [r["cus"] for r in samples(MODEL_B, "rolebench_general_zh")]
     assert language["zh"].value == pytest.approx(np.mean(zh))
     assert language["en"].value == pytest.approx((np.mean(values) + np.mean(
-        [r["spe"] for r in samples("org/model-b", "rolebench_rolegen_specific_en")])) / 2)
+        [r["spe"] for r in samples(MODEL_B, "rolebench_rolegen_specific_en")])) / 2)
 
 
 def test_outputs_are_written_and_escaped(board):
@@ -261,10 +262,10 @@ def test_a_judge_summary_matching_two_rows_is_left_out():
     from rolebench_eval.leaderboard.model import Row
     from rolebench_eval.leaderboard.schema import load_schema
 
-    rows = [Row("llama-chat", "measured", aliases={"meta/llama"}),
-            Row("llama-plain", "measured", aliases={"meta/llama"})]
+    rows = [Row("llama-chat", "measured", run_names={"meta/llama"}),
+            Row("llama-plain", "measured", run_names={"meta/llama", "meta/llama-plain"})]
     summary = json.loads(next(JUDGES.glob("org__model-a/rolebench_specific_en/*/summary.json")).read_text())
     columns, notes = attach_judges(load_schema(), rows, [(Path("s.json"), {**summary, "model": "meta/llama"})])
     assert columns == [] and "matches llama-chat, llama-plain" in notes[0]
-    columns, notes = attach_judges(load_schema(), rows, [(Path("s.json"), {**summary, "model": "llama-plain"})])
+    columns, notes = attach_judges(load_schema(), rows, [(Path("s.json"), {**summary, "model": "meta/llama-plain"})])
     assert rows[1].cells[columns[0].key].value == 0.62 and not notes

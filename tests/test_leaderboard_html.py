@@ -22,6 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 XSS = "<img src=x onerror=alert(1)>"
+MODEL_B = "org/base-7b+org/model-b"
 
 
 def _require_browser():
@@ -43,7 +44,7 @@ def _require_browser():
 def page_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     board = build_leaderboard([RUNS], judges=[JUDGES], out=out,
-                              options=Options(baseline="org/model-b", n_boot=200, include_incomparable=True))
+                              options=Options(baseline=MODEL_B, n_boot=200, include_incomparable=True))
     return board.outputs["html"]
 
 
@@ -88,7 +89,7 @@ def _names(page) -> list[str]:
 def test_page_renders_offline_with_every_row(page, page_file):
     assert page.title() == "RoleBench leaderboard"
     names = _names(page)
-    assert names[:5] == ["org/model-a", "org/model-c", "org/model-b", "org/model-i", XSS]
+    assert names[:5] == ["org/model-a", "org/model-c", MODEL_B, "org/model-i", XSS]
     assert {"org/model-d", "RoleGPT", "RoleLLaMA"} <= set(names)
     assert page.locator("tr.reported").count() >= 9
     assert page.locator(".heatmap tbody tr").count() == 7

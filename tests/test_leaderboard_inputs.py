@@ -12,13 +12,9 @@ import pytest
 
 from rolebench_eval.leaderboard import cache
 from rolebench_eval.leaderboard.errors import LoadError
-from rolebench_eval.leaderboard.inputs import (
-    apply_names,
-    attach_samples,
-    discover,
-    model_name,
-    read_run,
-)
+from rolebench_eval import outputs
+from rolebench_eval.leaderboard.inputs import apply_names, attach_samples, discover
+from rolebench_eval.leaderboard.inputs import read_run as _read_run
 from rolebench_eval.leaderboard.samples import DocIndex, read_samples
 from rolebench_eval.leaderboard.schema import load_schema
 
@@ -31,19 +27,13 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("args, expected", [
-    ({"model": "hf", "model_args": "pretrained=org/base,peft=org/lora"}, "org/lora"),
-    ({"model": "hf", "model_args": {"pretrained": "org/base", "delta": "org/delta"}}, "org/delta"),
-    ({"model": "local-chat-completions", "model_args": "model=gpt-x,base_url=http://127.0.0.1:1/v1"}, "gpt-x"),
-    ({"model": "rolegpt", "model_args": ""}, "rolegpt"),
-])
-def test_model_name_follows_lm_eval(args, expected):
-    assert model_name(args) == expected
+def read_run(path, source, tasks):
+    return _read_run(outputs.read_run(path, source), tasks)
 
 
 def test_read_run_takes_scores_versions_and_provenance():
     run = read_run(RUNS / "b" / f"results_{DATE}.json", RUNS, TASKS)
-    assert run.name == "org/model-b"  # the adapter names the run, as lm-eval names its folder
+    assert run.name == run.run_name == "org/base-7b+org/model-b"  # base model plus adapter
     assert sorted(run.tasks) == ["rolebench_general_zh", "rolebench_rolegen_specific_en", "rolebench_specific_en"]
     spe = run.tasks["rolebench_specific_en"]
     assert spe.version == "1.0" and spe.data == "a" * 64 and spe.prompt_version == "1"
@@ -93,7 +83,7 @@ def test_unscored_items_are_nan_not_zero(tmp_path):
 
 @pytest.mark.parametrize("damage, line, field, reason", [
     (lambda text: text[:-40], 6, None, "truncated"),
-    (lambda text: text.replace('"doc_id": 2, ', '"doc_id": 2, {{', 1), 3, None, "not valid JSON"),
+    (lambda text: text.replace('"doc_id": 2, ', '"doc_id": 2, {{', 1), 3, None, "invalid JSON"),
     (lambda text: text.replace('"cus": 0.58', '"cus": "high"', 1), 3, "cus", "expected a number"),
     (lambda text: text.replace('"doc_id": 4, ', '"doc_id": 1, ', 1), None, "doc_id", "more than once"),
 ])
@@ -123,14 +113,14 @@ def test_samples_of_another_run_are_rejected(tmp_path):
 
 def test_discover_searches_folders_and_reports_missing_inputs(tmp_path):
     found, errors = discover([RUNS / "a", RUNS / "b" / f"results_{DATE}.json", tmp_path / "nope", tmp_path])
-    assert [f.parent.name for f, _ in found] == ["a", "b"]
+    assert [run.folder.name for run in found] == ["a", "b"]
     assert [Path(e.path).name for e in errors] == ["nope", tmp_path.name]
 
 
 def test_names_map_folders_files_and_model_names():
     run = read_run(RUNS / "a" / f"results_{DATE}.json", RUNS / "a", TASKS)
     apply_names(run, {str(RUNS / "a"): "Model A"})
-    assert run.name == "Model A" and "org/model-a" in run.aliases
+    assert run.name == "Model A" and run.run_name == "org/model-a"
     other = read_run(RUNS / "c" / "results_2026-01-02T00-00-00.000000.json", RUNS, TASKS)
     apply_names(other, {"org/model-c": "Model C", "unrelated": "x"})
     assert other.name == "Model C"
