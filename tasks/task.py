@@ -62,6 +62,7 @@ def build_docs(data: SplitData) -> list[dict]:
             "lang": lang,
             "kind": kind,
             "system_prompt": role_prompt(item.role, lang, data.descriptions.get(item.role)),
+            "description": data.descriptions.get(item.role),  # the profile text (judges' description slot)
             "rolegpt": rolegpt,
         })
     return docs
