@@ -7,14 +7,16 @@ import zlib
 import numpy as np
 import pytest
 
-from rolebench_eval.leaderboard.engine import TaskItems, role_groups, task_bootstrap
-from rolebench_eval.leaderboard.stats import (
+from rolebench_eval.leaderboard.bootstrap import (
     Resampling,
+    TaskItems,
     generator,
     paired_test,
     percentile_ci,
     resample_counts,
+    role_groups,
     stratified_means_loop,
+    task_bootstrap,
 )
 
 N_BOOT = 300
