@@ -204,8 +204,8 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
     for task in schema.single_turn:
         runs = {r.name: task_runs[r.name][task] for r in rows if task in task_runs[r.name]}
         if runs:
-            stats[task] = point_stats(runs)
-            matrix = task_matrix(runs, role_names)
+            stats[task] = point_stats(runs, schema.interval_metrics(task))
+            matrix = task_matrix(runs, role_names, schema.interval_metrics(task))
             if matrix is not None:
                 matrices[task] = matrix
     for task in schema.multi_turn:

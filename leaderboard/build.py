@@ -51,7 +51,7 @@ class Options:
         seed: Seed of every bootstrap.
         n_boot: Bootstrap resamples.
         schema_path: Another column schema YAML.
-        cache_dir: Folder caching the per-item scores read from samples files (None: no cache).
+        cache_dir: Folder caching the per-item scores read from samples files, and the figures (None: no cache).
         browse_items: Items per role in the item browser (``items.html``); 0 writes no browser.
         browse_models: Measured rows (by rank) whose answers the item browser shows.
         workers: Processes reading samples files (None: one per CPU).
@@ -77,10 +77,10 @@ def _fail(errors: list[InputError], exc: InputError, strict: bool) -> None:
     errors.append(exc)
 
 
-def _check_means(run: RunResult, task_run: TaskRun, got: outputs.Scores, path: Path) -> None:
-    for metric, value in task_run.values.items():
-        if metric not in got.metrics:
-            continue
+def _check_means(run: RunResult, task_run: TaskRun, got: outputs.Scores, path: Path, metric: str) -> None:
+    """The samples' mean of the paper metric must be the results file's: else they are another run's."""
+    value = task_run.values.get(metric)
+    if value is not None and metric in got.metrics:
         scored = got.metrics[metric][~_isnan(got.metrics[metric])]
         mean = float(scored.mean()) if scored.size else math.nan
         if not math.isclose(mean, value, rel_tol=1e-6, abs_tol=1e-9):
@@ -110,23 +110,27 @@ def load_runs(inputs_: Iterable[str | Path], schema: Schema, opts: Options
     if not isinstance(names, Mapping):
         names = dict(inputs.split_name(spec, runs) for spec in names)
     inputs.apply_names(runs, names)
-    jobs = [(run, task, run.samples[task]) for run in runs for task in run.tasks if task in run.samples]
-    metrics = [inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values) for run, t, _ in jobs]
+    tasks = [[t for t in run.tasks if t in run.samples] for run in runs]
+    jobs = [[(run.samples[t], inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
+            for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
-    read = scores.read_all([(path, m) for (_, _, path), m in zip(jobs, metrics)], cache_dir, opts.workers)
-    index, broken = scores.DocIndex(), set()
-    for (run, task, path), got in zip(jobs, read):
+    index, kept = scores.DocIndex(), []
+    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers)):
         try:
-            if isinstance(got, InputError):
-                raise got
-            _check_means(run, run.tasks[task], got, path)
+            for task, (path, _), one in zip(ts, job, got):
+                if isinstance(one, InputError):
+                    raise one
+                paper = schema.tasks[task].paper_metric  # multi-turn tasks: its first depth's
+                metric = paper if paper in one.metrics else min((m for m in one.metrics if m.startswith(f"{paper}_d")),
+                                                                default=paper)
+                _check_means(run, run.tasks[task], one, path, metric)
         except InputError as exc:
-            if id(run) not in broken:
-                _fail(errors, exc, opts.strict)
-            broken.add(id(run))
+            _fail(errors, exc, opts.strict)
             continue
-        run.tasks[task].samples_path, run.tasks[task].items = path, index.recode(got)
-    return [r for r in runs if id(r) not in broken], errors, index
+        for task, (path, _), one in zip(ts, job, got):
+            run.tasks[task].samples_path, run.tasks[task].items = path, index.recode(one)
+        kept.append(run)
+    return kept, errors, index
 
 
 def _pick(candidates: list[tuple[RunResult, list[str]]]) -> tuple[RunResult, list[str]]:
@@ -227,12 +231,15 @@ def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path
             unreadable input.
     """
     opts = options or Options()
+    clock = _Clock()
     schema = load_schema(opts.schema_path)
     runs, errors, index = load_runs(inputs_, schema, opts)
+    clock("read")
     rows, task_runs, notes = merge_runs(runs, inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
     baseline = _baseline(opts.baseline, rows, shown)
     result = analyse(schema, shown, task_runs, baseline, index.roles, Resampling(opts.n_boot, opts.seed))
+    clock("compute")
     summaries, judge_errors = find_summaries(judges)
     for exc in judge_errors:
         _fail(errors, exc, opts.strict)
@@ -252,13 +259,32 @@ def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path
         from .html import items_data
 
         board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models)
+        clock("item browser")
     if out is not None:
-        write_outputs(board, Path(out))
+        write_outputs(board, Path(out), Path(opts.cache_dir) if opts.cache_dir is not None else None)
+        clock("write")
     return board
 
 
-def write_outputs(board: Leaderboard, out: Path) -> dict[str, Path]:
-    """Write every output under ``out`` (each file atomically); returns and records the paths."""
+class _Clock:
+    """Logs (at debug level) how long each step of a build took."""
+
+    def __init__(self):
+        import time
+
+        self.now, self.last = time.perf_counter, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = self.now()
+        log.debug("leaderboard: %s took %.2f s", step, now - self.last)
+        self.last = now
+
+
+def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
+    """Write every output under ``out`` (each file atomically); returns and records the paths.
+
+    ``cache_dir`` keeps the figures, redrawn only when what they show changes.
+    """
     from rolebench_eval.fileio import write_atomic
 
     from . import html, plots, render
@@ -270,7 +296,7 @@ def write_outputs(board: Leaderboard, out: Path) -> dict[str, Path]:
         "breakdowns_csv": write_atomic(out / "breakdowns.csv", render.breakdowns_csv(board)),
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
-    written.update(plots.write_plots(board, out))
+    written.update(plots.write_plots(board, out, cache_dir))
     written.update(html.write_pages(board, out))
     board.outputs = written
     return written

@@ -10,6 +10,7 @@ adding up error bars.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -71,10 +72,11 @@ class TaskMatrix(TaskItems):
     doc_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
-def task_matrix(runs: dict[str, TaskRun], role_names: list[str]) -> TaskMatrix | None:
-    """Align the runs of one task that have per-item scores; None when none has any."""
+def task_matrix(runs: dict[str, TaskRun], role_names: list[str], wanted: set[str]) -> TaskMatrix | None:
+    """Align the runs of one task that have per-item scores of ``wanted`` metrics; None when none has any."""
     items = {name: tr.items for name, tr in runs.items() if tr.items is not None}
-    metrics = sorted({m for it in items.values() for m, v in it.metrics.items() if not np.isnan(v).all()})
+    metrics = sorted({m for it in items.values() for m, v in it.metrics.items()
+                      if m in wanted and not np.isnan(v).all()})
     if not metrics:
         return None
     names = list(items)
@@ -101,7 +103,7 @@ def task_matrix(runs: dict[str, TaskRun], role_names: list[str]) -> TaskMatrix |
     return TaskMatrix(values, roles[order], role_names, types[order], names, union[order])
 
 
-def point_stats(runs: dict[str, TaskRun]) -> dict[str, dict[str, Stat]]:
+def point_stats(runs: dict[str, TaskRun], intervals: set[str]) -> dict[str, dict[str, Stat]]:
     """metric -> run -> Stat without intervals: exact per-item means, else the results' aggregate."""
     out: dict[str, dict[str, Stat]] = {}
     for name, tr in runs.items():
@@ -115,6 +117,8 @@ def point_stats(runs: dict[str, TaskRun]) -> dict[str, dict[str, Stat]]:
             if scored.size:
                 note = (f"{scored.size} of {tr.n_original} items scored"
                         if tr.n_original and scored.size < tr.n_original else None)
+                if metric not in intervals:
+                    note = "; ".join(filter(None, [note, "descriptive: no interval"]))
                 out.setdefault(metric, {})[name] = Stat(float(scored.mean()), n=int(scored.size), note=note)
     return out
 
@@ -142,7 +146,8 @@ def column_stat(col: Column, schema: Schema, got: dict[str, Stat], tasks: dict[t
         parts = [tasks.get((t, col.metric)) for t in over]
         stat = mean_stat(parts)
         if stat is not None:
-            stat.note = "; ".join(f"{t}: {s.note}" for t, s in zip(over, parts) if s.note) or None
+            stat.note = ("descriptive: no interval" if not col.interval else
+                         "; ".join(f"{t}: {s.note}" for t, s in zip(over, parts) if s.note) or None)
         return stat
     if col.kind == "gap":
         pairs = [(tasks.get((a, paper[a])), tasks.get((b, paper[b]))) for a, b in col.pairs
@@ -244,11 +249,12 @@ def composite_tests(pairs: list[tuple[str, str]], tasks: list[str], matrices: di
 def bootstrap_tasks(schema: Schema, matrices: dict[str, TaskMatrix], pairs: list[tuple[str, str]],
                     score_tasks: list[str], resampling: Resampling
                     ) -> tuple[dict[str, TaskBoot], dict[str, dict[tuple[str, str], int]]]:
-    """Every task's bootstrap, two tasks at a time; returns the boots and each task's pair indexes.
+    """Every task's bootstrap; returns the boots and each task's pair indexes.
 
-    BLAS runs single-threaded inside each task: the products are many and mid-sized, where
-    BLAS threads cost more than they give on small machines, and one thread per product makes
-    the sums bit-reproducible; the tasks run in parallel threads instead (numpy releases the GIL).
+    BLAS runs single-threaded: the products are many and mid-sized, where BLAS threads cost
+    more than they give on small machines, and one thread per product makes the sums
+    bit-reproducible; the blocks of roles of a task run in parallel threads instead, one per
+    CPU (numpy releases the GIL), and are added up in a fixed order.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -264,8 +270,8 @@ def bootstrap_tasks(schema: Schema, matrices: dict[str, TaskMatrix], pairs: list
         metric = paper if paper in matrix.values else next(iter(matrix.values))
         jobs[task] = (task, matrix, metric, [(rows[a], rows[b]) for a, b in usable], resampling,
                       task in score_tasks and paper in matrix.values)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(2) as pool:
-        boots = dict(zip(jobs, pool.map(lambda job: task_bootstrap(*job), jobs.values())))
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        boots = {task: task_bootstrap(*job, pool=pool) for task, job in jobs.items()}
     return boots, pair_index
 
 
@@ -275,9 +281,14 @@ def with_intervals(stats: dict[str, dict[str, dict[str, Stat]]], matrices: dict[
     for task, tb in boots.items():
         rows = {n: i for i, n in enumerate(matrices[task].names)}
         for metric, by_run in stats[task].items():
+            if metric not in tb.means:
+                continue
+            lo, hi = percentile_ci(tb.means[metric])  # every run's interval in one call
             for name, stat in list(by_run.items()):
-                if name in rows and metric in tb.means:
-                    by_run[name] = from_boot(stat.value, tb.means[metric][rows[name]], stat.n, stat.note)
+                if name in rows:
+                    i = rows[name]
+                    by_run[name] = Stat(stat.value, tb.means[metric][i], float(lo[i]), float(hi[i]), stat.n,
+                                        stat.note)
 
 
 def per_task(stats: dict[str, dict[str, dict[str, Stat]]], name: str) -> dict[tuple[str, str], Stat]:

@@ -236,6 +236,24 @@ def write_pages(board: Leaderboard, out: Path) -> dict[str, Path]:
 # --------------------------------------------------------------------------- the item browser's data
 
 
+def _by_role(all_scores: list) -> dict[str, list[int]]:
+    """role -> the doc ids any of the runs scored in it (the runs usually share one list of documents)."""
+    import numpy as np
+
+    first = all_scores[0]
+    ids, roles = first.doc_ids, first.roles
+    others = [sc for sc in all_scores[1:] if not np.array_equal(sc.doc_ids, first.doc_ids)]
+    if others:
+        ids = np.concatenate([ids, *(sc.doc_ids for sc in others)])
+        roles = np.concatenate([roles, *(sc.roles for sc in others)])
+        ids, keep = np.unique(ids, return_index=True)
+        roles = roles[keep]
+    out: dict[str, list[int]] = {}
+    for code in np.unique(roles).tolist():
+        out[first.role_names[code]] = ids[roles == code].tolist()
+    return dict(sorted(out.items()))
+
+
 def _pick(doc_ids_by_role: dict[str, list[int]], judged: set[int], per_role: int) -> dict[str, list[int]]:
     """``per_role`` items of each role, judged ones first, each role's in doc-id order."""
     return {role: sorted(sorted(ids, key=lambda d: (d not in judged, d))[:per_role])
@@ -260,22 +278,21 @@ def items_data(board: Leaderboard, schema: Schema, task_runs: dict, used_judges:
         verdicts = {(m, j): read_verdicts(used_judges[(m, t, j)], set(_all_ids(task_runs[m][task])))
                     for m in have for t, j in judges if t == task and (m, t, j) in used_judges}
         judged = {d for v in verdicts.values() for d in v}
-        by_role: dict[str, set[int]] = {}
-        for m in have:
-            sc = task_runs[m][task].items
-            for doc_id, code in zip(sc.doc_ids.tolist(), sc.roles.tolist()):
-                by_role.setdefault(sc.role_names[code], set()).add(doc_id)
-        chosen = _pick({r: list(ids) for r, ids in sorted(by_role.items())}, judged, per_role)
+        chosen = _pick(_by_role([task_runs[m][task].items for m in have]), judged, per_role)
         wanted = {d for ids in chosen.values() for d in ids}
-        records = {m: _records(task_runs[m][task], wanted) for m in have}
+        records = {m: _records(task_runs[m][task], wanted, schema.tasks[task].paper_metric, m == have[0])
+                   for m in have}  # the documents once, from the first model: the others give their answers
         info = schema.tasks[task]
         out["tasks"].append({"name": task, "label": info.label, "metric": info.paper_metric,
                              "roles": [_code(r, roles, out["roles"]) for r in chosen]})
         for role, ids in chosen.items():
             for doc_id in ids:
-                first = next((records[m][doc_id] for m in have if doc_id in records[m]), None)
-                if first is None:
-                    continue
+                first = records[have[0]].get(doc_id)
+                if first is None:  # the first model did not answer it: its document from a model that did
+                    holder = next((m for m in have if doc_id in records[m]), None)
+                    if holder is None:
+                        continue
+                    first = _records(task_runs[holder][task], {doc_id}, info.paper_metric, True)[doc_id]
                 out["items"].append(_item(task, info.paper_metric, _code(role, roles, out["roles"]), first,
                                           [(i, records[m].get(doc_id)) for i, m in enumerate(models) if m in have],
                                           verdicts, judges, models))
@@ -293,11 +310,13 @@ def _code(value: str, codes: dict[str, int], values: list[str]) -> int:
     return codes[value]
 
 
-def _records(task_run, wanted: set[int]) -> dict:
+def _records(task_run, wanted: set[int], metric: str, with_docs: bool) -> dict:
+    import numpy as np
+
     sc = task_run.items
-    keep = [i for i, d in enumerate(sc.doc_ids.tolist()) if d in wanted]
-    positions = sorted((int(sc.offsets[i]), int(sc.lines[i])) for i in keep)
-    return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions)}
+    keep = np.flatnonzero(np.isin(sc.doc_ids, np.fromiter(wanted, np.int64, len(wanted))))
+    positions = sorted(zip(sc.offsets[keep].tolist(), sc.lines[keep].tolist()))
+    return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions, (metric,), with_docs)}
 
 
 def _text(value):
@@ -316,8 +335,8 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
             "type": _text(doc.get("type")), "depth": doc.get("depth") if isinstance(doc.get("depth"), int) else None,
             "answers": []}
     for index, record in answers:
-        if record is None:
-            continue
+        if record is None or (record.doc_hash and first.doc_hash and record.doc_hash != first.doc_hash):
+            continue  # not answered, or another document under the same doc_id (another data version)
         judged = []
         for j, (task_, judge) in enumerate(judges):
             verdict = verdicts.get((models[index], judge), {}).get(first.doc_id) if task_ == task else None

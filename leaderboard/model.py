@@ -60,6 +60,7 @@ class Column:
     pairs: tuple[tuple[str, str], ...] = ()
     judge: str | None = None
     main: bool = False
+    interval: bool = True  # False: a descriptive column, shown without a bootstrap interval
 
     def render(self, value: float | int | None) -> str:
         """The value as shown in tables; a dash when missing."""
@@ -82,6 +83,12 @@ class Schema:
             if col.key == key:
                 return col
         raise KeyError(key)
+
+    def interval_metrics(self, task: str) -> set[str]:
+        """The metrics of ``task`` that get bootstrap intervals: its paper metric, RAW, and those of
+        columns not marked ``interval: false``."""
+        out = {self.tasks[task].paper_metric, "raw"}
+        return out | {c.metric for c in self.columns if c.kind == "task_mean" and c.interval and c.metric}
 
     @property
     def single_turn(self) -> list[str]:

@@ -198,12 +198,60 @@ def plot_depth(plt, board: Leaderboard, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def write_plots(board: Leaderboard, out: Path) -> dict[str, Path]:
-    """Write every figure that has data; returns them by name."""
+def plot_key(board: Leaderboard) -> str:
+    """A digest of everything the figures show (and of this module and matplotlib's version)."""
+    import hashlib
+    from importlib.metadata import version
+
+    import msgspec
+
+    keys = ("score", *PAPER_KEYS)
+    data = {
+        "rows": [[r.name, r.source, [[k, *(vars(r.cells[k]).values())] for k in keys if k in r.cells]]
+                 for r in board.rows],
+        "columns": [[c.key, c.group, c.display_name] for c in board.columns if c.key in keys],
+        "score_tasks": board.score_tasks, "roles": sorted(board.roles_by_task),
+        "role_cells": {m: {g: c.value for g, c in cells.items()} for m, cells in board.breakdowns.get("role", {}).items()},
+        "depth": {m: {t: [[d, c.value, c.lo, c.hi] for d, c in curve] for t, curve in curves.items()}
+                  for m, curves in board.depth_curves.items()},
+        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(), "matplotlib": version("matplotlib"),
+    }
+    return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+
+
+def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
+    """Write every figure that has data; returns them by name.
+
+    With ``cache_dir``, figures of a board whose plotted data did not change are copied from
+    the last build (keyed by :func:`plot_key`) instead of drawn again: drawing and importing
+    matplotlib are most of a rebuild from cached scores.
+    """
+    import json
+
+    names = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png",
+             "depth_png": "depth.png"}
+    kept = cache_dir / "plots" / plot_key(board) if cache_dir is not None else None
+    try:
+        made = json.loads((kept / "made.json").read_text(encoding="utf-8")) if kept is not None else None
+        if made is not None:
+            return {k: write_atomic(out / names[k], (kept / names[k]).read_bytes()) for k in made}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # a missing or broken entry: draw them
     texts = [r.name for r in board.rows] + list(board.roles_by_task)
     plt = _pyplot(texts)
-    made = {"scores_png": plot_scores(plt, board, out / "scores.png"),
-            "splits_png": plot_splits(plt, board, out / "splits.png"),
-            "roles_png": plot_roles(plt, board, out / "roles.png"),
-            "depth_png": plot_depth(plt, board, out / "depth.png")}
-    return {k: v for k, v in made.items() if v is not None}
+    drawn = {"scores_png": plot_scores(plt, board, out / "scores.png"),
+             "splits_png": plot_splits(plt, board, out / "splits.png"),
+             "roles_png": plot_roles(plt, board, out / "roles.png"),
+             "depth_png": plot_depth(plt, board, out / "depth.png")}
+    drawn = {k: v for k, v in drawn.items() if v is not None}
+    if kept is not None:
+        try:
+            for k, path in drawn.items():
+                write_atomic(kept / names[k], path.read_bytes())
+            write_atomic(kept / "made.json", json.dumps(sorted(drawn)))  # last: the entry is complete
+        except OSError as exc:
+            log.warning("cannot keep the figures under %s: %s", kept, exc)
+    for k, name in names.items():
+        if k not in drawn:
+            (out / name).unlink(missing_ok=True)  # a figure of an earlier build would contradict this board
+    return drawn

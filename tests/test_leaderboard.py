@@ -146,6 +146,15 @@ def test_broken_inputs_are_reported_and_the_rest_is_built(board):
         build_leaderboard([RUNS], options=Options(strict=True, n_boot=50))
 
 
+def test_samples_of_another_run_are_rejected(tmp_path):
+    shutil.copytree(RUNS / "a", tmp_path / "a")
+    shutil.copy(next((RUNS / "b").glob("samples_rolebench_specific_en_*.jsonl")), tmp_path / "a")
+    board = build_leaderboard([tmp_path], options=Options(n_boot=50, browse_items=0))
+    assert not board.measured
+    assert [(e.field, e.path.endswith(".jsonl")) for e in board.errors] == [("spe", True)]
+    assert "samples of another run?" in str(board.errors[0]) and "results_2026-01-01" in str(board.errors[0])
+
+
 def test_an_incomparable_or_unknown_baseline_is_an_error():
     with pytest.raises(InputError, match="org/model-d.*not comparable"):
         build_leaderboard([RUNS], options=Options(baseline="org/model-d", n_boot=50))

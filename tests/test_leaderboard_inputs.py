@@ -109,44 +109,51 @@ def test_corrupt_results_file_is_named():
     assert "corrupt_results" in err.value.path and err.value.line is not None
 
 
-def test_cache_is_an_npz_that_returns_the_same_scores_and_notices_changes(tmp_path):
-    source = tmp_path / "samples_rolebench_mt_specific_en_x.jsonl"
-    shutil.copy(next((RUNS / "mt_a").glob("samples_*.jsonl")), source)
-    metrics = ("spe_d1", "spe_d4", "break_d4")
-    fresh = outputs.read_scores(source, metrics)
+def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_changes(tmp_path):
+    mt, zh = tmp_path / "samples_rolebench_mt_specific_en_x.jsonl", tmp_path / "samples_rolebench_general_zh_x.jsonl"
+    shutil.copy(next((RUNS / "mt_a").glob("samples_*.jsonl")), mt)
+    shutil.copy(RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl", zh)
+    job = [(mt, ("spe_d1", "spe_d4", "break_d4")), (zh, ("cus", "raw"))]
+    fresh = [outputs.read_scores(path, metrics) for path, metrics in job]
     root = tmp_path / "cache"
-    assert scores.load(root, source, metrics) is None
-    scores.save(root, source, metrics, fresh)
-    entry = scores.entry(root, source, metrics)
-    assert entry.suffix == ".npz" and set(np.load(entry)) == {"ints", "values", "metrics", "roles", "items"}
-    cached = scores.load(root, source, metrics)
-    for name in ("doc_ids", "roles", "types", "offsets", "lines", "item_ids", "depths"):
-        assert getattr(cached, name).tolist() == getattr(fresh, name).tolist(), name
-    assert cached.role_names == fresh.role_names and cached.item_names == fresh.item_names
-    assert np.array_equal(cached.metrics["spe_d4"], fresh.metrics["spe_d4"], equal_nan=True)
-    assert scores.load(root, source, ("spe_d1",)) is None  # other metrics: another entry
-    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
-    assert scores.load(root, source, metrics) is None  # the file changed: a miss
-    entry = scores.entry(root, source, metrics)
+    assert scores.load(root, job) is None
+    scores.save(root, job, fresh)
+    entry = scores.entry(root, job)
+    assert entry.suffix == ".npz" and set(np.load(entry)) == {"items", "values", "meta", "turns"}
+    cached = scores.load(root, job)
+    for one, again in zip(fresh, cached):
+        for name in ("doc_ids", "roles", "types", "offsets", "lines"):
+            assert getattr(again, name).tolist() == getattr(one, name).tolist(), name
+        assert again.role_names == one.role_names and again.item_names == one.item_names
+        assert list(again.metrics) == list(one.metrics)
+        for m in one.metrics:
+            assert np.array_equal(again.metrics[m], one.metrics[m], equal_nan=True)
+    assert cached[0].item_ids.tolist() == fresh[0].item_ids.tolist() and cached[1].item_ids is None
+    assert cached[0].depths.tolist() == fresh[0].depths.tolist() and cached[1].depths is None
+    assert scores.load(root, [job[0]]) is None  # other files or metrics: another entry
+    os.utime(zh, ns=(zh.stat().st_atime_ns, zh.stat().st_mtime_ns + 10**9))
+    assert scores.load(root, job) is None  # a file changed: a miss
+    entry = scores.entry(root, job)
     entry.parent.mkdir(parents=True, exist_ok=True)
     entry.write_bytes(b"PK\x03\x04 cut short")
-    assert scores.load(root, source, metrics) is None  # unreadable entries are misses too
+    assert scores.load(root, job) is None  # unreadable entries are misses too
 
 
 def test_parallel_reading_equals_reading_here_and_fills_the_cache(tmp_path, monkeypatch):
-    files = sorted(RUNS.glob("[abc]/samples_*.jsonl"))
-    jobs = [(f, ("cus", "spe", "rougeL_f")) for f in files]
+    jobs = [[(f, ("cus", "spe", "rougeL_f")) for f in sorted((RUNS / run).glob("samples_*.jsonl"))] for run in "abc"]
     here = scores.read_all(jobs, None, workers=1)
     monkeypatch.setattr(scores, "PARALLEL_BYTES", 0)  # worker processes even for these small files
     pooled = scores.read_all(jobs, tmp_path / "cache", workers=2)
-    for a, b in zip(here, pooled):
-        assert a.doc_ids.tolist() == b.doc_ids.tolist() and a.role_names == b.role_names
-        assert np.array_equal(a.metrics["spe"], b.metrics["spe"], equal_nan=True)
-    assert len(list((tmp_path / "cache").rglob("*.npz"))) == len(files)  # the workers wrote the entries
+    for run_a, run_b in zip(here, pooled):
+        for a, b in zip(run_a, run_b):
+            assert a.doc_ids.tolist() == b.doc_ids.tolist() and a.role_names == b.role_names
+            assert np.array_equal(a.metrics["spe"], b.metrics["spe"], equal_nan=True)
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == len(jobs)  # the workers wrote the entries
     bad = tmp_path / "samples_rolebench_general_zh_bad.jsonl"
     bad.write_text('{"doc_id": 0, "doc": {"role": "x"}, "cus": "high"}\n', encoding="utf-8")
-    got = scores.read_all([*jobs[:1], (bad, ("cus",))], None, workers=2)
-    assert isinstance(got[1], InputError) and got[1].line == 1 and got[1].field == "cus"
+    got = scores.read_all([jobs[0], [(bad, ("cus",))]], tmp_path / "cache2", workers=2)
+    assert isinstance(got[1][0], InputError) and got[1][0].line == 1 and got[1][0].field == "cus"
+    assert len(list((tmp_path / "cache2").rglob("*.npz"))) == 1  # a run with an unreadable file is not cached
 
 
 def test_a_name_splits_at_the_equals_sign_whose_path_names_a_run():
