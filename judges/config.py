@@ -20,6 +20,7 @@ import yaml
 
 from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Prices
+from rolebench_eval.llm.config import DECODING_KEYS, REQUEST_KEYS
 
 PROTOCOLS = ("rank", "pairwise", "rubric")
 LANGS = ("en", "zh")
@@ -28,8 +29,8 @@ MODEL_ENV = "ROLEBENCH_JUDGE_MODEL"
 
 _TOP_KEYS = {"protocol", "description", "model", "base_url", "api_key_env", "decoding", "request",
              "prices", "prompts", "rubric"}
-_DECODING = {"temperature", "seed", "max_tokens"}
-_REQUEST = {"timeout", "max_retries", "backoff_base", "backoff_max", "concurrency"}
+_DECODING = DECODING_KEYS  # the client's settings (rolebench_eval/llm/config.py)
+_REQUEST = REQUEST_KEYS
 _PRICES = {"input_per_million", "output_per_million"}
 
 

@@ -40,7 +40,9 @@ class JudgeOptions:
     """Everything a judge run takes besides its inputs (the CLI flags).
 
     ``baseline`` is "rolegpt" (the dataset's RoleGPT answers in each doc) or the path of
-    another model's lm-eval samples. Client fields left None come from the judge config.
+    another model's lm-eval samples. Client fields left None come from the judge config;
+    ``client`` holds any other :class:`~rolebench_eval.llm.config.ClientConfig` setting by
+    name (the CLI puts every LLM flag given there).
     """
 
     judge: str
@@ -51,10 +53,11 @@ class JudgeOptions:
     cache: str | os.PathLike | None = None
     caps: Caps = field(default_factory=Caps)
     prices: Prices | None = None
-    concurrency: int | None = None
+    concurrency: int | str | None = None
     timeout: float | None = None
     max_retries: int | None = None
     backoff_base: float | None = None
+    client: dict = field(default_factory=dict)  # any ClientConfig setting, over all of the above
     limit: int | None = None
     dry_run: bool = False
     progress: bool = True
@@ -86,16 +89,14 @@ class JudgeReport:
 
 def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
     """The endpoint, model and decoding settings: flags, then the judge config, then the environment."""
-    model = opts.model or judge.model or os.environ.get(MODEL_ENV)
+    model = opts.client.get("model") or opts.model or judge.model or os.environ.get(MODEL_ENV)
     if not model:
         raise JudgeConfigError(f"no judge model: pass --model, set 'model' in {judge.folder / 'config.yaml'} "
                                f"or set ${MODEL_ENV}")
-    settings = {**judge.request, **judge.decoding}
-    for name in ("concurrency", "timeout", "max_retries", "backoff_base"):
-        if getattr(opts, name) is not None:
-            settings[name] = getattr(opts, name)
-    return ClientConfig(model=model, base_url=opts.base_url or judge.base_url, api_key_env=judge.api_key_env,
-                        **settings)
+    config = {"base_url": judge.base_url, "api_key_env": judge.api_key_env, **judge.request, **judge.decoding}
+    options = {name: getattr(opts, name) for name in ("base_url", "concurrency", "timeout", "max_retries",
+                                                      "backoff_base")}
+    return ClientConfig.layered(config, options, opts.client, {"model": model})
 
 
 def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None) -> Item:
