@@ -73,7 +73,10 @@ class ScrubFilter(logging.Filter):
         return True
 
 
-QUIET_LOGGERS = ("httpx", "httpcore", "openai")
+# The HTTP library logs one INFO line per request; httpcore's DEBUG trace is never wanted here.
+# (openai 3 is built on httpx2/httpcore2, earlier versions on httpx/httpcore.)
+PER_REQUEST_LOGGERS = ("httpx", "httpx2", "openai")
+QUIET_LOGGERS = (*PER_REQUEST_LOGGERS, "httpcore", "httpcore2")
 
 
 def install_log_filters(scrub: Scrubber, verbose: bool) -> list:
@@ -86,7 +89,7 @@ def install_log_filters(scrub: Scrubber, verbose: bool) -> list:
     for name in QUIET_LOGGERS:
         logger = logging.getLogger(name)
         undo.append((logger, None, logger.level))
-        logger.setLevel(logging.INFO if verbose else logging.WARNING)
+        logger.setLevel(logging.INFO if verbose and name in PER_REQUEST_LOGGERS else logging.WARNING)
     for handler in logging.getLogger().handlers:
         flt = ScrubFilter(scrub)
         handler.addFilter(flt)
