@@ -204,7 +204,7 @@ class _Run:
                 token = self.limiter.acquire(self.client.stop)
                 if token is None:
                     return None
-            self.cache.extend(key, self.owner, self.ttl)
+                self.cache.extend(key, self.owner, self.ttl)
             started = time.monotonic()
             try:
                 answer = self.client.send(messages)

@@ -70,7 +70,7 @@ class Limiter:
                 self._samples.append(latency)
                 if len(self._samples) >= max(self.limit, MIN_ROUND):
                     self._end_round(statistics.median(self._samples))
-            self._cond.notify_all()
+            self._cond.notify(max(0, self.limit - self.in_flight))  # wake only as many waiters as slots
 
     def _set(self, limit: int) -> None:
         self.limit, self._epoch, self._samples = limit, self._epoch + 1, []

@@ -42,7 +42,7 @@ class Progress:
 
     def update(self, run) -> None:
         """Redraw from the run's counters (called by the worker threads)."""
-        if self._bar is None:
+        if self._bar is None or not self.enabled:
             return
         with self._lock:
             n = self.done + run.n_sent + run.n_waited + len(run.errors)
