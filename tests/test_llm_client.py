@@ -35,7 +35,8 @@ def _load(path: Path):
     return module
 
 
-llm_server = _load(FIXTURES / "server_fixture.py").llm_server
+_fixture = _load(FIXTURES / "server_fixture.py")
+llm_server = _fixture.llm_server
 
 
 @pytest.fixture
@@ -50,15 +51,7 @@ def api_key(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
-def _config(srv, **kw) -> ClientConfig:
-    settings = dict(model="judge-m", base_url=srv.url, timeout=2.0, backoff_base=0.01, backoff_max=0.05,
-                    concurrency=4, max_retries=4)
-    settings.update(kw)
-    return ClientConfig(**settings)
-
-
-def _msgs(text: str) -> list[dict]:
-    return [{"role": "system", "content": "grade"}, {"role": "user", "content": text}]
+_config, _msgs = _fixture.client_config, _fixture.chat
 
 
 FAULTS = {"r429": ["429"], "r500": ["500", "500"], "hang": ["hang"], "garbage": ["garbage"],

@@ -10,10 +10,12 @@ so the tests count what was really sent and read what it carried.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,9 @@ from rolebench_eval.llm.config import LLMConfigError, add_llm_arguments, overrid
 from rolebench_eval.llm.limiter import Limiter
 
 KEY = "sk-test-ENDPOINTS-9c2e41d07abba"
+_spec = importlib.util.spec_from_file_location("server_fixture", Path(__file__).parent / "fixtures/llm/server_fixture.py")
+_fixture = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -31,14 +36,7 @@ def api_key(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
-def _config(srv, **kw) -> ClientConfig:
-    settings = dict(model="judge-m", base_url=srv.url, timeout=5.0, backoff_base=0.01, backoff_max=0.05,
-                    concurrency=4, max_retries=3)
-    return ClientConfig(**(settings | kw))
-
-
-def _msgs(text: str) -> list[dict]:
-    return [{"role": "system", "content": "grade"}, {"role": "user", "content": text}]
+_config, _msgs = _fixture.client_config, _fixture.chat
 
 
 def _ask(srv, tmp_path, texts, **kw):

@@ -30,16 +30,14 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Sequence
-
-from rolebench_eval.errors import EXIT_BUDGET, EXIT_REQUESTS
 
 from .budget import Budget, estimate_tokens
 from .cache import CACHED, CLAIMED, ResponseCache, new_owner, request_keys
 from .config import ClientConfig, LLMConfigError, Messages
 from .limiter import Limiter
 from .progress import Progress
+from .result import HINTS, BatchResult
 from .request import (ChatClient, EndpointError, MalformedResponse, failure_kind, is_congestion, is_retryable,
                       retry_after_seconds)
 from .schedule import Schedule
@@ -50,69 +48,6 @@ __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMCon
 log = logging.getLogger(__name__)
 CONFIG_REJECTIONS = 3  # the same 4xx on this many first requests (none answered yet): the settings are wrong
 WARN_FIRST = 3  # retries of each kind logged as warnings; later ones only counted
-_HINTS = {
-    "timeout": "the endpoint did not answer within --timeout {timeout:g} s: raise --timeout (a local model "
-               "may need minutes per answer) or lower --concurrency, then rerun the same command",
-    "connection": "cannot reach {endpoint}: is the server running and --base-url right? Then rerun the same command",
-    "rate_limit": "the endpoint kept rate-limiting (429): lower --concurrency or wait, then rerun the same command",
-    "server": "the endpoint kept failing (5xx): wait, lower --concurrency or raise --max-retries, then rerun",
-    "malformed": "the endpoint kept answering with something that is not a chat completion (an HTML page, "
-                 "no choices): check --base-url (it should be the OpenAI-compatible /v1 root), then rerun",
-    "rejected": "the endpoint rejected {n_failed} request(s) (first: {first}); they are left unanswered. "
-                "Fix what the message names, then rerun the same command (answers received are kept)",
-    "budget": "rerun the same command with a higher cap to finish",
-    "interrupted": "rerun the same command to resume",
-}
-
-
-@dataclass
-class BatchResult:
-    """What :func:`run_batch` did. ``responses[i]`` answers ``requests[i]`` (None if not answered).
-
-    Attributes:
-        stopped: None when every request has an answer, else why not ("budget: ...",
-            "error: ...", "interrupted").
-        stop_kind: the cause, for the hint: ``budget``, ``timeout``, ``connection``,
-            ``rate_limit``, ``server``, ``malformed``, ``rejected`` or ``interrupted``.
-        errors: request key -> the scrubbed error of each request that failed for good.
-        decoding: the decoding fields sent at the end of the run (after any adaptation).
-        adaptations: what was changed because the endpoint refused a setting.
-    """
-
-    keys: list[str]
-    responses: list[dict | None]
-    n_cached: int = 0
-    n_sent: int = 0
-    n_retries: int = 0
-    n_failed: int = 0
-    stopped: str | None = None
-    stop_kind: str | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-    spent: dict = field(default_factory=dict)
-    decoding: dict = field(default_factory=dict)
-    adaptations: list[str] = field(default_factory=list)
-    peak_concurrency: int = 0
-    timeout: float = 0.0
-    endpoint: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        """3 for a budget stop, 4 for failed requests, 0 when complete."""
-        if self.stopped is None:
-            return 0
-        return EXIT_BUDGET if self.stop_kind == "budget" else EXIT_REQUESTS
-
-    def hint(self) -> str:
-        """What to do about ``stopped``, in words that match its cause."""
-        first = next(iter(self.errors.values()), "")
-        return _HINTS.get(self.stop_kind or "", "rerun the same command").format(
-            timeout=self.timeout, endpoint=self.endpoint, n_failed=self.n_failed, first=first)
-
-    def stop_message(self, kept: str = "every answer received is kept") -> str:
-        """One line for the terminal: why the run stopped, what is kept, what to do."""
-        return f"stopped before the end ({self.stopped}); {kept}. {self.hint()}"
-
-
 class _Run:
     """The state one batch shares between its worker threads."""
 
@@ -236,8 +171,7 @@ class _Run:
             self.retries += 1
             seen = self.warned[kind] = self.warned.get(kind, 0) + 1
         if seen <= WARN_FIRST:
-            hint = _HINTS[kind].split(", then rerun")[0].format(
-                timeout=self.client.config.timeout, endpoint=self.client.endpoint, n_failed=0, first="")
+            hint = HINTS[kind].format(timeout=self.client.config.timeout, endpoint=self.client.endpoint)
             more = "; further retries of this kind are only counted" if seen == WARN_FIRST else ""
             log.warning("retrying in %.1f s (try %d of %d failed: %s). If this repeats: %s%s", delay, attempt + 1,
                         self.client.config.max_retries + 1, self.client.describe(exc), hint, more)
