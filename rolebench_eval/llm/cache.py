@@ -130,11 +130,11 @@ class ResponseCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
+            if self._db is not None:
+                self._db.close()
             self._damaged(err)
 
     def _damaged(self, err: sqlite3.DatabaseError):
-        if self._db is not None:
-            self._db.close()
         raise CacheError(self.path, None, None,
                          f"not a usable response cache ({err}). Move the file aside (its answers are lost, "
                          f"a rerun asks again) or pass --cache with another file") from None
@@ -146,6 +146,10 @@ class ResponseCache:
             if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
                 raise
             self._damaged(err)
+
+    def _commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     def get(self, key: str) -> dict | None:
         """The cached response for ``key`` (with ``created_at``), or None."""
@@ -184,7 +188,7 @@ class ResponseCache:
                 if owner is not None:
                     self._execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
             finally:
-                self._db.execute("COMMIT")
+                self._commit()
         return cur.rowcount == 1
 
     def claim(self, key: str, owner: str, ttl: float) -> str:
@@ -208,7 +212,7 @@ class ResponseCache:
                               (key, owner, now + ttl))
                 return CLAIMED
             finally:
-                self._db.execute("COMMIT")
+                self._commit()
 
     def extend(self, key: str, owner: str, ttl: float) -> None:
         """Keep ``owner``'s claim on ``key`` for another ``ttl`` seconds (while it retries)."""

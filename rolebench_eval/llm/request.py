@@ -132,7 +132,7 @@ class ChatClient:
                 with deadline(self.config.timeout):
                     response = self._client.chat.completions.create(
                         **sdk_arguments(messages, self.config.model, fields))
-            except openai.BadRequestError as exc:
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:  # 400, 422 (pydantic servers)
                 message = self.redact(error_message(exc))
                 if not self.decoding.adapt(fields, unsupported_parameter(error_body(exc), message), message,
                                            self.endpoint):
