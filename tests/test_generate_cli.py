@@ -59,7 +59,8 @@ def test_sigkill_midway_resumes_to_the_same_files(llm_server, tmp_path):
     reference = _run(srv, tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
     record = _record(tmp_path / "reference")
-    assert record["written"] == {"general/train.jsonl": 5, "general/test.jsonl": 1, "general/rolegpt_baseline.jsonl": 0}
+    assert record["written"] == {"general/train.jsonl": 5, "general/test.jsonl": 1,
+                                 "general/rolegpt_baseline.jsonl": 0}
     assert record["tallies"]["references"]["dropped"]["identical_samples"] == 24
     table = reference.stdout.splitlines()
     assert table[0] == f"generate rolegpt: {ROLE} -> {tmp_path / 'reference' / 'out'}"
@@ -79,7 +80,8 @@ def test_sigkill_midway_resumes_to_the_same_files(llm_server, tmp_path):
     done = _run(slow, root)
     assert done.returncode == 0, done.stderr
     report = _record(root)
-    assert report["requests_cached"] >= 10 and report["requests_cached"] + report["requests_sent"] == N_REQUESTS
+    # the server logs a request before it answers: the 10th answer may have been in flight at the kill
+    assert report["requests_cached"] >= 9 and report["requests_cached"] + report["requests_sent"] == N_REQUESTS
     assert slow.count("ok") <= N_REQUESTS + 1  # at most the one request in flight at the kill is repeated
     assert _files(root) == _files(tmp_path / "reference")
     again = _run(slow, root)
