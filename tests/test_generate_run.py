@@ -295,7 +295,8 @@ def test_two_characters_with_line_separators_share_a_folder_and_the_first_regene
         assert run.report["tallies"]["baseline answers"] == {"received": 7, "kept": 7, "dropped": {
             "incomplete": 0, "empty": 0, "breaks_character": 0, "refusal": 0, "identical_samples": 0,
             "no_reference": 0}}
-        assert run.report["written"]["general/rolegpt_baseline.jsonl"] == 7
+        assert run.report["written"] == {"general/train.jsonl": 6, "general/test.jsonl": 1,
+                                         "general/rolegpt_baseline.jsonl": 7}
     assert second.requests() and all(r["rule"] == "brine" for r in second.requests())
     assert set(after) == set(before) == {"general/train.jsonl", "general/test.jsonl", "general/rolegpt_baseline.jsonl"}
     for name in after:
