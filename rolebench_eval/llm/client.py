@@ -48,6 +48,8 @@ __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMCon
 log = logging.getLogger(__name__)
 CONFIG_REJECTIONS = 3  # the same 4xx on this many first requests (none answered yet): the settings are wrong
 WARN_FIRST = 3  # retries of each kind logged as warnings; later ones only counted
+
+
 class _Run:
     """The state one batch shares between its worker threads."""
 
@@ -62,9 +64,7 @@ class _Run:
         self.stop_kind: str | None = None
         self.fatal: Exception | None = None
         self.errors: dict[str, str] = {}
-        self.answers: dict[str, dict] = {}
-        self.n_sent = self.n_waited = self.retries = 0
-        self.n_answered = 0
+        self.n_sent = self.n_waited = self.retries = 0  # sent and answered; answered by another process
         self.rejections: list[str] = []
         self.warned: dict[str, int] = {}
 
@@ -97,11 +97,9 @@ class _Run:
                 self.progress.update(self)
 
     def _not_sent(self, key: str, state: str) -> None:
-        if state == CACHED:
+        if state == CACHED:  # another process answered it meanwhile
             self.schedule.taken(key)
-            answer = self.cache.get(key)
             with self.lock:
-                self.answers[key] = answer
                 self.n_waited += 1
             self.progress.update(self)
         else:  # another process is asking: look again later
@@ -128,9 +126,7 @@ class _Run:
         body = self.client.redact.value(self.client.config.request_body(messages))
         self.cache.put(key, body, answer, owner=self.owner)
         with self.lock:
-            self.answers[key] = answer
             self.n_sent += 1
-            self.n_answered += 1
 
     def _with_retries(self, key: str, messages: Messages, token: int) -> dict | None:
         config = self.client.config
@@ -196,7 +192,7 @@ class _Run:
     def _rejected(self, text: str) -> None:
         with self.lock:
             n_failed = len(self.errors)
-            if not self.n_answered:
+            if not self.n_sent:
                 self.rejections.append(text)
             first = self.rejections[:CONFIG_REJECTIONS]
         if n_failed <= WARN_FIRST:
