@@ -25,10 +25,6 @@ from rolebench_eval.errors import InputError
 Messages = list[dict[str, str]]
 TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
 _FIRST_CLASS = frozenset({"model", "messages", "temperature", "top_p", "seed", *TOKEN_PARAMS})
-# Keys a judge config may set under ``decoding:`` and under ``request:`` (judges/config.py checks them).
-DECODING_KEYS = frozenset({"temperature", "top_p", "seed", "max_tokens", "max_tokens_param", "extra_body"})
-REQUEST_KEYS = frozenset({"timeout", "max_retries", "backoff_base", "backoff_max", "concurrency",
-                          "max_concurrency"})
 
 
 class LLMConfigError(InputError):
