@@ -1,11 +1,10 @@
 """Judge outputs into the leaderboard: the judge columns' exact values, both summary versions.
 
-``test_judge_outputs_of_schema_2_give_exact_columns`` reads judge outputs in summary schema
-version 2 (pairwise; rank with two candidates ranked together with RoleGPT; rubric), written
-by ``tests/fixtures/leaderboard/make_fixtures.py`` in exactly the shape of the helpers'
-interface (the judges on this branch write version 1 and rank one candidate at a time).
 ``test_the_judges_own_output_goes_on_the_board`` runs ``rolebench-eval judge``'s library API
-against the scripted local server and puts what it wrote on the board.
+(pairwise; rank with two candidates ranked together with RoleGPT; rubric) against the scripted
+local server and puts what it wrote on the board, checking the judge columns' exact values.
+``test_judge_outputs_of_schema_2_give_exact_columns`` reads the committed fixture judge outputs
+(``tests/fixtures/leaderboard/make_fixtures.py``, the same schema) that the page tests use.
 """
 
 from __future__ import annotations
@@ -96,6 +95,9 @@ def test_version_1_summaries_are_read_and_others_refused(board, tmp_path):
 
 
 def test_the_judges_own_output_goes_on_the_board(llm_server, tmp_path, monkeypatch):
+    """``rolebench-eval judge`` (pairwise; rank with model-a and model-c ranked together with RoleGPT;
+    rubric) against the scripted server, then the board: its judge columns are the summaries' numbers,
+    and those are what the script makes them (RoleGPT's answer is the marker 蓝色。)."""
     from rolebench_eval.judges.run import JudgeOptions, judge_outputs
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -105,29 +107,50 @@ def test_the_judges_own_output_goes_on_the_board(llm_server, tmp_path, monkeypat
         shutil.copytree(RUNS / folder, runs / folder)
     script = {"rules": [
         {"id": "pair", "match": ["[回答A开始]"], "reply_if_before": ["model-a sees", "蓝色。"],
-         "reply": "Answer A stays in character. [[A]]", "reply_else": "Answer B is better. [[B]]"},
+         "reply": "回答A更好。[[A]]", "reply_else": "回答B更好。[[B]]"},
+        {"id": "rank", "match": ["各个模型对这个问题的回答分别是"],
+         "rank": {"model-a sees": 1, "蓝色。": 2, "model-c sees": 3}},
         {"id": "grade-1", "match": ["第1个问题"], "reply": '{"style": 2, "knowledge": 3, "instruction": 4, '
                                                         '"character_break": true, "reason": "r"}'}],
         "default_reply": '{"style": 4, "knowledge": 3, "instruction": 5, "character_break": false, "reason": "r"}'}
     srv = llm_server(script, expected_key=KEY)
-    for judge in ("pairwise", "rubric"):
-        judge_outputs([runs], JudgeOptions(judge=judge, model="judge-m", base_url=srv.url, out=tmp_path / "judged",
-                                           cache=tmp_path / "cache.sqlite", timeout=2, backoff_base=0.01,
-                                           concurrency=4, progress=False))
+    for judge in ("pairwise", "rank", "rubric"):
+        judge_outputs([str(runs / "a"), str(runs / "c")], JudgeOptions(
+            judge=judge, model="judge-m", base_url=srv.url, out=tmp_path / "judged", cache=tmp_path / "cache.sqlite",
+            timeout=2, backoff_base=0.01, concurrency=4, progress=False))
     board = build_leaderboard([runs], judges=[tmp_path / "judged"], options=Options(n_boot=50))
+    assert not board.unmatched_judges and not board.errors
     zh = "rolebench_general_zh"
+
+    def summary(model: str, judge: str) -> dict:
+        path = tmp_path / "judged" / f"org__{model}" / zh / judge / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    for model in ("model-a", "model-c"):  # every column is its summary's number, as written
+        for judge, keys in (("pairwise", ("win_rate", "lc_win_rate")), ("rank", ("win_rate", "lc_win_rate",
+                                                                                  "mean_rank"))):
+            got, want = _cells(board, model, zh, judge), summary(model, judge)
+            assert want["schema_version"] == 2
+            for key in keys:
+                assert got[key].value == want[key], (model, judge, key)
+            assert (got["win_rate"].lo, got["win_rate"].hi) == tuple(want["ci95"] or (None, None))
+            assert got["parse_failures"].value == want["n_parse_failures"] == 0
     a, c = _cells(board, "model-a", zh, "pairwise"), _cells(board, "model-c", zh, "pairwise")
-    assert a["win_rate"].value == 1.0 and a["parse_failures"].value == 0 and a["win_rate"].n == 6
+    assert a["win_rate"].value == 1.0 and a["win_rate"].n == 6
     assert c["win_rate"].value == 0.5  # the verdict follows the order: a tie for model-c
-    summary = json.loads((tmp_path / "judged" / "org__model-c" / zh / "pairwise" / "summary.json").read_text())
-    assert (c["win_rate"].lo, c["win_rate"].hi) == tuple(summary["ci95"])
+    a, c = _cells(board, "model-a", zh, "rank"), _cells(board, "model-c", zh, "rank")
+    assert (a["win_rate"].value, a["mean_rank"].value) == (1.0, 1.0)  # ranked above RoleGPT, first of three
+    assert (c["win_rate"].value, c["mean_rank"].value) == (0.0, 3.0)
+    rank_col = next(col for col in board.columns if col.key == f"judge:mean_rank:{zh}:rank")
+    assert rank_col.display_name == "Rank /3" and summary("model-c", "rank")["systems"] == [
+        "org/model-a", "org/model-c", "rolegpt"]
     rubric = _cells(board, "model-a", zh, "rubric")
     assert rubric["rubric_mean"].value == pytest.approx((5 * 4 + 3) / 6)
+    assert rubric["rubric_mean"].value == summary("model-a", "rubric")["rubric_means"]["overall"]
     assert rubric["character_break_rate"].value == pytest.approx(1 / 6)
-    assert not board.unmatched_judges and not [e for e in board.errors]
     items = [i for i in board.items["items"] if i["task"] == zh and i["doc_id"] == 1]
     verdicts = {board.items["judges"][v["judge"]]["judge"]: v["verdict"]
                 for answer in items[0]["answers"] for v in answer["judges"]
                 if board.items["models"][answer["model"]]["name"] == "model-a"}
-    assert verdicts == {"pairwise": "win (orders: win, win)",
-                        "rubric": "3.00 (style 2, knowledge 3, instruction 4, character break: yes)"}
+    assert verdicts["pairwise"] == "win (orders: win, win)" and verdicts["rank"].startswith("win")
+    assert verdicts["rubric"] == "3.00 (style 2, knowledge 3, instruction 4, character break: yes)"
