@@ -117,6 +117,8 @@ def point_stats(runs: dict[str, TaskRun], intervals: set[str]) -> dict[str, dict
             if scored.size:
                 note = (f"{scored.size} of {tr.n_original} items scored"
                         if tr.n_original and scored.size < tr.n_original else None)
+                if metric == "raw" and tr.raw_coverage:
+                    note = f"{note} ({tr.raw_coverage})" if note else tr.raw_coverage
                 if metric not in intervals:
                     note = "; ".join(filter(None, [note, "descriptive: no interval"]))
                 out.setdefault(metric, {})[name] = Stat(float(scored.mean()), n=int(scored.size), note=note)

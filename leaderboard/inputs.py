@@ -42,6 +42,7 @@ class TaskRun:
     prompt_version: str | None
     role_descriptions: str | None
     n_original: int | None
+    raw_coverage: str | None = None  # what the task recorded (metadata.raw.coverage), e.g. "4 of 6 items ..."
     samples_path: Path | None = None
     items: outputs.Scores | None = None
 
@@ -101,6 +102,8 @@ def _task_run(run: outputs.Run, task: str) -> TaskRun:
         prompt_version=None if meta.get("prompt_version") is None else str(meta["prompt_version"]),
         role_descriptions=meta.get("role_descriptions"),
         n_original=n_samples.get("original") if isinstance(n_samples, dict) else None,
+        raw_coverage=clean(meta["raw"]["coverage"]) if isinstance(meta.get("raw"), dict)
+        and isinstance(meta["raw"].get("coverage"), str) else None,
     )
 
 
