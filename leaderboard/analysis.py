@@ -228,12 +228,7 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
     with_intervals(stats, matrices, boots)
     for row in rows:
         row.cells.update(row_cells(schema, per_task(stats, row.name), column_tasks))
-    tests = composite_tests(above + versus, score_tasks, matrices, boots, pair_index, schema)
-    by_name = {r.name: r for r in rows}
-    for (name, _), test in zip(above, tests[:len(above)]):
-        by_name[name].vs_above = test
-    for (name, _), test in zip(versus, tests[len(above):]):
-        by_name[name].vs_baseline = test
+    _set_tests(rows, above, versus, composite_tests(above + versus, score_tasks, matrices, boots, pair_index, schema))
     breakdowns = pool_groups(schema, [r.name for r in rows], matrices, boots, score_tasks)
     breakdowns["language"] = by_language(schema, stats, score_tasks)
     roles: dict[str, list[str]] = {}
@@ -241,8 +236,16 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
         if task in matrices:
             for role in role_groups(matrices[task].role_codes, role_names):
                 roles.setdefault(role, []).append(task)
-    depth_curves: dict[str, dict[str, list[tuple[int, Cell]]]] = {}
-    for task, by_row in curves.items():
-        for name, curve in by_row.items():
-            depth_curves.setdefault(name, {})[task] = curve
-    return Analysis(ordered, score_tasks, column_tasks, breakdowns, roles, depth_curves)
+    by_row: dict[str, dict[str, list[tuple[int, Cell]]]] = {}
+    for task, curve_of in curves.items():
+        for name, curve in curve_of.items():
+            by_row.setdefault(name, {})[task] = curve
+    return Analysis(ordered, score_tasks, column_tasks, breakdowns, roles, by_row)
+
+
+def _set_tests(rows: list[Row], above: list, versus: list, tests: list) -> None:
+    by_name = {r.name: r for r in rows}
+    for (name, _), test in zip(above, tests[:len(above)]):
+        by_name[name].vs_above = test
+    for (name, _), test in zip(versus, tests[len(above):]):
+        by_name[name].vs_baseline = test

@@ -281,3 +281,19 @@ def test_outputs_are_written_and_escaped(board):
     for name in ("scores_png", "splits_png", "roles_png", "depth_png"):
         assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out["html"].parent.glob(".*.tmp"))
+
+
+def test_the_item_browser_keeps_per_role_items_with_every_models_answer():
+    board = build_leaderboard([RUNS / "a", RUNS / "c", RUNS / "b"], judges=[JUDGES],
+                              options=Options(n_boot=50, browse_items=1, browse_models=2))
+    items = board.items
+    assert [m["name"] for m in items["models"]] == ["model-a", "model-c"] and items["n_models"] == 3
+    roles = {(i["task"], items["roles"][i["role"]]) for i in items["items"]}
+    assert len(items["items"]) == len(roles) == 7  # one item per role of each task
+    judged = next(i for i in items["items"] if items["roles"][i["role"]] == "Old Captain")
+    assert judged["doc_id"] == 0 and judged["question"] == "Question 0: what do you see at sea?"
+    a = next(x for x in judged["answers"] if items["models"][x["model"]]["name"] == "model-a")
+    assert a["text"] == "model-a sees the waves (0)." and a["score"] == 0.5
+    assert {items["judges"][v["judge"]]["judge"] for v in a["judges"]} == {"pairwise", "rank", "rubric"}
+    off = build_leaderboard([RUNS / "a"], out=None, options=Options(n_boot=50, browse_items=0))
+    assert off.items is None

@@ -119,3 +119,21 @@ def test_nothing_usable_is_exit_5(tmp_path):
     done = cli("leaderboard", str(RUNS / "corrupt_results"), "--out", str(tmp_path / "site"), "--no-cache")
     assert done.returncode == 5
     assert "warning: left out: " in done.stderr and "no run could be ranked" in done.stderr
+
+
+def test_chinese_names_without_a_cjk_font_warn_once(tmp_path, monkeypatch, caplog):
+    from rolebench_eval.leaderboard import plots
+
+    monkeypatch.setattr(plots, "CJK_FONTS", ("No Such CJK Font",))
+    caplog.set_level("WARNING", logger=plots.__name__)
+    board = build_leaderboard([RUNS / "a"], options=Options(n_boot=20, browse_items=0))
+    plots.write_plots(board, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.name == plots.__name__]
+    assert len(warnings) == 1 and "no CJK font installed" in warnings[0] and "fonts-wqy-microhei" in warnings[0]
+    assert (tmp_path / "roles.png").stat().st_size > 0  # drawn all the same
+    caplog.clear()
+    monkeypatch.setattr(plots, "CJK_FONTS", ("WenQuanYi Micro Hei", "Noto Sans CJK SC"))
+    plots.write_plots(board, tmp_path)
+    fonts = {f.name for f in __import__("matplotlib").font_manager.fontManager.ttflist}
+    if fonts & {"WenQuanYi Micro Hei", "Noto Sans CJK SC"}:  # installed here (CI installs fonts-wqy-microhei)
+        assert not [r for r in caplog.records if r.name == plots.__name__]

@@ -181,3 +181,22 @@ def test_default_names_are_short_unique_and_keep_renames_apart():
                      "x/runs/a/m+x/runs/a/adapter": "a/m+a/adapter", "y/runs/b/m+y/runs/b/adapter": "b/m+b/adapter",
                      "rolegpt": "rolegpt", "team/rolegpt": "team/rolegpt", "z/model-c": "z/model-c"}
     assert short_names({"a": ("a", None), "b": ("a", None)}, set()) == {"a": "a", "b": "b"}
+
+
+def test_records_at_positions_read_only_what_they_are_asked(tmp_path):
+    path = RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl"
+    got = outputs.read_scores(path, ("cus",))
+    at = list(zip(got.offsets.tolist(), got.lines.tolist()))[2:4]
+    full, light = outputs.read_records_at(path, at), outputs.read_records_at(path, at, ("cus",), with_docs=False)
+    assert [r.doc_id for r in full] == [r.doc_id for r in light] == [2, 3]
+    assert set(full[0].metrics) == {"cus", "rougeL_f", "resp_tokens"} and set(light[0].metrics) == {"cus"}
+    assert light[0].doc is None and light[0].doc_hash == full[0].doc_hash and light[0].response == full[0].response
+    bad = tmp_path / path.name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    row = json.loads(lines[3])
+    row["filtered_resps"] = [7]
+    bad.write_text("".join(lines[:3]) + json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    offset = int(outputs.read_scores(bad, ("cus",)).offsets[3])
+    with pytest.raises(InputError) as err:
+        outputs.read_records_at(bad, [(offset, 4)], ("cus",), with_docs=False)
+    assert (err.value.line, err.value.field) == (4, "filtered_resps") and "expected generated text" in str(err.value)
