@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ from .model import MEASURED, REPORTED, Cell, Leaderboard, Row, Schema, load_sche
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
 INTERVAL = "95% percentile bootstrap, items resampled within each role"
+BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn in a process of their own
 
 
 @dataclass
@@ -255,13 +257,23 @@ def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path
                   "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
+    drawing = None
+    if out is not None:  # a large board's figures are drawn in another process, while the browser is read
+        from .plots import Drawing
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
+                    if tr.items is not None)
+        background = items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
+        drawing = Drawing(board, Path(out), cache_dir, background)
     if opts.browse_items > 0:
         from .html import items_data
 
         board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models)
         clock("item browser")
     if out is not None:
-        write_outputs(board, Path(out), Path(opts.cache_dir) if opts.cache_dir is not None else None)
+        write_outputs(board, Path(out), cache_dir, drawing)
         clock("write")
     return board
 
@@ -280,10 +292,11 @@ class _Clock:
         self.last = now
 
 
-def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
+def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, drawing=None) -> dict[str, Path]:
     """Write every output under ``out`` (each file atomically); returns and records the paths.
 
-    ``cache_dir`` keeps the figures, redrawn only when what they show changes.
+    ``cache_dir`` keeps the figures, redrawn only when what they show changes; ``drawing``
+    is a :class:`plots.Drawing` already under way.
     """
     from rolebench_eval.fileio import write_atomic
 
@@ -296,7 +309,7 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None) 
         "breakdowns_csv": write_atomic(out / "breakdowns.csv", render.breakdowns_csv(board)),
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
-    written.update(plots.write_plots(board, out, cache_dir))
+    written.update((drawing or plots.Drawing(board, out, cache_dir, background=False)).result())
     written.update(html.write_pages(board, out))
     board.outputs = written
     return written

@@ -219,6 +219,23 @@ def plot_key(board: Leaderboard) -> str:
     return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
 
 
+NAMES = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png", "depth_png": "depth.png"}
+
+
+def _kept(board: Leaderboard, out: Path, cache_dir: Path | None) -> dict[str, Path] | None:
+    """The figures of an earlier build that showed the same, copied into ``out``; None when there are none."""
+    import json
+
+    if cache_dir is None:
+        return None
+    kept = cache_dir / "plots" / plot_key(board)
+    try:
+        made = json.loads((kept / "made.json").read_text(encoding="utf-8"))
+        return {k: write_atomic(out / NAMES[k], (kept / NAMES[k]).read_bytes()) for k in made}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a missing or broken entry: draw them
+
+
 def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
     """Write every figure that has data; returns them by name.
 
@@ -228,30 +245,46 @@ def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) ->
     """
     import json
 
-    names = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png",
-             "depth_png": "depth.png"}
-    kept = cache_dir / "plots" / plot_key(board) if cache_dir is not None else None
-    try:
-        made = json.loads((kept / "made.json").read_text(encoding="utf-8")) if kept is not None else None
-        if made is not None:
-            return {k: write_atomic(out / names[k], (kept / names[k]).read_bytes()) for k in made}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # a missing or broken entry: draw them
-    texts = [r.name for r in board.rows] + list(board.roles_by_task)
-    plt = _pyplot(texts)
+    again = _kept(board, out, cache_dir)
+    if again is not None:
+        return again
+    plt = _pyplot([r.name for r in board.rows] + list(board.roles_by_task))
     drawn = {"scores_png": plot_scores(plt, board, out / "scores.png"),
              "splits_png": plot_splits(plt, board, out / "splits.png"),
              "roles_png": plot_roles(plt, board, out / "roles.png"),
              "depth_png": plot_depth(plt, board, out / "depth.png")}
     drawn = {k: v for k, v in drawn.items() if v is not None}
-    if kept is not None:
+    if cache_dir is not None:
+        kept = cache_dir / "plots" / plot_key(board)
         try:
             for k, path in drawn.items():
-                write_atomic(kept / names[k], path.read_bytes())
+                write_atomic(kept / NAMES[k], path.read_bytes())
             write_atomic(kept / "made.json", json.dumps(sorted(drawn)))  # last: the entry is complete
         except OSError as exc:
             log.warning("cannot keep the figures under %s: %s", kept, exc)
-    for k, name in names.items():
+    for k, name in NAMES.items():
         if k not in drawn:
             (out / name).unlink(missing_ok=True)  # a figure of an earlier build would contradict this board
     return drawn
+
+
+class Drawing:
+    """Figures being written, here or in a worker process; :meth:`result` waits for them."""
+
+    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, background: bool):
+        self.done, self.future = _kept(board, out, cache_dir), None
+        if self.done is None and background:  # drawn on another CPU while this one writes the rest
+            import dataclasses
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self.future = pool.submit(write_plots, dataclasses.replace(board, items=None), out, cache_dir)
+            pool.shutdown(wait=False)
+        elif self.done is None:
+            self.done = write_plots(board, out, cache_dir)
+
+    def result(self) -> dict[str, Path]:
+        if self.done is None:
+            self.done = self.future.result()
+        return self.done

@@ -112,8 +112,11 @@ def markdown(board: Leaderboard) -> str:
         parts += [f"- {md(r.name)}: {md('; '.join(r.reasons))}" for r in board.excluded] + [""]
     if board.errors:
         parts += ["## Inputs that could not be read", ""] + [f"- {md(e)}" for e in board.errors] + [""]
-    if board.notes or board.unmatched_judges:
-        parts += ["## Notes", ""] + [f"- {md(n)}" for n in board.unmatched_judges + board.notes] + [""]
+    if board.unmatched_judges:
+        parts += ["## Judge summaries that match no row (left out)", ""]
+        parts += [f"- {md(n)}" for n in board.unmatched_judges] + [""]
+    if board.notes:
+        parts += ["## Notes", ""] + [f"- {md(n)}" for n in board.notes] + [""]
     parts += ["## Columns", ""] + [f"- `{c.key}`: {md(c.display_name)}{' · ' + md(c.group) if c.group else ''}. "
                                    f"{md(' '.join(c.description.split()) + over_text(board, c))}"
                                    for c in shown_columns(board)]

@@ -137,3 +137,21 @@ def test_chinese_names_without_a_cjk_font_warn_once(tmp_path, monkeypatch, caplo
     fonts = {f.name for f in __import__("matplotlib").font_manager.fontManager.ttflist}
     if fonts & {"WenQuanYi Micro Hei", "Noto Sans CJK SC"}:  # installed here (CI installs fonts-wqy-microhei)
         assert not [r for r in caplog.records if r.name == plots.__name__]
+
+
+def test_figures_drawn_in_another_process_are_the_same_and_kept(tmp_path, monkeypatch):
+    from rolebench_eval.leaderboard import build as build_module
+
+    monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 0)  # draw in a worker process even for the fixture
+    opts = Options(n_boot=50, browse_items=0, cache_dir=tmp_path / "cache")
+    board = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "site", options=opts)
+    figures = {k: board.outputs[k].read_bytes() for k in ("scores_png", "splits_png", "roles_png")}
+    assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in figures.values())
+    kept = list((tmp_path / "cache" / "plots").glob("*/made.json"))
+    assert len(kept) == 1  # the worker kept them
+    monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 10**9)
+    again = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "again", options=opts)
+    assert {k: again.outputs[k].read_bytes() for k in figures} == figures  # copied, not drawn again
+    changed = build_leaderboard([RUNS / "a", RUNS / "b"], out=tmp_path / "other", options=opts)
+    assert changed.outputs["scores_png"].read_bytes() != figures["scores_png"]  # other data: drawn
+    assert len(list((tmp_path / "cache" / "plots").glob("*/made.json"))) == 2
