@@ -157,14 +157,20 @@ def _by_item(runs: dict[str, TaskRun], metrics: list[str]) -> TaskItems | None:
 
 def continuity(task: str, paper: str, runs: dict[str, TaskRun], resampling: Resampling
                ) -> tuple[dict[str, dict[str, Stat]], dict[str, list[tuple[int, Cell]]]]:
-    """``({"continuity"|"mt_break": {row: Stat}}, {row: [(depth, Cell)]})`` of one multi-turn task."""
+    """``({"continuity"|"mt_break": {row: Stat}}, {row: [(depth, Cell)]})`` of one multi-turn task.
+
+    A probe task (``paper`` is ``break``: it scores character breaks only) gives the break rate.
+    """
+    probe = paper == "break"
     depths = sorted(set.intersection(*(_depths(tr.values, paper) for tr in runs.values())))
-    if len(depths) < 2:
+    if len(depths) < (1 if probe else 2):
         return {}, {}
     first, last = depths[0], depths[-1]
     breaks = [f"break_d{d}" for d in depths if all(f"break_d{d}" in tr.values for tr in runs.values())]
     names = list(runs)
-    items = _by_item(runs, [f"{paper}_d{d}" for d in depths] + breaks)
+    items = _by_item(runs, sorted({f"{paper}_d{d}" for d in depths} | set(breaks)))
+    if probe:
+        return _probe(task, last, names, items, runs, resampling), {}
     if items is None:  # no per-item records: the aggregates, unpaired, without intervals
         note = "no per-item scores: difference of the depth means, unpaired, no interval"
         drops = {n: Stat(tr.values[f"{paper}_d{first}"] - tr.values[f"{paper}_d{last}"], note=note)
@@ -189,6 +195,23 @@ def continuity(task: str, paper: str, runs: dict[str, TaskRun], resampling: Resa
             out["mt_break"][name] = stat(f"break_d{last}", f"character breaks at depth {last}")
         curves[name] = [(d, stat(f"{paper}_d{d}").cell()) for d in depths]
     return {k: v for k, v in out.items() if v}, curves
+
+
+def _probe(task: str, last: int, names: list[str], items: TaskItems | None, runs: dict[str, TaskRun],
+           resampling: Resampling) -> dict[str, dict[str, Stat]]:
+    """The character-break rate at the deepest depth of a probe task, with its interval."""
+    metric = f"break_d{last}"
+    if items is None:
+        return {"mt_break": {n: Stat(tr.values[metric], note="no per-item scores: no interval")
+                             for n, tr in runs.items()}}
+    boot = task_bootstrap(task, TaskItems({metric: items.values[metric].astype(np.float32)}, items.role_codes,
+                                          items.role_names, items.type_bits), metric, [], resampling, breakdowns=False)
+    out = {}
+    for row, name in enumerate(names):
+        scored = items.values[metric][row][~np.isnan(items.values[metric][row])]
+        out[name] = from_boot(float(scored.mean()) if scored.size else np.nan, boot.means[metric][row],
+                              int(scored.size), f"character breaks at depth {last} (probe)")
+    return {"mt_break": out}
 
 
 # --------------------------------------------------------------------------- everything, in order

@@ -21,7 +21,8 @@ SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 MEASURED, REPORTED = "measured", "reported"
 KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "continuity", "judge")
 PROTOCOLS = ("pairwise", "rank", "rubric")
-MT_TASKS = {f"rolebench_mt_{kind}_{lang}": (kind, lang) for kind in ("specific", "general") for lang in ("en", "zh")}
+MT_TASKS = {f"rolebench_mt_{kind}_{lang}": (kind, lang) for kind in ("specific", "general", "probe")
+            for lang in ("en", "zh")}  # probe: character breaks only (metric "break")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _REQUIRED = ("key", "display_name", "format", "higher_is_better", "description", "kind")
 
@@ -123,7 +124,8 @@ def _tasks() -> dict[str, TaskInfo]:
              if name not in MT_TASKS}
     for name, (kind, lang) in MT_TASKS.items():
         label = known[name].label if name in known else f"MT {lang.upper()} {kind}"
-        tasks[name] = TaskInfo(name, label, lang, "spe" if kind == "specific" else "cus", "seen", multi_turn=True)
+        metric = {"specific": "spe", "general": "cus", "probe": "break"}[kind]
+        tasks[name] = TaskInfo(name, label, lang, metric, "seen", multi_turn=True)
     return tasks
 
 

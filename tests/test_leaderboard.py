@@ -297,3 +297,27 @@ def test_the_item_browser_keeps_per_role_items_with_every_models_answer():
     assert {items["judges"][v["judge"]]["judge"] for v in a["judges"]} == {"pairwise", "rank", "rubric"}
     off = build_leaderboard([RUNS / "a"], out=None, options=Options(n_boot=50, browse_items=0))
     assert off.items is None
+
+
+def test_a_probe_task_gives_the_break_rate_at_the_deepest_depth(tmp_path):
+    probe = "rolebench_mt_probe_en"
+    (tmp_path / "probe").mkdir()
+    shutil.copytree(RUNS / "c", tmp_path / "c")
+    src = next((RUNS / "mt_c").glob("samples_*.jsonl"))
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        for key in [k for k in row if k.startswith(("spe_", "rougeL_f_", "resp_tokens_"))]:
+            del row[key]
+        row["metrics"] = [k for k in row["metrics"] if k.startswith("break_")]
+    (tmp_path / "probe" / src.name.replace(MT, probe)).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = json.loads(next((RUNS / "mt_c").glob("results_*.json")).read_text(encoding="utf-8"))
+    for block in ("results", "configs", "versions", "n-samples"):
+        results[block] = {probe: results[block][MT]}
+    results["results"][probe] = {k: v for k, v in results["results"][probe].items() if k.startswith("break_")}
+    (tmp_path / "probe" / next((RUNS / "mt_c").glob("results_*.json")).name).write_text(json.dumps(results))
+    board = build_leaderboard([tmp_path], options=Options(n_boot=N_BOOT, browse_items=0))
+    cell = board.row("model-c").cells["mt_break"]
+    breaks = [r["break_d4"] for r in rows if "break_d4" in r]
+    assert cell.value == pytest.approx(np.mean(breaks)) == pytest.approx(2 / 6) and cell.n == 6
+    assert cell.lo <= cell.value <= cell.hi and "probe" in cell.note
+    assert board.row("model-c").value("continuity") is None and board.column_tasks["mt_break"] == [probe]
