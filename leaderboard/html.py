@@ -88,14 +88,14 @@ def _test_view(test) -> dict:
             "title": f"vs {test.other}: {test_text(test)}; n = {test.n_items} paired items"}
 
 
-def _layout(cols: list[Column]) -> list:
+def _layout(cols: list[Column], baseline: bool) -> list:
     """The table's column order: Score, the paired tests, RAW and continuity, the folded per-split
     columns, the judges; the tests are the markers "above" and "baseline"."""
     main = [c for c in cols if c.main and c.metric != "parse_failures"]  # failures: inside the judge's first cell
     score = [c for c in main if c.key == "score"]
     static = [c for c in main if c.key != "score" and c.kind != "judge"]
-    return (score + ["above", "baseline"] + static + [c for c in cols if not c.main]
-            + [c for c in main if c.kind == "judge"])
+    tests = ["above", "baseline"] if baseline else ["above"]
+    return score + tests + static + [c for c in cols if not c.main] + [c for c in main if c.kind == "judge"]
 
 
 def _row_view(row: Row, layout: list, extents: dict) -> dict:
@@ -183,12 +183,13 @@ def _script(name: str) -> tuple[Markup, str]:
 def render_index(board: Leaderboard, depth_png: bytes | None = None) -> str:
     """``index.html`` as a string."""
     cols = shown_columns(board)
-    layout = _layout(cols)
+    layout = _layout(cols, board.baseline is not None)
     extents = {c.key: _extent(board.rows, c.key) for c in cols}
     script, digest = _script("leaderboard.js")
     browser = bool(board.items and board.items["items"])
     return _environment().get_template("index.html.jinja").render(
         board=board, columns=layout, column_list=cols, groups=_groups(layout),
+        roomy=sum(1 for c in layout if isinstance(c, str) or c.main) <= 10,
         rows=[_row_view(r, layout, extents) for r in board.rows],
         descriptions={c.key: " ".join(c.description.split()) + over_text(board, c) for c in cols},
         n_measured=len(board.measured), n_reported=len(board.rows) - len(board.measured),
@@ -342,6 +343,8 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
             verdict = verdicts.get((models[index], judge), {}).get(first.doc_id) if task_ == task else None
             if verdict is not None:
                 judged.append({"judge": j, **verdict})
-        item["answers"].append({"model": index, "text": clean(record.response), "score": record.metrics.get(metric),
-                                "judges": judged})
+        text = clean(record.response)
+        same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
+        item["answers"].append({"model": index, "text": "" if same else text, "same_as_rolegpt": same,
+                                "score": record.metrics.get(metric), "judges": judged})
     return item

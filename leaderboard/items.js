@@ -106,7 +106,11 @@
     head.appendChild(el("span", "score", score(answer.score, tasks[item.task].metric)));
     head.title = model.full;
     card.appendChild(head);
-    card.appendChild(el("div", "text", answer.text === "" ? "(empty answer)" : answer.text));
+    if (answer.same_as_rolegpt) {
+      card.appendChild(el("div", "text muted", "The same answer as RoleGPT's, above."));
+    } else {
+      card.appendChild(answer.text.trim() === "" ? el("div", "text muted", "(an empty answer)") : el("div", "text", answer.text));
+    }
     answer.judges.forEach(function (v) {
       var judge = data.judges[v.judge];
       var box = el("details", "verdict");
