@@ -276,14 +276,16 @@ def items_data(board: Leaderboard, schema: Schema, task_runs: dict, used_judges:
         have = [m for m in models if task in task_runs[m] and task_runs[m][task].items is not None]
         if not have:
             continue
-        verdicts = {(m, j): read_verdicts(used_judges[(m, t, j)], set(_all_ids(task_runs[m][task])))
+        verdicts = {(m, j): _safe(board, read_verdicts, {}, used_judges[(m, t, j)],
+                                  set(_all_ids(task_runs[m][task])))
                     for m in have for t, j in judges if t == task and (m, t, j) in used_judges}
         judged = {d for v in verdicts.values() for d in v}
         chosen = _pick(_by_role([task_runs[m][task].items for m in have]), judged, per_role)
         wanted = {d for ids in chosen.values() for d in ids}
-        records = {m: _records(task_runs[m][task], wanted, schema.tasks[task].paper_metric, m == have[0])
-                   for m in have}  # the documents once, from the first model: the others give their answers
         info = schema.tasks[task]
+        metrics = tuple(task_runs[have[0]][task].items.metrics) if info.multi_turn else (info.paper_metric,)
+        records = {m: _safe(board, _records, {}, task_runs[m][task], wanted, metrics, m == have[0])
+                   for m in have}  # the documents once, from the first model: the others give their answers
         out["tasks"].append({"name": task, "label": info.label, "metric": info.paper_metric,
                              "roles": [_code(r, roles, out["roles"]) for r in chosen]})
         for role, ids in chosen.items():
@@ -293,11 +295,22 @@ def items_data(board: Leaderboard, schema: Schema, task_runs: dict, used_judges:
                     holder = next((m for m in have if doc_id in records[m]), None)
                     if holder is None:
                         continue
-                    first = _records(task_runs[holder][task], {doc_id}, info.paper_metric, True)[doc_id]
+                    first = _records(task_runs[holder][task], {doc_id}, metrics, True)[doc_id]
                 out["items"].append(_item(task, info.paper_metric, _code(role, roles, out["roles"]), first,
                                           [(i, records[m].get(doc_id)) for i, m in enumerate(models) if m in have],
                                           verdicts, judges, models))
     return out
+
+
+def _safe(board: Leaderboard, read, empty, *args):
+    """``read(*args)``; a file that cannot be read is listed with the board's errors, and gives ``empty``."""
+    from rolebench_eval.errors import InputError
+
+    try:
+        return read(*args)
+    except InputError as exc:
+        board.errors.append(exc)
+        return empty
 
 
 def _all_ids(task_run) -> list[int]:
@@ -311,13 +324,13 @@ def _code(value: str, codes: dict[str, int], values: list[str]) -> int:
     return codes[value]
 
 
-def _records(task_run, wanted: set[int], metric: str, with_docs: bool) -> dict:
+def _records(task_run, wanted: set[int], metrics: tuple[str, ...], with_docs: bool) -> dict:
     import numpy as np
 
     sc = task_run.items
     keep = np.flatnonzero(np.isin(sc.doc_ids, np.fromiter(wanted, np.int64, len(wanted))))
     positions = sorted(zip(sc.offsets[keep].tolist(), sc.lines[keep].tolist()))
-    return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions, (metric,), with_docs)}
+    return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions, metrics, with_docs)}
 
 
 def _text(value):
@@ -345,6 +358,7 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
                 judged.append({"judge": j, **verdict})
         text = clean(record.response)
         same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
+        score = record.metrics.get(metric if item["depth"] is None else f"{metric}_d{item['depth']}")
         item["answers"].append({"model": index, "text": "" if same else text, "same_as_rolegpt": same,
-                                "score": record.metrics.get(metric), "judges": judged})
+                                "score": score, "judges": judged})
     return item

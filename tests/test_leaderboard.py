@@ -284,17 +284,22 @@ def test_outputs_are_written_and_escaped(board):
 
 
 def test_the_item_browser_keeps_per_role_items_with_every_models_answer():
-    board = build_leaderboard([RUNS / "a", RUNS / "c", RUNS / "b"], judges=[JUDGES],
+    board = build_leaderboard([RUNS / "a", RUNS / "c", RUNS / "b", RUNS / "mt_a"], judges=[JUDGES],
                               options=Options(n_boot=50, browse_items=1, browse_models=2))
     items = board.items
     assert [m["name"] for m in items["models"]] == ["model-a", "model-c"] and items["n_models"] == 3
     roles = {(i["task"], items["roles"][i["role"]]) for i in items["items"]}
-    assert len(items["items"]) == len(roles) == 7  # one item per role of each task
+    assert len(items["items"]) == len(roles) == 9  # one item per role of each task (7 single-turn, 2 multi-turn)
     judged = next(i for i in items["items"] if items["roles"][i["role"]] == "Old Captain")
     assert judged["doc_id"] == 0 and judged["question"] == "Question 0: what do you see at sea?"
     a = next(x for x in judged["answers"] if items["models"][x["model"]]["name"] == "model-a")
     assert a["text"] == "model-a sees the waves (0)." and a["score"] == 0.5
     assert {items["judges"][v["judge"]]["judge"] for v in a["judges"]} == {"pairwise", "rank", "rubric"}
+    mt = build_leaderboard([RUNS / "mt_a"], options=Options(n_boot=50)).items["items"]
+    assert {i["depth"] for i in mt} == {1, 2, 4} and len(mt) == 18
+    deep = next(i for i in mt if i["depth"] == 4 and i["doc_id"] == 12)
+    assert deep["answers"][0]["score"] == next(r["spe_d4"] for r in samples("org/model-a", MT, "mt_a")
+                                               if r["doc_id"] == 12)
     off = build_leaderboard([RUNS / "a"], out=None, options=Options(n_boot=50, browse_items=0))
     assert off.items is None
 

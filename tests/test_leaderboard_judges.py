@@ -154,3 +154,16 @@ def test_the_judges_own_output_goes_on_the_board(llm_server, tmp_path, monkeypat
                 if board.items["models"][answer["model"]]["name"] == "model-a"}
     assert verdicts["pairwise"] == "win (orders: win, win)" and verdicts["rank"].startswith("win")
     assert verdicts["rubric"] == "3.00 (style 2, knowledge 3, instruction 4, character break: yes)"
+
+
+def test_a_corrupt_annotations_file_is_reported_and_the_board_still_built(tmp_path):
+    shutil.copytree(JUDGES, tmp_path / "judges")
+    bad = tmp_path / "judges" / "org__model-a" / EN / "pairwise" / "annotations.jsonl"
+    bad.write_text(bad.read_text(encoding="utf-8")[:-50] + "\n", encoding="utf-8")
+    board = build_leaderboard([RUNS / "a"], judges=[tmp_path / "judges"], options=Options(n_boot=50))
+    errors = [e for e in board.errors if e.path == str(bad)]
+    assert len(errors) == 1 and errors[0].line == 12
+    assert _cells(board, "model-a", EN, "pairwise")["win_rate"].value == _summary("org__model-a", "pairwise")["win_rate"]
+    answers = [a for i in board.items["items"] if i["task"] == EN for a in i["answers"]]
+    shown = {board.items["judges"][v["judge"]]["judge"] for a in answers for v in a["judges"]}
+    assert shown == {"rank", "rubric"}  # the pairwise verdicts are missing, the others are there
