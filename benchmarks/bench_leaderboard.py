@@ -79,13 +79,20 @@ def _prefixes(task: str) -> list[str]:
     return out
 
 
+def _versions() -> dict[str, float]:
+    """The installed tasks' versions: the synthetic runs are runs of the installed tasks."""
+    from rolebench_eval.catalogue import tasks
+
+    return {name: float(task.version) for name, task in tasks().items() if name in SIZES}
+
+
 def _results(model: str, means: dict[str, dict[str, float]]) -> dict:
-    results, configs = {}, {}
+    results, configs, versions = {}, {}, _versions()
     for task, values in means.items():
         results[task] = {"alias": task, **{f"{m},none": v for m, v in values.items()}}
-        configs[task] = {"task": task, "metadata": {"version": 1.0, "prompt_version": "1",
+        configs[task] = {"task": task, "metadata": {"version": versions[task], "prompt_version": "1",
                                                     "data": {"origin": "local", "sha256": "5" * 64}}}
-    return {"results": results, "configs": configs, "versions": {t: 1.0 for t in means},
+    return {"results": results, "configs": configs, "versions": {t: versions[t] for t in means},
             "n-samples": {t: {"original": SIZES[t], "effective": SIZES[t]} for t in means},
             "config": {"model": "hf", "model_args": f"pretrained=synthetic/{model}", "limit": None},
             "model_name": f"synthetic/{model}", "date": DATE}
@@ -163,8 +170,11 @@ def measure(label: str, runs: list[Path], root: Path, args, target: float | None
             wall, cpu, board = build(runs, root / "site", cache, args.n_boot)
             hot.append(wall)
             hot_cpu.append(cpu)
-    reference = json_reference(runs, os.cpu_count() or 1)
     ranked = sum(r.rank is not None for r in board.rows)
+    if ranked != len(runs):
+        raise SystemExit(f"only {ranked} of {len(runs)} runs ranked ({[r.reasons for r in board.excluded][:1]}): "
+                         "the synthetic set does not match the installed tasks; delete it to regenerate")
+    reference = json_reference(runs, os.cpu_count() or 1)
     goal = f"; target <= {target:g} s" if target else ""
     print(f"{label} cold: {_summary(cold)}, CPU {statistics.median(cold_cpu):.1f} s{goal}; "
           f"plain json.loads of the same files: {reference:.1f} s ({reference / statistics.median(cold):.1f}x)")

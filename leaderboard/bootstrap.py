@@ -19,11 +19,15 @@ reference the tests and the benchmark compare against.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from rolebench_eval.fileio import write_atomic
 from rolebench_eval.outputs import TYPE_BITS
 
 from .model import PairedTest
@@ -34,10 +38,16 @@ DEFAULT_N_BOOT = 1000
 
 @dataclass(frozen=True)
 class Resampling:
-    """How to bootstrap: resamples and seed."""
+    """How to bootstrap: resamples and seed; ``cache`` keeps the resample counts between builds.
+
+    The counts depend only on the seed, the task, its roles' sizes and the number of
+    resamples, not on any run, and drawing them is most of a rebuild's bootstrap; kept as
+    uint8 (a count above 255 is not kept), they take about one byte per item and resample.
+    """
 
     n_boot: int = DEFAULT_N_BOOT
     seed: int = DEFAULT_SEED
+    cache: Path | None = None
 
 
 def generator(seed: int, key: str) -> np.random.Generator:
@@ -235,11 +245,37 @@ def _role_means(scores: np.ndarray, masks: np.ndarray, partial: np.ndarray,
     return total, _divide(total, den)
 
 
-def _block(task: str, seed: int, n_boot: int, members: list[tuple[str, int]], cols: slice, k: np.ndarray,
-           rest: np.ndarray | None, p_k: np.ndarray, mask_rows: np.ndarray, layout: _Layout, breakdowns: bool):
-    """The resampled sums of one block of roles: ``(sums of every row of K, {role: means})``."""
+def block_counts(task: str, resampling: Resampling, members: list[tuple[str, int]]) -> np.ndarray:
+    """The counts of a block of roles (items x resamples), from ``resampling.cache`` when kept there."""
+    seed, n_boot, cache = resampling.seed, resampling.n_boot, resampling.cache
+    path = None
+    if cache is not None:
+        key = "\0".join(["1", str(seed), str(n_boot), task, *(f"{role}\0{size}" for role, size in members)])
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        path = cache / "counts" / digest[:2] / f"{digest}.npy"
+        try:
+            kept = np.load(path, allow_pickle=False)
+            if kept.shape == (sum(size for _, size in members), n_boot):
+                return kept.astype(np.float32)
+        except (OSError, ValueError, EOFError):
+            pass  # not kept yet, or unreadable: draw them
     counts = np.concatenate([resample_counts(size, n_boot, generator(seed, f"{task}#{role}"))
                              for role, size in members])
+    if path is not None and counts.max(initial=0) <= 255:
+        buffer = io.BytesIO()
+        np.save(buffer, counts.astype(np.uint8))
+        try:
+            write_atomic(path, buffer.getvalue())
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return counts
+
+
+def _block(task: str, resampling: Resampling, members: list[tuple[str, int]], cols: slice, k: np.ndarray,
+           rest: np.ndarray | None, p_k: np.ndarray, mask_rows: np.ndarray, layout: _Layout, breakdowns: bool):
+    """The resampled sums of one block of roles: ``(sums of every row of K, {role: means})``."""
+    n_boot = resampling.n_boot
+    counts = block_counts(task, resampling, members)
     num = np.zeros((k.shape[0], n_boot))
     roles = {}
     if breakdowns:  # the paper rows' sums come from the per-role products; the rest from one product
@@ -282,7 +318,7 @@ def task_bootstrap(task: str, items: TaskItems, paper_metric: str, pairs: list[t
     p_rows = slice(layout.paper * runs, (layout.paper + 1) * runs)
     mask_rows = k[runs * len(layout.metrics) + np.searchsorted(layout.partial, layout.paper * runs + layout.p_partial)]
     rest = np.concatenate([np.arange(p_rows.start), np.arange(p_rows.stop, k.shape[0])]) if breakdowns else None
-    jobs = [(task, seed, n_boot, members, slice(start, stop), k, rest, k[p_rows], mask_rows, layout, breakdowns)
+    jobs = [(task, resampling, members, slice(start, stop), k, rest, k[p_rows], mask_rows, layout, breakdowns)
             for start, stop, members in _role_blocks(groups)]
     done = pool.map(lambda job: _block(*job), jobs) if pool is not None else (_block(*job) for job in jobs)
     num, roles = np.zeros((k.shape[0], n_boot)), {}

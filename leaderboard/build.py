@@ -25,7 +25,8 @@ from rolebench_eval import outputs
 from rolebench_eval.errors import InputError
 from rolebench_eval.paper import paper_tables
 
-from . import inputs, scores
+from . import inputs as run_inputs
+from . import scores
 from .analysis import analyse
 from .bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
 from .compute import Stat, column_stat
@@ -96,24 +97,24 @@ def _isnan(values):
     return np.isnan(values)
 
 
-def load_runs(inputs_: Iterable[str | Path], schema: Schema, opts: Options
+def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
               ) -> tuple[list[RunResult], list[InputError], scores.DocIndex]:
     """Read every results file and its per-item scores; a broken run is reported and left out."""
-    found, errors = outputs.find_runs(inputs_)
+    found, errors = outputs.find_runs(inputs)
     if opts.strict and errors:
         raise errors[0]
     runs = []
     for run in found:
         try:
-            runs.append(inputs.read_run(run, schema.tasks))
+            runs.append(run_inputs.read_run(run, schema.tasks))
         except InputError as exc:
             _fail(errors, exc, opts.strict)
     names = opts.names
     if not isinstance(names, Mapping):
-        names = dict(inputs.split_name(spec, runs) for spec in names)
-    inputs.apply_names(runs, names)
+        names = dict(run_inputs.split_name(spec, runs) for spec in names)
+    run_inputs.apply_names(runs, names)
     tasks = [[t for t in run.tasks if t in run.samples] for run in runs]
-    jobs = [[(run.samples[t], inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
+    jobs = [[(run.samples[t], run_inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
             for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     index, kept = scores.DocIndex(), []
@@ -151,10 +152,10 @@ def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, 
     for run in runs:
         identity.setdefault(run.key, (run.model, run.adapter))
         for task in run.tasks:
-            found = (run, inputs.reasons(run, refs, [task]))
+            found = (run, run_inputs.reasons(run, refs, [task]))
             candidates.setdefault(run.key, {}).setdefault(task, []).append(found)
     labels = {r.label for r in runs if r.label is not None}
-    short = inputs.short_names({k: v for k, v in identity.items() if k not in labels}, labels)
+    short = run_inputs.short_names({k: v for k, v in identity.items() if k not in labels}, labels)
     rows, task_runs, notes = [], {}, []
     for key in sorted(candidates):
         name = key if key in labels else short[key]
@@ -218,12 +219,12 @@ def _baseline(name: str | None, rows: list[Row], shown: list[Row]) -> str | None
                                                f"{', '.join(r.name for r in shown)}")
 
 
-def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path] = (),
+def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path] = (),
                       out: str | Path | None = None, options: Options | None = None) -> Leaderboard:
     """Build the leaderboard (and write it under ``out`` when given).
 
     Args:
-        inputs_: lm-eval output folders or ``results_*.json`` / ``samples_*.jsonl`` files.
+        inputs: lm-eval output folders or ``results_*.json`` / ``samples_*.jsonl`` files.
         judges: Folders holding judge summaries.
         out: Folder for the Markdown, CSV, JSON, HTML and PNG outputs; nothing is written when None.
         options: See :class:`Options`.
@@ -235,12 +236,13 @@ def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path
     opts = options or Options()
     clock = _Clock()
     schema = load_schema(opts.schema_path)
-    runs, errors, index = load_runs(inputs_, schema, opts)
+    runs, errors, index = load_runs(inputs, schema, opts)
     clock("read")
-    rows, task_runs, notes = merge_runs(runs, inputs.references(runs, opts.baseline))
+    rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
     baseline = _baseline(opts.baseline, rows, shown)
-    result = analyse(schema, shown, task_runs, baseline, index.roles, Resampling(opts.n_boot, opts.seed))
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
+    result = analyse(schema, shown, task_runs, baseline, index.roles, Resampling(opts.n_boot, opts.seed, cache_dir))
     clock("compute")
     summaries, judge_errors = find_summaries(judges)
     for exc in judge_errors:
@@ -257,7 +259,6 @@ def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path
                   "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
-    cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     drawing = None
     if out is not None:  # a large board's figures are drawn in another process, while the browser is read
         from .plots import Drawing
@@ -265,12 +266,11 @@ def build_leaderboard(inputs_: Iterable[str | Path], judges: Iterable[str | Path
         Path(out).mkdir(parents=True, exist_ok=True)
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
-        background = items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
-        drawing = Drawing(board, Path(out), cache_dir, background)
+        drawing = Drawing(board, Path(out), cache_dir, items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
     if opts.browse_items > 0:
         from .html import items_data
 
-        board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models)
+        board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models, cache_dir)
         clock("item browser")
     if out is not None:
         write_outputs(board, Path(out), cache_dir, drawing)
@@ -309,7 +309,7 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, 
         "breakdowns_csv": write_atomic(out / "breakdowns.csv", render.breakdowns_csv(board)),
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
-    written.update((drawing or plots.Drawing(board, out, cache_dir, background=False)).result())
+    written.update((drawing or plots.Drawing(board, out, cache_dir)).result())
     written.update(html.write_pages(board, out))
     board.outputs = written
     return written

@@ -261,12 +261,55 @@ def _pick(doc_ids_by_role: dict[str, list[int]], judged: set[int], per_role: int
             for role, ids in doc_ids_by_role.items()}
 
 
+def _items_key(board: Leaderboard, task_runs: dict, used_judges: dict, models: list[str], per_role: int) -> str:
+    """A digest of every file and setting the browser's data comes from."""
+    parts = ["1", str(per_role), board.settings.get("package_version", "")]
+    for name in models:
+        row = board.row(name)
+        parts += [name, row.full_name, str(row.rank)]
+        for task, tr in sorted(task_runs[name].items()):
+            if tr.samples_path is not None:
+                stat = tr.samples_path.stat()
+                parts += [task, str(tr.samples_path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
+    for key, path in sorted((k, p) for k, p in used_judges.items() if k[0] in models):
+        notes = path.with_name("annotations.jsonl")
+        stat = notes.stat() if notes.is_file() else None
+        parts += [*key, str(notes.resolve()), str(stat.st_size if stat else -1), str(stat.st_mtime_ns if stat else -1)]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
 def items_data(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: dict, per_role: int,
-               max_models: int) -> dict:
+               max_models: int, cache_dir: Path | None = None) -> dict:
     """The item browser's data: ``per_role`` items of every role of every task, answered by the first
-    ``max_models`` measured rows (by rank) that logged samples, with their per-item scores and verdicts."""
+    ``max_models`` measured rows (by rank) that logged samples, with their per-item scores and verdicts.
+
+    With ``cache_dir``, the data of the same files and settings is kept and read back (reading
+    the lines of every shown model's items is most of the browser's cost).
+    """
+    import msgspec
+
     logged = [r.name for r in board.measured if any(tr.items is not None for tr in task_runs[r.name].values())]
     models = logged[:max_models]
+    kept = None
+    if cache_dir is not None:
+        key = _items_key(board, task_runs, used_judges, models, per_role)
+        kept = cache_dir / "items" / key[:2] / f"{key}.json"
+        try:
+            return msgspec.json.decode(kept.read_bytes())
+        except (OSError, msgspec.DecodeError):
+            pass
+    before = len(board.errors)
+    out = _collect(board, schema, task_runs, used_judges, per_role, models, logged)
+    if kept is not None and len(board.errors) == before:  # an unreadable file is reported again next time
+        try:
+            write_atomic(kept, msgspec.json.encode(out))
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return out
+
+
+def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: dict, per_role: int,
+             models: list[str], logged: list[str]) -> dict:
     judges = sorted({(task, judge) for (name, task, judge) in used_judges if name in models})
     roles: dict[str, int] = {}
     out = {"version": 1, "per_role": per_role, "n_models": len(logged),

@@ -271,9 +271,9 @@ def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) ->
 class Drawing:
     """Figures being written, here or in a worker process; :meth:`result` waits for them."""
 
-    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, background: bool):
+    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, background: bool = False):
         self.done, self.future = _kept(board, out, cache_dir), None
-        if self.done is None and background:  # drawn on another CPU while this one writes the rest
+        if self.done is None and background:  # drawn on another CPU while this one reads the browser's lines
             import dataclasses
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor

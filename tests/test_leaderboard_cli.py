@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,17 @@ def test_figures_drawn_in_another_process_are_the_same_and_kept(tmp_path, monkey
     changed = build_leaderboard([RUNS / "a", RUNS / "b"], out=tmp_path / "other", options=opts)
     assert changed.outputs["scores_png"].read_bytes() != figures["scores_png"]  # other data: drawn
     assert len(list((tmp_path / "cache" / "plots").glob("*/made.json"))) == 2
+
+
+def test_the_browser_data_is_kept_for_the_same_files_and_read_again_when_one_changes(tmp_path):
+    shutil.copytree(RUNS / "a", tmp_path / "a")
+    opts = Options(n_boot=20, cache_dir=tmp_path / "cache")
+    first = build_leaderboard([tmp_path / "a"], options=opts).items
+    assert len(list((tmp_path / "cache" / "items").rglob("*.json"))) == 1
+    assert build_leaderboard([tmp_path / "a"], options=opts).items == first  # read back
+    path = next((tmp_path / "a").glob("samples_rolebench_general_zh_*.jsonl"))
+    path.write_text(path.read_text(encoding="utf-8").replace("model-a sees the waves (0).", "Changed (0)."),
+                    encoding="utf-8")
+    again = build_leaderboard([tmp_path / "a"], options=opts).items
+    texts = [a["text"] for i in again["items"] if i["task"] == "rolebench_general_zh" for a in i["answers"]]
+    assert "Changed (0)." in texts and again != first
