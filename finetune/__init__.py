@@ -20,7 +20,7 @@ def train(config: str | os.PathLike | dict | None = None, **overrides) -> Path:
     Bad recipes, missing data and a missing base model raise ``RecipeError`` (an ``InputError``)
     before any model is loaded.
     """
-    from .args import parse
+    from .recipe import parse
     from .sft_lora import main
 
     return main(*parse(config=config, overrides=overrides))

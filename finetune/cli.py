@@ -36,7 +36,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Train from ``--config`` and the flags; print the adapter folder. Bad input raises RecipeError (exit 2)."""
-    from .args import parse
+    from .recipe import parse
     from .sft_lora import main as train_main
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

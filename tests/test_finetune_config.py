@@ -12,7 +12,8 @@ import pytest
 from rolebench_eval.catalogue import held_out_roles_en
 from rolebench_eval.data import RoleBenchDataError
 from rolebench_eval.errors import InputError
-from rolebench_eval.finetune.args import RecipeError, parse
+from rolebench_eval.finetune.args import RecipeError
+from rolebench_eval.finetune.recipe import parse
 from rolebench_eval.finetune.cli import register, run
 
 RECIPES = Path(__file__).resolve().parent.parent / "finetune" / "recipes"
@@ -87,6 +88,9 @@ BASE = "model_name_or_path: m\noutput_dir: o\nsplits: [general_zh]\nbf16: false\
     ("lora_dropout: 1.5\n", r"field 'lora_dropout': must be in \[0, 1\)"),
     ("use_peft: false\n", r"field 'use_peft': RoCIT trains a LoRA adapter"),
     ("eval_strategy: steps\n", r"field 'eval_strategy': is steps but eval_holdout is 0"),
+    ("eval_holdout: 3\n", r"bad.yaml:{line}: field 'eval_holdout': holds 3 items out of training for an eval loss that "
+                          r"eval_strategy: 'no' never computes"),
+    ("lora_r: yes\n", r"field 'lora_r': expected int, got true \(YAML reads unquoted yes/no as booleans"),
     ("references_per_item: 0\n", r"field 'references_per_item': must be at least 1"),
     ("splits: [general_xx]\n", r"field 'splits': unknown RoleBench split 'general_xx'"),
     ("extra_data: [{path: nowhere.jsonl, lang: zh, kind: general}]\n", r"extra_data\[0\]'.*path file not found"),
@@ -101,6 +105,13 @@ def test_bad_recipes_name_the_file_line_and_key(tmp_path, body, message):
     with pytest.raises(RecipeError, match=message.replace("{line}", str(len(lines)))) as err:
         parse(config=recipe)
     assert isinstance(err.value, InputError) and "\n" not in str(err.value)
+
+
+def test_an_unquoted_no_is_the_word_no(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "eval_strategy: no\nsave_strategy: no\n", encoding="utf-8")
+    _, training, _ = parse(config=recipe)
+    assert (training.eval_strategy, training.save_strategy) == ("no", "no")
 
 
 def test_a_recipe_that_is_not_a_mapping(tmp_path):
@@ -154,7 +165,7 @@ def test_bad_inputs_fail_before_any_model_is_loaded(tmp_path, stub_model, fixtur
     assert "instruction-generalization/general/train.jsonl: file not found" in msg
     msg = _train_error(**base, data_dir=str(fixture_data_dir), max_items_per_split=0)
     assert "empty training set" in msg and "general_zh (0 items, 0 samples)" in msg
-    msg = _train_error(**base, data_dir=str(fixture_data_dir), eval_holdout=10)
+    msg = _train_error(**base, data_dir=str(fixture_data_dir), eval_holdout=10, eval_strategy="steps")
     assert "empty training set" in msg
     msg = _train_error(**base, data_dir=str(fixture_data_dir), splits=["specific_zh"], context_instruct=False)
     assert "empty training set" in msg and "context_instruct: false leaves out role-specific sources" in msg

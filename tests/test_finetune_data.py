@@ -154,7 +154,7 @@ def rolegen_data_dir(tmp_path, fixture_data_dir):
 
 
 def test_no_training_item_of_the_role_generalization_recipe_has_a_held_out_role(rolegen_data_dir):
-    from rolebench_eval.finetune.args import parse
+    from rolebench_eval.finetune.recipe import parse
 
     recipe = Path(__file__).resolve().parent.parent / "finetune" / "recipes" / "rolellama_rolegen_7b_lora.yaml"
     script = parse(config=recipe, overrides={"model_name_or_path": "m", "output_dir": "o", "bf16": False,

@@ -32,14 +32,14 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 def _flags(model: Path, data_dir: Path, out: Path) -> list[str]:
     return ["--config", str(TINY), "--model_name_or_path", str(model), "--output_dir", str(out),
             "--data_dir", str(data_dir), "--splits", *SPLITS, "--references_per_item", "3",
-            "--eval_holdout", "1", "--eval_steps", "4", "--per_device_train_batch_size", "2",
+            "--eval_holdout", "1", "--eval_strategy", "steps", "--eval_steps", "4", "--per_device_train_batch_size", "2",
             "--max_steps", str(STEPS), "--save_steps", str(SAVE), "--logging_steps", "1"]
 
 
 def _kwargs(model: Path, data_dir: Path, out: Path, **kw) -> dict:
     """The same run as :func:`_flags`, for ``train()`` in this process."""
     return {"model_name_or_path": str(model), "output_dir": str(out), "data_dir": str(data_dir), "splits": SPLITS,
-            "references_per_item": 3, "eval_holdout": 1, "eval_steps": 4, "per_device_train_batch_size": 2,
+            "references_per_item": 3, "eval_holdout": 1, "eval_strategy": "steps", "eval_steps": 4, "per_device_train_batch_size": 2,
             "max_steps": STEPS, "save_steps": SAVE, "logging_steps": 1, **kw}
 
 

@@ -68,7 +68,8 @@ def test_only_lora_weights_train_and_the_adapter_runs_in_lm_eval(tiny_llama, fix
     base_sha = _sha(tiny_llama / "model.safetensors")
     base = AutoModelForCausalLM.from_pretrained(tiny_llama).state_dict()
     adapter = train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, tmp_path / "run", eval_holdout=1,
-                                              max_steps=4, save_steps=2, per_device_train_batch_size=2))
+                                              eval_strategy="steps", eval_steps=4, max_steps=4, save_steps=2,
+                                              per_device_train_batch_size=2))
     assert adapter == tmp_path / "run" / "adapter"
     weights, early = load_file(adapter / "adapter_model.safetensors"), load_file(
         tmp_path / "run" / "checkpoint-2" / "adapter_model.safetensors")
@@ -111,9 +112,8 @@ def test_only_lora_weights_train_and_the_adapter_runs_in_lm_eval(tiny_llama, fix
 @pytest.mark.slow
 def test_packed_training_puts_the_samples_in_one_row(tiny_llama, fixture_data_dir, tmp_path):
     run = tmp_path / "run"
-    adapter = train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, run, eval_holdout=1, max_steps=2,
-                                              packing=True, max_length=2048, per_device_train_batch_size=1,
-                                              eval_strategy="no"))
+    adapter = train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, run, max_steps=2, packing=True,
+                                              max_length=2048, per_device_train_batch_size=1))
     first = json.loads((run / "trainer_state.json").read_text(encoding="utf-8"))["log_history"][0]
     assert first["step"] == 1 and first["epoch"] == 1.0  # one packed row of batch 1 holds the whole train set
     record = json.loads((adapter / PROVENANCE_FILE).read_text(encoding="utf-8"))
@@ -134,8 +134,8 @@ SWITCHES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("switch, holds", SWITCHES, ids=[",".join(s) for s, _ in SWITCHES])
 def test_the_tiny_recipe_trains_through_each_switch(tiny_llama, fixture_data_dir, tmp_path, switch, holds):
-    kwargs = _fixture_run_args(tiny_llama, fixture_data_dir, tmp_path / "run", eval_holdout=0, eval_strategy="no",
-                               max_steps=2, per_device_train_batch_size=2)
+    kwargs = _fixture_run_args(tiny_llama, fixture_data_dir, tmp_path / "run", max_steps=2,
+                               per_device_train_batch_size=2)
     adapter = train(TINY, **kwargs | switch)
     record = json.loads((adapter / PROVENANCE_FILE).read_text(encoding="utf-8"))
     assert record["result"]["global_step"] == 2 and holds(record), record["data"]
@@ -215,8 +215,7 @@ def test_pipeline_memorises_a_slice_of_the_real_chinese_data(tiny_llama, real_da
     _slice_of_real_train_data(real_data_dir, data_dir)
     base = _sharpened_base(tiny_llama, tmp_path / "base")
     adapter = train(TINY, model_name_or_path=str(base), output_dir=str(tmp_path / "run"), data_dir=str(data_dir),
-                    splits=["specific_zh"], max_items_per_split=None, eval_holdout=0, eval_strategy="no",
-                    lora_r=64, lora_alpha=128,
+                    splits=["specific_zh"], max_items_per_split=None, lora_r=64, lora_alpha=128,
                     learning_rate=3e-3, max_steps=80, per_device_train_batch_size=4, save_steps=1000,
                     logging_steps=10)
     untrained = tmp_path / "untrained"
@@ -232,8 +231,7 @@ def test_pipeline_memorises_a_slice_of_the_real_chinese_data(tiny_llama, real_da
 def _cli(model, data_dir, out, *extra):
     return [sys.executable, "-m", "rolebench_eval.finetune", "--config", str(TINY), "--model_name_or_path", str(model),
             "--output_dir", str(out), "--data_dir", str(data_dir), "--splits", *FIXTURE_SPLITS,
-            "--references_per_item", "3", "--eval_holdout", "0", "--eval_strategy", "no",
-            "--per_device_train_batch_size", "2", "--logging_steps", "1", *extra]
+            "--references_per_item", "3", "--per_device_train_batch_size", "2", "--logging_steps", "1", *extra]
 
 
 def _free_port() -> int:
