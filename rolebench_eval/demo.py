@@ -95,6 +95,7 @@ def train_tiny_models(data_dir: Path, out: Path, settings: DemoSettings) -> tupl
 def run_demo(data_dir: str | Path, out: str | Path, settings: DemoSettings | None = None,
              echo: Callable[[str], None] = print) -> Path:
     """Run the four steps, print the score table, and return the path of the leaderboard page."""
+    from rolebench_eval.outputs import run_name
     from rolebench_eval.reproduce import reproduce
     from rolebench_eval.tasks.runner import evaluate
 
@@ -115,7 +116,7 @@ def run_demo(data_dir: str | Path, out: str | Path, settings: DemoSettings | Non
                                       gen_kwargs=f"max_gen_toks={settings.max_gen_toks}")
         echo("4/4 the leaderboard")
         board = out / "leaderboard"
-        build_leaderboard(runs, board, {str(adapter): ROCIT_NAME, str(base): BASE_NAME})
+        build_leaderboard(runs, board, {run_name(str(base), str(adapter)): ROCIT_NAME, str(base): BASE_NAME})
     echo("\n" + score_table(measured))
     echo("\nThe tiny models show the pipeline at work, not what a 7B model reaches (finetune/recipes/).")
     return board / "index.html"

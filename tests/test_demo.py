@@ -8,7 +8,7 @@ import pytest
 from rolebench_eval.demo import DemoSettings, check_data, run_demo, score_table
 from rolebench_eval.errors import InputError
 
-SMALL = DemoSettings(tokenizer_items=50, vocab_size=600, train_steps=3, max_gen_toks=4, batch_size=4)
+SMALL = DemoSettings(tokenizer_items=50, vocab_size=600, train_steps=3, max_length=512, max_gen_toks=4, batch_size=4)
 
 
 @pytest.mark.slow
@@ -21,7 +21,7 @@ def test_demo_prints_the_table_and_builds_the_page(tmp_path, fixture_data_dir, c
     assert measured == {"rolegpt", "tiny-llama (demo)", "tiny-llama + RoCIT (demo)"}
     assert {"RoleGPT", "RoleLLaMA", "RoleGLM"} <= {r["name"] for r in board["rows"] if r["source"] == "reported"}
 
-    table = printed[-2]
+    table = printed[-2].strip()
     names = [line.split("  ")[0] for line in table.splitlines()[2:]]
     assert names == ["RoleGPT (replay)", "tiny-llama (demo)", "tiny-llama + RoCIT (demo)", "RoleGPT (paper)",
                      "ChatGLM2 (paper)", "RoleGLM (paper)"]
