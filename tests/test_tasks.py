@@ -18,6 +18,11 @@ TASKS = ["rolebench_general_en", "rolebench_specific_en", "rolebench_rolegen_gen
 # Your own characters (rolebench-eval generate); in no group.
 CUSTOM_TASKS = ["rolebench_custom_general", "rolebench_custom_specific"]
 GROUPS = ["rolebench", "rolebench_en", "rolebench_rolegen_en", "rolebench_zh"]
+# Beyond the paper (tasks/multiturn.py, tasks/studies.py; tested in test_multiturn.py, test_studies.py).
+MT_TASKS = [f"rolebench_mt_{kind}_{lang}" for kind in ("general", "specific") for lang in ("en", "zh")]
+MT_TASKS += ["rolebench_mt_probe_en", "rolebench_mt_probe_zh", "rolebench_mt"]
+STUDY_TASKS = [f"rolebench_{kind}_{lang}_{layout}" for kind in ("general", "specific") for lang in ("en", "zh")
+               for layout in ("fewshot", "dialogue")]
 
 
 def expected_replay(data_dir, split):
@@ -38,7 +43,7 @@ def test_all_tasks_and_groups_are_indexed():
     from lm_eval.tasks import TaskManager
 
     tm = TaskManager(include_path=TASKS_DIR, include_defaults=False)
-    assert sorted(tm.all_tasks) == sorted(TASKS + CUSTOM_TASKS + GROUPS)
+    assert sorted(tm.all_tasks) == sorted(TASKS + CUSTOM_TASKS + GROUPS + MT_TASKS + STUDY_TASKS)
 
 
 @pytest.fixture(scope="module")
