@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from lm_eval.api.model import LM
 
 from rolebench_eval import evaluate
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.errors import InputError
 from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
 from rolebench_eval.prompts import chat_messages, plain_prompt
+from rolebench_eval.source import load_split
 from rolebench_eval.tasks.conversation import conversation_messages, plain_conversation
 from rolebench_eval.tasks.multiturn import (
     Settings,
@@ -23,26 +29,6 @@ from rolebench_eval.tasks.multiturn import (
     settings_from,
 )
 from rolebench_eval.tasks.task import build_docs
-from rolebench_eval.source import load_split
-
-
-class EchoPrompt(LM):
-    """Answers with its whole prompt: deterministic, and different whenever the prompt differs."""
-
-    def generate_until(self, requests, disable_tqdm: bool = False):
-        return [request.args[0] for request in requests]
-
-    def loglikelihood(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
-
-    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
-
-
-@pytest.fixture(scope="session")
-def mt_data_dir(fixture_data_dir):
-    """Invented data with nine items per role (six for the general splits), in the dataset's layout."""
-    return fixture_data_dir.parent / "rolebench_mt"
 
 
 def _docs(data_dir, split):
@@ -174,8 +160,8 @@ def _samples(out, task):
 
 
 @pytest.fixture(scope="module")
-def echo_run(mt_data_dir):
-    return evaluate(model=EchoPrompt(), tasks=["rolebench_mt_specific_en", "rolebench_specific_en",
+def echo_run(mt_data_dir, echo_model):
+    return evaluate(model=echo_model, tasks=["rolebench_mt_specific_en", "rolebench_specific_en",
                                                "rolebench_mt_specific_zh", "rolebench_specific_zh"],
                     data_dir=mt_data_dir, metadata={"items_per_role": 4}, log_samples=True)
 
@@ -290,3 +276,47 @@ def test_tiny_model_scores_match_direct_computation(tiny_llama, mt_data_dir):
         answer, doc, d = s["filtered_resps"][0], s["doc"], s["doc"]["depth"]
         assert s[f"spe_d{d}"] == rouge_l(answer, doc["references"], "en")
         assert s[f"resp_tokens_d{d}"] == response_tokens(answer, "en")
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def _run(*args, env=None, cwd=None):
+    """A console script of this environment (rolebench-eval, lm_eval)."""
+    return subprocess.run([str(Path(sys.executable).parent / args[0]), *args[1:]], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def _results(folder):
+    return json.loads(next(folder.glob("*/results_*.json")).read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_depths_from_the_command_line(mt_data_dir, tmp_path):
+    meta = '{"depths": [2, 3], "items_per_role": 3, "data_dir": "%s"}' % mt_data_dir
+    out = _run("rolebench-eval", "run", "--model", "rolegpt", "--tasks", "rolebench_mt_specific_zh",
+               "--metadata", meta, "--output_path", str(tmp_path), "--log_samples")
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = _results(tmp_path)
+    assert res["results"]["rolebench_mt_specific_zh"]["spe_d3,none"] == 1.0  # the fixture's replay restates the reference
+    assert res["configs"]["rolebench_mt_specific_zh"]["metadata"]["depths"] == [2, 3]
+    assert res["n-samples"]["rolebench_mt_specific_zh"]["original"] == 2 * 3 * 2
+
+
+@pytest.mark.integration
+def test_plain_lm_eval_runs_continuity_and_probes_on_the_real_chinese_data(tiny_llama, real_data_dir, tmp_path):
+    """The issue's command, on a few documents: offline, chat template, real data."""
+    tasks_dir = _run("rolebench-eval", "tasks-dir").stdout.strip()
+    out = _run("lm_eval", "--tasks", "rolebench_mt_specific_zh,rolebench_mt_probe_zh", "--model", "hf",
+               "--model_args", f"pretrained={tiny_llama}", "--apply_chat_template", "--include_path", tasks_dir,
+               "--device", "cpu", "--limit", "6", "--gen_kwargs", "max_gen_toks=8", "--output_path", str(tmp_path),
+               "--log_samples", env={"ROLEBENCH_DATA_DIR": str(real_data_dir.resolve())}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = _results(tmp_path)
+    keys = {t: {k for k in r if k.endswith(",none") and "stderr" not in k} for t, r in res["results"].items()}
+    assert keys["rolebench_mt_specific_zh"] == {f"{m}_d{d},none" for m in ("spe", "rougeL_f", "resp_tokens", "break")
+                                                for d in (1, 4, 8)}
+    assert keys["rolebench_mt_probe_zh"] == {f"break_d{d},none" for d in (1, 4, 8)}
+    meta = res["configs"]["rolebench_mt_specific_zh"]["metadata"]
+    assert meta["scored_items"] == 100 and meta["data"]["file"] == "rolebench-zh/role_specific/test.jsonl"
+    assert res["configs"]["rolebench_mt_probe_zh"]["metadata"]["scored_items"] == 25

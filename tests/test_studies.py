@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from lm_eval.api.model import LM
 
 from rolebench_eval import evaluate
 from rolebench_eval.errors import InputError
@@ -19,24 +18,6 @@ from rolebench_eval.source import load_split
 from rolebench_eval.tasks.conversation import plain_conversation
 from rolebench_eval.tasks.studies import PAPER_TOKENS, demonstrations, fewshot_user_turn, k_from
 from rolebench_eval.tasks.task import build_docs
-
-
-class EchoPrompt(LM):
-    """Answers with its whole prompt: deterministic, and different whenever the prompt differs."""
-
-    def generate_until(self, requests, disable_tqdm: bool = False):
-        return [request.args[0] for request in requests]
-
-    def loglikelihood(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
-
-    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
-
-
-@pytest.fixture(scope="session")
-def mt_data_dir(fixture_data_dir):
-    return fixture_data_dir.parent / "rolebench_mt"
 
 
 # ------------------------------------------------------------------ retrieval (ground)
@@ -110,9 +91,9 @@ def _by_item(out, task):
 
 
 @pytest.fixture(scope="module")
-def zero_k_run(mt_data_dir):
+def zero_k_run(mt_data_dir, echo_model):
     tasks = [f"rolebench_{split}{variant}" for split in ZERO_SHOT for variant in ("", "_fewshot", "_dialogue")]
-    return evaluate(model=EchoPrompt(), tasks=tasks, data_dir=mt_data_dir, metadata={"k": 0}, log_samples=True)
+    return evaluate(model=echo_model, tasks=tasks, data_dir=mt_data_dir, metadata={"k": 0}, log_samples=True)
 
 
 @pytest.mark.parametrize("split", sorted(ZERO_SHOT))
@@ -130,9 +111,9 @@ def test_without_demonstrations_both_layouts_are_the_zero_shot_task(zero_k_run, 
 
 
 @pytest.fixture(scope="module")
-def study_run(mt_data_dir):
+def study_run(mt_data_dir, echo_model):
     tasks = [f"rolebench_{s}_{v}" for s in ("specific_en", "specific_zh") for v in ("fewshot", "dialogue")]
-    return evaluate(model=EchoPrompt(), tasks=tasks, data_dir=mt_data_dir, metadata={"k": 2}, log_samples=True)
+    return evaluate(model=echo_model, tasks=tasks, data_dir=mt_data_dir, metadata={"k": 2}, log_samples=True)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
