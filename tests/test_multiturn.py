@@ -270,6 +270,20 @@ def test_history_under_a_template_without_system_role(tiny_llama_no_system, mt_d
 
 
 @pytest.mark.slow
+def test_depth_one_equals_the_single_turn_task_with_a_real_model(tiny_llama, mt_data_dir):
+    out = evaluate(model="hf", model_args=f"pretrained={tiny_llama}", device="cpu", data_dir=mt_data_dir,
+                   tasks=["rolebench_mt_specific_zh", "rolebench_specific_zh"], gen_kwargs="max_gen_toks=8",
+                   log_samples=True, apply_chat_template=True, metadata={"depths": [1], "items_per_role": 3})
+    multi, single = _samples(out, "rolebench_mt_specific_zh"), _samples(out, "rolebench_specific_zh")
+    assert len(multi) == 6
+    for (role, question, _), sample in multi.items():
+        twin = single[(role, question, None)]
+        assert sample["arguments"] == twin["arguments"] and sample["resps"] == twin["resps"]
+        assert (sample["spe_d1"], sample["rougeL_f_d1"], sample["resp_tokens_d1"]) == \
+            (twin["spe"], twin["rougeL_f"], twin["resp_tokens"])
+
+
+@pytest.mark.slow
 def test_tiny_model_scores_match_direct_computation(tiny_llama, mt_data_dir):
     out = _tiny(tiny_llama, mt_data_dir, ["rolebench_mt_specific_en"])
     for s in out["samples"]["rolebench_mt_specific_en"]:
