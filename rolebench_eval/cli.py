@@ -63,6 +63,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     print(format_rows(rows))
     for task in skipped:
         print(f"not run: {task} (its test file is not in this copy of RoleBench)")
+    print("RoleGPT's answers are scored against their sibling samples (CUS) as in the paper; RAW against the "
+          "general instructions' original answers; multiple references: the maximum (tasks/README.md).")
     if args.output_path:
         print(f"lm-eval results and samples written under {args.output_path}")
     return EXIT_OK

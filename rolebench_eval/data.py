@@ -11,15 +11,13 @@ Any malformed row raises :class:`RoleBenchDataError` naming the file, line and f
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.fileio import read_jsonl
+from rolebench_eval.fileio import read_json, read_jsonl
 
 HUB_REPO = "ZenMoore/RoleBench"
 # The Hub revision used when no local copy is given. "main" until a commit of the
@@ -40,6 +38,12 @@ _DEGENERATE = re.compile(
 RoleBenchDataError = InputError
 
 
+#: The item types of role-specific questions (PAPER.md 1.4). ``type`` values are trimmed and
+#: lower-cased on reading (``"SCRIPT_BASED "`` is ``script_based``) and empty ones dropped;
+#: anything else is kept and counted as unknown by ``data check``.
+KNOWN_TYPES = ("script_based", "script_agnostic")
+
+
 @dataclass(frozen=True)
 class Item:
     """One RoleBench row: a question put to a role, with its reference answers."""
@@ -48,6 +52,7 @@ class Item:
     question: str
     references: tuple[str, ...]
     types: tuple[str, ...] = ()
+    line: int = field(default=0, compare=False)  # where it was read (0: not from a file)
 
 
 def is_degenerate(reference: str) -> bool:
@@ -86,7 +91,8 @@ def parse_row(row: Any, path: str | os.PathLike, line: int) -> Item:
         isinstance(types, list) and all(isinstance(t, str) for t in types),
         path, line, "type", f"expected a string or a list of strings, got {types!r}",
     )
-    return Item(role=row["role"], question=row["question"], references=tuple(refs), types=tuple(types))
+    normalised = tuple(t.strip().lower() for t in types if t.strip())
+    return Item(role=row["role"], question=row["question"], references=tuple(refs), types=normalised, line=line)
 
 
 def read_items(path: str | os.PathLike) -> list[Item]:
@@ -101,8 +107,8 @@ def read_baseline(path: str | os.PathLike) -> dict[tuple[str, str], str]:
     """
     answers: dict[tuple[str, str], str] = {}
     first_line: dict[tuple[str, str], int] = {}
-    for line_no, item in enumerate(read_items(path), start=1):
-        key = (item.role, item.question)
+    for item in read_items(path):
+        key, line_no = (item.role, item.question), item.line
         if key in answers and answers[key] != item.references[0]:
             raise RoleBenchDataError(
                 path, None, "generated",
@@ -116,12 +122,48 @@ def read_baseline(path: str | os.PathLike) -> dict[tuple[str, str], str]:
 
 def read_descriptions(path: str | os.PathLike) -> dict[str, str]:
     """Role descriptions from ``profiles-*/desc.json`` (a JSON object role -> text)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise RoleBenchDataError(path, err.lineno, None, f"invalid JSON ({err.msg})") from None
+    data = read_json(path, "role descriptions file")
     _require(isinstance(data, dict), path, None, None, "expected a JSON object mapping role names to descriptions")
     for role, desc in data.items():
         _require(isinstance(desc, str), path, None, role, f"expected a string description, got {type(desc).__name__}")
     return data
+
+
+# --------------------------------------------------------------------------- RAW's references
+
+#: Fields that hold a general instruction's original (non-role-play) answer, in order of preference.
+RAW_ANSWER_FIELDS = ("target", "answer", "output")
+
+
+def normalise_question(text: str) -> str:
+    """How general instructions are matched to their raw answers: whitespace collapsed, ends trimmed."""
+    return " ".join(text.split())
+
+
+@dataclass
+class RawAnswers:
+    """The original answers of the general instructions (``instructions-*/instructions-general.jsonl``)."""
+
+    answers: dict[str, str]  # normalised instruction -> answer
+    fields: dict[str, int]  # answer field -> rows that used it (the README says which field was read)
+    conflicts: int = 0  # instructions listed twice with different answers (the first is kept)
+
+
+def read_raw_answers(path: str | os.PathLike) -> RawAnswers:
+    """Rows ``{"instruction", "target"}`` (or ``answer`` / ``output``), strictly: file:line:field errors."""
+    raw = RawAnswers({}, {})
+    for line, row in read_jsonl(path, "instructions file"):
+        _require(isinstance(row, dict), path, line, None, f"expected a JSON object, got {type(row).__name__}")
+        question = row.get("instruction", row.get("question"))
+        _require(isinstance(question, str) and bool(question.strip()), path, line, "instruction",
+                 "missing, empty or not a string")
+        name = next((f for f in RAW_ANSWER_FIELDS if f in row), None)
+        _require(name is not None, path, line, RAW_ANSWER_FIELDS[0],
+                 f"missing: a row needs the original answer in one of {', '.join(RAW_ANSWER_FIELDS)}")
+        _require(isinstance(row[name], str), path, line, name, f"expected a string, got {type(row[name]).__name__}")
+        raw.fields[name] = raw.fields.get(name, 0) + 1
+        key = normalise_question(question)
+        if key in raw.answers and raw.answers[key] != row[name]:
+            raw.conflicts += 1
+        raw.answers.setdefault(key, row[name])
+    return raw

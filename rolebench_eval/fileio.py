@@ -16,12 +16,13 @@ Writes go to a temporary file in the same folder, are fsynced and moved into pla
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from rolebench_eval.errors import InputError
 
@@ -29,22 +30,29 @@ from rolebench_eval.errors import InputError
 _SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` atomically; returns the path."""
+@contextlib.contextmanager
+def atomic_handle(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary handle on a temporary file that replaces ``path`` when the block ends without error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be read by others
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_handle(path) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any, **dumps: Any) -> Path:
@@ -62,21 +70,9 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
     """Write ``rows`` as JSON lines, atomically (see the module docstring)."""
     import jsonlines
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            with jsonlines.Writer(handle, dumps=dumps_line, flush=False) as writer:
-                writer.write_all(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_handle(path) as handle, jsonlines.Writer(handle, dumps=dumps_line, flush=False) as writer:
+        writer.write_all(rows)
+    return Path(path)
 
 
 def read_jsonl(path: str | os.PathLike, what: str = "file",

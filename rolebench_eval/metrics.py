@@ -15,23 +15,31 @@ table behind it is computed bit-parallel (Hyyro 2004), one machine word op per r
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # ----------------------------------------------------------------- tokenization
 
 
 def cjk_split(text: str) -> str:
     """Every non-whitespace character becomes its own space-separated token."""
-    return " ".join(ch for ch in text if not ch.isspace())
+    return " ".join("".join(text.split()))  # str.split() drops exactly the characters isspace() is true for
 
 
 def _sentences(text: str, lang: str) -> list[list[str]]:
     """pltrdy's preprocessing: split on ".", drop empty pieces, squeeze whitespace."""
-    if lang == "zh":
-        text = cjk_split(text)
-    return [" ".join(piece.split()).split(" ") for piece in text.split(".") if piece]
+    return _pieces(cjk_split(text) if lang == "zh" else text)
+
+
+def _pieces(text: str) -> list[list[str]]:
+    # pltrdy squeezes each piece with " ".join(piece.split()).split(" "): the same tokens, and a
+    # single empty token for a piece made of whitespace only
+    return [piece.split() or [""] for piece in text.split(".") if piece]
 
 
 # ----------------------------------------------------------------- union LCS
+#
+# Tokens stay strings: masks and sets are keyed by them directly (str hashes are cached),
+# which is faster in CPython than first mapping every token to an integer id.
 
 
 class _Sentence:
@@ -39,48 +47,62 @@ class _Sentence:
 
     __slots__ = ("tokens", "vocab", "masks", "full")
 
-    def __init__(self, tokens: list[int]):
+    def __init__(self, tokens: list[str]):
         self.tokens = tokens
-        self.vocab = set(tokens)
-        self.masks: dict[int, int] = {}
-        for pos, tok in enumerate(tokens):
-            self.masks[tok] = self.masks.get(tok, 0) | (1 << pos)
+        self.masks = _masks(tokens)
+        self.vocab = self.masks.keys()
         self.full = (1 << len(tokens)) - 1
 
 
-def _lcs_tokens(x: list[int], y: _Sentence, out: set[int]) -> None:
-    """Add to ``out`` the tokens of x on pltrdy's backtracked LCS of x and y."""
+def _masks(tokens: list[str]) -> dict[str, int]:
+    """token -> bit mask of its positions in ``tokens``."""
+    # Comprehensions run far faster than an explicit loop in CPython: first the last position
+    # of every token, then the earlier positions of repeated tokens OR-ed in.
+    masks = {tok: 1 << pos for pos, tok in enumerate(tokens)}
+    if len(masks) != len(tokens):
+        for pos in [pos for pos, tok in enumerate(tokens) if masks[tok] >> pos != 1]:
+            masks[tokens[pos]] |= 1 << pos
+    return masks
+
+
+def _lcs_tokens(x: list[str], y: _Sentence, out: set[str]) -> None:
+    """Add to ``out`` the tokens of x on pltrdy's backtracked LCS of x and y.
+
+    Rows of the LCS table are computed bit-parallel (Hyyro 2004) for the tokens of x that
+    occur in y only: a token absent from y leaves its row equal to the previous one.
+    """
     full, masks = y.full, y.masks
-    rows = [full]  # rows[i]: zero bits mark where row i of the LCS table steps up
-    v = full
-    for tok in x:
-        u = v & masks.get(tok, 0)
+    kept = [(i, tok, m) for i, tok in enumerate(x) if (m := masks.get(tok))]
+    rows, v = [], full  # rows[k]: zero bits mark where the row of kept token k steps up
+    for _, _, m in kept:
+        u = v & m
         v = ((v + u) | (v - u)) & full
         rows.append(v)
     ys = y.tokens
-    i = len(x)
     j = len(ys)
     remaining = j - v.bit_count()  # table[len(x)][len(y)]: LCS tokens still to collect
     # Without a match at (i, j), pltrdy goes up iff table[i-1][j] > table[i][j-1], which
     # holds exactly when row i steps up at column j (a zero bit). So from (i, j) it walks
     # left to the nearest column that is a step of row i or a match of x[i-1]: one jump.
+    # Rows of tokens absent from y equal the row above them and never match: a run of them
+    # is one jump to the nearest step of that row (the jump is idempotent).
+    k, end = len(kept) - 1, len(x)
     while remaining:
-        tok = x[i - 1]
-        j = ((~rows[i] | masks.get(tok, 0)) & ((1 << j) - 1)).bit_length()
+        i, tok, m = kept[k]
+        row = rows[k]
+        if i + 1 < end:  # rows i+2..end are absent tokens with this row's value
+            j = (~row & ((1 << j) - 1)).bit_length()
+        j = ((~row | m) & ((1 << j) - 1)).bit_length()
         if tok == ys[j - 1]:
             out.add(tok)
             j -= 1
             remaining -= 1
-        i -= 1
+        end, k = i, k - 1
 
 
-def _encode(sentences: list[list[str]], vocab: dict[str, int]) -> list[list[int]]:
-    return [[vocab.setdefault(tok, len(vocab)) for tok in sent] for sent in sentences]
-
-
-def _recall(hyp: list[_Sentence], ref: list[list[int]]) -> float:
+def _recall(hyp: list[_Sentence], ref: list[list[str]]) -> float:
     ref_vocab = {tok for sent in ref for tok in sent}
-    union: set[int] = set()
+    union: set[str] = set()
     for ref_sent in ref:
         ref_set = set(ref_sent)
         for hyp_sent in hyp:
@@ -92,24 +114,28 @@ def _recall(hyp: list[_Sentence], ref: list[list[int]]) -> float:
     return len(union) / len(ref_vocab)
 
 
+def _as_list(references: list[str] | tuple[str, ...] | str) -> list[str] | tuple[str, ...]:
+    return [references] if isinstance(references, str) else references
+
+
+def _best_recall(hyp: list[_Sentence], references, lang: str) -> float:
+    best = 0.0
+    if hyp:
+        for reference in references:
+            ref = _sentences(reference, lang)
+            if ref:
+                best = max(best, _recall(hyp, ref))
+    return best
+
+
 def rouge_l(prediction: str, references: list[str] | tuple[str, ...] | str, lang: str = "en") -> float:
     """Paper-faithful ROUGE-L recall of ``prediction``, max over ``references``.
 
     An empty prediction (or one made only of dots and spaces) scores 0.0, where pltrdy
     would raise; so does a reference without tokens.
     """
-    if isinstance(references, str):
-        references = [references]
-    vocab: dict[str, int] = {}
-    hyp = [_Sentence(tokens) for tokens in _encode(_sentences(prediction, lang), vocab)]
-    if not hyp:
-        return 0.0
-    best = 0.0
-    for reference in references:
-        ref = _encode(_sentences(reference, lang), vocab)
-        if ref:
-            best = max(best, _recall(hyp, ref))
-    return best
+    hyp = [_Sentence(tokens) for tokens in _sentences(prediction, lang)]
+    return _best_recall(hyp, _as_list(references), lang)
 
 
 # ----------------------------------------------------------------- conventional ROUGE-L F
@@ -126,16 +152,25 @@ def f_tokens(text: str, lang: str = "en") -> list[str]:
     return _TOKEN["zh" if lang == "zh" else "en"].findall(text.lower())
 
 
-def _lcs_length(x: list[int], y: list[int]) -> int:
-    """Length of the longest common subsequence, bit-parallel over y."""
-    masks: dict[int, int] = {}
-    for pos, tok in enumerate(y):
-        masks[tok] = masks.get(tok, 0) | (1 << pos)
-    full = v = (1 << len(y)) - 1
-    for tok in x:
-        u = v & masks.get(tok, 0)
+def _lcs_length(x: list[str], masks: dict[str, int], full: int) -> int:
+    """Length of the longest common subsequence of x and the sequence behind ``masks``, bit-parallel."""
+    v = full
+    for mask in [m for m in map(masks.get, x) if m]:  # a token absent from the other side leaves v as it is
+        u = v & mask
         v = ((v + u) | (v - u)) & full
-    return len(y) - v.bit_count()
+    return full.bit_length() - v.bit_count()
+
+
+def _best_f(pred: list[str], references, lang: str) -> float:
+    if not pred:
+        return 0.0
+    masks, full, best = _masks(pred), (1 << len(pred)) - 1, 0.0
+    for reference in references:
+        ref = f_tokens(reference, lang)
+        if ref and (lcs := _lcs_length(ref, masks, full)):
+            precision, recall = lcs / len(pred), lcs / len(ref)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
 
 
 def rouge_l_f(prediction: str, references: list[str] | tuple[str, ...] | str, lang: str = "en") -> float:
@@ -144,17 +179,29 @@ def rouge_l_f(prediction: str, references: list[str] | tuple[str, ...] | str, la
     English uses ``rouge_score``'s default tokenizer (which would delete every CJK
     character); Chinese adds each ideograph as a token of its own.
     """
-    if isinstance(references, str):
-        references = [references]
-    vocab: dict[str, int] = {}
-    pred = [vocab.setdefault(t, len(vocab)) for t in f_tokens(prediction, lang)]
-    best = 0.0
-    for reference in references:
-        ref = [vocab.setdefault(t, len(vocab)) for t in f_tokens(reference, lang)]
-        if pred and ref and (lcs := _lcs_length(ref, pred)):
-            precision, recall = lcs / len(pred), lcs / len(ref)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
+    return _best_f(f_tokens(prediction, lang), _as_list(references), lang)
+
+
+class ItemScores(NamedTuple):
+    """The per-item scores every RoleBench task reports (see :func:`item_scores`)."""
+
+    recall: float  # the paper metric (CUS or SPE), max over references
+    f: float  # rougeL_f, max over references
+    length: int  # resp_tokens
+    raw: float | None = None  # the paper metric against the original answer (RAW), when one was given
+
+
+def item_scores(prediction: str, references: list[str] | tuple[str, ...], lang: str = "en",
+                raw: str | None = None) -> ItemScores:
+    """The paper metric, ``rougeL_f``, the answer length (and RAW) of one item, preparing the prediction once.
+
+    Equal to ``(rouge_l(...), rouge_l_f(...), response_tokens(...), rouge_l(prediction, [raw]))``;
+    the tasks call this.
+    """
+    text = cjk_split(prediction) if lang == "zh" else prediction
+    hyp = [_Sentence(tokens) for tokens in _pieces(text)]
+    return ItemScores(_best_recall(hyp, references, lang), _best_f(f_tokens(prediction, lang), references, lang),
+                      len(text.split()), None if raw is None else _best_recall(hyp, [raw], lang))
 
 
 def response_tokens(prediction: str, lang: str = "en") -> int:

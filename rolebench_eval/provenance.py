@@ -14,6 +14,8 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from rolebench_eval.fileio import read_json
+
 
 PROVENANCE_FILE = "rolebench_provenance.json"
 FORMAT_VERSION = 1
@@ -46,7 +48,7 @@ def read_provenance(adapter_dir: str | os.PathLike) -> dict | None:
     path = Path(adapter_dir) / PROVENANCE_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, "adapter provenance file")
 
 
 UNKNOWN = "unknown"

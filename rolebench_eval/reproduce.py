@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rolebench_eval.catalogue import get_task, tasks
 from rolebench_eval.data import HUB_REPO
-from rolebench_eval.errors import InputError
+from rolebench_eval.errors import InputError, NothingUsable
 from rolebench_eval.paper import reported
 from rolebench_eval.source import DataSource
 
@@ -24,6 +24,7 @@ class Row:
     table: str
     scored: int
     items: int
+    note: str = ""
 
 
 def available_tasks(data_dir: str | Path | None) -> tuple[list[str], list[str]]:
@@ -36,20 +37,39 @@ def available_tasks(data_dir: str | Path | None) -> tuple[list[str], list[str]]:
     return have, [n for n in names if n not in have]
 
 
+def _scored(results: dict, task: str, metric: str) -> int:
+    """Items that got ``metric`` (from the logged samples; else lm-eval's sample count)."""
+    samples = (results.get("samples") or {}).get(task)
+    if samples is None:
+        return results["results"][task].get("sample_len", 0) if f"{metric},none" in results["results"][task] else 0
+    return sum(metric in s for s in samples)
+
+
+def _note(meta: dict, metric: str, scored: int) -> str:
+    """Why a paper metric has no value, or what it covers."""
+    raw = meta.get("raw") or {}
+    if metric == "raw" and not raw.get("found", True):
+        return f"no {raw['file']} in this copy of RoleBench"
+    if not scored and str(meta.get("rolegpt_answers", "")).startswith("0 of"):
+        return "no RoleGPT answers in the dataset for this split"
+    if metric == "raw":
+        return raw.get("coverage", "")
+    return f"RoleGPT answers for {meta.get('rolegpt_answers', '?')}"
+
+
 def comparison_rows(results: dict) -> list[Row]:
-    """One row per (task, paper metric) measured, with the RoleGPT value the paper reports."""
+    """One row per (task, paper metric) of every task run, with the RoleGPT value the paper reports."""
     paper = reported("RoleGPT")
     rows = []
-    for task, res in results["results"].items():
-        if task not in tasks():
-            continue
+    for task in (t for t in tasks() if t in results["results"]):
+        entry, res = get_task(task), results["results"][task]
+        meta = (results.get("configs", {}).get(task) or {}).get("metadata") or {}
         items = results["n-samples"][task]["original"]
-        for metric in ("cus", "raw", "spe"):
+        for metric in (entry.metric, "raw") if entry.kind == "general" else (entry.metric,):
             value, table = paper.get((task, metric), (None, ""))
-            measured = res.get(f"{metric},none")
-            if measured is None and value is None:
-                continue
-            rows.append(Row(task, metric, measured, value, table, res.get("sample_len", 0) if measured is not None else 0, items))
+            scored = _scored(results, task, metric)
+            rows.append(Row(task, metric, res.get(f"{metric},none"), value, table, scored, items,
+                            _note(meta, metric, scored)))
     return rows
 
 
@@ -62,20 +82,30 @@ def format_rows(rows: list[Row]) -> str:
     table = [
         [r.task, r.metric.upper(), fmt(r.measured), fmt(r.paper), r.table,
          "—" if r.measured is None or r.paper is None else f"{round(r.measured - r.paper, 4) + 0.0:+.4f}",
-         f"{r.scored}/{r.items}"]
+         f"{r.scored}/{r.items}", r.note]
         for r in rows
     ]
-    return tabulate(table, headers=["task", "metric", "measured", "paper", "table", "diff", "scored/items"])
+    return tabulate(table, headers=["task", "metric", "measured", "paper", "table", "diff", "scored/items", "note"],
+                    disable_numparse=True)
 
 
 def reproduce(data_dir: str | Path | None = None, output_path: str | Path | None = None, limit: int | None = None):
-    """Evaluate the ``rolegpt`` replay on every available split; returns (results, rows, skipped)."""
+    """Evaluate the ``rolegpt`` replay on every available split; returns (results, rows, skipped).
+
+    Raises:
+        InputError: no RoleBench test split in ``data_dir``.
+        NothingUsable: no split had a RoleGPT answer to replay.
+    """
     from rolebench_eval.tasks.runner import evaluate
 
     names, skipped = available_tasks(data_dir)
     if not names:
         raise InputError(data_dir, None, None, f"no RoleBench test split in this folder; expected the layout of "
                          f"the Hub dataset {HUB_REPO} (e.g. rolebench-zh/general/test.jsonl)")
-    results = evaluate(model="rolegpt", tasks=names, data_dir=data_dir, limit=limit,
-                       output_path=output_path, log_samples=output_path is not None)
-    return results, comparison_rows(results), skipped
+    results = evaluate(model="rolegpt", tasks=names, data_dir=data_dir, limit=limit, output_path=output_path,
+                       log_samples=True)
+    rows = comparison_rows(results)
+    if not any(r.measured is not None for r in rows):
+        raise NothingUsable("the replay scored nothing: no split of this RoleBench copy has RoleGPT answers "
+                            "(rolegpt_baseline.jsonl)")
+    return results, rows, skipped

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolebench_eval import hub
+from rolebench_eval.audit import audit
 from rolebench_eval.catalogue import Split, get_split
 from rolebench_eval.data import (
     ENV_VAR,
@@ -15,11 +16,13 @@ from rolebench_eval.data import (
     HUB_REVISION,
     Item,
     RoleBenchDataError,
+    normalise_question,
     read_baseline,
     read_descriptions,
     read_items,
+    read_raw_answers,
 )
-from rolebench_eval.fileio import sha256_file
+from rolebench_eval.fileio import read_json, sha256_file
 
 # The marker file of a folder written by `rolebench-eval generate`; its "lang" is the
 # language of the folder's `lang: auto` splits (custom splits in rolebench_eval/splits.yaml).
@@ -50,19 +53,11 @@ class DataSource:
         if self.local_root is not None:
             path = self.local_root / relpath
             return path if path.is_file() else None
-        from huggingface_hub import _CACHED_NO_EXIST, hf_hub_download, try_to_load_from_cache
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+        return hub.fetch(relpath, self.revision)
 
-        try:
-            return Path(hf_hub_download(HUB_REPO, relpath, repo_type="dataset", revision=self.revision))
-        except LocalEntryNotFoundError as err:
-            # Offline: absent only if an earlier online run saw it absent (the cache's .no_exist marker).
-            if try_to_load_from_cache(HUB_REPO, relpath, revision=self.revision, repo_type="dataset") is _CACHED_NO_EXIST:
-                return None
-            raise RoleBenchDataError(f"{HUB_REPO}@{self.revision}/{relpath}", None, None,
-                                     f"not in the local Hugging Face cache and the Hub is unreachable ({err})") from err
-        except EntryNotFoundError:  # the dataset has no such file
-            return None
+    def where(self, relpath: str) -> str:
+        """``relpath`` as a user reads it: a local path, or ``repo@revision/relpath``."""
+        return str(self.local_root / relpath) if self.local_root is not None else f"{HUB_REPO}@{self.revision}/{relpath}"
 
     def describe(self, fetched: Path) -> dict[str, str]:
         """Provenance for results files: where the data came from and which version."""
@@ -75,13 +70,39 @@ class DataSource:
 
 @dataclass
 class SplitData:
-    """Everything one task needs: items, RoleGPT answers, role descriptions, provenance."""
+    """Everything one task needs: items, RoleGPT answers, role descriptions, RAW answers, provenance."""
 
     split: Split
     items: list[Item]
     baseline: dict[tuple[str, str], str] | None  # None: no rolegpt_baseline.jsonl released
     descriptions: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
+    raw: list[str | None] | None = None  # general splits: each item's original answer (None: unmatched)
+    raw_provenance: dict | None = None  # where RAW's answers came from, which field, coverage
+    audit: dict = field(default_factory=dict)  # rolebench_eval.audit counts (kept rows, as released)
+
+
+def _required(source: DataSource, relpath: str) -> Path:
+    path = source.fetch(relpath)
+    if path is None:
+        raise RoleBenchDataError(source.where(relpath), None, None,
+                                 "file not found; point ROLEBENCH_DATA_DIR or --metadata '{\"data_dir\": ...}' "
+                                 "at a RoleBench copy that has it")
+    return path
+
+
+def _raw_answers(source: DataSource, split: Split, items: list[Item]) -> tuple[list | None, dict | None]:
+    """Each general item's original answer, matched on whitespace-normalised question text."""
+    if split.kind != "general" or not split.raw:
+        return None, None
+    path = source.fetch(split.raw)
+    if path is None:
+        return None, {"file": split.raw, "found": False}
+    raw = read_raw_answers(path)
+    answers = [raw.answers.get(normalise_question(i.question)) for i in items]
+    covered = sum(a is not None for a in answers)
+    return answers, {"file": split.raw, "found": True, "sha256": sha256_file(path), "fields": raw.fields,
+                     "conflicts": raw.conflicts, "coverage": f"{covered} of {len(items)} items have a raw answer"}
 
 
 def load_split(
@@ -90,28 +111,30 @@ def load_split(
     revision: str | None = None,
     file: str = "test",
 ) -> SplitData:
-    """Load ``<split dir>/<file>.jsonl`` with its baseline and the role descriptions."""
+    """Load ``<split dir>/<file>.jsonl`` with its baseline, role descriptions and RAW answers.
+
+    This is the one validator: ``run`` (through the tasks), ``finetune`` and ``data check``
+    all read RoleBench through it, so they refuse exactly the same files.
+    """
     split = get_split(name)
     source = DataSource.resolve(data_dir, revision)
     if split.lang == "auto":
         split = dataclasses.replace(split, lang=custom_lang(source, name))
     relpath = f"{split.dir}/{file}.jsonl"
-    path = source.fetch(relpath)
-    if path is None:
-        where = source.local_root or f"{HUB_REPO}@{source.revision}"
-        raise RoleBenchDataError(
-            f"{where}/{relpath}", None, None,
-            f"file not found; point {ENV_VAR} or --metadata data_dir at a RoleBench copy that has it",
-        )
+    path = _required(source, relpath)
+    items = read_items(path)
+    if not items:
+        raise RoleBenchDataError(source.where(relpath), None, None, "no rows: a split file needs at least one item")
     baseline_path = source.fetch(f"{split.dir}/rolegpt_baseline.jsonl")
     desc_path = source.fetch(f"{split.profiles}/desc.json")
-    provenance = source.describe(path) | {"file": relpath, "sha256": sha256_file(path)}
+    baseline = read_baseline(baseline_path) if baseline_path else None
+    descriptions = read_descriptions(desc_path) if desc_path else {}
+    raw, raw_provenance = _raw_answers(source, split, items) if file == "test" else (None, None)
+    covered = None if raw is None else sum(a is not None for a in raw)
     return SplitData(
-        split=split,
-        items=read_items(path),
-        baseline=read_baseline(baseline_path) if baseline_path else None,
-        descriptions=read_descriptions(desc_path) if desc_path else {},
-        provenance=provenance,
+        split=split, items=items, baseline=baseline, descriptions=descriptions,
+        provenance=source.describe(path) | {"file": relpath, "sha256": sha256_file(path)},
+        raw=raw, raw_provenance=raw_provenance, audit=audit(items, descriptions, baseline, covered),
     )
 
 
@@ -119,14 +142,13 @@ def custom_lang(source: DataSource, split: str) -> str:
     """The language of a generated folder, from its ``rolebench_custom.json``."""
     meta = source.fetch(CUSTOM_META) if source.local_root is not None else None
     if meta is None:
-        where = source.local_root or f"{HUB_REPO}@{source.revision}"
-        raise RoleBenchDataError(f"{where}/{CUSTOM_META}", None, None,
+        raise RoleBenchDataError(source.where(CUSTOM_META), None, None,
                                  f"split {split!r} reads a folder written by `rolebench-eval generate`; "
                                  "pass that folder as data_dir (--metadata '{\"data_dir\": ...}')")
-    try:
-        lang = json.loads(meta.read_text(encoding="utf-8")).get("lang")
-    except (json.JSONDecodeError, AttributeError):
-        raise RoleBenchDataError(meta, None, None, "invalid JSON object") from None
+    data = read_json(meta, "generated-folder record")
+    if not isinstance(data, dict):
+        raise RoleBenchDataError(meta, None, None, "expected a JSON object")
+    lang = data.get("lang")
     if lang not in ("en", "zh"):
         raise RoleBenchDataError(meta, None, "lang", f"expected 'en' or 'zh', got {lang!r}")
     return lang

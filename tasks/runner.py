@@ -88,10 +88,12 @@ def evaluate(
     results = lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=list(tasks), task_manager=tm,
                                       evaluation_tracker=tracker, **kwargs)
     if tracker is not None and results is not None:
-        samples = results.pop("samples", None)
+        samples = results.pop("samples", None)  # lm-eval's CLI saves the aggregate without them
         tracker.save_results_aggregated(results=results, samples=samples)
         for task, task_samples in (samples or {}).items():
             tracker.save_results_samples(task_name=task, samples=task_samples)
+        if samples is not None:
+            results["samples"] = samples
     return results
 
 

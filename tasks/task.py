@@ -13,7 +13,7 @@ import logging
 from lm_eval.api.task import ConfigurableTask
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
-from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
+from rolebench_eval.metrics import item_scores
 from rolebench_eval.prompts import (
     PROMPT_VERSION,
     chat_messages,
@@ -52,7 +52,8 @@ def build_docs(data: SplitData) -> list[dict]:
     """lm-eval documents: the raw row plus the rendered role prompt and the RoleGPT answer."""
     lang, kind = data.split.lang, data.split.kind
     docs = []
-    for item in data.items:
+    raw = data.raw if data.raw is not None else [None] * len(data.items)
+    for item, raw_answer in zip(data.items, raw):
         rolegpt = data.baseline.get((item.role, item.question)) if data.baseline is not None else None
         docs.append({
             "role": item.role,
@@ -64,22 +65,25 @@ def build_docs(data: SplitData) -> list[dict]:
             "system_prompt": role_prompt(item.role, lang, data.descriptions.get(item.role)),
             "description": data.descriptions.get(item.role),  # the profile text (judges' description slot)
             "rolegpt": rolegpt,
+            "raw": raw_answer,  # the instruction's original answer (RAW's reference), general items only
         })
     return docs
 
 
 def process_results(doc: dict, results: list[str]) -> dict[str, float]:
-    """Per-item scores: the paper metric (``cus`` or ``spe``), ROUGE-L F and answer length."""
+    """Per-item scores: the paper metric (``cus`` or ``spe``), ``raw``, ROUGE-L F and answer length.
+
+    ``raw`` (general items) is the paper metric against the instruction's original answer; an
+    item without one gets no ``raw`` at all (never a 0), so the mean is over covered items.
+    """
     prediction = results[0]
     if prediction == NO_ROLEGPT_ANSWER:
         return {}
-    refs, lang = doc["references"], doc["lang"]
-    paper_metric = "cus" if doc["kind"] == "general" else "spe"
-    return {
-        paper_metric: rouge_l(prediction, refs, lang),
-        "rougeL_f": rouge_l_f(prediction, refs, lang),
-        "resp_tokens": response_tokens(prediction, lang),
-    }
+    scores = item_scores(prediction, doc["references"], doc["lang"], doc.get("raw"))
+    out = {"cus" if doc["kind"] == "general" else "spe": scores.recall, "rougeL_f": scores.f, "resp_tokens": scores.length}
+    if scores.raw is not None:
+        out["raw"] = scores.raw
+    return out
 
 
 class RoleBenchTask(ConfigurableTask):
@@ -105,7 +109,13 @@ class RoleBenchTask(ConfigurableTask):
             "role_descriptions": f"{len({i.role for i in data.items} & set(data.descriptions))} of "
                                  f"{len({i.role for i in data.items})} roles",
             "rolegpt_answers": f"{covered} of {len(data.items)} items",
+            "data_audit": data.audit,
         }
+        if data.raw_provenance is not None:
+            self.config.metadata["raw"] = data.raw_provenance
+            if not data.raw_provenance.get("found"):
+                log.warning("%s: %s is not in this copy of RoleBench; RAW is not measured", self.config.task,
+                            data.raw_provenance["file"])
 
     def fewshot_context(self, doc, num_fewshot, system_instruction=None, apply_chat_template=False,
                         fewshot_as_multiturn=False, chat_template=None, gen_prefix=None):

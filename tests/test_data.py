@@ -188,3 +188,101 @@ def test_hub_source_through_huggingface_hub(tmp_path, monkeypatch, fixture_data_
     (tmp_path / "datasets--ZenMoore--RoleBench" / "snapshots" / commit / "profiles-eng" / "desc.json").unlink()
     with pytest.raises(RoleBenchDataError, match="not in the local Hugging Face cache"):
         load_split("specific_en")
+
+
+# ------------------------------------------------------------------ what run refuses, data check refuses
+
+
+def _copy(fixture_data_dir, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(fixture_data_dir, root)
+    return root
+
+
+def _non_utf8(path):
+    path.write_bytes(path.read_bytes().replace("老船长".encode(), b"\xff\xfe", 1))
+
+
+def _gb18030(path):
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gb18030"))
+
+
+def _empty(path):
+    path.write_text("", encoding="utf-8")
+
+
+def _bad_desc(path):
+    (path.parents[2] / "profiles-zh").mkdir(exist_ok=True)
+    (path.parents[2] / "profiles-zh" / "desc.json").write_text('{"老船长": "x",', encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (_non_utf8, ":1: not valid UTF-8"),
+    (_gb18030, ":1: not valid UTF-8"),
+    (_empty, "no rows: a split file needs at least one item"),
+    (_bad_desc, "desc.json:1: invalid JSON"),
+])
+def test_data_check_and_run_refuse_the_same_files_with_the_same_line(tmp_path, fixture_data_dir, damage, expected):
+    root = _copy(fixture_data_dir, tmp_path)
+    damage(root / "rolebench-zh/general/test.jsonl")
+    with pytest.raises(RoleBenchDataError) as err:
+        load_split("general_zh", root)
+    assert expected in str(err.value) and str(root) in str(err.value)
+    report = check_data(root)
+    assert str(err.value) in report.problems
+    assert "Problems (run refuses these)" in format_report(report)
+
+
+def test_data_check_treats_a_folder_without_rolebench_files_as_a_problem(tmp_path):
+    report = check_data(tmp_path)
+    assert report.problems == [f"{tmp_path}: no RoleBench split files in this folder (expected the layout of the "
+                               "Hub dataset, e.g. rolebench-eng/instruction-generalization/general/test.jsonl)"]
+
+
+def test_rows_kept_as_released_are_counted_not_refused(tmp_path, fixture_data_dir):
+    root = _copy(fixture_data_dir, tmp_path)
+    path = root / "rolebench-zh/role_specific/test.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    extra = [rows[0], rows[1] | {"generated": [""], "question": "新问题？"},
+             rows[1] | {"type": "SCRIPT_BASED ", "question": "第三个问题？"},
+             rows[1] | {"type": ["", "Script_Agnostic", "scene-based"], "question": "第四个问题？"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows + extra), encoding="utf-8")
+    data = load_split("specific_zh", root)
+    assert [i.types for i in data.items[-2:]] == [("script_based",), ("script_agnostic", "scene-based")]
+    audit = data.audit
+    assert (audit["rows"], audit["duplicate_rows"], audit["duplicate_example"]) == (6, 1, "lines 1 and 3")
+    assert (audit["items_without_usable_reference"], audit["unknown_types"]) == (1, {"scene-based": 1})
+    report = check_data(root)
+    assert not report.problems
+    notes = next(f for f in report.files if (f.split, f.file) == ("specific_zh", "test")).remarks
+    assert notes == ["1 duplicate (role, question) rows, e.g. lines 1 and 3",
+                     "1 items whose references are all empty or placeholders (every model scores 0 on them)",
+                     "unknown item types (after trimming and lower-casing): 'scene-based' x1"]
+
+
+# ------------------------------------------------------------------ RAW: the original answers
+
+
+def test_raw_answers_are_matched_on_normalised_questions(fixture_data_dir):
+    data = load_split("general_en", fixture_data_dir)
+    assert data.raw == ["Grey, violet and gold.", "The harbour closed due to fog.", None, "Four."]
+    assert data.raw_provenance["fields"] == {"target": 6}
+    assert data.raw_provenance["coverage"] == "3 of 4 items have a raw answer"
+    assert data.audit["raw_answers"] == "3 of 4 items"
+    assert load_split("specific_en", fixture_data_dir).raw is None  # RAW is a general-instruction metric
+
+
+def test_raw_file_accepts_answer_and_output_and_says_which(tmp_path, fixture_data_dir):
+    root = _copy(fixture_data_dir, tmp_path)
+    raw = root / "instructions-zh" / "instructions-general.jsonl"
+    raw.parent.mkdir()
+    raw.write_text(json.dumps({"instruction": "用一句话形容大海。", "answer": "大海很大。"}, ensure_ascii=False) + "\n"
+                   + json.dumps({"question": " 一加一等于几？ ", "output": "二。"}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    data = load_split("general_zh", root)
+    assert data.raw == ["大海很大。", "二。"] and data.raw_provenance["fields"] == {"answer": 1, "output": 1}
+    raw.write_text(json.dumps({"instruction": "x", "reply": "y"}) + "\n", encoding="utf-8")
+    with pytest.raises(RoleBenchDataError, match=r"instructions-general.jsonl:1: field 'target': missing"):
+        load_split("general_zh", root)

@@ -11,22 +11,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rolebench_eval.generate import common as generate_common, profile, retrieval, triplets
 from rolebench_eval.data import RoleBenchDataError
-from rolebench_eval.generate.common import assign_test, split_position
-from rolebench_eval.generate.folder import read_instructions
-from rolebench_eval.generate.rolegpt import build_requests
+from rolebench_eval.generate import filters, profile, retrieval, triplets
+from rolebench_eval.generate.common import GenerateError
+from rolebench_eval.generate.filters import Filters, Tally, load_filters
+from rolebench_eval.generate.folder import assign_test, split_position
 from rolebench_eval.generate.profile import DialoguePair, ProfileError, all_dialogues, load_profile
-from rolebench_eval.prompts import role_prompt
 from rolebench_eval.generate.retrieval import DialogueIndex
+from rolebench_eval.generate.rolegpt import BASELINE_REASONS, REFERENCE_REASONS, build_requests, read_instructions
+from rolebench_eval.generate.rolegpt import screen_samples
 from rolebench_eval.generate.triplets import parse_triplets
+from rolebench_eval.prompts import role_prompt
 
 FIX = Path(__file__).parent / "fixtures" / "generate"
 BRINE, SHILAN = FIX / "brine.yaml", FIX / "shilan.yaml"
 ROLE = "Captain Ottoline Brine"
 
 
-@pytest.mark.parametrize("module", [profile, retrieval, generate_common, triplets])
+@pytest.mark.parametrize("module", [profile, retrieval, filters, triplets])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 
@@ -74,7 +76,7 @@ def test_role_prompt_carries_description_and_catchphrases():
 ])
 def test_bad_profiles_name_file_and_field(tmp_path, edit, field, problem):
     data = yaml.safe_load(BRINE.read_text(encoding="utf-8"))
-    data["script"] = str((FIX / "brine_script.txt").resolve())
+    (tmp_path / "brine_script.txt").write_bytes((FIX / "brine_script.txt").read_bytes())
     edit(data)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -187,17 +189,110 @@ def test_instructions_accept_both_keys_and_drop_repeats():
 
 
 def test_filter_lists_load_and_bad_files_are_named(tmp_path):
-    from rolebench_eval.generate.common import GenerateError, load_filters, matched_filter
-
-    filters = load_filters()
-    assert matched_filter("作为一个AI，我不能喝茶。", filters, ["breaks_character"]) == "breaks_character"
-    assert matched_filter("I'm sorry, but I can't share that.", filters, ["breaks_character", "refusal"]) == "refusal"
-    assert matched_filter("Salt in the wound, sugar in the tea!", filters, ["breaks_character", "refusal"]) is None
+    lists = load_filters()
+    assert lists.matched("作为一个AI，我不能喝茶。", ["breaks_character"]) == "breaks_character"
+    assert lists.answer_problem("I'm sorry, but I can't share that.") == "refusal"
+    assert lists.answer_problem("Salt in the wound, sugar in the tea!") is None
+    assert lists.matched("In the script, who held the compass?", ["question_mentions_source"]) is not None
     own = tmp_path / "filters.yaml"
     own.write_text("breaks_character: [tea]\n", encoding="utf-8")
-    assert matched_filter("More TEA, Pip.", load_filters(own), ["breaks_character", "refusal"]) == "breaks_character"
-    own.write_text("refusal: [3]\n", encoding="utf-8")
-    with pytest.raises(GenerateError, match=f"{own}: field 'refusal'"):
-        load_filters(own)
+    assert load_filters(own).answer_problem("More TEA, Pip.") == "breaks_character"
+    for content, where in (("refusal: [3]\n", "field 'refusal'"), ("refusals: [no]\n", "field 'refusals': unknown")):
+        own.write_text(content, encoding="utf-8")
+        with pytest.raises(GenerateError, match=f"{own}: {where}"):
+            load_filters(own)
     with pytest.raises(GenerateError, match="filters file not found"):
         load_filters(tmp_path / "absent.yaml")
+
+
+# --------------------------------------------------------------------------- profile paths
+
+
+def _profile_with(tmp_path: Path, **fields) -> Path:
+    folder = tmp_path / "profiles"
+    folder.mkdir(exist_ok=True)
+    path = folder / "brine.yaml"
+    path.write_text(yaml.safe_dump({"name": ROLE, "language": "en", "description": "A captain."} | fields),
+                    encoding="utf-8")
+    return path
+
+
+def test_profile_files_outside_the_profile_folder_are_refused(tmp_path):
+    secret = tmp_path.resolve() / "secret.txt"
+    secret.write_text("PIP: the key is under the mat\nBRINE: hush\n", encoding="utf-8")
+    inside = _profile_with(tmp_path).parent.resolve()
+    (inside / "link.txt").symlink_to(secret)
+    (inside / "link.jsonl").symlink_to(secret)
+    for field, rel in (("script", "../secret.txt"), ("script", str(secret)), ("script", "link.txt"),
+                       ("script", "../../../../../../../../" + str(secret)), ("dialogues", "link.jsonl")):
+        path = _profile_with(tmp_path, **{field: rel})
+        with pytest.raises(ProfileError) as err:
+            load_profile(path)
+        assert str(err.value).startswith(f"{path}: field '{field}': {rel!r} resolves to {secret}, outside the "
+                                         f"profile's folder {inside}")
+        assert "--allow-outside-paths" in str(err.value)
+    allowed = load_profile(_profile_with(tmp_path, script="../secret.txt"), allow_outside_paths=True)
+    assert allowed.script.startswith("PIP: the key") and allowed.files == {"script": secret}
+
+
+def test_profile_files_inside_the_folder_are_read_links_included(tmp_path):
+    inside = _profile_with(tmp_path).parent.resolve()
+    (inside / "scripts").mkdir()
+    (inside / "scripts" / "brine.txt").write_bytes((FIX / "brine_script.txt").read_bytes())
+    (inside / "alias.txt").symlink_to(inside / "scripts" / "brine.txt")
+    dialogues = inside / "dialogues.jsonl"
+    dialogues.write_text('{"user": "Storms?", "assistant": "The sea clearing its throat."}\n\n'
+                         '{"user": "Tea?", "assistant": "Always.\u2028Two sugars."}\n', encoding="utf-8")
+    for script in ("scripts/brine.txt", "alias.txt", "./scripts/../scripts/brine.txt"):
+        p = load_profile(_profile_with(tmp_path, script=script, dialogues="dialogues.jsonl", aliases=["BRINE"]))
+        assert p.dialogues == (DialoguePair("Storms?", "The sea clearing its throat."),
+                               DialoguePair("Tea?", "Always.\u2028Two sugars."))
+        assert p.files == {"script": inside / "scripts" / "brine.txt", "dialogues": dialogues}
+        assert len(all_dialogues(p)) == 6  # two from the file, four from the script
+    dialogues.write_text('{"user": "Storms?", "assistant": "ok"}\n{"user": "Tea?", "assistant": ""}\n',
+                         encoding="utf-8")
+    with pytest.raises(ProfileError, match=f"^{dialogues}:2: field 'assistant': expected a non-empty string"):
+        load_profile(_profile_with(tmp_path, dialogues="dialogues.jsonl"))
+
+
+# --------------------------------------------------------------------------- accounting
+
+
+def test_a_tally_that_does_not_add_up_is_a_bug_not_a_report():
+    tally = Tally(("empty",))
+    tally.receive(2)
+    tally.keep()
+    with pytest.raises(RuntimeError, match="references: 2 received but 1 kept or dropped"):
+        tally.check("references")
+    with pytest.raises(ValueError, match="unknown drop reason 'typo'"):
+        tally.drop("typo")
+
+
+@pytest.mark.parametrize("texts,refs,baseline,identical,dropped", [
+    (["A", "B", "A", "", "C"], ["A", "B"], "C", False, {"duplicate": 1, "empty": 1}),
+    (["A", "A", "A"], ["A"], None, True, {"identical_samples": 2}),  # the baseline is a copy, not a sample
+    (["As an AI, no.", "As an AI, no."], [], None, True, {"breaks_character": 2}),
+    (["I cannot help with that.", "B"], [], None, False, {"refusal": 1, "no_reference": 1}),
+    (["A", "B", "I cannot help with that."], ["A", "B"], None, False, {"refusal": 1}),
+])
+def test_screen_samples_gives_every_answer_one_reason(texts, refs, baseline, identical, dropped):
+    lists = Filters({"breaks_character": ("as an ai",), "refusal": ("i cannot",)})
+    ref_tally, base_tally = Tally(REFERENCE_REASONS), Tally(BASELINE_REASONS)
+    ref_tally.receive(len(texts) - 1)
+    base_tally.receive(1)
+    got = screen_samples([{"text": f" {t} "} for t in texts], lists, ref_tally, base_tally)
+    assert got == (refs, baseline, identical)
+    assert dict(ref_tally.check("r").dropped + base_tally.check("b").dropped) == dropped
+
+
+def test_an_api_refusal_field_counts_as_a_refusal():
+    ref_tally, base_tally = Tally(REFERENCE_REASONS), Tally(BASELINE_REASONS)
+    answers = [{"text": "Aye."}, {"text": "", "refusal": "I can't help with that."}, {"text": "Nay."}]
+    assert screen_samples(answers, Filters({}), ref_tally, base_tally) == (["Aye."], "Nay.", False)
+    assert ref_tally.dropped == {"refusal": 1}
+
+
+def test_line_separators_inside_a_triplet_stay_in_it():
+    found, bad = parse_triplets("Question: Tea?\u2028Or rum?\nConfidence: 8\nAnswer: Tea.\u2029Always.\u0085Aye.")
+    assert bad == 0
+    assert [(t.question, t.answer) for t in found] == [("Tea?\u2028Or rum?", "Tea.\u2029Always.\u0085Aye.")]

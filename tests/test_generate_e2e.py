@@ -30,8 +30,12 @@ KEY = "sk-test-DISTINCTIVE-generate-e2e-0b7f"
 def _generate(srv, root: Path) -> Path:
     opts = GenerateOptions(model="gen-m", out=root / "data", base_url=srv.url, cache=root / "cache.sqlite",
                            concurrency=1, timeout=2, backoff_base=0.01, progress=False)
-    assert generate_rolegpt(FIX / "brine.yaml", FIX / "instructions.jsonl", opts).batch.stopped is None
-    assert generate_context_instruct(FIX / "brine.yaml", opts, segment_size=60).batch.stopped is None
+    results = [generate_rolegpt(FIX / "brine.yaml", FIX / "instructions.jsonl", opts),
+               generate_context_instruct(FIX / "brine.yaml", opts, segment_size=60)]
+    for result in results:
+        assert result.batch.stopped is None
+        for tally in result.report["tallies"].values():  # every answer kept or dropped for a reason
+            assert tally["kept"] + sum(tally["dropped"].values()) == tally["received"] > 0
     return root / "data"
 
 

@@ -8,7 +8,7 @@ import random
 import pytest
 from rouge import Rouge
 
-from rolebench_eval.metrics import cjk_split, response_tokens, rouge_l, rouge_l_f
+from rolebench_eval.metrics import cjk_split, item_scores, response_tokens, rouge_l, rouge_l_f
 
 _PLTRDY = Rouge(metrics=["rouge-l"], stats=["r"])
 
@@ -146,3 +146,16 @@ def test_real_data_equals_pltrdy_on_every_pair(real_data_dir, split_dir, lang, p
         assert rouge_l_f(hyp, refs, lang) == _rouge_score_f(hyp, refs, lang)
     if paper is not None:
         assert round(sum(scores) / len(scores), 4) == paper
+
+
+def test_item_scores_equal_the_three_metrics():
+    rng = random.Random(7)
+    vocab = ["the", "sea", "The", "ship,", "sails", "大海", "很", "蓝", "a", "b"]
+    for _ in range(300):
+        pred = _random_text(rng, vocab) if rng.random() > 0.05 else ""
+        refs = [_random_text(rng, vocab) for _ in range(rng.randint(1, 5))]
+        for lang in ("en", "zh"):
+            raw = refs[0] if rng.random() > 0.5 else None
+            scores = item_scores(pred, refs, lang, raw)
+            assert scores == (rouge_l(pred, refs, lang), rouge_l_f(pred, refs, lang), response_tokens(pred, lang),
+                              None if raw is None else rouge_l(pred, [raw], lang))

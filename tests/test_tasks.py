@@ -7,7 +7,7 @@ from statistics import mean
 
 import pytest
 
-from rolebench_eval import evaluate
+from rolebench_eval import catalogue, evaluate
 from rolebench_eval.metrics import response_tokens, rouge_l, rouge_l_f
 from rolebench_eval.prompts import plain_prompt, role_prompt
 from rolebench_eval.source import load_split
@@ -18,11 +18,6 @@ TASKS = ["rolebench_general_en", "rolebench_specific_en", "rolebench_rolegen_gen
 # Your own characters (rolebench-eval generate); in no group.
 CUSTOM_TASKS = ["rolebench_custom_general", "rolebench_custom_specific"]
 GROUPS = ["rolebench", "rolebench_en", "rolebench_rolegen_en", "rolebench_zh"]
-# Beyond the paper (tasks/multiturn.py, tasks/studies.py; tested in test_multiturn.py, test_studies.py).
-MT_TASKS = [f"rolebench_mt_{kind}_{lang}" for kind in ("general", "specific") for lang in ("en", "zh")]
-MT_TASKS += ["rolebench_mt_probe_en", "rolebench_mt_probe_zh", "rolebench_mt"]
-STUDY_TASKS = [f"rolebench_{kind}_{lang}_{layout}" for kind in ("general", "specific") for lang in ("en", "zh")
-               for layout in ("fewshot", "dialogue")]
 
 
 def expected_replay(data_dir, split):
@@ -43,7 +38,8 @@ def test_all_tasks_and_groups_are_indexed():
     from lm_eval.tasks import TaskManager
 
     tm = TaskManager(include_path=TASKS_DIR, include_defaults=False)
-    assert sorted(tm.all_tasks) == sorted(TASKS + CUSTOM_TASKS + GROUPS + MT_TASKS + STUDY_TASKS)
+    assert sorted(tm.all_tasks) == sorted(catalogue.names())
+    assert set(TASKS + CUSTOM_TASKS + GROUPS) <= catalogue.names()
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +176,31 @@ def test_adapter_trained_with_other_prompts_is_flagged(tmp_path, fixture_data_di
     mismatches = [r.getMessage() for r in caplog.records if "TRAIN/EVAL PROMPT MISMATCH" in r.getMessage()]
     assert any("role-prompt version mismatch" in m for m in mismatches)
     assert any("without --apply_chat_template" in m for m in mismatches)
+
+
+def test_raw_is_scored_on_covered_items_only_and_recorded(fixture_run, fixture_data_dir):
+    data = load_split("general_en", fixture_data_dir)
+    expected = [rouge_l(data.baseline[(i.role, i.question)], [raw], "en")
+                for i, raw in zip(data.items, data.raw) if raw is not None]
+    res = fixture_run["results"]["rolebench_general_en"]
+    assert res["raw,none"] == pytest.approx(mean(expected), abs=1e-12) and len(expected) == 3
+    samples = fixture_run["samples"]["rolebench_general_en"]
+    assert [("raw" in s) for s in samples] == [raw is not None for raw in data.raw]  # no raw, no 0
+    meta = fixture_run["configs"]["rolebench_general_en"]["metadata"]
+    assert meta["raw"]["coverage"] == "3 of 4 items have a raw answer" and meta["raw"]["fields"] == {"target": 6}
+    assert meta["data_audit"]["raw_answers"] == "3 of 4 items" and meta["version"] == 1.1
+    assert "raw,none" not in fixture_run["results"]["rolebench_general_zh"]  # no instructions-zh file
+    assert fixture_run["configs"]["rolebench_general_zh"]["metadata"]["raw"]["found"] is False
+
+
+def test_the_replay_table_shows_splits_without_rolegpt_answers(fixture_data_dir):
+    from rolebench_eval.reproduce import comparison_rows, format_rows
+
+    results = evaluate(model="rolegpt", tasks=["rolebench_rolegen_general_en", "rolebench_general_zh"],
+                       data_dir=fixture_data_dir, log_samples=True)
+    rows = {(r.task, r.metric): r for r in comparison_rows(results)}
+    cus = rows[("rolebench_rolegen_general_en", "cus")]
+    assert (cus.measured, cus.paper, cus.scored, cus.items) == (None, 0.6020, 0, 2)
+    assert cus.note == "no RoleGPT answers in the dataset for this split"
+    assert rows[("rolebench_general_zh", "raw")].note == "no instructions-zh/instructions-general.jsonl in this copy of RoleBench"
+    assert "no RoleGPT answers" in format_rows(list(rows.values()))

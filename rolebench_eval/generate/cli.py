@@ -6,7 +6,6 @@ Also runs as ``python -m rolebench_eval.cli <verb> ...``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from rolebench_eval.errors import EXIT_BUDGET, EXIT_OK, EXIT_REQUESTS
@@ -25,13 +24,17 @@ examples:
   rolebench-eval run --model hf --model_args pretrained=<model> \\
       --tasks rolebench_custom_general,rolebench_custom_specific --metadata '{"data_dir": "data/brine"}'
 
-exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing usable; 130 interrupted.
+exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing usable (every answer
+dropped: nothing is written); 130 interrupted.
 Every answer is cached as it arrives: rerun the same command to resume or to rewrite the files for free.
+The end of a run prints what was received, kept and dropped (by reason); <out>/rolebench_custom.json
+holds the full record.
 """
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", required=True, help="character profile YAML (see rolebench_eval/profile.py)")
+    p.add_argument("--profile", required=True,
+                   help="character profile YAML (format: rolebench_eval/generate/profile.py)")
     p.add_argument("--out", required=True, help="data folder to write (RoleBench layout; other roles' rows are kept)")
     p.add_argument("--model", required=True, help="model name at the endpoint, e.g. gpt-4o")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
@@ -60,6 +63,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _profile_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="let the profile name script / dialogues files outside its own folder (refused by "
+                        "default: their text is sent to the endpoint)")
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``generate`` verb (actions ``rolegpt`` and ``context-instruct``) to argparse subparsers."""
     p = subparsers.add_parser(
@@ -73,6 +82,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     rolegpt.add_argument("--samples", type=int, default=6, help="answers per instruction: N-1 references + 1 baseline")
     rolegpt.add_argument("--top-k", type=int, default=5, help="dialogue pairs retrieved (BM25) as few-shot turns")
     _common(rolegpt)
+    _profile_arguments(rolegpt)
     ci = actions.add_parser("context-instruct", help="role-specific questions from the profile (role_specific/*.jsonl)",
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ci.add_argument("--questions", type=int, default=5, help="triplets asked for per request")
@@ -80,6 +90,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     ci.add_argument("--segment-size", type=int, help="script segment size in words (en, default 400) "
                                                      "or characters (zh, default 800)")
     _common(ci)
+    _profile_arguments(ci)
     p.set_defaults(func=main)
     return p
 
@@ -101,11 +112,31 @@ def _generate(args: argparse.Namespace):
     if args.generate_action == "rolegpt":
         from .rolegpt import generate_rolegpt
 
-        return generate_rolegpt(args.profile, args.instructions, opts, samples=args.samples, top_k=args.top_k)
+        return generate_rolegpt(args.profile, args.instructions, opts, samples=args.samples, top_k=args.top_k,
+                                allow_outside_paths=args.allow_outside_paths)
     from .context_instruct import generate_context_instruct
 
     return generate_context_instruct(args.profile, opts, questions=args.questions,
-                                     min_confidence=args.min_confidence, segment_size=args.segment_size)
+                                     min_confidence=args.min_confidence, segment_size=args.segment_size,
+                                     allow_outside_paths=args.allow_outside_paths)
+
+
+def summary(report: dict, action: str, out: str) -> str:
+    """The end of a run: one row per kind of answer (received, kept, dropped by reason), then the files."""
+    from tabulate import tabulate
+
+    from .filters import drops_text
+
+    rows = [[what, t["received"], t["kept"], drops_text(t["dropped"])] for what, t in report["tallies"].items()]
+    table = tabulate(rows, headers=["", "received", "kept", "dropped"], tablefmt="simple")
+    written = ", ".join(f"{path} {n}" for path, n in report["written"].items())
+    lines = [f"generate {action}: {report['role']} -> {out}", table,
+             f"requests: {report['requests_sent']} sent, {report['requests_cached']} answered from the cache"]
+    if written:
+        lines += [f"rows written for this role: {written}", f"full record: {out}/rolebench_custom.json"]
+    else:
+        lines.append("nothing written yet: no item is complete")
+    return "\n".join(lines)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -115,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{result.report['requests']} requests planned")
         print("\n".join(result.estimate.lines()))
         return EXIT_OK
-    print(json.dumps({k: v for k, v in result.report.items() if k != "settings"}, ensure_ascii=False, indent=1))
+    print(summary(result.report, args.generate_action, args.out))
     stopped = result.batch.stopped
     if stopped:
         print(f"stopped before the end ({stopped}); every answer received is kept and only complete items "

@@ -1,4 +1,4 @@
-"""What both generators share: options, the sampling client config, filters, the split rule.
+"""What both generators share: options, the sampling client config, the request call, the result.
 
 Requests go through :func:`rolebench_eval.llm.client.run_batch` (the judges' client): every
 answer is cached the moment it arrives, so a rerun sends nothing and a killed run resumes;
@@ -7,15 +7,10 @@ retries, the budget caps and the dry-run estimate are the client's.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
-
-import yaml
 
 from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
@@ -23,8 +18,6 @@ from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, Messages, run_batch
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-FILTER_KEYS = ("breaks_character", "refusal", "question_mentions_source")
-_NOT_WORD = re.compile(r"[\W_]+")
 
 
 class GenerateError(InputError):
@@ -104,80 +97,3 @@ def ask(requests: Sequence[Messages], extras: Sequence[dict], opts: GenerateOpti
             return estimate(requests, config, cache, opts.prices, key_extras=extras), None
         return None, run_batch(requests, config, cache, Budget(opts.caps, opts.prices), progress=opts.progress,
                                desc=desc, key_extras=extras)
-
-
-# --------------------------------------------------------------------------- filters
-
-
-def load_filters(path: str | os.PathLike | None = None) -> dict[str, tuple[str, ...]]:
-    """The filter lists (``generate/prompts/filters.yaml`` unless ``path``), normalised."""
-    path = Path(path) if path else PROMPTS_DIR / "filters.yaml"
-    if not path.is_file():
-        raise GenerateError(f"{path}: filters file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise GenerateError(f"{path}: invalid YAML ({err})") from None
-    if not isinstance(data, dict):
-        raise GenerateError(f"{path}: expected a mapping with keys {', '.join(FILTER_KEYS)}")
-    lists = {}
-    for key in FILTER_KEYS:
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise GenerateError(f"{path}: field '{key}': expected a list of non-empty strings")
-        lists[key] = tuple(_fold(v) for v in value)
-    return lists
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def matched_filter(text: str, filters: dict[str, tuple[str, ...]], keys: Sequence[str]) -> str | None:
-    """The first of ``keys`` whose list has a phrase occurring in ``text``, else None.
-
-    Example:
-        >>> matched_filter("As an AI language model, I...", {"breaks_character": ("as an ai",)}, ["breaks_character"])
-        'breaks_character'
-    """
-    folded = _fold(text)
-    for key in keys:
-        if any(phrase in folded for phrase in filters.get(key, ())):
-            return key
-    return None
-
-
-def normalize_question(question: str) -> str:
-    """The duplicate key of a question: NFKC, case-folded, without spaces and punctuation.
-
-    Example:
-        >>> normalize_question(" What's your  ship called?") == normalize_question("whats your ship called")
-        True
-    """
-    return _NOT_WORD.sub("", _fold(question))
-
-
-# --------------------------------------------------------------------------- train/test split
-
-
-def split_position(question: str) -> float:
-    """Where a question falls in [0, 1): the first 8 bytes of sha256(normalised question)."""
-    digest = hashlib.sha256(normalize_question(question).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def assign_test(questions: Sequence[str], fraction: float) -> list[bool]:
-    """True for the questions that go to ``test.jsonl``.
-
-    A question is a test question when :func:`split_position` is below ``fraction``, so the
-    split is deterministic, independent of order and of the other questions, and one
-    instruction lands on the same side for every role. With two or more questions and one
-    side empty, the question nearest the boundary moves over, so both files have rows.
-    """
-    where = [split_position(q) for q in questions]
-    test = [w < fraction for w in where]
-    if len(questions) >= 2 and not any(test):
-        test[min(range(len(where)), key=where.__getitem__)] = True
-    elif len(questions) >= 2 and all(test):
-        test[max(range(len(where)), key=where.__getitem__)] = False
-    return test

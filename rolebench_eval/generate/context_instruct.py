@@ -8,14 +8,16 @@
    background). The templates (``generate/prompts/context_instruct_<type>_<lang>.jinja``)
    ask for ``questions`` question / confidence (1-10) / answer triplets, the answer in
    character.
-3. **Parsing** (:mod:`rolebench_eval.generate.triplets`): a malformed triplet is counted and dropped.
-4. **Filters**, in this order, each counted: confidence below ``min_confidence``; an answer
-   that breaks character or refuses; a question that mentions the source text
-   (``generate/prompts/filters.yaml``); a repeated question (same normalised text; the
-   first kept, in request order).
+3. **Parsing** (:mod:`rolebench_eval.generate.triplets`): a reply without a single
+   well-formed triplet is counted (``no_triplets``, or ``refusal`` when it refuses); a
+   malformed triplet is counted and dropped.
+4. **Filters**, in this order, each counted (:mod:`rolebench_eval.generate.filters`):
+   confidence below ``min_confidence``; an answer that is empty, breaks character or
+   refuses; a question that mentions the source text; a repeated question (same
+   normalised text; the first kept, in request order).
 5. **Output.** ``role_specific/{train,test}.jsonl`` rows with ``type`` ``script_based`` or
    ``script_agnostic`` (the template that produced them), split by
-   :func:`rolebench_eval.generate.common.assign_test`.
+   :func:`rolebench_eval.generate.folder.assign_test`.
 """
 
 from __future__ import annotations
@@ -25,17 +27,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
-from .common import assign_test, load_filters, matched_filter, normalize_question
-from .folder import check_folder, finish
 from rolebench_eval.llm.client import Messages
+
+from .common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
+from .filters import Filters, Tally, load_filters, normalize_question
+from .folder import batch_record, check_folder, nothing_written, split_rows, write_role
 from .profile import Profile, load_profile, script_scenes
 from .triplets import Triplet, parse_triplets
 
 TYPES = ("script_agnostic", "script_based")
 DEFAULT_SEGMENT_SIZE = {"en": 400, "zh": 800}
 DEFAULT_MAX_NEW_TOKENS = 2048
-DROP_REASONS = ("malformed", "low_confidence", "breaks_character", "refusal", "question_mentions_source", "duplicate")
+TRIPLET_REASONS = ("malformed", "low_confidence", "breaks_character", "refusal", "question_mentions_source",
+                   "duplicate")
+REPLY_REASONS = ("refusal", "no_triplets")
 
 
 @dataclass(frozen=True)
@@ -103,58 +108,69 @@ def render_request(profile: Profile, job: Job, questions: int) -> Messages:
     return [{"role": "user", "content": text.strip()}]
 
 
-def filter_triplets(found: list[tuple[str, Triplet]], min_confidence: float, filters: dict,
-                    counts: dict) -> list[tuple[str, Triplet]]:
-    """Step 4: the (type, triplet) pairs that pass every filter; ``counts`` gets what each removed."""
-    kept, seen = [], set()
-    for qtype, triplet in found:
-        reason = None
-        if triplet.confidence < min_confidence:
-            reason = "low_confidence"
+def triplet_problem(triplet: Triplet, min_confidence: float, filters: Filters) -> str | None:
+    """Why a well-formed triplet cannot be used (step 4 without the duplicate check), or None."""
+    if triplet.confidence < min_confidence:
+        return "low_confidence"
+    return filters.answer_problem(triplet.answer) or filters.matched(triplet.question, ("question_mentions_source",))
+
+
+def parse_replies(jobs: list[Job], responses: list[dict | None], filters: Filters,
+                  replies: Tally, triplets: Tally) -> list[tuple[str, Triplet]]:
+    """Step 3: the well-formed (type, triplet) pairs of the answered replies, in request order."""
+    found = []
+    for job, response in zip(jobs, responses):
+        if response is None:
+            continue
+        replies.receive()
+        text = response.get("text") or ""
+        parsed, malformed = parse_triplets(text)
+        triplets.receive(len(parsed) + malformed)
+        triplets.drop("malformed", malformed)
+        if parsed:
+            replies.keep()
+        elif response.get("refusal") or filters.matched(text, ("refusal",)):
+            replies.drop("refusal")
         else:
-            reason = (matched_filter(triplet.answer, filters, ("breaks_character", "refusal"))
-                      or matched_filter(triplet.question, filters, ("question_mentions_source",)))
+            replies.drop("no_triplets")
+        found += [(job.qtype, t) for t in parsed]
+    return found
+
+
+def collect(role: str, jobs: list[Job], responses: list[dict | None], min_confidence: float,
+            filters: Filters) -> tuple[list[dict], dict]:
+    """Steps 3-4 over the answers of ``jobs`` (None = not answered): the rows and the record of every triplet."""
+    replies, triplets = Tally(REPLY_REASONS), Tally(TRIPLET_REASONS)
+    rows, seen = [], set()
+    for qtype, triplet in parse_replies(jobs, responses, filters, replies, triplets):
         key = normalize_question(triplet.question)
-        if reason is None and key in seen:
-            reason = "duplicate"
+        reason = triplet_problem(triplet, min_confidence, filters) or ("duplicate" if key in seen else None)
         if reason:
-            counts[reason] += 1
+            triplets.drop(reason)
             continue
+        triplets.keep()
         seen.add(key)
-        kept.append((qtype, triplet))
-    return kept
-
-
-def collect(role: str, jobs: list[Job], texts: list[str | None], min_confidence: float, filters: dict,
-            test_fraction: float) -> tuple[dict[str, list[dict]], dict]:
-    """Steps 3-5 over the answers of ``jobs`` (None = not answered): the files' rows and the counts."""
-    counts = dict.fromkeys(DROP_REASONS, 0)
-    found, empty_replies = [], 0
-    for job, text in zip(jobs, texts):
-        if text is None:
-            continue
-        triplets, malformed = parse_triplets(text)
-        counts["malformed"] += malformed
-        empty_replies += not triplets
-        found += [(job.qtype, t) for t in triplets]
-    kept = filter_triplets(found, min_confidence, filters, counts)
-    rows = [{"role": role, "question": t.question, "generated": [t.answer], "type": qtype} for qtype, t in kept]
-    test = assign_test([r["question"] for r in rows], test_fraction)
-    files = {"train": [r for r, t in zip(rows, test) if not t], "test": [r for r, t in zip(rows, test) if t]}
-    report = {"pending_requests": sum(t is None for t in texts), "replies_without_triplets": empty_replies,
-              "triplets_parsed": len(found), "dropped": counts,
-              "kept": {q: sum(r["type"] == q for r in rows) for q in TYPES}}
-    return files, report
+        rows.append({"role": role, "question": triplet.question, "generated": [triplet.answer], "type": qtype})
+    record = {"pending_requests": sum(r is None for r in responses),
+              "kept_by_type": {q: sum(r["type"] == q for r in rows) for q in TYPES},
+              "tallies": {"replies": replies.check("replies").as_dict(),
+                          "triplets": triplets.check("triplets").as_dict()}}
+    return rows, record
 
 
 def generate_context_instruct(profile_path: str | os.PathLike, opts: GenerateOptions, questions: int = 5,
-                              min_confidence: float = 7, segment_size: int | None = None) -> GenerationResult:
-    """Role-specific data for the profile's character; writes ``<out>/role_specific/*.jsonl`` (unless dry run)."""
+                              min_confidence: float = 7, segment_size: int | None = None,
+                              allow_outside_paths: bool = False) -> GenerationResult:
+    """Role-specific data for the profile's character; writes ``<out>/role_specific/*.jsonl`` (unless dry run).
+
+    Raises:
+        NothingUsable: no triplet survived (the folder is left as it was).
+    """
     if questions < 1:
         raise GenerateError(f"--questions must be at least 1, got {questions}")
     if opts.max_new_tokens is None:
         opts = dataclasses.replace(opts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
-    profile = load_profile(profile_path)
+    profile = load_profile(profile_path, allow_outside_paths)
     size = segment_size or DEFAULT_SEGMENT_SIZE[profile.lang]
     if size < 1:
         raise GenerateError(f"--segment-size must be at least 1, got {size}")
@@ -163,14 +179,20 @@ def generate_context_instruct(profile_path: str | os.PathLike, opts: GenerateOpt
     check_folder(out, profile)
     jobs = plan_jobs(profile, size)
     requests = [render_request(profile, job, questions) for job in jobs]
-    report = {"settings": opts.settings() | {"questions_per_request": questions, "min_confidence": min_confidence,
+    report = {"role": profile.name,
+              "settings": opts.settings() | {"questions_per_request": questions, "min_confidence": min_confidence,
                                              "segment_size": size},
               "segments": {"description": 1, "script": len(jobs) // 2}, "requests": len(requests)}
     estimate, batch = ask(requests, [{"generator": "context_instruct"}] * len(requests), opts,
                           desc=f"context-instruct {profile.name}")
     if batch is None:
         return GenerationResult(report, estimate=estimate)
-    texts = [r["text"] if r is not None else None for r in batch.responses]
-    files, counts = collect(profile.name, jobs, texts, min_confidence, filters, opts.test_fraction)
-    report = finish(out, profile, "context_instruct", "role_specific", files, report | counts, batch)
+    rows, record = collect(profile.name, jobs, batch.responses, min_confidence, filters)
+    report |= record | batch_record(batch)
+    if not rows:
+        tallies = report["tallies"]
+        return nothing_written(report, batch, out, f"received {tallies['replies']['received']} replies with "
+                                                   f"{tallies['triplets']['received']} triplets")
+    report["written"] = write_role(out, profile, "context_instruct", "role_specific",
+                                   split_rows(rows, opts.test_fraction), report)
     return GenerationResult(report, batch=batch)

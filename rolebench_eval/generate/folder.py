@@ -1,59 +1,76 @@
-"""Files of a generated data folder: the instructions read in, the RoleBench files written out.
+"""The generated data folder: the train/test split rule, the files, the record of every run.
 
 A folder written by ``rolebench-eval generate`` has RoleBench's layout, so the tasks
 (``rolebench_custom_general`` / ``rolebench_custom_specific`` with ``--metadata
 '{"data_dir": <folder>}'``) and the fine-tuning recipes read it like the real dataset::
 
-    rolebench_custom.json          language, roles, and per role what was generated (counts, settings)
+    rolebench_custom.json          language, roles, and per role the full record of its last run
     profiles/desc.json             role -> the description of its role prompt
     general/{train,test,rolegpt_baseline}.jsonl
     role_specific/{train,test}.jsonl
 
 One folder holds one language and any number of characters: writing a character replaces
-its own rows and keeps the others'. Every file is written to a temporary file and moved
-into place (``os.replace``), so a killed run never leaves a half-written file.
+its own rows and keeps the others'. Every file goes through :mod:`rolebench_eval.fileio`:
+written atomically (a killed run never leaves half a file) with U+2028, U+2029 and U+0085
+escaped (no reader can split a row), and read by bytes, so a folder written by an earlier
+version, with those characters raw, still reads. :func:`write_role` is the only writer and
+is called only when the run kept something (else the generators raise ``NothingUsable``).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 from rolebench_eval import __version__
-from rolebench_eval.fileio import write_atomic
-from rolebench_eval.data import RoleBenchDataError, read_descriptions, read_items
-from rolebench_eval.fileio import read_jsonl, sha256_file
-from .profile import Profile, role_description
+from rolebench_eval.data import RoleBenchDataError, parse_row, read_descriptions
+from rolebench_eval.errors import NothingUsable
+from rolebench_eval.fileio import read_json, read_jsonl, sha256_file, write_json_atomic, write_jsonl
+from rolebench_eval.llm.client import BatchResult
 from rolebench_eval.source import CUSTOM_META
 
-FORMAT_VERSION = 1
+from .common import GenerationResult
+from .filters import drops_text, normalize_question
+from .profile import Profile, role_description
+
+FORMAT_VERSION = 2  # 2: per-run records with received/kept/dropped tallies (1: flat drop counts)
 
 
-def read_instructions(path: str | os.PathLike) -> tuple[list[str], int]:
-    """Instructions from JSONL rows with ``instruction`` (or ``question``); returns them and the repeats dropped.
+# --------------------------------------------------------------------------- train/test split
 
-    Raises:
-        RoleBenchDataError: naming the file, line and field of the first bad row.
+
+def split_position(question: str) -> float:
+    """Where a question falls in [0, 1): the first 8 bytes of sha256(normalised question)."""
+    digest = hashlib.sha256(normalize_question(question).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_test(questions: Sequence[str], fraction: float) -> list[bool]:
+    """True for the questions that go to ``test.jsonl``.
+
+    A question is a test question when :func:`split_position` is below ``fraction``, so the
+    split is deterministic, independent of order and of the other questions, and one
+    instruction lands on the same side for every role. With two or more questions and one
+    side empty, the question nearest the boundary moves over, so both files have rows.
     """
-    found: dict[str, None] = {}
-    repeats = 0
-    for line_no, row in read_jsonl(path, "instructions file"):
-        if not isinstance(row, dict):
-            raise RoleBenchDataError(path, line_no, None, f"expected a JSON object, got {type(row).__name__}")
-        key = "instruction" if "instruction" in row else "question"
-        if key not in row:
-            raise RoleBenchDataError(path, line_no, "instruction",
-                                     'missing (each row needs "instruction" or "question")')
-        text = row[key]
-        if not isinstance(text, str) or not text.strip():
-            raise RoleBenchDataError(path, line_no, key, f"expected a non-empty string, got {text!r}")
-        repeats += text.strip() in found
-        found[text.strip()] = None
-    if not found:
-        raise RoleBenchDataError(path, None, None, "no instructions in the file")
-    return list(found), repeats
+    where = [split_position(q) for q in questions]
+    test = [w < fraction for w in where]
+    if len(questions) >= 2 and not any(test):
+        test[min(range(len(where)), key=where.__getitem__)] = True
+    elif len(questions) >= 2 and all(test):
+        test[max(range(len(where)), key=where.__getitem__)] = False
+    return test
+
+
+def split_rows(rows: list[dict], fraction: float) -> dict[str, list[dict]]:
+    """``{"train": [...], "test": [...]}`` by :func:`assign_test` on the rows' questions."""
+    test = assign_test([r["question"] for r in rows], fraction)
+    return {"train": [r for r, t in zip(rows, test) if not t], "test": [r for r, t in zip(rows, test) if t]}
+
+
+# --------------------------------------------------------------------------- the folder
 
 
 def read_meta(out: Path) -> dict:
@@ -61,10 +78,7 @@ def read_meta(out: Path) -> dict:
     path = out / CUSTOM_META
     if not path.is_file():
         return {"format_version": FORMAT_VERSION, "lang": None, "roles": {}}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise RoleBenchDataError(path, err.lineno, None, f"invalid JSON ({err.msg})") from None
+    meta = read_json(path, "generated folder record")
     if not isinstance(meta, dict) or not isinstance(meta.get("roles"), dict):
         raise RoleBenchDataError(path, None, "roles", "not a folder written by rolebench-eval generate")
     return meta
@@ -79,47 +93,69 @@ def check_folder(out: Path, profile: Profile) -> None:
                                  "use one output folder per language")
 
 
-def replace_role_rows(path: Path, role: str, rows: list[dict]) -> None:
-    """Write ``path`` with ``role``'s rows replaced by ``rows`` (other roles' rows kept, in order)."""
-    kept = []
-    if path.is_file():
-        read_items(path)  # a malformed existing file is an error, not something to overwrite
-        kept = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [row for row in kept if row["role"] != role]
-    lines = [json.dumps(row, ensure_ascii=False) for row in kept + rows]
-    write_atomic(path, "".join(f"{line}\n" for line in lines))
+def other_roles_rows(path: Path, role: str) -> list[dict]:
+    """The rows of ``path`` that belong to other roles, as they are (each validated strictly)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line_no, row in read_jsonl(path, "data file"):
+        parse_row(row, path, line_no)  # a malformed existing file is an error, not something to overwrite
+        if row["role"] != role:
+            rows.append(row)
+    return rows
 
 
-def record_role(out: Path, profile: Profile, method: str, report: dict) -> None:
+def write_role(out: Path, profile: Profile, method: str, folder: str, files: dict[str, list[dict]],
+               record: dict) -> dict[str, int]:
+    """Replace the role's rows in ``<out>/<folder>/<name>.jsonl``, then record the run; rows written per file.
+
+    Every existing file is read (and validated) before the first is replaced, so a bad
+    file stops the run before anything changes.
+    """
+    paths = {name: out / folder / f"{name}.jsonl" for name in files}
+    kept = {name: other_roles_rows(path, profile.name) for name, path in paths.items()}
+    for name, rows in files.items():
+        write_jsonl(paths[name], kept[name] + rows)
+    written = {f"{folder}/{name}.jsonl": len(rows) for name, rows in files.items()}
+    record_role(out, profile, method, record | {"written": written})
+    return written
+
+
+def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
     """Update ``profiles/desc.json`` and the folder's ``rolebench_custom.json`` for this role."""
     desc_path = out / "profiles" / "desc.json"
     descriptions = read_descriptions(desc_path) if desc_path.is_file() else {}
     descriptions[profile.name] = role_description(profile)
-    write_atomic(desc_path, json.dumps(descriptions, ensure_ascii=False, indent=1) + "\n")
+    write_json_atomic(desc_path, descriptions, indent=1)
     meta = read_meta(out)
-    meta["lang"] = profile.lang
+    meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
     entry = meta["roles"].setdefault(profile.name, {})
     entry["profile"] = {"path": str(profile.path.resolve()), "sha256": sha256_file(profile.path),
-                        "script_sha256": sha256_file(profile.script_path) if profile.script_path else None}
-    entry[method] = report | {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "files": {field: {"path": str(path), "sha256": sha256_file(path)}
+                                  for field, path in profile.files.items()}}
+    entry[method] = record | {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "package_version": __version__}
-    write_atomic(out / CUSTOM_META, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+    write_json_atomic(out / CUSTOM_META, meta, indent=1)
 
 
-def write_split(out: Path, folder: str, role: str, files: dict[str, list[dict]]) -> dict[str, int]:
-    """Write ``<out>/<folder>/<name>.jsonl`` for each of ``files``; returns the rows written per file."""
-    for name, rows in files.items():
-        replace_role_rows(out / folder / f"{name}.jsonl", role, rows)
-    return {f"{folder}/{name}.jsonl": len(rows) for name, rows in files.items()}
+# --------------------------------------------------------------------------- the end of a run
 
 
-def finish(out: Path, profile: Profile, method: str, folder: str, files: dict[str, list[dict]],
-           report: dict, batch) -> dict:
-    """Record how the batch went, then write the rows (unless nothing is complete) and the role record."""
-    report |= {"requests_sent": batch.n_sent, "requests_cached": batch.n_cached, "stopped": batch.stopped}
-    if batch.stopped and not (files["train"] or files["test"]):
-        report["written"] = {}  # nothing complete yet: the folder is left as it was
-        return report
-    report["written"] = write_split(out, folder, profile.name, files)
-    record_role(out, profile, method, report)
-    return report
+def batch_record(batch: BatchResult) -> dict:
+    """What the requests did, for the run's record."""
+    return {"answers_received": sum(r is not None for r in batch.responses), "requests_sent": batch.n_sent,
+            "requests_cached": batch.n_cached, "stopped": batch.stopped}
+
+
+def nothing_written(report: dict, batch: BatchResult, out: Path, received: str) -> GenerationResult:
+    """The end of a run that kept nothing: the folder is left as it was.
+
+    A stopped run (budget, failed requests) returns, and a rerun finishes it; a finished one
+    raises :class:`NothingUsable` saying what was received and why all of it was dropped.
+    """
+    report["written"] = {}
+    if batch.stopped:
+        return GenerationResult(report, batch=batch)
+    why = "; ".join(f"{what}: {drops_text(t['dropped'])}" for what, t in report["tallies"].items())
+    raise NothingUsable(f"{report['role']}: {received} and kept none ({why}); nothing written, "
+                        f"{out} is unchanged")

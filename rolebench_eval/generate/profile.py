@@ -14,10 +14,18 @@ Example (all paths relative to the profile file)::
         assistant: Wherever the wreck is, and then a little further.
     script: brine_script.txt             # optional: plain text, UTF-8
 
+``dialogues`` may also name a JSONL file instead (``dialogues: brine_dialogues.jsonl``),
+one ``{"user": ..., "assistant": ...}`` object a line.
+
 In the script, a line ``SPEAKER: text`` (or ``SPEAKER：text``) is a dialogue line and other
 lines are narration; blank lines separate scenes. Besides ``dialogues``, every line of the
 character that directly follows another speaker's line in the same scene becomes a dialogue
 pair (the character's following lines are appended to its answer).
+
+The files a profile names (``script``, a ``dialogues`` file) must resolve inside the
+profile's folder, symbolic links followed: their text goes into requests sent to the
+endpoint, so ``script: ../../.ssh/id_rsa`` or a link pointing out of the folder is refused
+unless the caller allows it (``--allow-outside-paths``).
 Any problem raises :class:`ProfileError` naming the file and the field.
 """
 
@@ -25,12 +33,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import read_jsonl
 
 LANGS = ("en", "zh")
 _FIELDS = {"name", "language", "description", "catchphrases", "aliases", "dialogues", "script"}
@@ -40,11 +49,11 @@ _SPEAKER = re.compile(r"^\s*([^\s:：][^:：]{0,39}?)\s*[:：]\s*(\S.*?)\s*$")
 class ProfileError(InputError):
     """A profile (or its script) is missing or malformed; the message names file and field."""
 
-    def __init__(self, path: str | os.PathLike, field: str | None, problem: str):
-        super().__init__(path, None, field, problem)
+    def __init__(self, path: str | os.PathLike, field: str | None, problem: str, line: int | None = None):
+        super().__init__(path, line, field or None, problem)
 
     def __reduce__(self):
-        return (type(self), (self.path, self.field, self.problem))
+        return (type(self), (self.path, self.field, self.problem, self.line))
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,10 @@ class DialoguePair:
 
 @dataclass(frozen=True)
 class Profile:
-    """A validated character profile; ``script`` holds the script's text (None without one)."""
+    """A validated character profile; ``script`` holds the script's text (None without one).
+
+    ``files`` maps each field that named a file (``script``, ``dialogues``) to its resolved path.
+    """
 
     path: Path
     name: str
@@ -67,7 +79,7 @@ class Profile:
     aliases: tuple[str, ...] = ()
     dialogues: tuple[DialoguePair, ...] = ()
     script: str | None = None
-    script_path: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict, hash=False, compare=False)
 
 
 def _text(data: dict, key: str, path: Path, required: bool = True) -> str | None:
@@ -89,30 +101,51 @@ def _strings(data: dict, key: str, path: Path) -> tuple[str, ...]:
     return tuple(item.strip() for item in value)
 
 
-def _dialogues(data: dict, path: Path) -> tuple[DialoguePair, ...]:
+def _pair(item, path: Path, line: int | None, where: str) -> DialoguePair:
+    if not isinstance(item, dict) or set(item) != {"user", "assistant"}:
+        raise ProfileError(path, where, f"expected a mapping with exactly 'user' and 'assistant', got {item!r}", line)
+    for key in ("user", "assistant"):
+        if not isinstance(item[key], str) or not item[key].strip():
+            raise ProfileError(path, f"{where}.{key}".lstrip("."), f"expected a non-empty string, got {item[key]!r}",
+                               line)
+    return DialoguePair(item["user"].strip(), item["assistant"].strip())
+
+
+def _dialogues(data: dict, path: Path, allow_outside: bool) -> tuple[tuple[DialoguePair, ...], Path | None]:
     value = data.get("dialogues") or []
+    if isinstance(value, str):
+        file = inside_folder(path, "dialogues", value, allow_outside)
+        pairs = tuple(_pair(row, file, line, "") for line, row in read_jsonl(file, "dialogues file"))
+        if not pairs:
+            raise ProfileError(path, "dialogues", f"dialogues file is empty: {file}")
+        return pairs, file
     if not isinstance(value, list):
-        raise ProfileError(path, "dialogues",
-                           f"expected a list of {{user, assistant}} mappings, got {type(value).__name__}")
-    pairs = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict) or set(item) != {"user", "assistant"}:
-            raise ProfileError(path, f"dialogues[{i}]",
-                               f"expected a mapping with exactly 'user' and 'assistant', got {item!r}")
-        for key in ("user", "assistant"):
-            if not isinstance(item[key], str) or not item[key].strip():
-                raise ProfileError(path, f"dialogues[{i}].{key}", f"expected a non-empty string, got {item[key]!r}")
-        pairs.append(DialoguePair(item["user"].strip(), item["assistant"].strip()))
-    return tuple(pairs)
+        raise ProfileError(path, "dialogues", "expected a list of {user, assistant} mappings or a JSONL file name, "
+                                              f"got {type(value).__name__}")
+    return tuple(_pair(item, path, None, f"dialogues[{i}]") for i, item in enumerate(value)), None
 
 
-def _script(data: dict, path: Path) -> tuple[str | None, Path | None]:
+def inside_folder(profile: Path, key: str, rel: str, allow_outside: bool = False) -> Path:
+    """The file that field ``key`` names (``rel``, relative to the profile's folder), checked.
+
+    Symbolic links are followed before the check, so a link inside the folder that points
+    out of it is refused like ``../..`` and absolute paths that leave it.
+    """
+    base = profile.parent.resolve()
+    target = (profile.parent / Path(rel).expanduser()).resolve()
+    if not allow_outside and not target.is_relative_to(base):
+        raise ProfileError(profile, key, f"{rel!r} resolves to {target}, outside the profile's folder {base}; "
+                                         "keep the profile's files in its folder (or pass --allow-outside-paths)")
+    if not target.is_file():
+        raise ProfileError(profile, key, f"{key} file not found: {target}")
+    return target
+
+
+def _script(data: dict, path: Path, allow_outside: bool) -> tuple[str | None, Path | None]:
     rel = _text(data, "script", path, required=False)
     if rel is None:
         return None, None
-    script_path = (path.parent / rel).resolve()
-    if not script_path.is_file():
-        raise ProfileError(path, "script", f"script file not found: {script_path}")
+    script_path = inside_folder(path, "script", rel, allow_outside)
     try:
         text = script_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -123,8 +156,13 @@ def _script(data: dict, path: Path) -> tuple[str | None, Path | None]:
     return text, script_path
 
 
-def load_profile(path: str | os.PathLike) -> Profile:
-    """Read and validate a profile YAML file (see the module docstring for the format)."""
+def load_profile(path: str | os.PathLike, allow_outside_paths: bool = False) -> Profile:
+    """Read and validate a profile YAML file (see the module docstring for the format).
+
+    Args:
+        path: The profile.
+        allow_outside_paths: Accept ``script`` and ``dialogues`` files outside the profile's folder.
+    """
     path = Path(path)
     if not path.is_file():
         raise ProfileError(path, None, "profile file not found")
@@ -140,10 +178,13 @@ def load_profile(path: str | os.PathLike) -> Profile:
     lang = data.get("language")
     if lang not in LANGS:
         raise ProfileError(path, "language", f"expected one of {', '.join(LANGS)}, got {lang!r}")
-    script, script_path = _script(data, path)
-    return Profile(path=path, name=_text(data, "name", path), lang=lang, description=_text(data, "description", path),
-                   catchphrases=_strings(data, "catchphrases", path), aliases=_strings(data, "aliases", path),
-                   dialogues=_dialogues(data, path), script=script, script_path=script_path)
+    name, description = _text(data, "name", path), _text(data, "description", path)
+    catchphrases, aliases = _strings(data, "catchphrases", path), _strings(data, "aliases", path)
+    dialogues, dialogues_path = _dialogues(data, path, allow_outside_paths)
+    script, script_path = _script(data, path, allow_outside_paths)
+    files = {k: v for k, v in (("script", script_path), ("dialogues", dialogues_path)) if v is not None}
+    return Profile(path=path, name=name, lang=lang, description=description, catchphrases=catchphrases,
+                   aliases=aliases, dialogues=dialogues, script=script, files=files)
 
 
 def role_description(profile: Profile) -> str:

@@ -24,6 +24,9 @@ _LABEL = re.compile(
 _RULE = re.compile(r"^\s*[-=*_#]{3,}\s*$")
 _CONFIDENCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*分?\s*[.。]?\s*$")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$")
+# Lines end at \n (or \r\n, \r) only: str.splitlines() would also cut at U+2028, U+2029,
+# U+0085 and form feeds, which an answer may hold.
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def _from_json(text: str) -> tuple[list[Triplet], int] | None:
 def _blocks(text: str) -> list[dict]:
     """Label blocks: each starts at a question line; a field repeated in a block marks it bad."""
     blocks, current, field = [], None, None
-    for line in text.splitlines():
+    for line in _NEWLINE.split(text):
         match = _LABEL.match(line)
         if match:
             kind, rest = _KIND[match.group("label").lower()], match.group("rest")
