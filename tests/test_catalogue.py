@@ -59,7 +59,8 @@ def test_task_yaml_agrees_with_the_catalogue(name):
     cls, process_results, others = FAMILY_YAML[entry.family]
     assert data["dataset_kwargs"]["split"] == entry.split.name
     assert data.get("class") == cls and {**template, **data}["process_results"] == process_results
-    assert [m["metric"] for m in data["metric_list"]] == [entry.metric, *others]
+    raw = ["raw"] if entry.split.raw else []  # RAW, on the general splits that have original answers
+    assert [m["metric"] for m in data["metric_list"]] == [entry.metric, *raw, *others]
     assert all("aggregation" in m and "higher_is_better" in m for m in data["metric_list"])
     assert str(float(data["metadata"]["version"])) == entry.version
     paper_metric = "break" if entry.family == "probe" else {"general": "cus", "specific": "spe"}[entry.kind]

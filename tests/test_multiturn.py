@@ -213,6 +213,20 @@ def test_other_depths_run_end_to_end(mt_data_dir, caplog):
         assert [s[f"{metric}_d5"] for s in samples] == want and len(samples) == n
 
 
+def test_raw_is_reported_per_depth_where_the_split_has_original_answers(mt_data_dir, echo_model):
+    out = evaluate(model=echo_model, tasks=["rolebench_mt_general_en", "rolebench_general_en"], data_dir=mt_data_dir,
+                   metadata={"depths": [1, 3]}, log_samples=True)
+    multi, single = _samples(out, "rolebench_mt_general_en"), _samples(out, "rolebench_general_en")
+    with_raw = [(k, s) for k, s in multi.items() if s["doc"]["raw"] is not None]
+    assert len(with_raw) == 2 * 5  # five instructions have an original answer, at two depths
+    for (role, question, depth), sample in with_raw:
+        assert f"raw_d{depth}" in sample and (depth == 3 or sample["raw_d1"] == single[(role, question, None)]["raw"])
+    assert all("raw_d1" not in s and "raw_d3" not in s for s in multi.values() if s["doc"]["raw"] is None)
+    deep = [s["raw_d3"] for (_, _, depth), s in with_raw if depth == 3]
+    assert out["results"]["rolebench_mt_general_en"]["raw_d3,none"] == pytest.approx(sum(deep) / len(deep))
+    assert out["results"]["rolebench_mt_general_en"]["raw_d3_stderr,none"] != "N/A"
+
+
 def test_the_group_averages_its_splits_per_depth(mt_data_dir):
     out = evaluate(model="rolegpt", tasks=["rolebench_mt"], data_dir=mt_data_dir, metadata={"depths": [1, 4]})
     group, res = out["groups"]["rolebench_mt"], out["results"]
