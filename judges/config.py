@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from .errors import JudgeConfigError  # noqa: F401  (raised here, imported from here by callers)
 from rolebench_eval.llm.budget import Prices
+
+from .errors import JudgeConfigError  # noqa: F401  (raised here, imported from here by callers)
 
 LANGS = ("en", "zh")
 BUILTIN_DIR = Path(__file__).parent
