@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rolebench_eval.errors import EXIT_BUDGET, EXIT_OK, EXIT_REQUESTS, InputError
-from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
+from rolebench_eval.errors import EXIT_OK, InputError
+from rolebench_eval.llm.budget import budget_from_args
+from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
 EPILOG = """\
 examples:
@@ -23,8 +24,9 @@ examples:
   # another model as the baseline, a judge folder of your own:
   rolebench-eval judge out/my-model --baseline out/other-model --judge ./my_judges/strict --model gpt-4o
 
-exit status: 0 all judged; 2 bad input; 3 budget reached; 4 requests failed; 5 no verdict parsed; 130 interrupted.
-Stopped runs keep every answer received (cached); rerun the same command to finish.
+exit status: 0 all judged; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404,
+or the same 400 on the first requests); 3 budget reached; 4 requests failed (timeouts, 5xx, an item's 400);
+5 no verdict parsed; 130 interrupted. Stopped runs keep every answer received (cached); rerun the same command.
 """
 
 
@@ -41,20 +43,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="'rolegpt' (the dataset's RoleGPT answers, default) or another model's lm-eval output")
     p.add_argument("--max-systems", type=int,
                    help="rank: most systems (runs + baseline) ranked in one prompt (else the judge config, 5)")
-    p.add_argument("--model", help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
-    p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 (else config, else $OPENAI_BASE_URL)")
     p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
-    p.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
-                                   "~/.cache/rolebench-eval, file llm_cache.sqlite)")
-    p.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
-    add_budget_arguments(p)
-    req = p.add_argument_group("requests (override the judge config)")
-    req.add_argument("--concurrency", type=int, help="requests in flight at once")
-    req.add_argument("--timeout", type=float, help="seconds per HTTP request")
-    req.add_argument("--max-retries", type=int, help="retries per request")
-    req.add_argument("--backoff-base", type=float, help="first backoff window in seconds (doubles per retry)")
+    add_llm_arguments(p, defaults_from="the judge config",
+                      model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
     p.add_argument("--limit", type=int, help="judge only the first N items of each task")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
     return p
 
@@ -63,12 +55,9 @@ def _options(args: argparse.Namespace):
     from .run import JudgeOptions
 
     caps, prices = budget_from_args(args)
-    return JudgeOptions(
-        judge=args.judge, baseline=args.baseline, model=args.model, base_url=args.base_url, out=args.out,
-        cache=args.cache, caps=caps, prices=prices,
-        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
-        backoff_base=args.backoff_base, limit=args.limit, max_systems=args.max_systems, dry_run=args.dry_run,
-        progress=not args.no_progress)
+    return JudgeOptions(judge=args.judge, baseline=args.baseline, out=args.out, cache=args.cache, caps=caps,
+                        prices=prices, limit=args.limit, max_systems=args.max_systems, dry_run=args.dry_run,
+                        progress=not args.no_progress, client=overrides_from_args(args))
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -114,7 +103,5 @@ def main(args: argparse.Namespace) -> int:
     check_usable(report)
     batch = report.batch
     if batch.stopped:
-        print(f"stopped before the end ({batch.stopped}); every answer received is kept. "
-              "Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
-        return EXIT_BUDGET if batch.stopped.startswith("budget") else EXIT_REQUESTS
-    return EXIT_OK
+        print(batch.stop_message(), file=sys.stderr)
+    return batch.exit_code

@@ -43,7 +43,9 @@ class JudgeOptions:
 
     ``baseline`` is "rolegpt" (the dataset's RoleGPT answers in each doc) or the path of
     another model's lm-eval samples. Client fields left None come from the judge config;
-    ``max_systems`` (rank) likewise.
+    ``max_systems`` (rank) likewise. ``client`` holds any other
+    :class:`~rolebench_eval.llm.config.ClientConfig` setting by name (the CLI puts every LLM
+    flag given there).
     """
 
     judge: str
@@ -54,10 +56,11 @@ class JudgeOptions:
     cache: str | os.PathLike | None = None
     caps: Caps = field(default_factory=Caps)
     prices: Prices | None = None
-    concurrency: int | None = None
+    concurrency: int | str | None = None
     timeout: float | None = None
     max_retries: int | None = None
     backoff_base: float | None = None
+    client: dict = field(default_factory=dict)  # any ClientConfig setting, over all of the above
     limit: int | None = None
     max_systems: int | None = None
     dry_run: bool = False
@@ -78,16 +81,14 @@ class JudgeReport:
 
 def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
     """The endpoint, model and decoding settings: flags, then the judge config, then the environment."""
-    model = opts.model or judge.model or os.environ.get(MODEL_ENV)
+    model = opts.client.get("model") or opts.model or judge.model or os.environ.get(MODEL_ENV)
     if not model:
         raise JudgeConfigError(f"no judge model: pass --model, set 'model' in {judge.folder / 'config.yaml'} "
                                f"or set ${MODEL_ENV}")
-    settings = {**judge.request, **judge.decoding}
-    for name in ("concurrency", "timeout", "max_retries", "backoff_base"):
-        if getattr(opts, name) is not None:
-            settings[name] = getattr(opts, name)
-    return ClientConfig(model=model, base_url=opts.base_url or judge.base_url, api_key_env=judge.api_key_env,
-                        **settings)
+    config = {"base_url": judge.base_url, "api_key_env": judge.api_key_env, **judge.request, **judge.decoding}
+    options = {name: getattr(opts, name) for name in ("base_url", "concurrency", "timeout", "max_retries",
+                                                      "backoff_base")}
+    return ClientConfig.layered(config, options, opts.client, {"model": model})
 
 
 def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None) -> Item:
@@ -166,8 +167,8 @@ def plan_jobs(units: list[Unit], judge: Judge, max_systems: int | None = None) -
 
 
 def configured_decoding(config: ClientConfig) -> dict:
-    """The decoding settings the client config asks for: a request body less model and messages."""
-    return {k: v for k, v in config.request_body([]).items() if k not in ("model", "messages")}
+    """The decoding settings the client config asks for, as first sent (before any adaptation)."""
+    return config.decoding()
 
 
 def _rouge(item: Item) -> tuple[float, float | None]:

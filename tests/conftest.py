@@ -111,3 +111,17 @@ llm_server = _llm.llm_server
 def fake_server():
     """The server class itself, for module-scoped fixtures that run it as a context manager."""
     return _llm.FakeServer
+
+
+_serve = _load_module(FIXTURES / "llm" / "transformers_serve.py")
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tiny_llama, tmp_path_factory):
+    """transformers' own ``transformers serve`` running the tiny Llama on CPU (started once, when first used).
+
+    ``.url`` is the OpenAI-compatible root (``http://127.0.0.1:PORT/v1``), ``.model`` the model
+    name it answers to, ``.chat(body)`` one direct request; see tests/fixtures/llm/transformers_serve.py.
+    """
+    with _serve.TransformersServe(tiny_llama, tmp_path_factory.mktemp("transformers-serve")) as srv:
+        yield srv

@@ -199,7 +199,8 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
     report |= record | batch_record(batch)
     identical = record["instructions"]["identical_samples"]
     if identical:
-        report["warnings"] = [identical_warning(identical, len(instructions), samples, opts.temperature)]
+        temperature = opts.client_config().temperature
+        report["warnings"] = [identical_warning(identical, len(instructions), samples, temperature)]
         log.warning("%s", report["warnings"][0])
     if not rows:
         return nothing_written(report, batch, out, f"received {report['answers_received']} answers to "
