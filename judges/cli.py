@@ -8,21 +8,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rolebench_eval.errors import EXIT_BUDGET, EXIT_OK, EXIT_REQUESTS
-from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
+from rolebench_eval.errors import EXIT_OK, InputError
+from rolebench_eval.llm.budget import budget_from_args
+from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
 EPILOG = """\
 examples:
   # OpenAI (key from $OPENAI_API_KEY), paper-style win rate against RoleGPT:
   rolebench-eval judge out/ --judge rank --model gpt-4o --dry-run
+  # the paper's joint ranking: several checkpoints and RoleGPT ranked in one prompt per item
+  rolebench-eval judge out/model-a out/model-b out/model-c --judge rank --model gpt-4o
   rolebench-eval judge out/ --judge rank --model gpt-4o --max-cost 5 --price-input 2.5 --price-output 10
   # a local vLLM or Ollama server:
   rolebench-eval judge out/ --judge pairwise --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-72B-Instruct
   # another model as the baseline, a judge folder of your own:
   rolebench-eval judge out/my-model --baseline out/other-model --judge ./my_judges/strict --model gpt-4o
 
-exit status: 0 all judged; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing usable; 130 interrupted.
-Stopped runs keep every answer received (cached); rerun the same command to finish.
+exit status: 0 all judged; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404,
+or the same 400 on the first requests); 3 budget reached; 4 requests failed (timeouts, 5xx, an item's 400);
+5 no verdict parsed; 130 interrupted. Stopped runs keep every answer received (cached); rerun the same command.
 """
 
 
@@ -37,20 +41,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--judge", required=True, help="a built-in judge (rank, pairwise, rubric) or a judge folder")
     p.add_argument("--baseline", default="rolegpt",
                    help="'rolegpt' (the dataset's RoleGPT answers, default) or another model's lm-eval output")
-    p.add_argument("--model", help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
-    p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 (else config, else $OPENAI_BASE_URL)")
+    p.add_argument("--max-systems", type=int,
+                   help="rank: most systems (runs + baseline) ranked in one prompt (else the judge config, 5)")
     p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
-    p.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
-                                   "~/.cache/rolebench-eval, file llm_cache.sqlite)")
-    p.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
-    add_budget_arguments(p)
-    req = p.add_argument_group("requests (override the judge config)")
-    req.add_argument("--concurrency", type=int, help="requests in flight at once")
-    req.add_argument("--timeout", type=float, help="seconds per HTTP request")
-    req.add_argument("--max-retries", type=int, help="retries per request")
-    req.add_argument("--backoff-base", type=float, help="first backoff window in seconds (doubles per retry)")
+    add_llm_arguments(p, defaults_from="the judge config",
+                      model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
     p.add_argument("--limit", type=int, help="judge only the first N items of each task")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
     return p
 
@@ -59,11 +55,9 @@ def _options(args: argparse.Namespace):
     from .run import JudgeOptions
 
     caps, prices = budget_from_args(args)
-    return JudgeOptions(
-        judge=args.judge, baseline=args.baseline, model=args.model, base_url=args.base_url, out=args.out,
-        cache=args.cache, caps=caps, prices=prices,
-        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
-        backoff_base=args.backoff_base, limit=args.limit, dry_run=args.dry_run, progress=not args.no_progress)
+    return JudgeOptions(judge=args.judge, baseline=args.baseline, out=args.out, cache=args.cache, caps=caps,
+                        prices=prices, limit=args.limit, max_systems=args.max_systems, dry_run=args.dry_run,
+                        progress=not args.no_progress, client=overrides_from_args(args))
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -77,23 +71,25 @@ def _fmt(value, digits: int = 3) -> str:
 def _table(summaries: list[dict]) -> str:
     from tabulate import tabulate
 
+    from .protocols import get
+
     rows = []
     for s in summaries:
-        extra = s.get("position_flip_rate") if s["protocol"] == "pairwise" else (
-            s.get("mean_rank") if s["protocol"] == "rank" else s.get("character_break_rate"))
-        headline = s["win_rate"] if s["protocol"] != "rubric" else (s["rubric_means"] or {}).get("overall")
+        headline, ci, lc, detail = get(s["protocol"]).table_cells(s)
         rows.append([s["model"], s["task"], s["judge"], s["n_total"], s["n_parsed"], s["n_parse_failures"],
-                     s["n_skipped_no_baseline"], _fmt(headline), _fmt(s["ci95"]), _fmt(extra),
+                     s["n_skipped_no_baseline"], _fmt(headline), _fmt(ci), _fmt(lc), _fmt(detail),
                      _fmt(s["rouge_agreement"])])
     headers = ["model", "task", "judge", "n", "parsed", "parse fail", "no baseline", "win rate | rubric mean",
-               "95% CI", "flip | rank | break", "tau vs ROUGE"]
+               "95% CI", "LC win rate", "flip | rank | break", "tau vs ROUGE"]
     return tabulate(rows, headers=headers)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
-    from .run import judge_outputs
+    from .run import check_usable, judge_outputs
 
+    if args.max_systems is not None and args.max_systems < 2:
+        raise InputError(f"--max-systems: expected at least 2, got {args.max_systems}")
     report = judge_outputs(args.inputs, _options(args))
     if report.estimate is not None:
         for unit in report.units:
@@ -104,9 +100,8 @@ def main(args: argparse.Namespace) -> int:
     print(_table(report.summaries))
     for folder in report.folders:
         print(f"wrote {folder}/summary.json and annotations.jsonl")
+    check_usable(report)
     batch = report.batch
     if batch.stopped:
-        print(f"stopped before the end ({batch.stopped}); every answer received is kept. "
-              "Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
-        return EXIT_BUDGET if batch.stopped.startswith("budget") else EXIT_REQUESTS
-    return EXIT_OK
+        print(batch.stop_message(), file=sys.stderr)
+    return batch.exit_code

@@ -1,9 +1,12 @@
 """Judges as data: a folder with ``config.yaml`` and English and Chinese prompt templates.
 
 ``load_judge("pairwise")`` loads a judge shipped in this package; ``load_judge("path/to/dir")``
-loads any folder with the same layout. Prompts are Jinja2 templates rendered with
-``StrictUndefined`` (a misspelt variable is an error, not an empty string). The
-variables are listed in judges/README.md.
+loads any folder with the same layout. The folder's config is merged over the shared
+defaults (``judges/defaults.yaml``) section by section; its ``protocol`` names the protocol
+object (``judges/protocols/<name>.py``), which validates its own config section (named like
+the protocol, e.g. ``rubric:``). Prompts are Jinja2 templates rendered with
+``StrictUndefined`` (a misspelt variable is an error, not an empty string). The variables
+are listed in judges/README.md.
 """
 
 from __future__ import annotations
@@ -18,28 +21,28 @@ from typing import Any
 
 import yaml
 
-from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Prices
 
-PROTOCOLS = ("rank", "pairwise", "rubric")
+from .errors import JudgeConfigError  # noqa: F401  (raised here, imported from here by callers)
+
 LANGS = ("en", "zh")
 BUILTIN_DIR = Path(__file__).parent
+DEFAULTS = BUILTIN_DIR / "defaults.yaml"
 MODEL_ENV = "ROLEBENCH_JUDGE_MODEL"
 
 _TOP_KEYS = {"protocol", "description", "model", "base_url", "api_key_env", "decoding", "request",
-             "prices", "prompts", "rubric"}
-_DECODING = {"temperature", "seed", "max_tokens"}
-_REQUEST = {"timeout", "max_retries", "backoff_base", "backoff_max", "concurrency"}
+             "prices", "prompts"}
+_SECTIONS = {"decoding", "request", "prices"}  # merged key by key over the defaults
 _PRICES = {"input_per_million", "output_per_million"}
-
-
-class JudgeConfigError(InputError):
-    """A judge folder is missing or malformed; the message names the file and field."""
 
 
 @dataclass
 class Judge:
-    """A loaded judge: settings plus its prompt template sources by language."""
+    """A loaded judge: settings plus its prompt template sources by language.
+
+    ``settings`` is the protocol's own config section (``rubric:``, ``rank:``) validated
+    by the protocol object (:attr:`impl`), or None for a protocol without settings.
+    """
 
     name: str
     folder: Path
@@ -52,8 +55,15 @@ class Judge:
     request: dict = field(default_factory=dict)
     prices: Prices = field(default_factory=Prices)
     prompts: dict[str, dict[str, str]] = field(default_factory=dict)
-    rubric: dict | None = None
+    settings: dict | None = None
     config_hash: str = ""
+
+    @property
+    def impl(self):
+        """The protocol object (requests, parsing, statistics) this judge uses."""
+        from . import protocols
+
+        return protocols.get(self.protocol)
 
     def render(self, **variables: Any) -> list[dict[str, str]]:
         """The chat messages of one judge request, in the language ``variables["lang"]``."""
@@ -93,15 +103,18 @@ def resolve_folder(name_or_path: str | os.PathLike) -> Path:
 
 
 def _check_keys(where: Path, section: str, value: Any, allowed: set[str]) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise JudgeConfigError(f"{where}: field '{section}': expected a mapping, got {type(value).__name__}")
-    unknown = set(value) - allowed
-    if unknown:
-        raise JudgeConfigError(f"{where}: field '{section}': unknown key(s) {sorted(unknown)}; "
-                               f"allowed: {sorted(allowed)}")
-    return value
+    from .protocols.base import check_keys
+
+    return check_keys(where, section, value, allowed)
+
+
+def _client_keys() -> set[str]:
+    """What ``decoding`` and ``request`` may set: the client's settings (rolebench_eval.llm)."""
+    import dataclasses
+
+    from rolebench_eval.llm.client import ClientConfig
+
+    return {f.name for f in dataclasses.fields(ClientConfig)} - {"model", "base_url", "api_key_env"}
 
 
 def _load_prompts(folder: Path, where: Path, spec: Any) -> dict[str, dict[str, str]]:
@@ -120,44 +133,57 @@ def _load_prompts(folder: Path, where: Path, spec: Any) -> dict[str, dict[str, s
     return prompts
 
 
-def _check_rubric(where: Path, raw: dict) -> dict:
-    rubric = _check_keys(where, "rubric", raw.get("rubric"), {"criteria", "scale", "flag"})
-    criteria, scale = rubric.get("criteria"), rubric.get("scale")
-    if not (isinstance(criteria, list) and criteria and all(isinstance(c, str) for c in criteria)):
-        raise JudgeConfigError(f"{where}: field 'rubric.criteria': expected a non-empty list of names")
-    if not (isinstance(scale, list) and len(scale) == 2 and all(isinstance(s, int) for s in scale)
-            and scale[0] < scale[1]):
-        raise JudgeConfigError(f"{where}: field 'rubric.scale': expected [low, high] integers with low < high")
-    if not isinstance(rubric.get("flag"), str):
-        raise JudgeConfigError(f"{where}: field 'rubric.flag': expected the name of the boolean flag")
-    return rubric
+def _read_yaml(where: Path) -> Any:
+    try:
+        return yaml.safe_load(where.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise JudgeConfigError(f"{where}: invalid YAML: {err}") from None
 
 
-def _folder_hash(folder: Path, prompts: dict) -> str:
-    digest = hashlib.sha256((folder / "config.yaml").read_bytes())
+def _merged(raw: dict, protocol: str) -> dict:
+    """The folder's config over the shared defaults: sections key by key, other values replaced."""
+    from . import protocols
+
+    defaults = _read_yaml(DEFAULTS) or {}
+    merged = {k: v for k, v in defaults.items() if k not in protocols.names() or k == protocol}
+    for key, value in raw.items():
+        if (key in _SECTIONS or key == protocol) and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _config_hash(config: dict, prompts: dict) -> str:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
     digest.update(json.dumps(prompts, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     return digest.hexdigest()[:16]
 
 
 def load_judge(name_or_path: str | os.PathLike) -> Judge:
-    """Load and validate a judge folder; errors name the file and the field."""
+    """Load and validate a judge folder (over the shared defaults); errors name the file and the field."""
+    from . import protocols
+
     folder = resolve_folder(name_or_path)
     where = folder / "config.yaml"
-    try:
-        raw = yaml.safe_load(where.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise JudgeConfigError(f"{where}: invalid YAML: {err}") from None
-    raw = _check_keys(where, "(top level)", raw, _TOP_KEYS)
-    if raw.get("protocol") not in PROTOCOLS:
-        raise JudgeConfigError(f"{where}: field 'protocol': expected one of {PROTOCOLS}, got {raw.get('protocol')!r}")
-    prompts = _load_prompts(folder, where, raw.get("prompts"))
-    prices = _check_keys(where, "prices", raw.get("prices"), _PRICES)
+    raw = _read_yaml(where)
+    if not isinstance(raw, dict):
+        raise JudgeConfigError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
+    protocol = raw.get("protocol")
+    if protocol not in protocols.names():
+        raise JudgeConfigError(f"{where}: field 'protocol': expected one of {protocols.names()}, got {protocol!r}")
+    raw = _check_keys(where, "(top level)", raw, _TOP_KEYS | {protocol})
+    config = _merged(raw, protocol)
+    client_keys = _client_keys()
+    prompts = _load_prompts(folder, where, config.get("prompts"))
+    prices = _check_keys(where, "prices", config.get("prices"), _PRICES)
     return Judge(
-        name=folder.name, folder=folder, protocol=raw["protocol"], description=raw.get("description") or "",
-        model=raw.get("model"), base_url=raw.get("base_url"), api_key_env=raw.get("api_key_env") or "OPENAI_API_KEY",
-        decoding=_check_keys(where, "decoding", raw.get("decoding"), _DECODING),
-        request=_check_keys(where, "request", raw.get("request"), _REQUEST),
+        name=folder.name, folder=folder, protocol=protocol, description=config.get("description") or "",
+        model=config.get("model"), base_url=config.get("base_url"),
+        api_key_env=config.get("api_key_env") or "OPENAI_API_KEY",
+        decoding=_check_keys(where, "decoding", config.get("decoding"), client_keys),
+        request=_check_keys(where, "request", config.get("request"), client_keys),
         prices=Prices(prices.get("input_per_million"), prices.get("output_per_million")),
-        prompts=prompts, rubric=_check_rubric(where, raw) if raw["protocol"] == "rubric" else None,
-        config_hash=_folder_hash(folder, prompts),
+        prompts=prompts, settings=protocols.get(protocol).check_settings(where, config.get(protocol)),
+        config_hash=_config_hash(config, prompts),
     )

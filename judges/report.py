@@ -1,8 +1,9 @@
 """Per-item annotations and the per-(model, task, judge) summary, written atomically.
 
 Files: ``<out>/<sanitised model>/<task>/<judge>/annotations.jsonl`` and ``summary.json``
-(schema below; the leaderboard reads it). Both are written to a temporary file in the
-same folder and moved into place with ``os.replace``, so a reader never sees half a file.
+(schema version 2, ``rolebench_eval.outputs.JUDGE_SUMMARY_SCHEMA_VERSION``; the
+leaderboard reads it). Both are written to a temporary file in the same folder and moved
+into place with ``os.replace``, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -10,20 +11,22 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from rolebench_eval.fileio import write_json_atomic, write_jsonl
 from rolebench_eval import __version__
+from rolebench_eval.fileio import write_json_atomic, write_jsonl
 from rolebench_eval.llm.cache import canonical_json
 from rolebench_eval.outputs import JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION, sanitize_model_name
 
-from . import stats
 from .protocols import Item, Judgment
 
 SUMMARY_KIND, SCHEMA_VERSION = JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION
-ROUGE_AGREEMENT = ("kendall_tau_b(judge item score, ROUGE-L recall of the candidate minus that of the baseline)",
-                   "kendall_tau_b(rubric mean score, ROUGE-L recall of the candidate)")
+STATUSES = ("judged", "parse_error", "skipped_no_baseline", "skipped_no_answer", "pending")
+#: Every statistic of schema version 2; a protocol fills those that apply, the rest stay null.
+STATISTICS = ("win_rate", "ci95", "lc_win_rate", "lc_ci95", "mean_rank", "position_flip_rate", "rubric_means",
+              "rubric_ci95", "character_break_rate")
 
 
 def output_dir(out: str | os.PathLike, model: str, task: str, judge: str) -> Path:
@@ -39,80 +42,82 @@ def prompt_hash(requests: list[list[dict]]) -> str:
 def annotation(item: Item, status: str, judge_model: str, **fields: Any) -> dict:
     """One annotations line.
 
-    ``status`` is judged, parse_error, skipped_no_baseline, skipped_no_answer (the candidate
-    logged no answer) or pending (not judged yet: budget reached or request failed).
+    ``status`` is judged, parse_error (also a refusal: ``refused`` is true),
+    skipped_no_baseline, skipped_no_answer (the candidate logged no answer) or pending
+    (not judged yet: budget reached or request failed).
     """
     record = {"doc_id": item.doc_id, "role": item.role, "question": item.question, "lang": item.lang,
               "kind": item.kind, "status": status, "candidate": item.candidate, "baseline": item.baseline,
-              "judge_texts": None, "value": None, "score": None, "parse_error": None,
-              "judge_model": judge_model, "prompt_hash": None, "timestamp": None,
-              "package_version": __version__}
+              "judge_texts": None, "judge_refusals": None, "refused": False, "value": None, "score": None,
+              "parse_error": None, "judge_model": judge_model, "decoding": None, "prompt_hash": None,
+              "timestamp": None, "package_version": __version__}
     record.update(fields)
     return record
 
 
 def judged_annotation(item: Item, judgment: Judgment, responses: list[dict], requests: list[list[dict]],
-                      judge_model: str, rouge: tuple[float, float | None] | None) -> dict:
-    """The annotations line of an item whose judge answers all arrived."""
-    extra = {k: getattr(judgment, k) for k in ("flip", "rank", "character_break") if getattr(judgment, k) is not None}
+                      judge_model: str, decoding: dict, rouge: tuple[float, float | None] | None) -> dict:
+    """The annotations line of an item whose judge answers all arrived.
+
+    ``decoding`` is what was sent: the first response's own ``decoding`` when the client
+    records it, else the configured settings.
+    """
+    refusals = [r.get("refusal") or None for r in responses]
     return annotation(
         item, "judged" if judgment.value is not None else "parse_error", judge_model,
-        judge_texts=[r["text"] for r in responses], value=judgment.value, score=judgment.score,
-        parse_error=judgment.error, prompt_hash=prompt_hash(requests),
+        judge_texts=[r.get("text") or "" for r in responses], judge_refusals=refusals,
+        refused=any(refusals), value=judgment.value, score=judgment.score, parse_error=judgment.error,
+        decoding=next((r["decoding"] for r in responses if r.get("decoding")), decoding),
+        finish_reasons=[r.get("finish_reason") for r in responses], prompt_hash=prompt_hash(requests),
         timestamp=max(r.get("created_at") or "" for r in responses) or None,
-        rouge_candidate=rouge[0] if rouge else None, rouge_baseline=rouge[1] if rouge else None, **extra)
+        rouge_candidate=rouge[0] if rouge else None, rouge_baseline=rouge[1] if rouge else None, **judgment.extra)
 
 
-def _protocol_stats(protocol: str, parsed: list[dict], rubric: dict | None) -> dict:
-    scores = [r["score"] for r in parsed]
-    if protocol == "rubric":
-        means = {c: stats.mean([r["value"][c] for r in parsed]) for c in rubric["criteria"]}
-        means["overall"] = stats.mean(scores)
-        return {"win_rate": None, "ci95": None, "rubric_means": means if parsed else None,
-                "rubric_ci95": {"overall": stats.bootstrap_ci(scores)},
-                "character_break_rate": stats.rate([r["character_break"] for r in parsed])}
-    out = {"win_rate": stats.win_rate(scores), "ci95": stats.bootstrap_ci(scores)}
-    if protocol == "pairwise":
-        out["position_flip_rate"] = stats.rate([r["flip"] for r in parsed])
-    else:
-        out["mean_rank"] = stats.mean([r["rank"] for r in parsed])
-    return out
+def _decoding(records: list[dict], configured: dict) -> tuple[dict, list[dict] | None]:
+    """The decoding most judged items were sent with (else the configured one), and all if several."""
+    seen = Counter(canonical_json(r["decoding"]) for r in records if r.get("decoding") is not None)
+    if not seen:
+        return configured, None
+    distinct = [r["decoding"] for r in {canonical_json(r["decoding"]): r for r in records
+                                        if r.get("decoding") is not None}.values()]
+    common = seen.most_common(1)[0][0]
+    return next(d for d in distinct if canonical_json(d) == common), distinct if len(distinct) > 1 else None
 
 
-def _rouge_agreement(protocol: str, parsed: list[dict]) -> float | None:
-    if protocol == "rubric":
-        return stats.kendall_tau([r["score"] for r in parsed], [r["rouge_candidate"] for r in parsed])
-    return stats.kendall_tau([r["score"] for r in parsed],
-                             [r["rouge_candidate"] - r["rouge_baseline"] for r in parsed])
-
-
-def summarize(records: list[dict], meta: dict, protocol: str, rubric: dict | None) -> dict:
-    """The summary of one (model, task, judge) from its annotation lines.
+def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict) -> dict:
+    """The summary (schema version 2) of one (model, task, judge) from its annotation lines.
 
     Args:
         records: annotation lines (all statuses).
         meta: model, task, judge, judge_model, baseline and provenance fields.
-        protocol: "rank", "pairwise" or "rubric".
-        rubric: the judge's rubric settings (rubric protocol only).
+        judge: the :class:`~.config.Judge`; its protocol object computes the statistics.
+        systems: every system ranked together (rank), else None.
+        configured: the decoding settings of the client config (used when answers carry none).
     """
-    count = {s: sum(1 for r in records if r["status"] == s)
-             for s in ("judged", "parse_error", "skipped_no_baseline", "skipped_no_answer", "pending")}
+    count = Counter(r["status"] for r in records)
     parsed = [r for r in records if r["status"] == "judged"]
+    protocol = judge.impl
+    decoding, decodings = _decoding([r for r in records if r["status"] in ("judged", "parse_error")], configured)
     summary = {
-        "kind": SUMMARY_KIND, "schema_version": SCHEMA_VERSION, **meta, "protocol": protocol,
+        "kind": SUMMARY_KIND, "schema_version": SCHEMA_VERSION, **meta, "protocol": judge.protocol,
+        "systems": systems, "n_systems": len(systems) if systems else None,
         "n_total": len(records), "n_judged": count["judged"] + count["parse_error"], "n_parsed": count["judged"],
-        "n_parse_failures": count["parse_error"], "n_skipped_no_baseline": count["skipped_no_baseline"],
-        "n_skipped_no_answer": count["skipped_no_answer"],
+        "n_parse_failures": count["parse_error"], "n_refusals": sum(1 for r in records if r.get("refused")),
+        "n_skipped_no_baseline": count["skipped_no_baseline"], "n_skipped_no_answer": count["skipped_no_answer"],
         "n_pending": count["pending"], "complete": count["pending"] == 0,
-        "win_rate": None, "ci95": None, "mean_rank": None, "position_flip_rate": None,
-        "character_break_rate": None, "rubric_means": None,
+        **dict.fromkeys(STATISTICS),
     }
-    summary.update(_protocol_stats(protocol, parsed, rubric))
-    summary["rouge_agreement"] = _rouge_agreement(protocol, parsed)
-    summary["rouge_agreement_method"] = ROUGE_AGREEMENT[protocol == "rubric"]
+    summary.update(protocol.statistics(parsed, judge))
+    summary["rouge_agreement"], summary["rouge_agreement_method"] = protocol.rouge_agreement(parsed)
+    summary["decoding"], summary["decodings_seen"] = decoding, decodings
     summary["package_version"] = __version__
     summary["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return summary
+
+
+def first_failure(records: Iterable[dict]) -> dict | None:
+    """The first parse failure among annotation lines, or None."""
+    return next((r for r in records if r["status"] == "parse_error"), None)
 
 
 def write_outputs(folder: Path, records: Iterable[dict], summary: dict) -> None:

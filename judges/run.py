@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
-from rolebench_eval.errors import InputError
+from rolebench_eval.errors import InputError, NothingUsable
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
@@ -29,10 +29,12 @@ from rolebench_eval.outputs import find_runs, latest_samples, read_records
 
 from . import report
 from .config import MODEL_ENV, Judge, JudgeConfigError, load_judge
-from .protocols import Item, judge_item, requests_for
+from .protocols import Item, Job, Unit
+from .protocols.base import judge_job
 
 log = logging.getLogger(__name__)
-ROLE_DESCRIPTION = "role name + the role prompt the candidate was given (doc['system_prompt'])"
+ROLE_DESCRIPTION = ("the role's description and catchphrases (doc['description']); the role name alone when "
+                    "the data has none")
 
 
 @dataclass
@@ -40,7 +42,10 @@ class JudgeOptions:
     """Everything a judge run takes besides its inputs (the CLI flags).
 
     ``baseline`` is "rolegpt" (the dataset's RoleGPT answers in each doc) or the path of
-    another model's lm-eval samples. Client fields left None come from the judge config.
+    another model's lm-eval samples. Client fields left None come from the judge config;
+    ``max_systems`` (rank) likewise. ``client`` holds any other
+    :class:`~rolebench_eval.llm.config.ClientConfig` setting by name (the CLI puts every LLM
+    flag given there).
     """
 
     judge: str
@@ -51,26 +56,15 @@ class JudgeOptions:
     cache: str | os.PathLike | None = None
     caps: Caps = field(default_factory=Caps)
     prices: Prices | None = None
-    concurrency: int | None = None
+    concurrency: int | str | None = None
     timeout: float | None = None
     max_retries: int | None = None
     backoff_base: float | None = None
+    client: dict = field(default_factory=dict)  # any ClientConfig setting, over all of the above
     limit: int | None = None
+    max_systems: int | None = None
     dry_run: bool = False
     progress: bool = True
-
-
-@dataclass
-class Unit:
-    """The items of one (model, task) and what was left out before judging."""
-
-    model: str  # the run's name (rolebench_eval.outputs.run_identity)
-    task: str
-    path: Path  # its samples file
-    baseline_name: str | None
-    items: list[Item]
-    skipped: list[Item]
-    no_answer: list[Item]
 
 
 @dataclass
@@ -82,26 +76,25 @@ class JudgeReport:
     batch: BatchResult | None = None
     summaries: list[dict] = field(default_factory=list)
     folders: list[Path] = field(default_factory=list)
+    first_failure: tuple[Path, dict] | None = None  # (folder, annotation) of the first parse failure
 
 
 def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
     """The endpoint, model and decoding settings: flags, then the judge config, then the environment."""
-    model = opts.model or judge.model or os.environ.get(MODEL_ENV)
+    model = opts.client.get("model") or opts.model or judge.model or os.environ.get(MODEL_ENV)
     if not model:
         raise JudgeConfigError(f"no judge model: pass --model, set 'model' in {judge.folder / 'config.yaml'} "
                                f"or set ${MODEL_ENV}")
-    settings = {**judge.request, **judge.decoding}
-    for name in ("concurrency", "timeout", "max_retries", "backoff_base"):
-        if getattr(opts, name) is not None:
-            settings[name] = getattr(opts, name)
-    return ClientConfig(model=model, base_url=opts.base_url or judge.base_url, api_key_env=judge.api_key_env,
-                        **settings)
+    config = {"base_url": judge.base_url, "api_key_env": judge.api_key_env, **judge.request, **judge.decoding}
+    options = {name: getattr(opts, name) for name in ("base_url", "concurrency", "timeout", "max_retries",
+                                                      "backoff_base")}
+    return ClientConfig.layered(config, options, opts.client, {"model": model})
 
 
 def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None) -> Item:
     return Item(doc_id=doc_id, role=doc["role"], question=doc["question"], lang=doc["lang"], kind=doc["kind"],
                 references=tuple(doc["references"]), role_prompt=doc["system_prompt"], candidate=candidate,
-                baseline=baseline)
+                baseline=baseline, description=doc.get("description"))
 
 
 def _is_no_answer(response: str) -> bool:
@@ -140,7 +133,7 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
     for run, task, path in _samples_of(inputs):
         samples = read_records(path, limit)
         name, answers = None, None
-        if judge.protocol != "rubric":
+        if judge.impl.needs_baseline:
             if baseline == "rolegpt":
                 name = "rolegpt"
             else:
@@ -164,31 +157,52 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
     return units
 
 
-def _records(judge: Judge, model: str, unit: Unit, plan: list, answers) -> list[dict]:
-    records = []
-    for item, requests in zip(unit.items, plan):
+def plan_jobs(units: list[Unit], judge: Judge, max_systems: int | None = None) -> list[Job]:
+    """The protocol's jobs, task by task (the joint rank puts every run of a task in one prompt)."""
+    by_task: dict[str, list[Unit]] = {}
+    for unit in units:
+        by_task.setdefault(unit.task, []).append(unit)
+    return [job for task_units in by_task.values()
+            for job in judge.impl.jobs(task_units, judge, {"max_systems": max_systems})]
+
+
+def configured_decoding(config: ClientConfig) -> dict:
+    """The decoding settings the client config asks for, as first sent (before any adaptation)."""
+    return config.decoding()
+
+
+def _rouge(item: Item) -> tuple[float, float | None]:
+    refs, lang = list(item.references), item.lang
+    return rouge_l(item.candidate, refs, lang), rouge_l(item.baseline, refs, lang) if item.baseline else None
+
+
+def _records(judge: Judge, config: ClientConfig, units: list[Unit], jobs: list[Job], plan: list,
+             answers, decoding: dict) -> dict[int, list[dict]]:
+    """Annotation lines by unit (its index in ``units``), sorted by doc_id."""
+    index = {id(unit): n for n, unit in enumerate(units)}
+    records: dict[int, list[dict]] = {n: [] for n in range(len(units))}
+    for job, requests in zip(jobs, plan):
         got = [next(answers) for _ in requests]
         if any(r is None for r in got):
-            records.append(report.annotation(item, "pending", model, prompt_hash=report.prompt_hash(requests)))
+            for unit, item in job.members:
+                records[index[id(unit)]].append(report.annotation(item, "pending", config.model,
+                                                                  prompt_hash=report.prompt_hash(requests)))
             continue
-        judgment = judge_item(judge, item, [r["text"] for r in got])
-        rouge = None
-        if judgment.value is not None:
-            refs, lang = list(item.references), item.lang
-            rouge = (rouge_l(item.candidate, refs, lang),
-                     rouge_l(item.baseline, refs, lang) if item.baseline is not None else None)
-        records.append(report.judged_annotation(item, judgment, got, requests, model, rouge))
-    records += [report.annotation(i, "skipped_no_baseline", model) for i in unit.skipped]
-    records += [report.annotation(i, "skipped_no_answer", model) for i in unit.no_answer]
-    return sorted(records, key=lambda r: r["doc_id"])
+        for (unit, item), judgment in zip(job.members, judge_job(judge, job, got)):
+            rouge = _rouge(item) if judgment.value is not None else None
+            records[index[id(unit)]].append(
+                report.judged_annotation(item, judgment, got, requests, config.model, decoding, rouge))
+    for n, unit in enumerate(units):
+        records[n] += [report.annotation(i, "skipped_no_baseline", config.model) for i in unit.skipped]
+        records[n] += [report.annotation(i, "skipped_no_answer", config.model) for i in unit.no_answer]
+        records[n].sort(key=lambda r: r["doc_id"])
+    return records
 
 
 def _meta(judge: Judge, config: ClientConfig, unit: Unit, stopped: str | None) -> dict:
     return {"model": unit.model, "task": unit.task, "judge": judge.name,
             "judge_model": config.model, "baseline": unit.baseline_name,
             "judge_config_hash": judge.config_hash,
-            "judge_decoding": {"temperature": config.temperature, "seed": config.seed,
-                               "max_tokens": config.max_tokens},
             "role_description": ROLE_DESCRIPTION, "samples_file": str(unit.path), "stopped": stopped}
 
 
@@ -198,8 +212,9 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
     units = build_units(inputs, judge, opts.baseline, opts.limit)
-    plans = [[requests_for(judge, item) for item in unit.items] for unit in units]
-    flat = [messages for plan in plans for requests in plan for messages in requests]
+    jobs = plan_jobs(units, judge, opts.max_systems)
+    plan = [judge.impl.requests(judge, job) for job in jobs]
+    flat = [messages for requests in plan for messages in requests]
     result = JudgeReport(units)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
         if opts.dry_run:
@@ -207,13 +222,36 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
             return result
         result.batch = run_batch(flat, config, cache, Budget(opts.caps, prices), progress=opts.progress,
                                  desc=f"judge {judge.name}")
-    answers = iter(result.batch.responses)
-    for unit, plan in zip(units, plans):
-        records = _records(judge, config.model, unit, plan, answers)
-        summary = report.summarize(records, _meta(judge, config, unit, result.batch.stopped),
-                                   judge.protocol, judge.rubric)
+    configured = configured_decoding(config)
+    by_unit = _records(judge, config, units, jobs, plan, iter(result.batch.responses), configured)
+    for n, unit in enumerate(units):
+        records = by_unit[n]
+        summary = report.summarize(records, _meta(judge, config, unit, result.batch.stopped), judge,
+                                   unit.systems, configured)
         folder = report.output_dir(opts.out, unit.model, unit.task, judge.name)
         report.write_outputs(folder, records, summary)
         result.summaries.append(summary)
         result.folders.append(folder)
+        failed = report.first_failure(records)
+        if failed and result.first_failure is None:
+            result.first_failure = (folder, failed)
+        if summary["n_judged"] and not summary["n_parsed"]:
+            log.warning("%s / %s: none of the %d judged items parsed (first: %s)", unit.model, unit.task,
+                        summary["n_judged"], failed["parse_error"])
     return result
+
+
+def check_usable(result: JudgeReport) -> None:
+    """Raise :class:`NothingUsable` when items were judged but no verdict parsed (exit status 5)."""
+    judged = sum(s["n_judged"] for s in result.summaries)
+    if not judged or any(s["n_parsed"] for s in result.summaries) or result.first_failure is None:
+        return
+    folder, first = result.first_failure
+    where = folder / "annotations.jsonl"
+    if sum(s["n_refusals"] for s in result.summaries) == judged:
+        hint = f"the judge model refused every item (its words are in judge_refusals of {where})"
+    else:
+        hint = ("the judge model may be too small to follow the reply format, or the endpoint may ignore it "
+                f"(a base model without a chat template, too low a token limit): look at judge_texts in {where}")
+    raise NothingUsable(f"no verdict parsed: all {judged} judged items are parse failures (the first, doc "
+                        f"{first['doc_id']}: {first['parse_error']}); {hint}")

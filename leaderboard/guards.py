@@ -20,7 +20,7 @@ from .inputs import RunResult
 
 def installed_versions(tasks: Iterable[str]) -> dict[str, str | None]:
     """The installed ``metadata.version`` of each task (the catalogue's; None for a task it lacks)."""
-    known = catalogue_tasks(custom=True)
+    known = catalogue_tasks(custom=True, family=None)
     return {task: known[task].version if task in known else None for task in tasks}
 
 

@@ -29,7 +29,7 @@ from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_json, read_jsonl
 
 JUDGE_SUMMARY_KIND = "rolebench-judge-summary"
-JUDGE_SUMMARY_SCHEMA_VERSION = 1
+JUDGE_SUMMARY_SCHEMA_VERSION = 2
 
 RESULTS = re.compile(r"^results_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.:\-]+)\.json$")
 SAMPLES = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.:\-]+)\.jsonl$")

@@ -20,6 +20,7 @@ import pytest
 from rolebench_eval.data import RoleBenchDataError
 from rolebench_eval.judges import parsing, protocols, stats
 from rolebench_eval.judges.config import JudgeConfigError, builtin_judges, load_judge
+from rolebench_eval.judges.protocols import rank as rank_protocol
 from rolebench_eval.judges.parsing import ParseError, parse_ranking, parse_rubric, parse_verdict
 from rolebench_eval.judges.run import JudgeOptions, judge_outputs
 from rolebench_eval.outputs import find_runs, latest_samples, read_records
@@ -28,12 +29,16 @@ HERE = Path(__file__).parent
 FIX = HERE / "fixtures" / "judges"
 OUT = FIX / "lmeval_out"
 KEY = "sk-test-DISTINCTIVE-judges-5e6f"
-SUMMARY_KEYS = {"kind", "schema_version", "model", "task", "judge", "protocol", "judge_model", "baseline", "n_total",
-                "n_judged", "n_parsed", "n_parse_failures", "n_skipped_no_baseline", "win_rate", "ci95",
-                "mean_rank", "position_flip_rate", "character_break_rate", "rubric_means", "rouge_agreement",
-                "package_version", "created_at"}
-ANNOTATION_KEYS = {"doc_id", "role", "question", "judge_texts", "value", "parse_error", "judge_model",
-                   "prompt_hash", "timestamp", "package_version"}
+# schema version 2 (the brief's interface 2), every key
+SUMMARY_KEYS = {"kind", "schema_version", "model", "task", "judge", "protocol", "judge_model", "baseline", "systems",
+                "n_systems", "n_total", "n_judged", "n_parsed", "n_parse_failures", "n_refusals",
+                "n_skipped_no_baseline", "n_skipped_no_answer", "n_pending", "complete", "win_rate", "ci95",
+                "lc_win_rate", "lc_ci95", "mean_rank", "position_flip_rate", "rubric_means", "rubric_ci95",
+                "character_break_rate", "rouge_agreement", "rouge_agreement_method", "decoding", "package_version",
+                "created_at"}
+ANNOTATION_KEYS = {"doc_id", "role", "question", "judge_texts", "judge_refusals", "refused", "value", "parse_error",
+                   "judge_model", "decoding", "prompt_hash", "timestamp", "package_version"}
+CONFIGURED_DECODING = {"temperature": 0, "seed": 0, "max_tokens": 512}  # judges/defaults.yaml
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +59,20 @@ def _run(srv, tmp_path, judge: str, inputs=(OUT,), **kw):
     return report, {(s["task"]): s for s in report.summaries}
 
 
-def _annotations(tmp_path, task: str, judge: str) -> list[dict]:
-    path = tmp_path / "out" / "fake__cand-7b" / task / judge / "annotations.jsonl"
+def _annotations(tmp_path, task: str, judge: str, model: str = "fake__cand-7b") -> list[dict]:
+    path = tmp_path / "out" / model / task / judge / "annotations.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _job(item: protocols.Item, model: str = "fake/cand-7b", baseline: str | None = "rolegpt") -> protocols.Job:
+    """A job of one candidate (what one input gives every protocol)."""
+    unit = protocols.Unit(model, "rolebench_specific_en", Path("samples.jsonl"), baseline, [item], [], [],
+                          systems=[model, baseline])
+    return protocols.Job([(unit, item)])
+
+
+def _requests(judge, item: protocols.Item) -> list:
+    return judge.impl.requests(judge, _job(item))
 
 
 def _tau_b(x, y) -> float:
@@ -76,7 +92,7 @@ def _tau_b(x, y) -> float:
 # ------------------------------------------------------------------ parsing and statistics
 
 
-@pytest.mark.parametrize("module", [parsing, stats])
+@pytest.mark.parametrize("module", [parsing, stats, rank_protocol])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 
@@ -160,20 +176,34 @@ def test_kendall_tau_matches_pair_counting():
 
 
 def test_builtin_judges_load_and_render_in_both_languages():
-    assert builtin_judges() == ["pairwise", "rank", "rubric"]
+    assert builtin_judges() == ["pairwise", "rank", "rubric"] and protocols.names() == ("pairwise", "rank", "rubric")
     item = protocols.Item(doc_id=0, role="Captain Brine", question=" qid-1: Who? ", lang="en", kind="specific",
-                          references=(" The tide.",), role_prompt="You are Captain Brine.", candidate="CAND",
-                          baseline="BASE")
+                          references=(" The tide.",), role_prompt="You are Captain Brine. Now please answer.",
+                          candidate="CAND", baseline="BASE", description='A gruff captain. Catchphrase: "Arr!"')
     for name in builtin_judges():
         judge = load_judge(name)
-        assert judge.protocol == name and judge.model is None
+        assert judge.protocol == name and judge.impl.name == name and judge.model is None
+        assert judge.decoding == CONFIGURED_DECODING  # the shared defaults (judges/defaults.yaml)
         for lang in ("en", "zh"):
-            for messages in protocols.requests_for(judge, protocols.Item(**{**item.__dict__, "lang": lang})):
+            for messages in _requests(judge, protocols.Item(**{**item.__dict__, "lang": lang})):
                 assert [m["role"] for m in messages] == ["system", "user"]
                 user = messages[1]["content"]
                 assert "qid-1: Who?" in user and "Captain Brine" in user and "The tide." in user  # reference shown
+                # the description slot holds the description and catchphrases, not the candidate's role prompt
+                assert 'A gruff captain. Catchphrase: "Arr!"' in user and "Now please answer" not in user
     general = protocols.Item(**{**item.__dict__, "kind": "general"})
-    assert "The tide." not in protocols.requests_for(load_judge("pairwise"), general)[0][1]["content"]
+    assert "The tide." not in _requests(load_judge("pairwise"), general)[0][1]["content"]
+
+
+@pytest.mark.parametrize("description", [None, "", "   "])
+def test_description_slot_falls_back_to_the_role_name(description):
+    """As in the paper: 'The role description of "R" is "R"' when the data has no description."""
+    item = protocols.Item(0, "Captain Brine", "qid-1: Who?", "en", "general", (), "You are Captain Brine, your "
+                          "description is: . Now please answer", "CAND", "BASE", description)
+    user = _requests(load_judge("rank"), item)[0][1]["content"]
+    assert 'The role description of "Captain Brine" is "Captain Brine".' in user and "Now please" not in user
+    zh = _requests(load_judge("rank"), protocols.Item(**{**item.__dict__, "lang": "zh", "role": "海盗王"}))
+    assert '"海盗王"的角色描述是"海盗王"' in zh[0][1]["content"]
 
 
 def _copy_judge(tmp_path: Path, name: str = "pairwise") -> Path:
@@ -182,15 +212,19 @@ def _copy_judge(tmp_path: Path, name: str = "pairwise") -> Path:
     return folder
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace("protocol: pairwise", "protocol: duel"), "field 'protocol'"),
-    (lambda t: t.replace("decoding:", "decodng:"), "unknown key(s) ['decodng']"),
-    (lambda t: t.replace("user_zh.jinja", "missing.jinja"), "field 'prompts.zh.user'"),
-    (lambda t: t.replace("  temperature: 0", "  temprature: 0"), "field 'decoding'"),
-    (lambda t: t + "\n  - [", "invalid YAML"),
+@pytest.mark.parametrize("name, edit, message", [
+    ("pairwise", lambda t: t.replace("protocol: pairwise", "protocol: duel"), "field 'protocol'"),
+    ("pairwise", lambda t: t + "decodng: {temperature: 0}\n", "unknown key(s) ['decodng']"),
+    ("pairwise", lambda t: t.replace("user_zh.jinja", "missing.jinja"), "field 'prompts.zh.user'"),
+    ("pairwise", lambda t: t + "decoding: {temprature: 0}\n", "field 'decoding'"),
+    ("pairwise", lambda t: t + "\n  - [", "invalid YAML"),
+    ("pairwise", lambda t: t + "rank: {max_systems: 3}\n", "unknown key(s) ['rank']"),  # not its protocol's
+    ("rank", lambda t: t + "rank: {max_systems: 1}\n", "field 'rank.max_systems'"),
+    ("rank", lambda t: t + "rank: {max_sytems: 4}\n", "field 'rank'"),
+    ("rubric", lambda t: t.replace("scale: [1, 5]", "scale: [5, 1]"), "field 'rubric.scale'"),
 ])
-def test_bad_judge_configs_name_the_file_and_field(tmp_path, edit, message):
-    folder = _copy_judge(tmp_path)
+def test_bad_judge_configs_name_the_file_and_field(tmp_path, name, edit, message):
+    folder = _copy_judge(tmp_path, name)
     config = folder / "config.yaml"
     config.write_text(edit(config.read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(JudgeConfigError) as err:
@@ -205,7 +239,18 @@ def test_unknown_judge_and_undefined_template_variable(tmp_path):
     (folder / "user_en.jinja").write_text("{{ answr_a }}", encoding="utf-8")
     item = protocols.Item(0, "R", "q", "en", "general", ("r",), "p", "c", "b")
     with pytest.raises(Exception, match="answr_a"):
-        protocols.requests_for(load_judge(folder), item)
+        _requests(load_judge(folder), item)
+
+
+def test_a_judge_folder_overrides_the_shared_defaults(tmp_path):
+    folder = _copy_judge(tmp_path, "rank")
+    config = folder / "config.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "decoding: {max_tokens: 64}\nrank: {max_systems: 3}\n",
+                      encoding="utf-8")
+    judge = load_judge(folder)
+    assert judge.decoding == {**CONFIGURED_DECODING, "max_tokens": 64}  # merged key by key
+    assert judge.settings == {"max_systems": 3, "order_seed": 0}
+    assert judge.config_hash != load_judge("rank").config_hash
 
 
 # ------------------------------------------------------------------ reading lm-eval outputs
@@ -266,9 +311,11 @@ def test_pairwise_end_to_end_with_faults(llm_server, tmp_path):
     srv = llm_server(_script("pairwise"), expected_key=KEY)
     report, by_task = _run(srv, tmp_path, "pairwise")
     en = by_task["rolebench_specific_en"]
-    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 1
+    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 2
     assert (en["model"], en["judge"], en["protocol"], en["judge_model"], en["baseline"]) == (
         "fake/cand-7b", "pairwise", "pairwise", "judge-m", "rolegpt")
+    assert (en["systems"], en["n_systems"], en["n_refusals"], en["n_skipped_no_answer"]) == (None, None, 0, 0)
+    assert en["decoding"] == CONFIGURED_DECODING and en["lc_method"].startswith("logistic regression")
     # wins 1, 5, 8; loss 2; tie 3; order-dependent 4 -> tie + flip; 6 unparseable; 7 has no baseline
     assert (en["n_total"], en["n_judged"], en["n_parsed"], en["n_parse_failures"], en["n_skipped_no_baseline"]) == (
         8, 7, 6, 1, 1)
@@ -287,6 +334,7 @@ def test_pairwise_end_to_end_with_faults(llm_server, tmp_path):
     assert bad["judge_texts"] == ["I cannot decide between them."] * 2
     assert rows[3]["flip"] is True and rows[3]["value"]["orders"] == ["win", "loss"]
     assert all(r["timestamp"] and r["prompt_hash"] for r in rows if r["status"] != "skipped_no_baseline")
+    assert all(r["decoding"] == CONFIGURED_DECODING and r["refused"] is False for r in rows if r["judge_texts"])
     log = srv.requests()
     assert all(e["auth"] for e in log) and not any(e["rule"] == "qid-7" for e in log)
     for rule in {e["rule"] for e in log}:  # each item's two orders answered exactly once each
@@ -304,6 +352,7 @@ def test_rank_end_to_end(llm_server, tmp_path):
     assert en["win_rate"] == pytest.approx(3.5 / 6)
     assert en["mean_rank"] == pytest.approx((1 + 2 + 1 + 2 + 1 + 1) / 6)
     assert en["position_flip_rate"] is None
+    assert (en["systems"], en["n_systems"]) == (["fake/cand-7b", "rolegpt"], 2)  # one input: k = 2
     rows = [r for r in _annotations(tmp_path, "rolebench_specific_en", "rank") if r["status"] == "judged"]
     expected_tau = _tau_b([r["score"] for r in rows], [r["rouge_candidate"] - r["rouge_baseline"] for r in rows])
     assert en["rouge_agreement"] == pytest.approx(expected_tau)
@@ -380,3 +429,82 @@ def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
     assert all(r["candidate"] == r["baseline"] and r["lang"] == "zh" for r in rows)
     first = sum(r["value"]["candidate_label"] == "model_1" for r in rows)
     assert summary["win_rate"] == pytest.approx(first / 3) and srv.count() == 3
+
+
+# ------------------------------------------------------------------ refusals and the decoding sent
+
+
+def _summary_of(records: list[dict], judge) -> dict:
+    from rolebench_eval.judges import report
+
+    return report.summarize(records, {"model": "m", "task": "t", "judge": judge.name}, judge, None,
+                            CONFIGURED_DECODING)
+
+
+def test_a_refusal_is_a_counted_failure_with_its_text_kept():
+    from rolebench_eval.judges import report
+    from rolebench_eval.judges.protocols.base import judge_job
+
+    judge = load_judge("pairwise")
+    item = protocols.Item(0, "Captain Brine", "qid-1: Who?", "en", "general", (), "p", "CAND", "BASE")
+    job = _job(item)
+    # the second order is refused (content null, the API's refusal field); the first says [[A]]
+    answers = [{"text": "[[A]]"}, {"text": "", "refusal": "I can't help with\n comparing these."}]
+    [judgment] = judge_job(judge, job, answers)
+    assert judgment.value is None and judgment.score is None
+    assert judgment.error == "refusal: I can't help with comparing these."
+    row = report.judged_annotation(item, judgment, answers, [[]], "judge-m", CONFIGURED_DECODING, None)
+    assert (row["status"], row["refused"], row["judge_refusals"]) == (
+        "parse_error", True, [None, "I can't help with\n comparing these."])
+    won = [{"text": "[[A]]"}, {"text": "[[B]]"}]  # the candidate wins in both orders
+    fine = report.judged_annotation(item, judge_job(judge, job, won)[0], won, [[]], "judge-m", CONFIGURED_DECODING,
+                                    (0.5, 0.2))
+    summary = _summary_of([row, fine], judge)
+    assert (summary["n_refusals"], summary["n_parse_failures"], summary["n_parsed"], summary["win_rate"]) == (
+        1, 1, 1, 1.0)
+    # responses without a refusal key (older clients, other servers) are tolerated
+    assert judge_job(judge, job, [{"text": "[[B]]"}, {"text": "[[A]]"}])[0].value["outcome"] == "loss"
+
+
+def test_a_failure_on_a_cut_answer_says_so():
+    from rolebench_eval.judges.protocols.base import judge_job
+
+    judge = load_judge("rank")
+    item = protocols.Item(0, "R", "q", "en", "general", (), "p", "CAND", "BASE")
+    [judgment] = judge_job(judge, _job(item), [{"text": '[{"model": "model_1", "rank"', "finish_reason": "length"}])
+    assert judgment.value is None and "cut at its token limit" in judgment.error
+
+
+def test_the_decoding_sent_is_recorded():
+    from rolebench_eval.judges import report
+    from rolebench_eval.judges.protocols.base import judge_job
+
+    judge = load_judge("pairwise")
+    item = protocols.Item(0, "R", "q", "en", "general", (), "p", "CAND", "BASE")
+    adapted = {"max_completion_tokens": 512, "seed": 0}  # what an adapting client reports it sent
+    rows = []
+    for decoding in (adapted, adapted, None):
+        answers = [{"text": "[[A]]", **({"decoding": decoding} if decoding else {})}, {"text": "[[B]]"}]
+        rows.append(report.judged_annotation(item, judge_job(judge, _job(item), answers)[0], answers, [[]], "m",
+                                             CONFIGURED_DECODING, (0.1, 0.2)))
+    assert [r["decoding"] for r in rows] == [adapted, adapted, CONFIGURED_DECODING]
+    summary = _summary_of(rows, judge)
+    assert summary["decoding"] == adapted and summary["decodings_seen"] == [adapted, CONFIGURED_DECODING]
+    assert _summary_of(rows[:2], judge)["decodings_seen"] is None
+    assert _summary_of([], judge)["decoding"] == CONFIGURED_DECODING  # nothing judged: what was configured
+
+
+def test_refusal_end_to_end(llm_server, tmp_path):
+    script = _script("rank")
+    script["rules"].insert(0, {"id": "qid-3", "match": ["qid-3:", "rank the models"],
+                               "refusal": "I'm sorry, I can't rank these answers."})
+    srv = llm_server(script, expected_key=KEY)
+    report, by_task = _run(srv, tmp_path, "rank")
+    if not any(r is not None and "refusal" in r for r in report.batch.responses):
+        pytest.skip("this branch's LLM client does not pass the API's refusal field through yet (issue 10, client)")
+    en = by_task["rolebench_specific_en"]
+    assert (en["n_refusals"], en["n_parse_failures"], en["n_parsed"]) == (1, 2, 5)  # qid-3 refused, qid-6 garbled
+    assert en["win_rate"] == pytest.approx(3 / 5)  # wins 1, 5, 8; losses 2, 4
+    row = next(r for r in _annotations(tmp_path, "rolebench_specific_en", "rank") if r["refused"])
+    assert row["judge_refusals"] == ["I'm sorry, I can't rank these answers."] and row["score"] is None
+    assert row["parse_error"].startswith("refusal: I'm sorry")

@@ -165,3 +165,21 @@ def test_bad_inputs_exit_2_with_a_clear_message(llm_server, tmp_path):
     no_prices = _judge(srv, tmp_path, "--max-cost", "1")
     assert no_prices.returncode == 2 and "needs prices" in no_prices.stderr
     assert srv.requests() == []
+
+
+def test_no_verdict_parsed_exits_5_after_writing_the_files(llm_server, tmp_path):
+    """A judge that never answers in the format (too small a model, an endpoint that ignores it)."""
+    srv = llm_server({"default_reply": "Both answers are lovely, truly."}, expected_key=KEY)
+    cmd = [c if c != "pairwise" else "rank" for c in _cmd(srv, tmp_path)]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert done.returncode == 5, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("rolebench-eval judge: error:")]
+    assert len(error) == 1 and "no verdict parsed: all 9 judged items are parse failures" in error[0]
+    assert "no [...] found" in error[0] and "too small" in error[0] and "judge_texts" in error[0]
+    for task, n_failed in (("rolebench_specific_en", 7), ("rolebench_general_zh", 2)):
+        folder = tmp_path / "out" / "fake__cand-7b" / task / "rank"
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        assert (summary["n_parsed"], summary["n_parse_failures"], summary["win_rate"]) == (0, n_failed, None)
+    first = tmp_path / "out" / "fake__cand-7b" / "rolebench_general_zh" / "rank" / "annotations.jsonl"
+    assert str(first) in error[0]  # where the first failure is (tasks in name order)
+    assert srv.count("ok") == 9

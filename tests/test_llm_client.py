@@ -19,10 +19,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from rolebench_eval.llm import budget as llm_budget, cache as llm_cache
+from rolebench_eval.llm import budget as llm_budget, cache as llm_cache, compat as llm_compat
+from rolebench_eval.llm import config as llm_config, scrub as llm_scrub
 from rolebench_eval.llm.budget import Budget, Caps, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, request_key
-from rolebench_eval.llm.client import ClientConfig, LLMConfigError, retry_after_seconds, run_batch
+from rolebench_eval.llm.client import ClientConfig, EndpointError, LLMConfigError, retry_after_seconds, run_batch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llm"
 KEY = "sk-test-DISTINCTIVE-4b1d9e77c0ffee"
@@ -35,7 +36,8 @@ def _load(path: Path):
     return module
 
 
-llm_server = _load(FIXTURES / "server_fixture.py").llm_server
+_fixture = _load(FIXTURES / "server_fixture.py")
+llm_server = _fixture.llm_server
 
 
 @pytest.fixture
@@ -50,15 +52,7 @@ def api_key(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
-def _config(srv, **kw) -> ClientConfig:
-    settings = dict(model="judge-m", base_url=srv.url, timeout=0.5, backoff_base=0.01, backoff_max=0.05,
-                    concurrency=4, max_retries=4)
-    settings.update(kw)
-    return ClientConfig(**settings)
-
-
-def _msgs(text: str) -> list[dict]:
-    return [{"role": "system", "content": "grade"}, {"role": "user", "content": text}]
+_config, _msgs = _fixture.client_config, _fixture.chat
 
 
 FAULTS = {"r429": ["429"], "r500": ["500", "500"], "hang": ["hang"], "garbage": ["garbage"],
@@ -69,7 +63,7 @@ def _fault_script() -> dict:
     rules = [{"id": name, "match": [f"<{name}>"], "reply": f"answer {name}", "faults": faults}
              for name, faults in FAULTS.items()]
     rules += [{"id": f"plain{i}", "match": [f"<plain{i}>"], "reply": f"answer plain{i}"} for i in range(4)]
-    return {"rules": rules, "retry_after": "0.1", "hang_seconds": 5}
+    return {"rules": rules, "retry_after": "0.1", "hang_seconds": 30}
 
 
 def test_faults_are_retried_and_every_answer_is_kept_once(server, tmp_path):
@@ -147,12 +141,13 @@ def test_token_and_money_caps(server, tmp_path):
 
 def test_hard_errors_stop_the_run(server, tmp_path):
     srv = server({"default_reply": "fine"}, expected_key="sk-some-other-key")
-    with ResponseCache(tmp_path / "c.sqlite") as cache:
-        result = run_batch([_msgs(f"i{i}") for i in range(5)], _config(srv, concurrency=1), cache, progress=False)
-    assert result.stopped.startswith("error: AuthenticationError") and result.n_sent == 0
+    with ResponseCache(tmp_path / "c.sqlite") as cache, pytest.raises(EndpointError) as err:
+        run_batch([_msgs(f"i{i}") for i in range(5)], _config(srv, concurrency=1), cache, progress=False)
     assert [e["outcome"] for e in srv.requests()] == ["401"]  # no retry, nothing more sent
-    assert "invalid api key" in result.stopped and KEY not in result.stopped  # the server echoed it; scrubbed
-    assert "sk-test" not in json.dumps(result.errors)
+    message = str(err.value)
+    assert message.startswith(f"{srv.url}: 401: invalid api key") and "$OPENAI_API_KEY" in message
+    assert KEY not in message and "sk-test" not in message  # the server echoed it; scrubbed
+    assert err.value.exit_code == 2  # the user's config: a bad-input exit
 
 
 def test_retries_exhausted_stop_the_run(server, tmp_path):
@@ -160,7 +155,8 @@ def test_retries_exhausted_stop_the_run(server, tmp_path):
                   "default_reply": "fine"})
     with ResponseCache(tmp_path / "c.sqlite") as cache:
         result = run_batch([_msgs("<bad>")], _config(srv, max_retries=2), cache, progress=False)
-    assert result.stopped.startswith("error: InternalServerError") and result.responses == [None]
+    assert result.stopped.startswith("error: 500: boom") and result.responses == [None]
+    assert result.stop_kind == "server" and "--concurrency" in result.hint() and result.exit_code == 4
     assert srv.count("500") == 3 and len(srv.requests()) == 3
 
 
@@ -229,7 +225,7 @@ def test_retry_after_http_date():
     assert 20 <= retry_after_seconds(exc) <= 31
 
 
-@pytest.mark.parametrize("module", [llm_cache, llm_budget])
+@pytest.mark.parametrize("module", [llm_cache, llm_budget, llm_compat, llm_config, llm_scrub])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 

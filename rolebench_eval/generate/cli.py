@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rolebench_eval.errors import EXIT_BUDGET, EXIT_OK, EXIT_REQUESTS
-from rolebench_eval.llm.budget import add_budget_arguments, budget_from_args
+from rolebench_eval.errors import EXIT_OK
+from rolebench_eval.llm.budget import budget_from_args
+from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
 EPILOG = """\
 examples:
@@ -24,8 +25,9 @@ examples:
   rolebench-eval run --model hf --model_args pretrained=<model> \\
       --tasks rolebench_custom_general,rolebench_custom_specific --metadata '{"data_dir": "data/brine"}'
 
-exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing usable (every answer
-dropped: nothing is written); 130 interrupted.
+exit status: 0 done; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404, or the
+same 400 on the first requests); 3 budget reached; 4 requests failed; 5 nothing usable (every answer dropped:
+nothing is written); 130 interrupted.
 Every answer is cached as it arrives: rerun the same command to resume or to rewrite the files for free.
 The end of a run prints what was received, kept and dropped (by reason); <out>/rolebench_custom.json
 holds the full record.
@@ -36,31 +38,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", required=True,
                    help="character profile YAML (format: rolebench_eval/generate/profile.py)")
     p.add_argument("--out", required=True, help="data folder to write (RoleBench layout; other roles' rows are kept)")
-    p.add_argument("--model", required=True, help="model name at the endpoint, e.g. gpt-4o")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
-                                      "(default: $OPENAI_BASE_URL, else api.openai.com)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="NAME of the environment variable holding the API key (default: OPENAI_API_KEY; "
-                        "local servers need none)")
-    p.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or ~/.cache/rolebench-eval, "
-                                   "file llm_cache.sqlite)")
-    p.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
-    dec = p.add_argument_group("decoding (defaults: the paper's RoleGPT settings)")
-    dec.add_argument("--temperature", type=float, default=0.7)
-    dec.add_argument("--top-p", type=float, default=0.95)
-    dec.add_argument("--max-new-tokens", type=int,
-                     help="completion tokens per request (default: rolegpt 512, context-instruct 2048)")
+    add_llm_arguments(p, model_required=True,
+                      defaults_from="the paper's RoleGPT settings: temperature 0.7, top-p 0.95, no seed; "
+                                    "--max-new-tokens rolegpt 512, context-instruct 2048")
     out = p.add_argument_group("output")
     out.add_argument("--test-fraction", type=float, default=0.2, help="share of questions in test.jsonl (by hash)")
     out.add_argument("--filters", help="YAML with breaks_character / refusal / question_mentions_source lists "
                                        "(default: rolebench_eval/generate/prompts/filters.yaml)")
-    add_budget_arguments(p)
-    req = p.add_argument_group("requests")
-    req.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
-    req.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
-    req.add_argument("--max-retries", type=int, default=6, help="retries per request")
-    req.add_argument("--backoff-base", type=float, default=1.0, help="first backoff window in seconds")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _profile_arguments(p: argparse.ArgumentParser) -> None:
@@ -99,12 +83,10 @@ def _options(args: argparse.Namespace):
     from .common import GenerateOptions
 
     caps, prices = budget_from_args(args)
-    return GenerateOptions(
-        model=args.model, out=args.out, base_url=args.base_url, api_key_env=args.api_key_env, cache=args.cache,
-        caps=caps, prices=prices, temperature=args.temperature,
-        top_p=args.top_p, max_new_tokens=args.max_new_tokens, concurrency=args.concurrency, timeout=args.timeout,
-        max_retries=args.max_retries, backoff_base=args.backoff_base, test_fraction=args.test_fraction,
-        filters=args.filters, dry_run=args.dry_run, progress=not args.no_progress)
+    return GenerateOptions(model=args.model, out=args.out, cache=args.cache, caps=caps, prices=prices,
+                           max_new_tokens=args.max_new_tokens, test_fraction=args.test_fraction,
+                           filters=args.filters, dry_run=args.dry_run, progress=not args.no_progress,
+                           client=overrides_from_args(args))
 
 
 def _generate(args: argparse.Namespace):
@@ -147,9 +129,8 @@ def main(args: argparse.Namespace) -> int:
         print("\n".join(result.estimate.lines()))
         return EXIT_OK
     print(summary(result.report, args.generate_action, args.out))
-    stopped = result.batch.stopped
-    if stopped:
-        print(f"stopped before the end ({stopped}); every answer received is kept and only complete items "
-              "were written. Rerun the same command (with a higher cap) to finish.", file=sys.stderr)
-        return EXIT_BUDGET if stopped.startswith("budget") else EXIT_REQUESTS
-    return EXIT_OK
+    batch = result.batch
+    if batch.stopped:
+        print(batch.stop_message("every answer received is kept and only complete items were written"),
+              file=sys.stderr)
+    return batch.exit_code

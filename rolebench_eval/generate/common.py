@@ -25,24 +25,14 @@ class GenerateError(InputError):
 
 
 @dataclass
-class SamplingConfig(ClientConfig):
-    """:class:`ClientConfig` plus nucleus sampling (``top_p``), which the body then carries."""
-
-    top_p: float | None = None
-
-    def request_body(self, messages: Messages) -> dict:
-        body = super().request_body(messages)
-        if self.top_p is not None:
-            body["top_p"] = self.top_p
-        return body
-
-
-@dataclass
 class GenerateOptions:
     """Endpoint, decoding, budget and output settings shared by both generators (the CLI flags).
 
     Decoding defaults are the paper's RoleGPT settings (temperature 0.7, top_p 0.95); no
-    seed is sent, so several samples of one prompt differ.
+    seed is sent, so several samples of one prompt differ. Request settings left None take
+    the client's defaults (:class:`~rolebench_eval.llm.config.ClientConfig`); ``client``
+    holds any client setting by name, over everything else (the CLI puts every LLM flag
+    given there).
     """
 
     model: str
@@ -55,28 +45,33 @@ class GenerateOptions:
     temperature: float = 0.7
     top_p: float | None = 0.95
     max_new_tokens: int | None = None  # None: the generator's default (RoleGPT 512, Context-Instruct 2048)
-    concurrency: int = 8
-    timeout: float = 120.0
-    max_retries: int = 6
-    backoff_base: float = 1.0
+    concurrency: int | str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    backoff_base: float | None = None
+    client: dict = field(default_factory=dict)
     test_fraction: float = 0.2
     filters: str | os.PathLike | None = None
     dry_run: bool = False
     progress: bool = True
 
-    def client_config(self) -> SamplingConfig:
+    def client_config(self) -> ClientConfig:
         """The client config (decoding settings are part of every cache key)."""
         if not 0 < self.test_fraction < 1:
             raise GenerateError(f"--test-fraction must be between 0 and 1 (exclusive), got {self.test_fraction}")
-        return SamplingConfig(model=self.model, base_url=self.base_url, api_key_env=self.api_key_env,
-                              temperature=self.temperature, seed=None, max_tokens=self.max_new_tokens,
-                              timeout=self.timeout, max_retries=self.max_retries, backoff_base=self.backoff_base,
-                              concurrency=self.concurrency, top_p=self.top_p)
+        decoding = {"model": self.model, "base_url": self.base_url, "api_key_env": self.api_key_env,
+                    "temperature": self.temperature, "top_p": self.top_p, "seed": None}
+        if self.max_new_tokens is not None:
+            decoding["max_tokens"] = self.max_new_tokens
+        requests = {"concurrency": self.concurrency, "timeout": self.timeout, "max_retries": self.max_retries,
+                    "backoff_base": self.backoff_base}
+        return ClientConfig.layered(decoding, requests, self.client)
 
     def settings(self) -> dict:
-        """What is recorded next to the data: model, endpoint kind and decoding (no key, no URL secrets)."""
-        return {"model": self.model, "temperature": self.temperature, "top_p": self.top_p,
-                "max_new_tokens": self.max_new_tokens, "test_fraction": self.test_fraction}
+        """What is recorded next to the data: model and decoding (no key, no URL secrets)."""
+        config = self.client_config()
+        return {"model": config.model, "temperature": config.temperature, "top_p": config.top_p,
+                "max_new_tokens": config.max_tokens, "test_fraction": self.test_fraction}
 
 
 @dataclass

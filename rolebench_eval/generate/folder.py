@@ -144,7 +144,8 @@ def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
 def batch_record(batch: BatchResult) -> dict:
     """What the requests did, for the run's record."""
     return {"answers_received": sum(r is not None for r in batch.responses), "requests_sent": batch.n_sent,
-            "requests_cached": batch.n_cached, "stopped": batch.stopped}
+            "requests_cached": batch.n_cached, "stopped": batch.stopped,
+            "decoding_sent": batch.decoding or None}  # after any adaptation to the endpoint; None: all cached
 
 
 def nothing_written(report: dict, batch: BatchResult, out: Path, received: str) -> GenerationResult:

@@ -181,7 +181,7 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
         opts = dataclasses.replace(opts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
     profile = load_profile(profile_path, allow_outside_paths)
     instructions, repeats = read_instructions(instructions_path)
-    filters = load_filters(opts.filters)
+    filters = load_filters(opts.filters, profile.lang)
     out = Path(opts.out)
     check_folder(out, profile)
     pairs = all_dialogues(profile)
@@ -199,7 +199,8 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
     report |= record | batch_record(batch)
     identical = record["instructions"]["identical_samples"]
     if identical:
-        report["warnings"] = [identical_warning(identical, len(instructions), samples, opts.temperature)]
+        temperature = opts.client_config().temperature
+        report["warnings"] = [identical_warning(identical, len(instructions), samples, temperature)]
         log.warning("%s", report["warnings"][0])
     if not rows:
         return nothing_written(report, batch, out, f"received {report['answers_received']} answers to "

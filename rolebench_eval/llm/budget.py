@@ -18,7 +18,7 @@ from typing import Sequence
 
 from rolebench_eval.errors import InputError
 
-from .cache import ResponseCache, request_key
+from .cache import ResponseCache, request_keys
 
 _PER_MESSAGE = 4  # chat-format overhead per message, in tokens
 
@@ -158,8 +158,7 @@ def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, price
         prices: per-million-token prices, for a cost bound.
         key_extras: as for :func:`~rolebench_eval.llm.client.run_batch`.
     """
-    extras = list(key_extras) if key_extras is not None else [None] * len(requests)
-    unique = {request_key(config.request_body(m), x): m for m, x in zip(requests, extras)}
+    unique = dict(zip(request_keys(requests, config, key_extras), requests))
     cached = cache.get_many(unique)
     todo = [m for k, m in unique.items() if k not in cached]
     prompt = sum(estimate_tokens(m) for m in todo)

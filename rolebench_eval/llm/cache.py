@@ -1,10 +1,15 @@
-"""An on-disk cache of chat completions: SQLite in WAL mode, one row per request key.
+"""An on-disk cache of chat completions that several processes can share: SQLite in WAL mode.
 
 The key is a hash of everything that decides an answer (model, decoding settings, the
 rendered messages, and whatever the caller adds), never of the endpoint or the API key.
 A row is written once, in its own transaction (``INSERT OR IGNORE``), right after the
 answer arrives: a run killed at any moment (Ctrl-C, SIGKILL) keeps every answer it had
 received, and a rerun sends only the requests whose key has no row.
+
+Processes sharing one file **claim** a key before sending it (:meth:`ResponseCache.claim`),
+so two judges over the same inputs send each unique request once: the second waits for
+the first one's answer instead of asking again. A claim expires (its owner refreshes it
+while it retries); the claim of a process that died on this machine is stale at once.
 
 Example:
     >>> cache = ResponseCache(":memory:")
@@ -20,11 +25,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+from rolebench_eval.errors import InputError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -32,8 +41,18 @@ CREATE TABLE IF NOT EXISTS responses (
     request TEXT NOT NULL,
     response TEXT NOT NULL,
     created_at TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 """
+CACHED, CLAIMED, BUSY = "cached", "claimed", "busy"
+
+
+class CacheError(InputError):
+    """The cache file cannot be used (not SQLite, damaged); the message names it and says what to do."""
 
 
 def canonical_json(obj: Any) -> str:
@@ -56,6 +75,14 @@ def request_key(request: dict, extra: dict | None = None) -> str:
     return hashlib.sha256(canonical_json(keyed).encode("utf-8")).hexdigest()
 
 
+def request_keys(requests: Sequence[list[dict]], config, key_extras: Sequence[dict | None] | None = None) -> list[str]:
+    """The cache key of every request of a batch (one place: the batch and its dry-run estimate)."""
+    extras = list(key_extras) if key_extras is not None else [None] * len(requests)
+    if len(extras) != len(requests):
+        raise ValueError("key_extras must have one entry per request")
+    return [request_key(config.request_body(m), x) for m, x in zip(requests, extras)]
+
+
 def default_cache_path() -> Path:
     """``$ROLEBENCH_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/rolebench-eval/llm_cache.sqlite``."""
     root = os.environ.get("ROLEBENCH_CACHE_DIR") or Path(
@@ -63,8 +90,28 @@ def default_cache_path() -> Path:
     return Path(root) / "llm_cache.sqlite"
 
 
+def new_owner() -> str:
+    """A claim owner id: ``host:pid:random`` (the pid lets others see that the owner died)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` was a process on this machine that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
 class ResponseCache:
-    """A thread-safe key -> response store in one SQLite file.
+    """A thread- and process-safe key -> response store in one SQLite file.
 
     Args:
         path: the SQLite file (created with its folder), or ``":memory:"``.
@@ -75,16 +122,39 @@ class ResponseCache:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a committed row survives the death of the process (not of the OS).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db = None
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a committed row survives the death of the process (not of the OS).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            if self._db is not None:
+                self._db.close()
+            self._damaged(err)
+
+    def _damaged(self, err: sqlite3.DatabaseError):
+        raise CacheError(self.path, None, None,
+                         f"not a usable response cache ({err}). Move the file aside (its answers are lost, "
+                         f"a rerun asks again) or pass --cache with another file") from None
+
+    def _execute(self, sql: str, params: Sequence = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
+                raise
+            self._damaged(err)
+
+    def _commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     def get(self, key: str) -> dict | None:
         """The cached response for ``key`` (with ``created_at``), or None."""
         with self._lock:
-            row = self._db.execute("SELECT response, created_at FROM responses WHERE key = ?", (key,)).fetchone()
+            row = self._execute("SELECT response, created_at FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         return json.loads(row[0]) | {"created_at": row[1]}
@@ -97,27 +167,66 @@ class ResponseCache:
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
             with self._lock:
-                rows = self._db.execute(
+                rows = self._execute(
                     f"SELECT key, response, created_at FROM responses WHERE key IN ({marks})", chunk).fetchall()
             found.update({k: json.loads(r) | {"created_at": c} for k, r, c in rows})
         return found
 
-    def put(self, key: str, request: dict, response: dict) -> bool:
-        """Store ``response`` under ``key`` unless a row exists; True when written.
+    def put(self, key: str, request: dict, response: dict, owner: str | None = None) -> bool:
+        """Store ``response`` under ``key`` unless a row exists (and drop ``owner``'s claim); True when written.
 
         ``request`` is kept for audit; it must not hold secrets (callers pass the
         request body only, never headers).
         """
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO responses (key, request, response, created_at) VALUES (?, ?, ?, ?)",
-                (key, canonical_json(request), canonical_json(response), created))
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._execute(
+                    "INSERT OR IGNORE INTO responses (key, request, response, created_at) VALUES (?, ?, ?, ?)",
+                    (key, canonical_json(request), canonical_json(response), created))
+                if owner is not None:
+                    self._execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
+            finally:
+                self._commit()
         return cur.rowcount == 1
+
+    def claim(self, key: str, owner: str, ttl: float) -> str:
+        """Take ``key`` for ``ttl`` seconds before sending it: ``CACHED`` (an answer exists),
+        ``CLAIMED`` (send it) or ``BUSY`` (another live process is asking; wait for its answer)."""
+        now = time.time()
+        with self._lock:
+            if self._execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
+                return CACHED
+            row = self._execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now and not owner_is_dead(row[0]):
+                return BUSY  # read-only check first: waiting processes poll without taking the write lock
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                if self._execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
+                    return CACHED
+                row = self._execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[0] != owner and row[1] > now and not owner_is_dead(row[0]):
+                    return BUSY
+                self._execute("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?, ?, ?)",
+                              (key, owner, now + ttl))
+                return CLAIMED
+            finally:
+                self._commit()
+
+    def extend(self, key: str, owner: str, ttl: float) -> None:
+        """Keep ``owner``'s claim on ``key`` for another ``ttl`` seconds (while it retries)."""
+        with self._lock:
+            self._execute("UPDATE claims SET expires = ? WHERE key = ? AND owner = ?", (time.time() + ttl, key, owner))
+
+    def release(self, key: str, owner: str) -> None:
+        """Drop ``owner``'s claim on ``key`` (it gave up; another process may try)."""
+        with self._lock:
+            self._execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return self._execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL back into the file)."""

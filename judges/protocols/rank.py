@@ -1,0 +1,134 @@
+"""``rank``: the paper's joint ranking (RoleLLM, PAPER.md section 4).
+
+Every candidate run's answer to a (role, question) and the baseline's go into ONE prompt,
+as the paper's list of ``{"model": "model_1", "answer": ...}``; the judge replies with a
+list of ``{"model", "reason", "rank"}`` (a Python literal or JSON; ties allowed).
+
+* **Order.** The answers are shown in an order permuted per item: systems sorted by
+  sha256(order_seed, role, question, system), so the order is stable across reruns (the
+  cache works), independent of the other systems shown, and about uniform over items.
+  The labels model_1..model_k follow the presentation order, so they say nothing of
+  which system is which.
+* **Ranks** are normalised to competition ranks (1 + the number of systems ranked
+  strictly above), whatever numbering the judge used for ties ([1, 1, 2] -> [1, 1, 3]).
+* **Per candidate:** outcome against the baseline (ranked above = win 1, tie 0.5, below
+  = loss 0), its rank among the k systems of the item; items a run lacks are ranked
+  among the systems that have them.
+
+Settings (config section ``rank``): ``max_systems`` (default 5; more systems in one task
+is an error) and ``order_seed``. With one input this is candidate vs baseline, k = 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from rolebench_eval.errors import InputError
+
+from .. import stats
+from ..errors import JudgeConfigError
+from ..parsing import ParseError, parse_ranking
+from .base import OUTCOME_SCORE, Item, Job, Judgment, Unit, VersusBaseline, check_keys, template_variables
+
+BASELINE = "baseline"
+
+
+def shown_order(item: Item, systems: list[tuple[str, str]], seed: int) -> list[int]:
+    """Indexes of ``systems`` ((kind, name) pairs) in presentation order for ``item``.
+
+    Example:
+        >>> item = Item(0, "Captain Brine", "qid-1", "en", "general", (), "", "", None)
+        >>> shown_order(item, [("candidate", "a"), ("baseline", "rolegpt")], 0) in ([0, 1], [1, 0])
+        True
+    """
+    def position(index: int) -> bytes:
+        kind, name = systems[index]
+        return hashlib.sha256("\x1f".join([str(seed), item.role, item.question, kind, name]).encode("utf-8")).digest()
+
+    return sorted(range(len(systems)), key=position)
+
+
+def competition_ranks(raw: dict[str, int]) -> dict[str, int]:
+    """1 + the number of labels ranked strictly better, for each label.
+
+    Example:
+        >>> competition_ranks({"model_1": 1, "model_2": 1, "model_3": 2})
+        {'model_1': 1, 'model_2': 1, 'model_3': 3}
+    """
+    return {label: 1 + sum(1 for other in raw.values() if other < rank) for label, rank in raw.items()}
+
+
+class Rank(VersusBaseline):
+    name = "rank"
+    detail = "mean_rank"
+
+    def check_settings(self, where: Path, section: Any) -> dict:
+
+        settings = check_keys(where, "rank", section, {"max_systems", "order_seed"})
+        for key in ("max_systems", "order_seed"):
+            value = settings.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "max_systems" else 0):
+                raise JudgeConfigError(f"{where}: field 'rank.{key}': expected an integer "
+                                       f"{'of at least 2' if key == 'max_systems' else '>= 0'}, got {value!r}")
+        return settings
+
+    def jobs(self, units: list[Unit], judge, options: dict) -> list[Job]:
+        """One job per (role, question) of the task, with every candidate that has it."""
+        limit = options.get("max_systems") or judge.settings["max_systems"]
+        systems = [u.model for u in units] + [units[0].baseline_name]
+        if len(systems) > limit:
+            raise InputError(f"task {units[0].task}: {len(systems)} systems to rank in one prompt "
+                             f"({', '.join(systems)}), more than max_systems={limit}; judge fewer runs at once, "
+                             f"or raise --max-systems (long prompts with many answers judge worse)")
+        groups: dict[tuple[str, str], list[tuple[Unit, Item]]] = {}
+        for unit in units:
+            unit.systems = systems
+            for item in unit.items:
+                groups.setdefault(item.key, []).append((unit, item))
+        return [Job(members) for members in groups.values()]
+
+    def _shown(self, judge, job: Job) -> list[tuple[str, str, str]]:
+        """(kind, system name, answer) in presentation order; kind is "candidate" or "baseline"."""
+        unit, item = job.members[0]
+        entries = [("candidate", u.model, i.candidate) for u, i in job.members]
+        entries.append((BASELINE, unit.baseline_name, item.baseline))
+        order = shown_order(item, [(kind, name) for kind, name, _ in entries], judge.settings["order_seed"])
+        return [entries[i] for i in order]
+
+    def requests(self, judge, job: Job) -> list:
+        shown = self._shown(judge, job)
+        answers = [{"model": f"model_{n}", "answer": answer} for n, (_, _, answer) in enumerate(shown, 1)]
+        return [judge.render(**template_variables(job.item), answers=answers)]
+
+    def parse(self, judge, job: Job, texts: list[str]) -> list[Judgment]:
+        shown = self._shown(judge, job)
+        labels = [f"model_{n}" for n in range(1, len(shown) + 1)]
+        try:
+            ranks = competition_ranks(parse_ranking(texts[0], labels))
+        except ParseError as err:
+            return [Judgment(error=str(err)) for _ in job.members]
+        listing = []
+        for label, (kind, name, _) in zip(labels, shown):
+            listing.append({"model": label, "system": name, "rank": ranks[label]})
+            if kind == BASELINE:
+                listing[-1]["baseline"] = True
+        label_of = {(kind, name): label for label, (kind, name, _) in zip(labels, shown)}
+        base_label = label_of[BASELINE, job.members[0][0].baseline_name]
+        judgments = []
+        for unit, _ in job.members:
+            label = label_of["candidate", unit.model]
+            cand, base = ranks[label], ranks[base_label]
+            outcome = "win" if cand < base else "tie" if cand == base else "loss"
+            value = {"outcome": outcome, "candidate": cand, "baseline": base, "candidate_label": label,
+                     "baseline_label": base_label, "shown": listing}
+            judgments.append(Judgment(value=value, score=OUTCOME_SCORE[outcome],
+                                      extra={"rank": cand, "n_systems": len(shown)}))
+        return judgments
+
+    def statistics(self, parsed: list[dict], judge) -> dict:
+        return {**super().statistics(parsed, judge), "mean_rank": stats.mean([r["rank"] for r in parsed])}
+
+
+PROTOCOL = Rank()

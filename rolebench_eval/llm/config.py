@@ -1,0 +1,218 @@
+"""Where and how to ask: :class:`ClientConfig`, its defaults, and the CLI flags shared by every verb.
+
+The defaults live here once. ``rolebench-eval judge`` and ``rolebench-eval generate`` both call
+:func:`add_llm_arguments` and turn what was given into a config with
+:meth:`ClientConfig.from_args` (or :func:`overrides_from_args`, layered over a judge config):
+
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_llm_arguments(parser)
+    >>> config = ClientConfig.from_args(parser.parse_args(["--model", "gpt-5", "--timeout", "30"]))
+    >>> config.model, config.timeout, config.concurrency
+    ('gpt-5', 30.0, 'auto')
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rolebench_eval.errors import InputError
+
+Messages = list[dict[str, str]]
+TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+_FIRST_CLASS = frozenset({"model", "messages", "temperature", "top_p", "seed", *TOKEN_PARAMS})
+
+
+class LLMConfigError(InputError):
+    """The client cannot be built or the endpoint refuses the settings (no key, bad URL or model, ...)."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Endpoint, model, decoding and request settings; the decoding settings are part of every cache key.
+
+    Attributes:
+        model: model name sent to the endpoint.
+        base_url: endpoint root (``http://localhost:8000/v1``); None = ``$OPENAI_BASE_URL`` or OpenAI.
+        api_key_env: name of the environment variable holding the key (never the key).
+        temperature, top_p, seed: sampling settings; None = not sent (the server's default).
+        max_tokens: completion-token cap per request.
+        max_tokens_param: the name it is sent under, ``max_tokens`` or ``max_completion_tokens``
+            (newer OpenAI models accept only the second; the client switches once if told so).
+        extra_body: provider-specific fields sent as they are, e.g. ``{"reasoning_effort": "low"}``.
+        timeout: seconds one request may take in all (connect, wait, body) before it is retried.
+        max_retries: retries per request after the first try.
+        backoff_base, backoff_max: the exponential backoff window in seconds.
+        concurrency: ``"auto"`` (start at one request in flight, grow while latency holds,
+            back off on timeouts, 429 and 5xx) or a fixed number of requests in flight.
+        max_concurrency: the ceiling of ``"auto"``.
+        verbose: show the HTTP library's per-request log lines.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float | None = 0.0
+    top_p: float | None = None
+    seed: int | None = 0
+    max_tokens: int = 512
+    max_tokens_param: str = "max_tokens"
+    extra_body: dict | None = None
+    timeout: float = 120.0
+    max_retries: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    concurrency: int | str = "auto"
+    max_concurrency: int = 64
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_tokens_param not in TOKEN_PARAMS:
+            raise LLMConfigError(None, None, "max_tokens_param",
+                                 f"expected one of {', '.join(TOKEN_PARAMS)}, got {self.max_tokens_param!r}")
+        if self.concurrency != "auto" and not (isinstance(self.concurrency, int) and self.concurrency >= 1):
+            raise LLMConfigError(None, None, "concurrency", f"expected 'auto' or a whole number >= 1, "
+                                                            f"got {self.concurrency!r}")
+        if self.extra_body is not None and not isinstance(self.extra_body, dict):
+            raise LLMConfigError(None, None, "extra_body", "expected a mapping of field names to values")
+        clash = sorted(set(self.extra_body or {}) & _FIRST_CLASS)
+        if clash:
+            raise LLMConfigError(None, None, "extra_body", f"{clash[0]!r} has a setting of its own; set it there")
+        for name in ("timeout", "max_tokens", "max_concurrency"):
+            if not getattr(self, name) > 0:
+                raise LLMConfigError(None, None, name, f"must be positive, got {getattr(self, name)!r}")
+
+    @property
+    def workers(self) -> int:
+        """The most requests that can ever be in flight at once."""
+        return self.max_concurrency if self.concurrency == "auto" else int(self.concurrency)
+
+    def request_body(self, messages: Messages) -> dict:
+        """What decides an answer (the cache key is computed from it): model, messages, decoding.
+
+        The token cap is keyed as ``max_tokens`` whatever name it is sent under, so switching
+        to ``max_completion_tokens`` keeps every cached answer.
+        """
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        body["max_tokens"] = self.max_tokens
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        return body | (self.extra_body or {})
+
+    def decoding(self) -> dict:
+        """The decoding fields as first sent (before any adaptation)."""
+        body = self.request_body([])
+        body = {k: v for k, v in body.items() if k not in ("model", "messages")}
+        body[self.max_tokens_param] = body.pop("max_tokens")
+        return body
+
+    @classmethod
+    def layered(cls, base: dict, *overrides: dict) -> "ClientConfig":
+        """A config from ``base`` (taken as it is: None = not sent) and ``overrides`` (later ones
+        winning; their None values mean "not given" and are skipped)."""
+        settings: dict[str, Any] = dict(base)
+        for layer in overrides:
+            settings.update({k: v for k, v in layer.items() if v is not None})
+        if not settings.get("model"):
+            raise LLMConfigError(None, None, "--model", "no model given")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise LLMConfigError(None, None, unknown[0], f"not a client setting; known: {', '.join(sorted(names))}")
+        return cls(**settings)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **base: Any) -> "ClientConfig":
+        """The flags of :func:`add_llm_arguments` over ``base`` (e.g. a verb's decoding defaults)."""
+        return cls.layered(base, overrides_from_args(args))
+
+
+def concurrency_arg(value: str) -> int | str:
+    """``auto`` or a whole number >= 1 (argparse type)."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 1, got {value!r}")
+    return number
+
+
+def json_object_arg(value: str) -> dict:
+    """A JSON object given on the command line (argparse type)."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON ({err})") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError('expected a JSON object, e.g. \'{"reasoning_effort": "low"}\'')
+    return parsed
+
+
+# flag destination -> ClientConfig field
+_FLAG_FIELDS = {"model": "model", "base_url": "base_url", "api_key_env": "api_key_env",
+                "temperature": "temperature", "top_p": "top_p", "seed": "seed", "max_new_tokens": "max_tokens",
+                "max_tokens_param": "max_tokens_param", "extra_body": "extra_body", "timeout": "timeout",
+                "max_retries": "max_retries", "backoff_base": "backoff_base", "concurrency": "concurrency",
+                "verbose": "verbose"}
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """The client settings given as flags (ClientConfig field names; flags left out are absent)."""
+    given = {fld: getattr(args, dest, None) for dest, fld in _FLAG_FIELDS.items()}
+    if not given.get("verbose"):
+        given["verbose"] = None
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = False,
+                      defaults_from: str = "the defaults", model_help: str = "model name at the endpoint, "
+                                                                             "e.g. gpt-4o") -> None:
+    """The endpoint, decoding, request, cache and budget flags of every verb that asks an LLM.
+
+    Every flag defaults to None ("not given"), so a judge config or a verb's own defaults
+    apply underneath; ``defaults_from`` names them in the help.
+    """
+    from .budget import add_budget_arguments
+
+    end = parser.add_argument_group("endpoint (key from the environment only)")
+    end.add_argument("--model", required=model_required, help=model_help)
+    end.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
+                                        "(default: $OPENAI_BASE_URL, else api.openai.com)")
+    end.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
+                                           "(default: OPENAI_API_KEY; local servers need none)")
+    dec = parser.add_argument_group(f"decoding (default: {defaults_from})")
+    dec.add_argument("--temperature", type=float)
+    dec.add_argument("--top-p", type=float)
+    dec.add_argument("--seed", type=int)
+    dec.add_argument("--max-new-tokens", type=int, help="completion-token cap per request")
+    dec.add_argument("--max-tokens-param", choices=TOKEN_PARAMS,
+                     help="the name the cap is sent under (default max_tokens; switched automatically "
+                          "when the endpoint asks for the other)")
+    dec.add_argument("--extra-body", type=json_object_arg, metavar="JSON",
+                     help='provider-specific fields sent as they are, e.g. \'{"reasoning_effort": "low"}\'')
+    req = parser.add_argument_group("requests")
+    req.add_argument("--concurrency", type=concurrency_arg,
+                     help="requests in flight: 'auto' (default: starts at 1, grows while latency holds, "
+                          "backs off on timeouts, 429 and 5xx) or a number")
+    req.add_argument("--timeout", type=float, help="seconds one request may take in all (default 120)")
+    req.add_argument("--max-retries", type=int, help="retries per request (default 6)")
+    req.add_argument("--backoff-base", type=float, help="first backoff window in seconds, doubling per retry "
+                                                        "(default 1)")
+    req.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
+                                     "~/.cache/rolebench-eval, file llm_cache.sqlite)")
+    req.add_argument("--dry-run", action="store_true", help="print requests, tokens and cost bound; send nothing")
+    req.add_argument("--no-progress", action="store_true", help="no progress bar")
+    req.add_argument("--verbose", action="store_true", help="also log every HTTP request (scrubbed)")
+    add_budget_arguments(parser)
+

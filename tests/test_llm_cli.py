@@ -1,0 +1,89 @@
+"""The LLM client as a user meets it through ``rolebench-eval judge``: exit codes, messages, logs, the bar.
+
+A subprocess judges the small lm-eval fixture (tests/fixtures/judges/lmeval_out, 18 pairwise
+requests) against the scripted local server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+FIX = Path(__file__).parent / "fixtures" / "judges"
+KEY = "sk-test-CLI-LLM-5e6f7a8b9c"
+N_REQUESTS = 18
+
+
+def _script(**extra) -> dict:
+    script = json.loads((FIX / "pairwise_script.json").read_text(encoding="utf-8"))
+    for rule in script["rules"]:
+        rule.pop("faults", None)
+    return script | extra
+
+
+def _judge(srv, root: Path, *extra: str, progress: bool = False) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "rolebench_eval.cli", "judge", str(FIX / "lmeval_out"), "--judge", "pairwise",
+           "--model", "judge-m", "--base-url", srv.url, "--out", str(root / "out"),
+           "--cache", str(root / "cache" / "judge.sqlite"), "--backoff-base", "0.01", *extra]
+    if not progress:
+        cmd.append("--no-progress")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "ROLEBENCH_JUDGE_MODEL")}
+    return subprocess.run(cmd, env=env | {"OPENAI_API_KEY": KEY}, capture_output=True, text=True)
+
+
+def test_a_wrong_key_exits_2_with_one_line_naming_the_endpoint(llm_server, tmp_path):
+    srv = llm_server(_script(), expected_key="sk-the-key-the-server-wants")
+    done = _judge(srv, tmp_path)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"rolebench-eval judge: error: {srv.url}: 401: invalid api key Bearer ***")
+    assert "check $OPENAI_API_KEY" in last and "Traceback" not in done.stderr
+    assert KEY not in done.stderr + done.stdout and len(srv.requests()) == 1
+
+
+def test_a_newer_openai_model_needs_no_extra_flag(llm_server, tmp_path):
+    srv = llm_server(_script(reject={"max_tokens": "unsupported_parameter", "temperature": "unsupported_value"}),
+                     expected_key=KEY)
+    done = _judge(srv, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert srv.count("ok") == N_REQUESTS and srv.count("400") == 2
+    assert len(re.findall(r"refused '(max_tokens|temperature)'", done.stderr)) == 2
+    assert "HTTP Request" not in done.stderr  # no per-request log lines by default
+    verbose = _judge(srv, tmp_path / "verbose", "--verbose")
+    assert verbose.returncode == 0 and verbose.stderr.count("HTTP Request: POST") == N_REQUESTS + 2
+
+
+def test_the_bar_counts_and_log_lines_never_run_into_it(llm_server, tmp_path):
+    script = _script()
+    script["rules"][0]["faults"] = ["500"]
+    srv = llm_server(script, expected_key=KEY, latency=0.02)
+    done = _judge(srv, tmp_path, "--concurrency", "1", progress=True)
+    assert done.returncode == 0, done.stderr
+    segments = re.split(r"[\r\n]", done.stderr)
+    warnings = [s for s in segments if "retrying in" in s]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING rolebench_eval.llm.client: retrying in")
+    bars = [s for s in segments if s.startswith("judge pairwise:")]
+    assert bars and "sent=18" in bars[-1] and "failed=0" in bars[-1] and "retries=1" in bars[-1]
+    assert "cached=0" in bars[-1] and f"{N_REQUESTS}/{N_REQUESTS}" in bars[-1]
+
+
+def test_the_key_is_in_no_file_written_even_when_the_server_echoes_it(llm_server, tmp_path):
+    script = _script()
+    for rule in script["rules"]:
+        rule["echo_key"] = True
+        for field in ("reply", "reply_else"):
+            if field in rule:
+                rule[field] = f"{rule[field]} Your key {KEY} works."
+    srv = llm_server(script, expected_key=KEY)
+    done = _judge(srv, tmp_path)
+    assert done.returncode == 0, done.stderr
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    files += [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # the SQLite file and its WAL
+    assert len(files) >= 5 and [p for p in files if KEY.encode() in p.read_bytes()] == []
+    annotations = (tmp_path / "out" / "fake__cand-7b" / "rolebench_specific_en" / "pairwise" / "annotations.jsonl")
+    assert "Your key *** works. (you sent Bearer ***)" in annotations.read_text(encoding="utf-8")
+    assert KEY not in done.stdout + done.stderr
