@@ -64,7 +64,8 @@ def main(script_args: RoleBenchArguments, training_args, model_args) -> Path:
     trainer.save_state()
     record = provenance_record(settings, mix, renderer, stats, trainer)
     adapter = save_adapter(trainer, output_dir, record)
-    trainer.end()  # transformers >= 5.18: closes trackers, leaves the process group
+    if hasattr(trainer, "end"):  # transformers >= 5.18: closes the trackers, leaves the process group
+        trainer.end()
     return adapter
 
 

@@ -165,7 +165,7 @@ def quiet() -> Iterator[None]:
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     # The tiny model's operations are too small to split: a second thread only spin-waits
-    # (measured: 129 s of CPU for the demo with two threads, 70 s with one).
+    # (measured: 129 s of CPU time for the whole demo with two threads, 72-75 s with one).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
