@@ -12,16 +12,18 @@ from pathlib import Path
 __all__ = ["check_adapter_provenance", "train"]
 
 
-def train(config: str | os.PathLike | dict, **overrides) -> Path:
-    """Train a LoRA adapter from a recipe (YAML path or dict) and overrides; returns the adapter folder.
+def train(config: str | os.PathLike | dict | None = None, **overrides) -> Path:
+    """Train a LoRA adapter from a recipe (YAML path or mapping) and overrides; returns the adapter folder.
 
-    Bad recipes, missing data and a missing base model raise ``RecipeError`` /
-    ``RoleBenchDataError`` before torch is imported.
+    Keys are those of the recipe and of ``rolebench-eval finetune --help`` (TRL's names), e.g.
+    ``train("finetune/recipes/tiny_cpu.yaml", model_name_or_path="m", output_dir="runs/x", lora_r=4)``.
+    Bad recipes, missing data and a missing base model raise ``RecipeError`` (an ``InputError``)
+    before any model is loaded.
     """
-    from .config import load_config
+    from .recipe import parse
     from .sft_lora import main
 
-    return main(*load_config(config, overrides))
+    return main(*parse(config=config, overrides=overrides))
 
 
 def check_adapter_provenance(adapter_dir, pretrained_dir_or_name, prompt_version, **kwargs) -> list[str]:

@@ -7,7 +7,10 @@ Mixing policy, in order (all deterministic for a given ``seed``):
    split's language and kind (general / role-specific) and the role descriptions of its
    ``profiles-*/desc.json``. Each ``extra_data`` file (RoleBench JSONL format) gets the language
    and kind its entry declares, and the descriptions of its ``descriptions`` file, else those of
-   the loaded splits of the same language. ``max_items_per_split`` keeps the first N items of each.
+   the loaded splits of the same language. ``context_instruct: false`` drops every role-specific
+   (Context-Instruct) source, the paper's Table 6 ablation; ``exclude_held_out_roles`` drops every
+   item of the 10 English roles held out for role generalization, from every source.
+   ``max_items_per_split`` then keeps the first N items of each.
 2. **References -> samples.** An item becomes up to ``references_per_item`` samples, one per
    reference in file order, after dropping exact duplicates and (``skip_degenerate_references``)
    references that hold no answer, e.g. "(No response provided)".
@@ -23,8 +26,9 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import RecipeError, ScriptArguments
+from .args import RecipeError, RoleBenchArguments
 
+from rolebench_eval.catalogue import get_split, held_out_roles_en
 from rolebench_eval.data import is_degenerate, read_descriptions, read_items
 from rolebench_eval.fileio import sha256_file
 from rolebench_eval.source import load_split
@@ -65,14 +69,18 @@ class Mix:
     summary: dict
 
 
-def load_sources(args: ScriptArguments) -> list[Source]:
-    """The splits' train files and the extra files, cut to ``max_items_per_split``."""
+def load_sources(args: RoleBenchArguments) -> list[Source]:
+    """The splits' train files and the extra files (step 1)."""
     sources = []
     for name in args.splits:
+        if not args.context_instruct and get_split(name).kind == "specific":
+            continue
         data = load_split(name, args.data_dir, args.data_revision, file="train")
         sources.append(Source(name, data.split.lang, data.split.kind, data.items, data.descriptions,
                               dict(data.provenance)))
     for extra in args.extra_data:
+        if not args.context_instruct and extra["kind"] == "specific":
+            continue
         if "descriptions" in extra:
             descriptions = read_descriptions(Path(extra["descriptions"]).expanduser())
         else:
@@ -80,9 +88,11 @@ def load_sources(args: ScriptArguments) -> list[Source]:
         path = Path(extra["path"]).expanduser()
         sources.append(Source(extra["path"], extra["lang"], extra["kind"], read_items(path), descriptions,
                               {"origin": "extra", "file": str(path.resolve()), "sha256": sha256_file(path)}))
-    if args.max_items_per_split is not None:
-        for source in sources:
-            source.items = source.items[: args.max_items_per_split]
+    held_out = set(held_out_roles_en()) if args.exclude_held_out_roles else set()
+    for source in sources:
+        kept = [item for item in source.items if item.role not in held_out]
+        source.provenance["held_out_role_items_excluded"] = len(source.items) - len(kept)
+        source.items = kept[: args.max_items_per_split] if args.max_items_per_split is not None else kept
     return sources
 
 
@@ -138,7 +148,7 @@ def apply_ratio(samples: list[Sample], ratio: float | None, seed: int) -> list[S
     return [s for i, s in enumerate(samples) if i in keep]
 
 
-def build_mix(args: ScriptArguments, seed: int) -> Mix:
+def build_mix(args: RoleBenchArguments, seed: int) -> Mix:
     """Steps 1-4; an empty training set raises :class:`RecipeError` naming the sources."""
     sources = load_sources(args)
     samples, per_source = [], []
@@ -153,11 +163,13 @@ def build_mix(args: ScriptArguments, seed: int) -> Mix:
     train = apply_ratio(train, args.general_to_specific_ratio, seed)
     if not train:
         names = ", ".join(f"{p['name']} ({p['items']} items, {p['samples']} samples)" for p in per_source)
-        raise RecipeError(f"empty training set: no training samples from {names or 'no sources'} "
+        skipped = "" if args.context_instruct else " (context_instruct: false leaves out role-specific sources)"
+        raise RecipeError(f"empty training set: no training samples from {names or 'no sources'}{skipped} "
                           f"after eval_holdout={args.eval_holdout}")
     summary = {
         "sources": per_source,
-        "policy": {k: v for k, v in asdict(args).items() if k not in ("data_dir", "extra_data", "prompt_format")},
+        "policy": {k: v for k, v in asdict(args).items()
+                   if k not in ("data_dir", "extra_data", "prompt_format", "resume")},
         "train_samples": len(train),
         "train_general": sum(s.kind == "general" for s in train),
         "train_specific": sum(s.kind == "specific" for s in train),

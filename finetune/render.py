@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .config import RecipeError
+from .args import RecipeError
 from .data import Sample
 
 from rolebench_eval.prompts import chat_messages, fold_system, plain_prompt, role_prompt, template_keeps_system

@@ -4,116 +4,139 @@ Train (one process, or any ``accelerate launch`` setup: multi-GPU, multi-node, D
 
     rolebench-eval finetune --config finetune/recipes/rolellama_7b_lora.yaml --output_dir runs/rolellama
     accelerate launch --num_processes 8 -m rolebench_eval.finetune \\
-        --config finetune/recipes/rolellama_7b_lora.yaml --output_dir runs/rolellama
-    rolebench-eval finetune --config finetune/recipes/rolellama_7b_lora.yaml --output_dir runs/rolellama --resume
+        --config finetune/recipes/rolellama_7b_lora.yaml --output_dir runs/rolellama --resume
 
-Evaluate the adapter (``runs/rolellama/adapter``) with the same prompts it was trained on::
+``--resume`` continues from the latest complete checkpoint (a new run when there is none), so the
+same command is safe to repeat after any kill. Evaluate the adapter with the prompts it was
+trained on (add ``--apply_chat_template`` when the recipe trained with a chat template)::
 
     rolebench-eval run --model hf --model_args pretrained=huggyllama/llama-7b,peft=runs/rolellama/adapter \\
         --tasks rolebench_specific_en,rolebench_general_en
 
-(add ``--apply_chat_template`` when the recipe trained with ``prompt_format: chat``).
+Every TRL ``SFTConfig`` and ``ModelConfig`` flag works under its TRL name; samples arrive tokenized
+(prompts rendered as the tasks render them, loss on the answer only), so SFTConfig's dataset-text
+options have nothing to act on.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import os
 import shutil
-import types
-import typing
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-from .config import (
-    ARG_CLASSES,
-    ModelArguments,
-    RecipeError,
-    ScriptArguments,
-    TrainArguments,
-    check_base_model,
-    coerce_values,
-    fields_by_name,
-)
-from rolebench_eval.fileio import write_json_atomic
+from .args import RecipeError, RoleBenchArguments
 from .data import Mix, build_mix
-from rolebench_eval.provenance import (
-    FORMAT_VERSION,
-    PROVENANCE_FILE,
-    base_model_record,
-    package_versions,
-)
+from .resume import ADAPTER_DIR, Plan, kill_point, plan_run, prepare, reached_the_end
+
+from rolebench_eval.fileio import write_json_atomic
+from rolebench_eval.provenance import FORMAT_VERSION, PROVENANCE_FILE, base_model_record, package_versions
 
 log = logging.getLogger(__name__)
-ADAPTER_DIR = "adapter"
 
 
-def main(script_args: ScriptArguments, model_args: ModelArguments, training_args: TrainArguments) -> Path:
-    """Train a LoRA adapter and return its folder (``<output_dir>/adapter``)."""
-    checkpoint = resume_checkpoint(training_args)  # cheap checks first: nothing heavy is imported yet
+def main(script_args: RoleBenchArguments, training_args, model_args) -> Path:
+    """Train (or finish) a LoRA adapter and return its folder (``<output_dir>/adapter``)."""
+    output_dir = Path(training_args.output_dir)
     check_base_model(model_args.model_name_or_path)
+    settings = run_settings(script_args, training_args, model_args)
+    plan = plan_run(output_dir, script_args.resume, settings, training_args.max_steps,
+                    training_args.resume_from_checkpoint)
+    if is_main_process():
+        for note in plan.notes:
+            log.info("%s", note)
+    if plan.finished:
+        return output_dir / ADAPTER_DIR
     mix = build_mix(script_args, training_args.seed)
-    if int(os.environ.get("RANK", "0")) == 0:  # before the trainer exists, the launcher's rank is all we have
+    if is_main_process():
         log.info("training mix: %s", json.dumps({k: v for k, v in mix.summary.items() if k != "sources"}))
+    trainer, renderer, stats = build_trainer(script_args, training_args, model_args, mix)
+    if trainer.is_world_process_zero():
+        prepare(output_dir, plan, {"format_version": FORMAT_VERSION, "created": _now(), "settings": settings})
+    trainer.accelerator.wait_for_everyone()
+    if plan.checkpoint is not None and reached_the_end(plan.checkpoint, training_args.max_steps):
+        load_final_checkpoint(trainer, plan.checkpoint)
+    else:
+        train_from(trainer, plan)
+    trainer.save_state()
+    record = provenance_record(settings, mix, renderer, stats, trainer)
+    adapter = save_adapter(trainer, output_dir, record)
+    if hasattr(trainer, "end"):  # transformers >= 5.18: closes the trackers, leaves the process group
+        trainer.end()
+    return adapter
 
+
+def build_trainer(script_args, training_args, model_args, mix: Mix):
+    """The tokenizer, the rendered samples and TRL's SFTTrainer (the base model is loaded here)."""
     import transformers
     from datasets import Dataset
+    from trl import get_peft_config, get_quantization_config
+
     from .render import Renderer
-    from trl import SFTTrainer
+    from .trainer import RoCITTrainer, use_loss_bar
 
     transformers.set_seed(training_args.seed)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path, revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code)
     renderer = Renderer(tokenizer, script_args.prompt_format)
     train_rows, stats = renderer.encode_all(mix.train, training_args.max_length)
     eval_rows, _ = renderer.encode_all(mix.eval, training_args.max_length)
     if not train_rows:
         raise RecipeError(f"empty training set: all {len(mix.train)} samples have prompts longer than "
                           f"max_length={training_args.max_length}")
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path, dtype=model_args.dtype, attn_implementation=model_args.attn_implementation)
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_config(training_args, has_eval=bool(eval_rows)),
+    training_args.model_init_kwargs = {  # as TRL's own sft script builds them
+        "revision": model_args.model_revision, "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation, "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {})}
+    quantization = get_quantization_config(model_args)
+    if quantization is not None:
+        training_args.model_init_kwargs["quantization_config"] = quantization
+    trainer = RoCITTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
         train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows and training_args.eval_strategy != "no" else None,
         processing_class=tokenizer,
-        peft_config=lora_config(model_args),
+        peft_config=get_peft_config(model_args),
     )
     check_world_size(trainer.args.world_size)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    trainer.save_state()
-    record = provenance_record(script_args, model_args, training_args, mix, renderer, stats, trainer)
-    return save_adapter(trainer, Path(training_args.output_dir), record)
+    use_loss_bar(trainer)
+    return trainer, renderer, stats
 
 
-def sft_config(args: TrainArguments, has_eval: bool):
-    """TRL's ``SFTConfig`` from our training arguments (same field names)."""
-    from trl import SFTConfig
+def train_from(trainer, plan: Plan) -> None:
+    """Train, from the planned checkpoint; a checkpoint that does not fit the model says so in one line."""
+    try:
+        trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+    except RuntimeError as err:
+        if plan.checkpoint is None or "size mismatch" not in str(err):
+            raise
+        raise RecipeError(plan.checkpoint, None, None, "its tensors do not fit this model (another base model or "
+                          "LoRA shape); resume with the run's own settings or choose a new output_dir") from None
 
-    fields = {k: v for k, v in dataclasses.asdict(args).items() if k not in ("resume", "eval_steps")}
-    return SFTConfig(
-        **fields,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=(args.eval_steps or args.logging_steps) if has_eval else None,
-        save_strategy="steps",
-        logging_first_step=True,
-        use_cpu=launched_world_size() > 1 and not _accelerator_available(),  # DDP over gloo on CPU-only hosts
-    )
+
+def load_final_checkpoint(trainer, checkpoint: Path) -> None:
+    """The run was killed after its last step: take that step's adapter and state, train nothing."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import TrainerState
+
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    set_peft_model_state_dict(trainer.model, load_file(checkpoint / "adapter_model.safetensors"))
+
+
+def is_main_process() -> bool:
+    """Before the trainer exists, the launcher's rank is all we have."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def launched_world_size() -> int:
     """How many processes the launcher (accelerate launch, torchrun) started."""
     return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _accelerator_available() -> bool:
-    import torch
-
-    return torch.accelerator.is_available()
 
 
 def check_world_size(trainer_world_size: int) -> None:
@@ -123,59 +146,53 @@ def check_world_size(trainer_world_size: int) -> None:
                            f"{trainer_world_size}; they would each train and write their own adapter")
 
 
-def lora_config(args: ModelArguments):
-    """peft ``LoraConfig`` for a causal LM; ``["all-linear"]`` becomes peft's "all-linear"."""
-    from peft import LoraConfig
-
-    targets = args.lora_target_modules
-    if targets == ["all-linear"]:
-        targets = "all-linear"
-    return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+def looks_like_local_path(name: str) -> bool:
+    """A model reference meant as a folder (absolute, ./, ../, ~, a/b/c or existing) rather than a Hub id."""
+    return (name.startswith(("/", "./", "../", "~")) or os.path.isabs(name) or name.count("/") > 1
+            or Path(name).exists())
 
 
-def complete_checkpoints(output_dir: Path) -> list[Path]:
-    """``checkpoint-N`` folders whose trainer_state.json (written last) is readable and at step N."""
-    found = []
-    for path in output_dir.glob("checkpoint-*"):
-        try:
-            step = int(path.name.split("-", 1)[1])
-            state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-        except (ValueError, OSError):
-            continue
-        if state.get("global_step") == step:
-            found.append((step, path))
-    return [path for _, path in sorted(found)]
+def check_base_model(name: str) -> None:
+    """A local base model must be a folder with config.json; offline, a Hub id must be cached."""
+    if looks_like_local_path(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise RecipeError(None, None, "model_name_or_path", f"base model folder not found: {name}")
+        if not (path / "config.json").is_file():
+            raise RecipeError(None, None, "model_name_or_path", f"base model folder {name} has no config.json")
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise RecipeError(None, None, "model_name_or_path", f"base model {name!r} is not a local folder and "
+                              "HF_HUB_OFFLINE is set but it is not in the Hugging Face cache")
 
 
-def resume_checkpoint(args: TrainArguments) -> Path | None:
-    """The checkpoint to resume from; refuses to mix a new run into an old run's folder."""
-    out = Path(args.output_dir)
-    started = out.is_dir() and (any(out.glob("checkpoint-*")) or (out / ADAPTER_DIR).exists())
-    if args.resume:
-        complete = complete_checkpoints(out) if out.is_dir() else []
-        if not complete:
-            raise RecipeError(f"--resume: no complete checkpoint in {out}")
-        return complete[-1]
-    if started:
-        raise RecipeError(f"{out} already holds a run (checkpoints or an adapter); pass --resume to continue it "
-                          "or choose a new output_dir")
-    return None
+def run_settings(script_args, training_args, model_args) -> dict:
+    """Every setting of the run, JSON-ready: the run file and the adapter's provenance record it."""
+    values = {**training_args.to_dict(), **dataclasses.asdict(model_args), **dataclasses.asdict(script_args)}
+    values["base_model"] = base_model_record(model_args.model_name_or_path)
+    values.pop("model_init_kwargs", None)  # derived from the ModelConfig keys above
+    return json.loads(json.dumps(values, default=str))
 
 
-def provenance_record(script_args, model_args, training_args, mix: Mix, renderer, stats: dict, trainer) -> dict:
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 (Python 3.10)
+
+
+def provenance_record(settings: dict, mix: Mix, renderer, stats: dict, trainer) -> dict:
     """Everything needed to know what the adapter is and how evaluation must prompt it."""
-    from rolebench_eval.provenance import chat_template_sha256
-
     from rolebench_eval.prompts import PLAIN_TEMPLATE, PROMPT_VERSION
+    from rolebench_eval.provenance import chat_template_sha256
 
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     evals = [h["eval_loss"] for h in history if "eval_loss" in h]
     return {
         "format_version": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (Python 3.10)
-        "base_model": base_model_record(model_args.model_name_or_path),
+        "created": _now(),
+        "base_model": settings["base_model"],
         "data": mix.summary | stats,
         "prompt": {
             "format": renderer.format,
@@ -185,8 +202,7 @@ def provenance_record(script_args, model_args, training_args, mix: Mix, renderer
             "plain_template": PLAIN_TEMPLATE if renderer.format == "plain" else None,
             "evaluate_with_apply_chat_template": renderer.format == "chat",
         },
-        "hyperparameters": dataclasses.asdict(model_args) | {
-            k: v for k, v in dataclasses.asdict(training_args).items() if k not in ("output_dir", "resume")},
+        "hyperparameters": {k: v for k, v in settings.items() if k not in ("output_dir", "resume", "base_model")},
         "result": {
             "global_step": trainer.state.global_step,
             "world_size": trainer.args.world_size,
@@ -205,55 +221,10 @@ def save_adapter(trainer, output_dir: Path, record: dict) -> Path:
         shutil.rmtree(partial)
     trainer.save_model(str(partial))  # every rank calls it (DeepSpeed/FSDP gather); only rank 0 writes
     if trainer.is_world_process_zero():
+        kill_point("adapter-save", trainer.state.global_step)
         write_json_atomic(partial / PROVENANCE_FILE, record, sort_keys=True)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
     trainer.accelerator.wait_for_everyone()
     return final
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def make_parser(subparsers=None) -> argparse.ArgumentParser:
-    """``rolebench-eval finetune``: ``--config recipe.yaml`` plus ``--<key> <value>`` for any recipe key."""
-    kwargs = {"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter}
-    if subparsers is None:
-        parser = argparse.ArgumentParser(prog="rolebench-eval finetune", **kwargs)
-    else:
-        parser = subparsers.add_parser("finetune", help="RoCIT: LoRA fine-tuning on RoleBench", **kwargs)
-    parser.add_argument("--config", help="recipe YAML (finetune/recipes/*.yaml); other flags override its keys")
-    for cls in ARG_CLASSES:
-        group = parser.add_argument_group(cls.__name__, cls.__doc__)
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            extra = {"nargs": "+"} if typing.get_origin(_strip_none(hints[f.name])) is list else {}
-            if hints[f.name] is bool:
-                extra = {"nargs": "?", "const": "true"}
-            group.add_argument(f"--{f.name}", default=argparse.SUPPRESS, metavar=f.name.upper(),
-                               help=f"{f.metadata.get('help', '')} (default: {default})", **extra)
-    return parser
-
-
-def _strip_none(hint):
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1 else hint
-
-
-def overrides_from(namespace: argparse.Namespace) -> dict:
-    """Recipe overrides from parsed flags: strings stay strings, other values are read as YAML."""
-    known = fields_by_name()
-    out = {}
-    for key, raw in vars(namespace).items():
-        if key not in known:
-            continue
-        hint = _strip_none(known[key][2])
-        if hint is str:
-            out[key] = raw
-        elif typing.get_origin(hint) is list:
-            out[key] = raw if typing.get_args(hint)[0] is str else [yaml.safe_load(r) for r in raw]
-        else:
-            out[key] = yaml.safe_load(raw)
-    return coerce_values(out)

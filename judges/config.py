@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from rolebench_eval.errors import InputError
 from rolebench_eval.llm.budget import Prices
+
+from .errors import JudgeConfigError  # noqa: F401  (raised here, imported from here by callers)
 
 LANGS = ("en", "zh")
 BUILTIN_DIR = Path(__file__).parent
@@ -33,10 +34,6 @@ _TOP_KEYS = {"protocol", "description", "model", "base_url", "api_key_env", "dec
              "prices", "prompts"}
 _SECTIONS = {"decoding", "request", "prices"}  # merged key by key over the defaults
 _PRICES = {"input_per_million", "output_per_million"}
-
-
-class JudgeConfigError(InputError):
-    """A judge folder is missing or malformed; the message names the file and field."""
 
 
 @dataclass

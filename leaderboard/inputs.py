@@ -231,7 +231,7 @@ def references(runs: list[RunResult], baseline: str | None) -> dict[str, dict[st
     """Per task: the installed version and prompt version, and the reference data and descriptions."""
     from rolebench_eval.prompts import PROMPT_VERSION
 
-    known = catalogue_tasks(custom=True)
+    known = catalogue_tasks(custom=True, family=None)  # every family's installed version
     refs = {}
     for task in sorted({t for run in runs for t in run.tasks}):
         usable = [r.tasks[task] for r in runs if task in r.tasks and r.limit is None]

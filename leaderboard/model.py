@@ -119,9 +119,9 @@ def _column(entry: dict, path: Path, index: int) -> Column:
 
 
 def _tasks() -> dict[str, TaskInfo]:
-    known = catalogue_tasks()
-    tasks = {name: TaskInfo(name, t.label, t.lang, t.metric, t.split.roles) for name, t in known.items()
-             if name not in MT_TASKS}
+    known = catalogue_tasks(family=None)
+    tasks = {name: TaskInfo(name, t.label, t.lang, t.metric, t.split.roles)
+             for name, t in catalogue_tasks().items() if name not in MT_TASKS}  # the paper's single-turn tasks
     for name, (kind, lang) in MT_TASKS.items():
         label = known[name].label if name in known else f"MT {lang.upper()} {kind}"
         metric = {"specific": "spe", "general": "cus", "probe": "break"}[kind]

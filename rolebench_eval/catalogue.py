@@ -32,6 +32,11 @@ class Split:
     custom: bool = False  # a folder written by `rolebench-eval generate`
 
 
+# How a task asks its split (splits.yaml's `family`): the paper's single-turn tasks; multi-turn
+# continuity and identity probes (tasks/multiturn.py); the prompting studies (tasks/studies.py).
+FAMILIES = ("single", "multiturn", "probe", "fewshot", "dialogue")
+
+
 @dataclass(frozen=True)
 class Task:
     """An lm-eval task of this package."""
@@ -39,8 +44,9 @@ class Task:
     name: str
     split: Split
     label: str
-    metric: str  # the paper's metric: "cus" (general) or "spe" (role-specific)
+    metric: str  # the paper's metric: "cus" (general) or "spe" (role-specific); "break" for probes
     version: str  # metadata.version of the task YAML, as lm-eval writes it ("1.0")
+    family: str = "single"  # one of FAMILIES
 
     @property
     def lang(self) -> str:
@@ -68,6 +74,8 @@ def catalogue() -> Catalogue:
     for name, fields in raw["tasks"].items():
         fields = dict(fields)
         split = splits[fields.pop("split")]
+        if fields.get("family", "single") not in FAMILIES:
+            raise InputError(CATALOGUE, None, f"tasks.{name}.family", f"expected one of {', '.join(FAMILIES)}")
         tasks[name] = Task(name=name, split=split, version=str(float(fields.pop("version"))), **fields)
     groups = {name: tuple(members) for name, members in raw["groups"].items()}
     return Catalogue(splits, tasks, groups, tuple(raw["held_out_roles_en"]))
@@ -91,9 +99,14 @@ def get_split(name: str) -> Split:
     return known[name]
 
 
-def tasks(custom: bool = False) -> dict[str, Task]:
-    """The tasks on RoleBench's own splits by name; ``custom`` adds the generated-folder tasks."""
-    return {n: t for n, t in catalogue().tasks.items() if custom or not t.split.custom}
+def tasks(custom: bool = False, family: str | None = "single") -> dict[str, Task]:
+    """The tasks on RoleBench's own splits by name; ``custom`` adds the generated-folder tasks.
+
+    ``family`` picks one family of :data:`FAMILIES` (the paper's single-turn tasks by default);
+    None gives every task.
+    """
+    return {n: t for n, t in catalogue().tasks.items()
+            if (custom or not t.split.custom) and (family is None or t.family == family)}
 
 
 def get_task(name: str) -> Task:
@@ -107,7 +120,7 @@ def get_task(name: str) -> Task:
 def task_of_split(split: str) -> Task:
     """The single-turn task that evaluates ``split``."""
     for task in catalogue().tasks.values():
-        if task.split.name == split:
+        if task.split.name == split and task.family == "single":
             return task
     raise KeyError(split)
 

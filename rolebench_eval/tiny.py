@@ -44,14 +44,20 @@ def train_tokenizer(corpus: list[str], vocab_size: int = 1000):
     )
 
 
-def build_tiny_llama(path: str | Path, corpus: list[str], system_ok: bool = True, seed: int = 0) -> Path:
-    """Write a ~150k-parameter Llama plus tokenizer and chat template to ``path``."""
+def build_tiny_llama(path: str | Path, corpus: list[str], system_ok: bool = True, seed: int = 0,
+                     vocab_size: int = 1000, output_scale: float = 1.0) -> Path:
+    """Write a ~150k-parameter Llama plus tokenizer and chat template to ``path``.
+
+    ``output_scale`` multiplies the final norm's weight: at 1.0 the 0.02-init tied embeddings cap
+    every logit near +-1.3, so however well LoRA learns, the loss stays near ln(vocab) and greedy
+    decoding barely moves; a larger scale lifts that cap (the same random network otherwise).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     path = Path(path)
-    tokenizer = train_tokenizer(corpus)
+    tokenizer = train_tokenizer(corpus, vocab_size)
     tokenizer.chat_template = CHAT_TEMPLATE if system_ok else NO_SYSTEM_TEMPLATE
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -60,6 +66,8 @@ def build_tiny_llama(path: str | Path, corpus: list[str], system_ok: bool = True
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(output_scale)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -48,6 +48,30 @@ def real_data_dir() -> Path:
     return REAL_DATA_DIR
 
 
+@pytest.fixture(scope="session")
+def mt_data_dir() -> Path:
+    """Invented data with nine items per role (six in the general splits), for conversations of several turns."""
+    return FIXTURES / "rolebench_mt"
+
+
+@pytest.fixture(scope="session")
+def echo_model():
+    """An lm-eval model that answers with its whole prompt: deterministic, and different whenever the prompt is."""
+    from lm_eval.api.model import LM
+
+    class EchoPrompt(LM):
+        def generate_until(self, requests, disable_tqdm: bool = False):
+            return [request.args[0] for request in requests]
+
+        def loglikelihood(self, requests, disable_tqdm: bool = False):
+            raise NotImplementedError
+
+        def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+            raise NotImplementedError
+
+    return EchoPrompt()
+
+
 def _corpus() -> list[str]:
     """Text to train the tiny tokenizer on: our fixtures and our own source files."""
     texts = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.jsonl"))]

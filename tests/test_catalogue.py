@@ -33,18 +33,53 @@ def _group_yamls() -> dict[str, dict]:
 
 
 def test_every_task_yaml_is_in_the_catalogue_and_the_other_way_round():
-    assert set(_task_yamls()) == set(catalogue.tasks(custom=True))
+    assert set(_task_yamls()) == set(catalogue.tasks(custom=True, family=None))
     assert set(_group_yamls()) == set(catalogue.catalogue().groups)
 
 
-@pytest.mark.parametrize("name", sorted(catalogue.tasks(custom=True)))
+# What each family's YAML says besides its split: the class, process_results, the metrics
+# (multi-turn ones per depth from these names: spe -> spe_d1, spe_d4, ...).
+_TASKS = "rolebench_eval.tasks."
+FAMILY_YAML = {
+    "single": (None, f"!function {_TASKS}task.process_results", ["rougeL_f", "resp_tokens"]),
+    "multiturn": (f"!function {_TASKS}multiturn.MultiTurnTask", f"!function {_TASKS}multiturn.process_results_mt",
+                  ["rougeL_f", "resp_tokens", "break"]),
+    "probe": (f"!function {_TASKS}multiturn.ProbeTask", f"!function {_TASKS}multiturn.process_results_probe", []),
+    "fewshot": (f"!function {_TASKS}studies.FewShotTask", f"!function {_TASKS}task.process_results",
+                ["rougeL_f", "resp_tokens", "prompt_tokens"]),
+    "dialogue": (f"!function {_TASKS}studies.DialogueTask", f"!function {_TASKS}task.process_results",
+                 ["rougeL_f", "resp_tokens", "prompt_tokens"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.tasks(custom=True, family=None)))
 def test_task_yaml_agrees_with_the_catalogue(name):
     entry, data = catalogue.get_task(name), _task_yamls()[name]
+    template = _yaml(Path(TASKS_DIR) / data["include"])
+    cls, process_results, others = FAMILY_YAML[entry.family]
     assert data["dataset_kwargs"]["split"] == entry.split.name
-    metrics = [m["metric"] for m in data["metric_list"]]
-    assert entry.metric in metrics and ({"cus", "spe"} - {entry.metric}).isdisjoint(metrics)
+    assert data.get("class") == cls and {**template, **data}["process_results"] == process_results
+    raw = ["raw"] if entry.split.raw else []  # RAW, on the general splits that have original answers
+    assert [m["metric"] for m in data["metric_list"]] == [entry.metric, *raw, *others]
+    assert all("aggregation" in m and "higher_is_better" in m for m in data["metric_list"])
     assert str(float(data["metadata"]["version"])) == entry.version
-    assert entry.metric == {"general": "cus", "specific": "spe"}[entry.kind]
+    paper_metric = "break" if entry.family == "probe" else {"general": "cus", "specific": "spe"}[entry.kind]
+    assert entry.metric == paper_metric
+
+
+def test_families_are_apart_from_the_paper_tasks():
+    assert set(catalogue.tasks()) == {"rolebench_general_en", "rolebench_specific_en", "rolebench_rolegen_general_en",
+                                      "rolebench_rolegen_specific_en", "rolebench_general_zh", "rolebench_specific_zh"}
+    multiturn = set(catalogue.tasks(family="multiturn"))
+    assert multiturn == {f"rolebench_mt_{k}_{lang}" for k in ("specific", "general") for lang in ("en", "zh")}
+    assert set(catalogue.catalogue().groups["rolebench_mt"]) == multiturn
+    assert not multiturn & set(catalogue.catalogue().groups["rolebench_en"] + catalogue.catalogue().groups["rolebench_zh"])
+    assert set(catalogue.tasks(family="probe")) == {"rolebench_mt_probe_en", "rolebench_mt_probe_zh"}
+    for family in ("fewshot", "dialogue"):
+        assert {t.split.name for t in catalogue.tasks(family=family).values()} == {
+            "specific_en", "general_en", "specific_zh", "general_zh"}
+    assert catalogue.task_of_split("specific_zh").name == "rolebench_specific_zh"
+    assert {"rolebench_mt", "rolebench_mt_probe_zh", "rolebench_general_zh_dialogue"} <= catalogue.names()
 
 
 @pytest.mark.parametrize("group", sorted(catalogue.catalogue().groups))

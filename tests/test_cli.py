@@ -96,7 +96,9 @@ def test_wheel_ships_tasks_in_both_places(tmp_path):
         assert f"rolebench_eval/tasks/rolebench/{task}" in names
         assert f"lm_eval/tasks/rolebench/{task}" in names
     assert "lm_eval/__init__.py" not in names and "lm_eval/tasks/__init__.py" not in names
-    assert {"rolebench_eval/splits.yaml", "rolebench_eval/paper.yaml", "rolebench_eval/tasks/task.py"} <= names
+    assert {"rolebench_eval/splits.yaml", "rolebench_eval/paper.yaml", "rolebench_eval/tasks/task.py",
+            "rolebench_eval/breaks.yaml", "rolebench_eval/tasks/probes.yaml",
+            "lm_eval/tasks/rolebench/rolebench_mt_probe_zh.yaml"} <= names
 
 
 @pytest.mark.slow

@@ -1,130 +1,176 @@
-"""RoCIT recipes, overrides, the CLI verb, and the bad-input errors that come before any heavy import."""
+"""RoCIT recipes through TRL's parser: keys, types, bad values and the CLI verb, all before any model is loaded."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from rolebench_eval.finetune.cli import register, run
-from rolebench_eval.finetune.config import RecipeError, load_config
-from rolebench_eval.finetune.sft_lora import complete_checkpoints, resume_checkpoint
 
+from rolebench_eval.catalogue import held_out_roles_en
 from rolebench_eval.data import RoleBenchDataError
+from rolebench_eval.errors import InputError
+from rolebench_eval.finetune.args import RecipeError
+from rolebench_eval.finetune.recipe import parse
+from rolebench_eval.finetune.cli import register, run
 
 RECIPES = Path(__file__).resolve().parent.parent / "finetune" / "recipes"
 TINY = RECIPES / "tiny_cpu.yaml"
-REAL = RECIPES / "rolellama_7b_lora.yaml"
+REQUIRED = {"model_name_or_path": "m", "output_dir": "runs/x"}
 
 
-def test_shipped_recipes_load_and_only_the_real_one_names_a_base():
-    script, model, train = load_config(REAL, {"output_dir": "runs/x"})
-    assert model.model_name_or_path == "huggyllama/llama-7b"
+def test_every_recipe_parses_with_trl_config_classes():
+    from trl import ModelConfig, SFTConfig
+
+    names = sorted(p.name for p in RECIPES.glob("*.yaml"))
+    assert names == ["roleglm_style_7b_lora.yaml", "rolellama_7b_lora.yaml", "rolellama_rolegen_7b_lora.yaml",
+                     "tiny_cpu.yaml"]
+    parsed = {}
+    for name in names:
+        script, training, model = parse(config=RECIPES / name, overrides=REQUIRED | {"bf16": False})
+        assert isinstance(training, SFTConfig) and isinstance(model, ModelConfig) and model.use_peft
+        parsed[name] = (script, training, model)
+    script, training, model = parsed["rolellama_7b_lora.yaml"]
     assert script.splits == ["general_en", "specific_en"] and script.prompt_format == "plain"
-    assert (model.lora_r, train.learning_rate, train.packing, train.bf16) == (16, 2e-4, False, True)
-    with pytest.raises(RecipeError, match=r"tiny_cpu.yaml: key 'model_name_or_path': required .*--model_name_or_path"):
-        load_config(TINY, {"output_dir": "runs/x"})
-    script, model, train = load_config(TINY, {"model_name_or_path": "m", "output_dir": "o", "lora_r": 4})
-    assert (model.lora_r, train.max_steps, script.splits) == (4, 8, ["general_zh", "specific_zh"])
+    assert script.context_instruct and not script.exclude_held_out_roles
+    assert (model.lora_r, training.learning_rate, training.packing) == (16, 2e-4, False)
+    script, training, model = parsed["roleglm_style_7b_lora.yaml"]
+    assert script.splits == ["general_zh", "specific_zh"] and script.prompt_format == "chat"
+    assert model.model_name_or_path == "m"  # the override wins over the recipe's base
+    script, _, _ = parsed["rolellama_rolegen_7b_lora.yaml"]
+    assert script.splits == ["rolegen_general_en", "rolegen_specific_en"] and script.exclude_held_out_roles
+
+
+def test_recipes_name_their_base_models_and_say_what_is_the_papers():
+    bases = {}
+    for path in RECIPES.glob("*_7b_lora.yaml"):
+        text = path.read_text(encoding="utf-8")
+        assert "paper" in text and "ours" in text, path.name
+        bases[path.name] = next(line.split(":", 1)[1].split("#")[0].strip() for line in text.splitlines()
+                                if line.startswith("model_name_or_path:"))
+    assert bases == {"rolellama_7b_lora.yaml": "huggyllama/llama-7b",
+                     "rolellama_rolegen_7b_lora.yaml": "huggyllama/llama-7b",
+                     "roleglm_style_7b_lora.yaml": "Qwen/Qwen2.5-7B-Instruct"}
+
+
+def test_precedence_recipe_then_overrides_then_flags():
+    _, training, model = parse(config=TINY, overrides=REQUIRED | {"lora_r": 4})
+    assert (model.lora_r, training.max_steps, training.learning_rate) == (4, 8, 1e-3)
+    _, training, model = parse(["--lora_r", "2", "--max_steps", "3"], config=TINY, overrides=REQUIRED | {"lora_r": 4})
+    assert (model.lora_r, training.max_steps) == (2, 3)
+    script, _, _ = parse(config={"splits": ["general_zh"], "extra_data": [], "bf16": False} | REQUIRED,
+                         overrides={"context_instruct": False})
+    assert script.splits == ["general_zh"] and script.context_instruct is False
+
+
+def test_the_tiny_recipe_names_no_base_model():
+    with pytest.raises(RecipeError, match=r"field 'model_name_or_path': required: pass --model_name_or_path"):
+        parse(config=TINY, overrides={"output_dir": "o"})
+
+
+BASE = "model_name_or_path: m\noutput_dir: o\nsplits: [general_zh]\nbf16: false\n"
 
 
 @pytest.mark.parametrize("body, message", [
-    ("lora_rank: 8\n", r"unknown recipe key 'lora_rank'; did you mean 'lora_r'\?"),
-    ("lora_r: eight\n", r"key 'lora_r': expected <class 'int'>, got 'eight'"),
-    ("splits: general_zh\n", r"key 'splits': expected list\[str\]"),
-    ("splits: [general_xx]\n", r"unknown RoleBench split 'general_xx'; known: general_en"),
-    ("prompt_format: jinja\n", r"prompt_format.*expected one of auto, chat, plain"),
-    ("references_per_item: 0\n", r"references_per_item.*at least 1"),
-    ("extra_data: [{path: nowhere.jsonl, lang: zh, kind: general}]\n", r"extra_data\[0\]'?: path file not found: nowhere"),
-    ("extra_data: [{path: x, lang: fr, kind: general}]\n", r"extra_data\[0\]'?: field 'lang' must be one of"),
-    ("- just\n- a list\n", r"a recipe is a mapping"),
+    ("lora_rank: 8\n", r"bad.yaml:{line}: field 'lora_rank': unknown key; did you mean 'lora_r'\?"),
+    ("learning_rat: 0.1\n", r"bad.yaml:{line}: field 'learning_rat': unknown key; did you mean 'learning_rate'\?"),
+    ("lora_r: eight\n", r"bad.yaml:{line}: field 'lora_r': expected int, got 'eight'"),
+    ("lora_r: 8.5\n", r"bad.yaml:{line}: field 'lora_r': expected an integer, got 8.5"),
+    ("splits: general_zh\n", r"bad.yaml:{line}: field 'splits': expected a list, got 'general_zh'"),
+    ("dtype: bf16\n", r"bad.yaml:{line}: field 'dtype': expected one of auto, bfloat16, float16, float32"),
+    ("prompt_format: jinja\n", r"bad.yaml:{line}: field 'prompt_format': expected one of auto, chat, plain"),
+    ("packing: maybe\n", r"bad.yaml:{line}: field 'packing': expected true or false, got 'maybe'"),
+    ("learning_rate: -1.0e-4\n", r"bad.yaml:{line}: field 'learning_rate': must be > 0, got -0.0001"),
+    ("learning_rate: 0\n", r"field 'learning_rate': must be > 0"),
+    ("lora_target_modules: []\n", r"bad.yaml:{line}: field 'lora_target_modules': is empty"),
+    ("lora_dropout: 1.5\n", r"field 'lora_dropout': must be in \[0, 1\)"),
+    ("use_peft: false\n", r"field 'use_peft': RoCIT trains a LoRA adapter"),
+    ("eval_strategy: steps\n", r"field 'eval_strategy': is steps but eval_holdout is 0"),
+    ("eval_holdout: 3\n", r"bad.yaml:{line}: field 'eval_holdout': holds 3 items out of training for an eval loss that "
+                          r"eval_strategy: 'no' never computes"),
+    ("lora_r: yes\n", r"field 'lora_r': expected int, got true \(YAML reads unquoted yes/no as booleans"),
+    ("references_per_item: 0\n", r"field 'references_per_item': must be at least 1"),
+    ("splits: [general_xx]\n", r"field 'splits': unknown RoleBench split 'general_xx'"),
+    ("extra_data: [{path: nowhere.jsonl, lang: zh, kind: general}]\n", r"extra_data\[0\]'.*path file not found"),
+    ("extra_data: [{path: x, lang: fr, kind: general}]\n", r"extra_data\[0\]': 'lang' must be one of"),
+    ("bf16: true\n", r"bad.yaml: Your setup doesn't support bf16"),  # SFTConfig's own check, as one line
 ])
-def test_bad_recipes_name_the_file_and_key(tmp_path, body, message):
+def test_bad_recipes_name_the_file_line_and_key(tmp_path, body, message):
+    key = body.split(":")[0]
+    lines = [line for line in BASE.splitlines() if not line.startswith(key + ":")] + [body.rstrip("\n")]
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("model_name_or_path: m\noutput_dir: o\nsplits: [general_zh]\n" * ("- " not in body) + body,
-                      encoding="utf-8")
-    with pytest.raises(RecipeError, match=message) as err:
-        load_config(recipe)
-    assert "bad.yaml" in str(err.value)
+    recipe.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match=message.replace("{line}", str(len(lines)))) as err:
+        parse(config=recipe)
+    assert isinstance(err.value, InputError) and "\n" not in str(err.value)
+
+
+def test_an_unquoted_no_is_the_word_no(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "eval_strategy: no\nsave_strategy: no\n", encoding="utf-8")
+    _, training, _ = parse(config=recipe)
+    assert (training.eval_strategy, training.save_strategy) == ("no", "no")
+
+
+def test_a_recipe_that_is_not_a_mapping(tmp_path):
+    recipe = tmp_path / "list.yaml"
+    recipe.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="list.yaml: a recipe is a mapping"):
+        parse(config=recipe)
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        parse(config=tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lora_rank", "4"], r"field '--lora_rank': unknown flag; did you mean '--lora_r'\?"),
+    (["--learning_rat", "0.1"], r"unknown flag; did you mean '--learning_rate'\?"),  # no argparse abbreviations
+    (["--lora_r", "x"], r"argument --lora_r/--lora-r: invalid int value: 'x'"),
+    (["--learning_rate", "-1"], r"field 'learning_rate': must be > 0, got -1.0"),
+])
+def test_bad_flags(flags, message):
+    with pytest.raises(RecipeError, match=message):
+        parse(["--config", str(TINY), "--model_name_or_path", "m", "--output_dir", "o", *flags])
 
 
 def test_overrides_are_checked_like_the_recipe():
-    with pytest.raises(RecipeError, match=r"\(overrides\): unknown recipe key 'learning_rat'; did you mean 'learning_rate'"):
-        load_config(TINY, {"learning_rat": 1.0})
-
-
-def _train_error(*args, **overrides):
-    from rolebench_eval.finetune import train
-
-    with pytest.raises((RecipeError, RoleBenchDataError)) as err:
-        train(*args, **overrides)
-    return str(err.value)
-
-
-def test_bad_inputs_fail_before_training(tmp_path, tiny_llama_dir_stub, fixture_data_dir, real_data_dir):
-    base = {"model_name_or_path": str(tiny_llama_dir_stub), "output_dir": str(tmp_path / "run")}
-    msg = _train_error(TINY, **base | {"model_name_or_path": str(tmp_path / "no-such-model")})
-    assert "base model folder not found" in msg and "no-such-model" in msg
-    msg = _train_error(TINY, **base, data_dir=str(real_data_dir), splits=["general_en"])
-    assert "instruction-generalization/general/train.jsonl: file not found" in msg
-    msg = _train_error(TINY, **base, data_dir=str(fixture_data_dir), max_items_per_split=0)
-    assert "empty training set" in msg and "general_zh (0 items, 0 samples)" in msg
-    msg = _train_error(TINY, **base, data_dir=str(fixture_data_dir), eval_holdout=10)
-    assert "empty training set" in msg
+    with pytest.raises(RecipeError, match=r"overrides: field 'learning_rat': unknown key; did you mean 'learning_rate'"):
+        parse(config=TINY, overrides=REQUIRED | {"learning_rat": 1.0})
 
 
 @pytest.fixture
-def tiny_llama_dir_stub(tmp_path) -> Path:
-    """A folder that passes the base-model check (config.json present); training is never reached."""
+def stub_model(tmp_path) -> Path:
+    """A folder that passes the base-model check (config.json present) but that no library could load."""
     path = tmp_path / "stub-model"
     path.mkdir()
     (path / "config.json").write_text("{}", encoding="utf-8")
     return path
 
 
-def test_errors_come_before_torch_is_imported(tmp_path, fixture_data_dir):
-    code = f"""
-import sys
-from rolebench_eval.finetune import train
-from rolebench_eval.finetune.config import RecipeError
-from rolebench_eval.data import RoleBenchDataError
-cases = [
-    dict(model_name_or_path={str(tmp_path / 'missing')!r}),
-    dict(model_name_or_path={str(tmp_path)!r}, lora_rnk=3),
-    dict(model_name_or_path={str(tmp_path)!r}, data_dir={str(tmp_path)!r}),
-    dict(model_name_or_path={str(tmp_path)!r}, max_items_per_split=0),
-]
-(__import__("pathlib").Path({str(tmp_path)!r}) / "config.json").write_text("{{}}")
-for case in cases:
-    try:
-        train({str(TINY)!r}, output_dir={str(tmp_path / 'out')!r}, **({{"data_dir": {str(fixture_data_dir)!r}}} | case))
-    except (RecipeError, RoleBenchDataError) as err:
-        print("ERR", type(err).__name__, str(err)[:60])
-heavy = sorted(m for m in ("torch", "transformers", "trl", "peft", "datasets", "lm_eval") if m in sys.modules)
-print("HEAVY", heavy)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.count("ERR ") == 4, out
-    assert "HEAVY []" in out, out
+def _train_error(**overrides) -> str:
+    from rolebench_eval.finetune import train
+
+    with pytest.raises((RecipeError, RoleBenchDataError)) as err:
+        train(TINY, **overrides)
+    return str(err.value)
 
 
-def test_checkpoints_resume_and_refuse_to_mix_runs(tmp_path):
-    base = {"model_name_or_path": "m", "output_dir": str(tmp_path)}
-    _, _, train = load_config(TINY, base | {"resume": True})
-    with pytest.raises(RecipeError, match="--resume: no complete checkpoint"):
-        resume_checkpoint(train)
-    for step, state in ((2, {"global_step": 2}), (4, {"global_step": 4}), (6, None)):  # 6: killed mid-save
-        (tmp_path / f"checkpoint-{step}").mkdir()
-        if state:
-            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(state))
-    assert [p.name for p in complete_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4"]
-    assert resume_checkpoint(train).name == "checkpoint-4"
-    _, _, fresh = load_config(TINY, base)
-    with pytest.raises(RecipeError, match="already holds a run.*pass --resume"):
-        resume_checkpoint(fresh)
+def test_bad_inputs_fail_before_any_model_is_loaded(tmp_path, stub_model, fixture_data_dir, real_data_dir):
+    """The stub model cannot be loaded: every message here comes before anything tries."""
+    base = {"model_name_or_path": str(stub_model), "output_dir": str(tmp_path / "run")}
+    msg = _train_error(**base | {"model_name_or_path": str(tmp_path / "no-such-model")})
+    assert "base model folder not found" in msg and "no-such-model" in msg
+    msg = _train_error(**base, data_dir=str(real_data_dir), splits=["general_en"])
+    assert "instruction-generalization/general/train.jsonl: file not found" in msg
+    msg = _train_error(**base, data_dir=str(fixture_data_dir), max_items_per_split=0)
+    assert "empty training set" in msg and "general_zh (0 items, 0 samples)" in msg
+    msg = _train_error(**base, data_dir=str(fixture_data_dir), eval_holdout=10, eval_strategy="steps")
+    assert "empty training set" in msg
+    msg = _train_error(**base, data_dir=str(fixture_data_dir), splits=["specific_zh"], context_instruct=False)
+    assert "empty training set" in msg and "context_instruct: false leaves out role-specific sources" in msg
+    msg = _train_error(**base, data_dir=str(fixture_data_dir), general_to_specific_ratio=1.0, context_instruct=False)
+    assert "needs both" in msg
 
 
 def _parser():
@@ -133,31 +179,38 @@ def _parser():
     return parser
 
 
-def test_cli_verb_parses_overrides_with_recipe_types():
-    from rolebench_eval.finetune.sft_lora import overrides_from
-
-    args = _parser().parse_args(["finetune", "--config", str(TINY), "--lora_r", "4", "--packing", "--splits",
-                                 "general_zh", "specific_zh", "--learning_rate", "3e-4", "--eval_steps", "null",
-                                 "--model_name_or_path", "123", "--resume", "false"])
-    assert args.func is run
-    assert overrides_from(args) == {"lora_r": 4, "packing": True, "splits": ["general_zh", "specific_zh"],
-                                    "learning_rate": 3e-4, "eval_steps": None, "model_name_or_path": "123",
-                                    "resume": False}
-    with pytest.raises(SystemExit):
-        _parser().parse_args(["finetune", "--lora_rank", "4"])
+def test_the_verb_hands_every_argument_to_trl():
+    args = _parser().parse_args(["finetune", "--config", "r.yaml", "--lora_r", "4", "--packing", "--splits", "a", "b"])
+    assert args.func is run and args.finetune_argv == ["--config", "r.yaml", "--lora_r", "4", "--packing",
+                                                       "--splits", "a", "b"]
 
 
-def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys):
+def test_cli_reports_bad_input_in_one_line_with_exit_code_2(tmp_path, capsys):
     from rolebench_eval.cli import main
 
     assert main(["finetune", "--config", str(TINY), "--output_dir", str(tmp_path / "o"),
                  "--model_name_or_path", str(tmp_path / "missing")]) == 2
-    assert "rolebench-eval finetune: error: base model folder not found" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"rolebench-eval finetune: error: field 'model_name_or_path': base model folder not found: " \
+                      f"{tmp_path / 'missing'}"
+    assert main(["finetune", "--config", str(TINY), "--lora_rank", "4"]) == 2
+    assert "did you mean '--lora_r'?" in capsys.readouterr().err
+
+
+def test_finetune_help_lists_trl_and_our_flags(capsys):
+    from rolebench_eval.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["finetune", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    for flag in ("--splits", "--context_instruct", "--exclude_held_out_roles", "--resume", "--lora_r",
+                 "--lora_target_modules", "--learning_rate", "--max_steps", "--packing", "--save_steps"):
+        assert flag in out, flag
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys, argparse\nfrom rolebench_eval.finetune.cli import register\n"
-            "p = argparse.ArgumentParser(); register(p.add_subparsers()); p.format_help()\n"
+    code = ("import sys\nfrom rolebench_eval.cli import build_parser\nbuild_parser().format_help()\n"
             "print(sorted(m for m in ('torch', 'transformers', 'trl', 'lm_eval') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -166,13 +219,17 @@ def test_help_does_not_import_torch():
 @pytest.mark.parametrize("name, local", [("/abs/model", True), ("./m", True), ("runs/x/model", True),
                                          ("~/m", True), ("huggyllama/llama-7b", False), ("gpt2", False)])
 def test_local_paths_and_hub_ids(name, local):
-    from rolebench_eval.finetune.config import looks_like_local_path
+    from rolebench_eval.finetune.sft_lora import looks_like_local_path
 
     assert looks_like_local_path(name) is local
 
 
-def test_offline_hub_id_must_be_cached(tmp_path):
-    from rolebench_eval.finetune.config import check_base_model
+def test_offline_hub_id_must_be_cached():
+    from rolebench_eval.finetune.sft_lora import check_base_model
 
     with pytest.raises(RecipeError, match="HF_HUB_OFFLINE is set but it is not in the Hugging Face cache"):
         check_base_model("huggyllama/llama-7b")  # conftest sets HF_HUB_OFFLINE=1 and an empty HF_HOME
+
+
+def test_held_out_roles_are_the_catalogues():
+    assert len(held_out_roles_en()) == 10 and "Jack Sparrow" in held_out_roles_en()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
-from rolebench_eval.finetune.config import RecipeError, load_config
+from rolebench_eval.finetune.args import RecipeError, RoleBenchArguments
+from pathlib import Path
+
 from rolebench_eval.finetune.data import (
     Sample,
     apply_ratio,
@@ -14,15 +17,16 @@ from rolebench_eval.finetune.data import (
     hold_out,
 )
 
-from rolebench_eval.fileio import sha256_file
+from rolebench_eval.catalogue import held_out_roles_en
+from rolebench_eval.fileio import sha256_file, write_jsonl
 
 ALL_FIXTURE_SPLITS = ["general_en", "specific_en", "general_zh", "specific_zh"]
 
 
 def _script_args(data_dir, **kw):
-    base = {"model_name_or_path": "m", "output_dir": "o", "data_dir": str(data_dir), "splits": ALL_FIXTURE_SPLITS,
-            "eval_holdout": 0, "max_items_per_split": None}
-    return load_config({**base, **kw})[0]
+    args = RoleBenchArguments(**{"data_dir": str(data_dir), "splits": ALL_FIXTURE_SPLITS, "eval_holdout": 0} | kw)
+    args.check()
+    return args
 
 
 @pytest.mark.parametrize("refs, n, skip, expected", [
@@ -121,3 +125,63 @@ def test_real_chinese_train_mix(real_data_dir):
         expected[kind] = sum(len(dict.fromkeys(r for r in row["generated"] if r.strip())) for row in rows)
     assert (mix.summary["train_general"], mix.summary["train_specific"]) == (expected["general"], expected["specific"])
     assert mix.summary["train_specific"] >= 1535 and mix.summary["train_general"] > 5 * 5933 * 0.9
+
+
+def test_context_instruct_false_keeps_only_general_items(fixture_data_dir):
+    """The paper's Table 6 ablation: no role-specific (Context-Instruct) source, split or extra file."""
+    mix = build_mix(_script_args(fixture_data_dir, references_per_item=3, context_instruct=False), seed=0)
+    assert {s["name"] for s in mix.summary["sources"]} == {"general_en", "general_zh"}
+    assert {s.kind for s in mix.train} == {"general"} and mix.summary["train_specific"] == 0
+    assert mix.summary["train_general"] == 5 and mix.summary["policy"]["context_instruct"] is False
+
+
+@pytest.fixture
+def rolegen_data_dir(tmp_path, fixture_data_dir):
+    """Our fixture copy plus invented role-generalization train files (the real ones are absent from the
+    partial copy), which hold, against the split's rule, items of two held-out roles."""
+    root = tmp_path / "rolebench"
+    shutil.copytree(fixture_data_dir, root)
+    held = list(held_out_roles_en())
+    rows = {"general": [{"role": "Marlow Finch", "question": "Name a colour.", "generated": ["Grey.", "Copper."]},
+                        {"role": held[2], "question": "Name a colour.", "generated": ["Black, like my sails."]},
+                        {"role": "Ilse Varga", "question": "Tea or coffee?", "generated": ["Coffee, black."]}],
+            "role_specific": [{"role": held[9], "question": "Your car?", "generated": ["A Gran Torino."]},
+                              {"role": "Ilse Varga", "question": "Your field?", "generated": ["Spectroscopy."]}]}
+    for kind, items in rows.items():
+        folder = root / "rolebench-eng" / "role-generalization" / kind
+        write_jsonl(folder / "train.jsonl", items)
+    return root
+
+
+def test_no_training_item_of_the_role_generalization_recipe_has_a_held_out_role(rolegen_data_dir):
+    from rolebench_eval.finetune.recipe import parse
+
+    recipe = Path(__file__).resolve().parent.parent / "finetune" / "recipes" / "rolellama_rolegen_7b_lora.yaml"
+    script = parse(config=recipe, overrides={"model_name_or_path": "m", "output_dir": "o", "bf16": False,
+                                             "data_dir": str(rolegen_data_dir), "eval_holdout": 1})[0]
+    mix = build_mix(script, seed=0)
+    held = set(held_out_roles_en())
+    assert mix.train and not {s.role for s in mix.train + mix.eval} & held
+    excluded = {s["name"]: s["held_out_role_items_excluded"] for s in mix.summary["sources"]}
+    assert excluded == {"rolegen_general_en": 1, "rolegen_specific_en": 1}
+    assert len(mix.train) + len(mix.eval) == 3  # one reference each of Marlow's and Ilse's two items
+    unfiltered = build_mix(_script_args(rolegen_data_dir, splits=script.splits), seed=0)
+    assert {s.role for s in unfiltered.train} & held  # what the filter removed was really there
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["rolellama_7b_lora.yaml", "roleglm_style_7b_lora.yaml",
+                                    "rolellama_rolegen_7b_lora.yaml"])
+def test_every_paper_recipe_trains_as_shipped_on_the_tiny_model(recipe, tiny_llama, rolegen_data_dir, tmp_path):
+    """Each recipe as shipped, only its base model, precision and length swapped for a CPU run of 2 steps."""
+    from rolebench_eval.finetune import train
+    from rolebench_eval.provenance import PROVENANCE_FILE
+
+    path = Path(__file__).resolve().parent.parent / "finetune" / "recipes" / recipe
+    adapter = train(path, model_name_or_path=str(tiny_llama), output_dir=str(tmp_path / "run"),
+                    data_dir=str(rolegen_data_dir), bf16=False, dtype="float32", max_steps=2, eval_holdout=1,
+                    eval_steps=2, save_steps=2, per_device_train_batch_size=2, per_device_eval_batch_size=2)
+    record = json.loads((adapter / PROVENANCE_FILE).read_text(encoding="utf-8"))
+    assert record["result"]["global_step"] == 2 and record["result"]["last_eval_loss"] > 0
+    assert record["prompt"]["format"] == ("chat" if "roleglm" in recipe else "plain")
+    assert record["hyperparameters"]["lora_r"] == 16 and record["hyperparameters"]["lr_scheduler_type"] == "cosine"

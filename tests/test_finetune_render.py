@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from rolebench_eval.finetune.config import RecipeError, load_config
+from rolebench_eval.finetune.args import RecipeError, RoleBenchArguments
 from rolebench_eval.finetune.data import Sample, build_mix
 from rolebench_eval.provenance import (
     PROVENANCE_FILE,
@@ -42,8 +42,7 @@ def _train_docs_and_samples(fixture_data_dir, split):
     from rolebench_eval.tasks.task import build_docs
 
     docs = build_docs(load_split(split, fixture_data_dir, file="train"))
-    args = load_config({"model_name_or_path": "m", "output_dir": "o", "data_dir": str(fixture_data_dir),
-                        "splits": [split], "references_per_item": 5})[0]
+    args = RoleBenchArguments(data_dir=str(fixture_data_dir), splits=[split], references_per_item=5)
     return docs, build_mix(args, seed=0).train
 
 

@@ -1,21 +1,21 @@
-"""RoCIT end to end on tiny Llamas: LoRA-only updates, lm-eval with peft=, learning, kill/resume, 2 processes."""
+"""RoCIT end to end on tiny Llamas: LoRA-only updates, lm-eval with peft=, each switch, learning, 2 processes.
+
+Killing and resuming runs: tests/test_finetune_resume.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from rolebench_eval.finetune import check_adapter_provenance, train
 from rolebench_eval.provenance import PROVENANCE_FILE
-from rolebench_eval.finetune.sft_lora import complete_checkpoints
 
 from rolebench_eval import evaluate
 from rolebench_eval.prompts import PROMPT_VERSION
@@ -68,7 +68,8 @@ def test_only_lora_weights_train_and_the_adapter_runs_in_lm_eval(tiny_llama, fix
     base_sha = _sha(tiny_llama / "model.safetensors")
     base = AutoModelForCausalLM.from_pretrained(tiny_llama).state_dict()
     adapter = train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, tmp_path / "run", eval_holdout=1,
-                                              max_steps=4, save_steps=2, per_device_train_batch_size=2))
+                                              eval_strategy="steps", eval_steps=4, max_steps=4, save_steps=2,
+                                              per_device_train_batch_size=2))
     assert adapter == tmp_path / "run" / "adapter"
     weights, early = load_file(adapter / "adapter_model.safetensors"), load_file(
         tmp_path / "run" / "checkpoint-2" / "adapter_model.safetensors")
@@ -111,12 +112,33 @@ def test_only_lora_weights_train_and_the_adapter_runs_in_lm_eval(tiny_llama, fix
 @pytest.mark.slow
 def test_packed_training_puts_the_samples_in_one_row(tiny_llama, fixture_data_dir, tmp_path):
     run = tmp_path / "run"
-    adapter = train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, run, eval_holdout=1, max_steps=2,
-                                              packing=True, max_length=2048, per_device_train_batch_size=1))
+    adapter = train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, run, max_steps=2, packing=True,
+                                              max_length=2048, per_device_train_batch_size=1))
     first = json.loads((run / "trainer_state.json").read_text(encoding="utf-8"))["log_history"][0]
     assert first["step"] == 1 and first["epoch"] == 1.0  # one packed row of batch 1 holds the whole train set
     record = json.loads((adapter / PROVENANCE_FILE).read_text(encoding="utf-8"))
     assert record["hyperparameters"]["packing"] is True and record["result"]["global_step"] == 2
+
+
+SWITCHES = [
+    ({"context_instruct": False}, lambda r: r["data"]["train_specific"] == 0 and r["data"]["train_general"] > 0),
+    ({"exclude_held_out_roles": True}, lambda r: r["data"]["policy"]["exclude_held_out_roles"] is True),
+    ({"prompt_format": "plain"}, lambda r: r["prompt"]["format"] == "plain"
+     and r["prompt"]["evaluate_with_apply_chat_template"] is False),
+    ({"general_to_specific_ratio": 1.0}, lambda r: r["data"]["train_general"] == r["data"]["train_specific"]),
+    ({"references_per_item": 1, "lora_target_modules": ["all-linear"]},
+     lambda r: r["data"]["train_samples"] == 5 and r["hyperparameters"]["lora_target_modules"] == "all-linear"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("switch, holds", SWITCHES, ids=[",".join(s) for s, _ in SWITCHES])
+def test_the_tiny_recipe_trains_through_each_switch(tiny_llama, fixture_data_dir, tmp_path, switch, holds):
+    kwargs = _fixture_run_args(tiny_llama, fixture_data_dir, tmp_path / "run", max_steps=2,
+                               per_device_train_batch_size=2)
+    adapter = train(TINY, **kwargs | switch)
+    record = json.loads((adapter / PROVENANCE_FILE).read_text(encoding="utf-8"))
+    assert record["result"]["global_step"] == 2 and holds(record), record["data"]
 
 
 def test_packed_rows_do_not_attend_across_samples(tiny_llama):
@@ -193,7 +215,7 @@ def test_pipeline_memorises_a_slice_of_the_real_chinese_data(tiny_llama, real_da
     _slice_of_real_train_data(real_data_dir, data_dir)
     base = _sharpened_base(tiny_llama, tmp_path / "base")
     adapter = train(TINY, model_name_or_path=str(base), output_dir=str(tmp_path / "run"), data_dir=str(data_dir),
-                    splits=["specific_zh"], max_items_per_split=None, eval_holdout=0, lora_r=64, lora_alpha=128,
+                    splits=["specific_zh"], max_items_per_split=None, lora_r=64, lora_alpha=128,
                     learning_rate=3e-3, max_steps=80, per_device_train_batch_size=4, save_steps=1000,
                     logging_steps=10)
     untrained = tmp_path / "untrained"
@@ -209,38 +231,7 @@ def test_pipeline_memorises_a_slice_of_the_real_chinese_data(tiny_llama, real_da
 def _cli(model, data_dir, out, *extra):
     return [sys.executable, "-m", "rolebench_eval.finetune", "--config", str(TINY), "--model_name_or_path", str(model),
             "--output_dir", str(out), "--data_dir", str(data_dir), "--splits", *FIXTURE_SPLITS,
-            "--references_per_item", "3", "--eval_holdout", "0", "--per_device_train_batch_size", "2",
-            "--logging_steps", "1", *extra]
-
-
-@pytest.mark.slow
-def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tiny_llama, fixture_data_dir, tmp_path):
-    run, steps = tmp_path / "run", 30
-    settings = ["--max_steps", str(steps), "--save_steps", "5"]
-    with (tmp_path / "log.txt").open("w") as log:
-        proc = subprocess.Popen(_cli(tiny_llama, fixture_data_dir, run, *settings), stdout=log, stderr=log,
-                                env=os.environ | ONE_THREAD)
-        while proc.poll() is None and not complete_checkpoints(run):
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, (tmp_path / "log.txt").read_text()
-    killed_at = int(complete_checkpoints(run)[-1].name.split("-")[1])
-    assert 5 <= killed_at < steps and not (run / "adapter").exists()
-
-    with pytest.raises(Exception, match="already holds a run"):
-        train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, run, eval_holdout=0, max_steps=steps))
-    resumed = subprocess.run(_cli(tiny_llama, fixture_data_dir, run, *settings, "--resume"), capture_output=True,
-                             text=True, env=os.environ | ONE_THREAD, check=False)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stdout.strip().endswith(str(run / "adapter"))
-    train(TINY, **_fixture_run_args(tiny_llama, fixture_data_dir, tmp_path / "ref", eval_holdout=0, max_steps=steps,
-                                    per_device_train_batch_size=2, logging_steps=1, save_steps=5))
-    got, ref = _losses(run), _losses(tmp_path / "ref")
-    assert sorted(got) == list(range(1, steps + 1)) == sorted(ref)
-    assert all(abs(got[s] - ref[s]) <= 1e-4 * abs(ref[s]) for s in got), {s: (got[s], ref[s]) for s in got}
-    record = json.loads((run / "adapter" / PROVENANCE_FILE).read_text(encoding="utf-8"))
-    assert record["result"]["global_step"] == steps
+            "--references_per_item", "3", "--per_device_train_batch_size", "2", "--logging_steps", "1", *extra]
 
 
 def _free_port() -> int:
@@ -255,7 +246,8 @@ def test_two_process_accelerate_run_writes_one_adapter(tiny_llama, fixture_data_
     accelerate = Path(sys.executable).parent / "accelerate"
     launch = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), "-m"]
-    cmd = launch + _cli(tiny_llama, fixture_data_dir, run, "--max_steps", "3", "--eval_holdout", "1")[2:]
+    cmd = launch + _cli(tiny_llama, fixture_data_dir, run, "--max_steps", "3", "--eval_holdout", "1",
+                        "--eval_strategy", "steps")[2:]
     env = os.environ | ONE_THREAD | {"ACCELERATE_USE_CPU": "true", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr[-3000:]

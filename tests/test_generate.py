@@ -189,8 +189,10 @@ def test_instructions_accept_both_keys_and_drop_repeats():
 
 
 def test_filter_lists_load_and_bad_files_are_named(tmp_path):
-    lists = load_filters()
-    assert lists.matched("作为一个AI，我不能喝茶。", ["breaks_character"]) == "breaks_character"
+    lists = load_filters(lang="zh")
+    assert lists.answer_problem("作为一个AI，我不能喝茶。") == "breaks_character"  # the package's detector
+    assert lists.answer_problem("人工智能是未来，老夫也略知一二。") is None  # talk about AI is in character
+    assert load_filters().answer_problem("Artificial intelligence? Bah, I trust my nose.") is None
     assert lists.answer_problem("I'm sorry, but I can't share that.") == "refusal"
     assert lists.answer_problem("Salt in the wound, sugar in the tea!") is None
     assert lists.matched("In the script, who held the compass?", ["question_mentions_source"]) is not None

@@ -326,3 +326,22 @@ def test_a_probe_task_gives_the_break_rate_at_the_deepest_depth(tmp_path):
     assert cell.value == pytest.approx(np.mean(breaks)) == pytest.approx(2 / 6) and cell.n == 6
     assert cell.lo <= cell.value <= cell.hi and "probe" in cell.note
     assert board.row("model-c").value("continuity") is None and board.column_tasks["mt_break"] == [probe]
+
+
+@pytest.mark.integration
+def test_real_multi_turn_runs_of_lm_eval_give_continuity(tmp_path, mt_data_dir):
+    """The multi-turn tasks as lm-eval runs them (the RoleGPT replay answers the same at every depth)."""
+    from rolebench_eval.tasks.runner import evaluate
+
+    evaluate(model="rolegpt", tasks=["rolebench_mt_specific_zh", "rolebench_specific_zh"], data_dir=mt_data_dir,
+             metadata={"depths": [1, 3]}, output_path=tmp_path / "out", log_samples=True)
+    board = build_leaderboard([tmp_path / "out"], out=tmp_path / "site", options=Options(n_boot=100))
+    row = board.row("rolegpt")
+    assert row.comparable and row.rank == 1 and board.score_tasks == ["rolebench_specific_zh"]
+    drop = row.cells["continuity"]
+    assert (drop.value, drop.lo, drop.hi) == (0.0, 0.0, 0.0) and drop.n > 0  # same answer, same score, every depth
+    curve = board.depth_curves["rolegpt"]["rolebench_mt_specific_zh"]
+    assert [d for d, _ in curve] == [1, 3] and curve[0][1].value == curve[1][1].value
+    assert (curve[0][1].value, curve[0][1].n) == (row.value("zh_spe"), row.cells["zh_spe"].n)  # depth 1 = single-turn
+    depths = {i["depth"] for i in board.items["items"] if i["task"] == "rolebench_mt_specific_zh"}
+    assert depths == {1, 3} and (tmp_path / "site" / "depth.png").is_file()

@@ -24,6 +24,7 @@ from typing import Any
 from rolebench_eval.prompts import render_question
 
 from .. import stats
+from ..errors import JudgeConfigError
 
 Messages = list[dict[str, str]]
 OUTCOME_SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
@@ -107,7 +108,6 @@ def template_variables(item: Item) -> dict:
 
 def check_keys(where: Path, section: str, value: Any, allowed: set[str]) -> dict:
     """``value`` as a mapping with only ``allowed`` keys, else a :class:`JudgeConfigError`-style error."""
-    from ..config import JudgeConfigError
 
     if value is None:
         return {}
@@ -138,7 +138,6 @@ class Protocol:
     def check_settings(self, where: Path, section: Any) -> dict | None:
         """The validated settings of the config section named like the protocol (none by default)."""
         if section is not None:
-            from ..config import JudgeConfigError
 
             raise JudgeConfigError(f"{where}: field '{self.name}': the {self.name} protocol takes no settings")
         return None

@@ -28,6 +28,7 @@ from typing import Any
 from rolebench_eval.errors import InputError
 
 from .. import stats
+from ..errors import JudgeConfigError
 from ..parsing import ParseError, parse_ranking
 from .base import OUTCOME_SCORE, Item, Job, Judgment, Unit, VersusBaseline, check_keys, template_variables
 
@@ -64,7 +65,6 @@ class Rank(VersusBaseline):
     detail = "mean_rank"
 
     def check_settings(self, where: Path, section: Any) -> dict:
-        from ..config import JudgeConfigError
 
         settings = check_keys(where, "rank", section, {"max_systems", "order_seed"})
         for key in ("max_systems", "order_seed"):

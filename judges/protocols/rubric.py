@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import stats
+from ..errors import JudgeConfigError
 from ..parsing import ParseError, parse_rubric
 from .base import Job, Judgment, Protocol, check_keys, template_variables
 
@@ -22,7 +23,6 @@ class Rubric(Protocol):
     detail = "character_break_rate"
 
     def check_settings(self, where: Path, section: Any) -> dict:
-        from ..config import JudgeConfigError
 
         rubric = check_keys(where, "rubric", section, {"criteria", "scale", "flag"})
         criteria, scale = rubric.get("criteria"), rubric.get("scale")

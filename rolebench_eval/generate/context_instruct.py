@@ -174,7 +174,7 @@ def generate_context_instruct(profile_path: str | os.PathLike, opts: GenerateOpt
     size = segment_size or DEFAULT_SEGMENT_SIZE[profile.lang]
     if size < 1:
         raise GenerateError(f"--segment-size must be at least 1, got {size}")
-    filters = load_filters(opts.filters)
+    filters = load_filters(opts.filters, profile.lang)
     out = Path(opts.out)
     check_folder(out, profile)
     jobs = plan_jobs(profile, size)

@@ -3,7 +3,9 @@
 The filter lists (``generate/prompts/filters.yaml``, or ``--filters FILE`` with the same
 keys) are loaded, matched and counted here, and nowhere else:
 
-- ``breaks_character``: an answer that says it is an AI (the role prompt forbids it);
+- ``breaks_character``: an answer that says it is an AI (the role prompt forbids it): the
+  package's character-break detector (:mod:`rolebench_eval.breaks`, the one the multi-turn
+  tasks score with), plus any extra phrases of the list;
 - ``refusal``: an answer that refuses instead of answering in character (also any answer
   whose API ``refusal`` field is set);
 - ``question_mentions_source``: a Context-Instruct question that points at the script.
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.breaks import breaks_character
+
 from .common import PROMPTS_DIR, GenerateError
 
 FILTER_KEYS = ("breaks_character", "refusal", "question_mentions_source")
@@ -40,6 +44,7 @@ class Filters:
     """The phrase lists, NFKC-normalised and case-folded; see :func:`load_filters`."""
 
     lists: dict[str, tuple[str, ...]]
+    lang: str = "en"  # the character's language, for the character-break detector
 
     def matched(self, text: str, keys=FILTER_KEYS) -> str | None:
         """The first of ``keys`` whose list has a phrase occurring in ``text``, else None.
@@ -68,11 +73,13 @@ class Filters:
             return "refusal"
         if not text.strip():
             return "empty"
+        if breaks_character(text, self.lang):
+            return "breaks_character"
         return self.matched(text, ANSWER_FILTERS)
 
 
-def load_filters(path: str | os.PathLike | None = None) -> Filters:
-    """The filter lists (``generate/prompts/filters.yaml`` unless ``path``), normalised."""
+def load_filters(path: str | os.PathLike | None = None, lang: str = "en") -> Filters:
+    """The filter lists (``generate/prompts/filters.yaml`` unless ``path``), normalised, for a ``lang`` character."""
     path = Path(path) if path else PROMPTS_DIR / "filters.yaml"
     if not path.is_file():
         raise GenerateError(path, None, None, "filters file not found")
@@ -91,7 +98,7 @@ def load_filters(path: str | os.PathLike | None = None) -> Filters:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise GenerateError(path, None, key, "expected a list of non-empty strings")
         lists[key] = tuple(_fold(v) for v in value)
-    return Filters(lists)
+    return Filters(lists, lang)
 
 
 def normalize_question(question: str) -> str:

@@ -181,7 +181,7 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
         opts = dataclasses.replace(opts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
     profile = load_profile(profile_path, allow_outside_paths)
     instructions, repeats = read_instructions(instructions_path)
-    filters = load_filters(opts.filters)
+    filters = load_filters(opts.filters, profile.lang)
     out = Path(opts.out)
     check_folder(out, profile)
     pairs = all_dialogues(profile)
