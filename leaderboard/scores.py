@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.build import Options

@@ -144,7 +144,7 @@ def test_clicking_a_header_sorts_the_rows(page):
     assert scores == sorted(scores, reverse=True) and len(scores) >= 6
     page.click("#board thead th[data-key='score'] button")
     assert [float(v) for v in _column(page, "score") if v] == sorted(scores)
-    page.click(f"#board thead th[data-key='judge:mean_rank:rolebench_specific_en:rank'] button")  # lower is better
+    page.click("#board thead th[data-key='judge:mean_rank:rolebench_specific_en:rank'] button")  # lower is better
     ranks = [float(v) for v in _column(page, "judge:mean_rank:rolebench_specific_en:rank") if v]
     assert ranks == sorted(ranks) and len(ranks) == 2
     page.click("#board thead tr.cols th.name button")

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from rolebench_eval.errors import InputError
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.build import Options
 from rolebench_eval.leaderboard.judges import find_summaries
@@ -41,7 +40,7 @@ def board():
 
 
 def _cells(board, name: str, task: str, judge: str) -> dict:
-    prefix = f"judge:"
+    prefix = "judge:"
     return {key.split(":")[1]: cell for key, cell in board.row(name).cells.items()
             if key.startswith(prefix) and key.endswith(f":{task}:{judge}")}
 
