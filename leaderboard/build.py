@@ -1,42 +1,43 @@
-"""``build_leaderboard``: lm-eval runs, judge summaries and the paper's tables in, a Leaderboard out."""
+"""``build_leaderboard``: read (lm-eval runs, judge summaries, the paper) -> compute -> write.
+
+Example::
+
+    from rolebench_eval.leaderboard import build_leaderboard
+    from rolebench_eval.leaderboard.build import Options
+
+    board = build_leaderboard(["outputs/"], judges=["judgments/"], out="site/",
+                              options=Options(baseline="rolegpt", names={"outputs/my-run": "My model"}))
+    board.rows[0].name, board.rows[0].cells["score"].lo, board.rows[0].vs_above
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import rolebench_eval
+from rolebench_eval import outputs
 from rolebench_eval.errors import InputError
+from rolebench_eval.paper import paper_tables
 
-from . import guards
+from . import inputs as run_inputs
+from . import scores
 from .analysis import analyse
-from .cells import reported_stat
-from .errors import LoadError
-from .inputs import (
-    RunResult,
-    TaskRun,
-    apply_names,
-    attach_samples,
-    discover,
-    read_run,
-)
+from .bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
+from .compute import Stat, column_stat
+from .inputs import RunResult, TaskRun
 from .judges import attach_judges, find_summaries
-from .model import MEASURED, Leaderboard, Row
-from .paper import (
-    load_paper,
-    paper_task_values,
-    reported_rows,
-)
-from .samples import DocIndex
-from .schema import Schema, load_schema
-from .stats import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
+from .model import MEASURED, REPORTED, Cell, Leaderboard, Row, Schema, load_schema
 
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
 INTERVAL = "95% percentile bootstrap, items resampled within each role"
+BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn in a process of their own
 
 
 @dataclass
@@ -44,17 +45,22 @@ class Options:
     """How to build the board.
 
     Attributes:
-        names: ``PATH=LABEL`` renames: an input, results file, folder or model name -> label.
-        baseline: Name of the measured row every row is tested against.
+        names: Renames, ``{PATH: LABEL}`` or ``["PATH=LABEL", ...]`` (the CLI's ``--name``; each ``=``
+            is tried as the split). PATH is an input, results file, folder, run name or adapter;
+            one that names no run is an error.
+        baseline: The measured row (its label or run name) every row is tested against.
         include_incomparable: Show runs that fail the comparability checks (unranked).
         strict: Raise on the first unreadable input instead of leaving its row out.
         seed: Seed of every bootstrap.
         n_boot: Bootstrap resamples.
         schema_path: Another column schema YAML.
-        cache_dir: Folder caching the per-item scores read from samples files (None: no cache).
+        cache_dir: Folder caching the per-item scores read from samples files, and the figures (None: no cache).
+        browse_items: Items per role in the item browser (``items.html``); 0 writes no browser.
+        browse_models: Measured rows (by rank) whose answers the item browser shows.
+        workers: Processes reading samples files (None: one per CPU).
     """
 
-    names: dict[str, str] = field(default_factory=dict)
+    names: Mapping[str, str] | Sequence[str] = field(default_factory=dict)
     baseline: str | None = None
     include_incomparable: bool = False
     strict: bool = False
@@ -62,34 +68,72 @@ class Options:
     n_boot: int = DEFAULT_N_BOOT
     schema_path: str | Path | None = None
     cache_dir: str | Path | None = None
+    browse_items: int = 20
+    browse_models: int = 10
+    workers: int | None = None
 
 
-def _fail(errors: list[LoadError], exc: LoadError, strict: bool) -> None:
+def _fail(errors: list[InputError], exc: InputError, strict: bool) -> None:
     if strict:
         raise exc
     log.debug("left out: %s", exc)
     errors.append(exc)
 
 
-def load_runs(inputs: Iterable[str | Path], schema: Schema,
-              opts: Options) -> tuple[list[RunResult], list[LoadError], DocIndex]:
-    """Read every results file and its samples; a broken one is reported and left out."""
-    from tqdm.auto import tqdm
+def _check_means(run: RunResult, task_run: TaskRun, got: outputs.Scores, path: Path, metric: str) -> None:
+    """The samples' mean of the paper metric must be the results file's: else they are another run's."""
+    value = task_run.values.get(metric)
+    if value is not None and metric in got.metrics:
+        scored = got.metrics[metric][~_isnan(got.metrics[metric])]
+        mean = float(scored.mean()) if scored.size else math.nan
+        if not math.isclose(mean, value, rel_tol=1e-6, abs_tol=1e-9):
+            raise InputError(path, None, metric, f"mean over {scored.size} items is {mean!r} but "
+                                                 f"{run.path.name} reports {value!r}; samples of another run?")
 
-    found, errors = discover(inputs)
+
+def _isnan(values):
+    import numpy as np
+
+    return np.isnan(values)
+
+
+def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
+              ) -> tuple[list[RunResult], list[InputError], scores.DocIndex]:
+    """Read every results file and its per-item scores; a broken run is reported and left out."""
+    found, errors = outputs.find_runs(inputs)
     if opts.strict and errors:
         raise errors[0]
-    index, runs = DocIndex(), []
-    for found_run in tqdm(found, desc="reading runs", unit="run", disable=None):
+    runs = []
+    for run in found:
         try:
-            run = read_run(found_run, schema.tasks)
-            apply_names(run, opts.names)
-            attach_samples(run, index, Path(opts.cache_dir) if opts.cache_dir is not None else None)
-        except LoadError as exc:
+            runs.append(run_inputs.read_run(run, schema.tasks))
+        except InputError as exc:
+            _fail(errors, exc, opts.strict)
+    names = opts.names
+    if not isinstance(names, Mapping):
+        names = dict(run_inputs.split_name(spec, runs) for spec in names)
+    run_inputs.apply_names(runs, names)
+    tasks = [[t for t in run.tasks if t in run.samples] for run in runs]
+    jobs = [[(run.samples[t], run_inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
+            for run, ts in zip(runs, tasks)]
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
+    index, kept = scores.DocIndex(), []
+    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers)):
+        try:
+            for task, (path, _), one in zip(ts, job, got):
+                if isinstance(one, InputError):
+                    raise one
+                paper = schema.tasks[task].paper_metric  # multi-turn tasks: its first depth's
+                metric = paper if paper in one.metrics else min((m for m in one.metrics if m.startswith(f"{paper}_d")),
+                                                                default=paper)
+                _check_means(run, run.tasks[task], one, path, metric)
+        except InputError as exc:
             _fail(errors, exc, opts.strict)
             continue
-        runs.append(run)
-    return runs, errors, index
+        for task, (path, _), one in zip(ts, job, got):
+            run.tasks[task].samples_path, run.tasks[task].items = path, index.recode(one)
+        kept.append(run)
+    return kept, errors, index
 
 
 def _pick(candidates: list[tuple[RunResult, list[str]]]) -> tuple[RunResult, list[str]]:
@@ -99,19 +143,24 @@ def _pick(candidates: list[tuple[RunResult, list[str]]]) -> tuple[RunResult, lis
 
 
 def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, dict[str, TaskRun]], list[str]]:
-    """One row per name; a task run more than once takes the newest comparable run.
+    """One row per label (else run name), with a short unique name; a task run twice takes the newest.
 
-    A later ``--limit`` smoke test thus never hides a full run of the same model.
+    The newest *comparable* run wins, so a later ``--limit`` smoke test never hides a full run.
     """
     candidates: dict[str, dict[str, list]] = {}
+    identity: dict[str, tuple[str, str | None]] = {}
     for run in runs:
+        identity.setdefault(run.key, (run.model, run.adapter))
         for task in run.tasks:
-            found = (run, guards.reasons(run, refs, [task]))
-            candidates.setdefault(run.name, {}).setdefault(task, []).append(found)
+            found = (run, run_inputs.reasons(run, refs, [task]))
+            candidates.setdefault(run.key, {}).setdefault(task, []).append(found)
+    labels = {r.label for r in runs if r.label is not None}
+    short = run_inputs.short_names({k: v for k, v in identity.items() if k not in labels}, labels)
     rows, task_runs, notes = [], {}, []
-    for name in sorted(candidates):
+    for key in sorted(candidates):
+        name = key if key in labels else short[key]
         row, task_runs[name] = Row(name=name, source=MEASURED), {}
-        for task, found in candidates[name].items():
+        for task, found in candidates[key].items():
             run, why = _pick(found)
             task_runs[name][task] = run.tasks[task]
             row.reasons += [w for w in why if w not in row.reasons]
@@ -123,22 +172,51 @@ def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, 
             if others:
                 notes.append(f"{name}: {task} taken from {run.path}, not from {', '.join(others)}")
         row.comparable = not row.reasons
+        row.full_name = " · ".join(sorted(row.run_names))
         rows.append(row)
-    return rows, task_runs, notes
+    return sorted(rows, key=lambda r: r.name), task_runs, notes
 
 
-def reported(schema: Schema, score_tasks: list[str]) -> tuple[list[Row], str]:
-    """The paper's rows, with Score and gap computed from the published cells."""
-    paper = load_paper()
-    rows = reported_rows(schema, paper)
-    values = paper_task_values(paper)
-    for row in rows:
+def reported_rows(schema: Schema, column_tasks: dict[str, list[str]]) -> tuple[list[Row], str]:
+    """The paper's rows (Tables 3-5): published cells as published; Score, gap and RAW computed from them."""
+    paper = paper_tables()
+    citation = " ".join(paper["citation"].split())
+    fields: dict[str, dict[str, float]] = {}
+    per_task: dict[str, dict[tuple[str, str], Stat]] = {}
+    notes: dict[str, str] = {}
+    for key, table in paper["tables"].items():
+        judge = (table.get("win_rate") or {}).get("judge")
+        notes[key] = f"{table['title']}; judged by {judge}" if judge else table["title"]
+        for model, values in table.get("rouge", {}).items():
+            for metric, value in values.items():
+                fields.setdefault(model, {})[f"{key}.{metric}"] = float(value)
+                if metric in table["metrics"]:
+                    per_task.setdefault(model, {})[(table["metrics"][metric], metric)] = Stat(float(value))
+        for model, value in (table.get("win_rate") or {}).get("values", {}).items():
+            fields.setdefault(model, {})[f"{key}.win_rate"] = float(value) / 100
+    rows = []
+    for model in sorted(fields, key=str.lower):
+        row = Row(name=model, source=REPORTED, citation=citation, full_name=f"{model} (RoleLLM paper)")
         for col in schema.columns:
-            stat = reported_stat(col, schema, values.get(row.name, {}), score_tasks)
-            if stat is not None:
-                row.cells[col.key] = stat.cell()
-                row.cells[col.key].note = "computed from the published cells"
-    return rows, " ".join(paper["citation"].split())
+            if col.paper and col.paper in fields[model]:
+                row.cells[col.key] = Cell(fields[model][col.paper], note=notes[col.paper.split(".")[0]])
+            elif col.kind in ("score", "gap", "task_mean"):
+                stat = column_stat(col, schema, {}, per_task.get(model, {}), column_tasks)
+                if stat is not None:
+                    row.cells[col.key] = Cell(stat.value, note="computed from the published cells")
+        rows.append(row)
+    return rows, citation
+
+
+def _baseline(name: str | None, rows: list[Row], shown: list[Row]) -> str | None:
+    if name is None:
+        return None
+    hits = [r for r in rows if r.name == name] or [r for r in rows if name in r.run_names]
+    if len(hits) == 1 and hits[0] in shown:
+        return hits[0].name
+    why = " (it is not comparable; see --include-incomparable)" if hits else ""
+    raise InputError(None, None, "--baseline", f"{name!r} is not a measured row{why}; rows: "
+                                               f"{', '.join(r.name for r in shown)}")
 
 
 def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path] = (),
@@ -146,42 +224,92 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     """Build the leaderboard (and write it under ``out`` when given).
 
     Args:
-        inputs: lm-eval output folders or ``results_*.json`` files.
+        inputs: lm-eval output folders or ``results_*.json`` / ``samples_*.jsonl`` files.
         judges: Folders holding judge summaries.
         out: Folder for the Markdown, CSV, JSON, HTML and PNG outputs; nothing is written when None.
         options: See :class:`Options`.
 
     Raises:
-        LoadError: with ``strict``, on the first unreadable input.
-        ValueError: when the baseline is not a shown measured row.
+        InputError: a rename that names no run, an unknown baseline; with ``strict``, the first
+            unreadable input.
     """
     opts = options or Options()
+    clock = _Clock()
     schema = load_schema(opts.schema_path)
     runs, errors, index = load_runs(inputs, schema, opts)
-    rows, task_runs, notes = merge_runs(runs, guards.references(runs, opts.baseline))
+    clock("read")
+    rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
-    excluded = [r for r in rows if r not in shown]
-    names = [r.name for r in shown]
-    if opts.baseline is not None and opts.baseline not in names:
-        why = " (it is not comparable; see --include-incomparable)" if opts.baseline in task_runs else ""
-        raise InputError(None, None, "--baseline", f"{opts.baseline!r} is not a measured row{why}; rows: {', '.join(names)}")
-    result = analyse(schema, shown, task_runs, opts.baseline, index.roles, Resampling(opts.n_boot, opts.seed))
+    baseline = _baseline(opts.baseline, rows, shown)
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
+    result = analyse(schema, shown, task_runs, baseline, index.roles, Resampling(opts.n_boot, opts.seed, cache_dir))
+    clock("compute")
     summaries, judge_errors = find_summaries(judges)
     for exc in judge_errors:
         _fail(errors, exc, opts.strict)
-    judge_cols, judge_notes = attach_judges(schema, shown, summaries)
-    paper_rows, citation = reported(schema, result.score_tasks)
+    judge_cols, judge_notes, unmatched, used = attach_judges(schema, shown, summaries)
+    paper_rows, citation = reported_rows(schema, result.column_tasks)
     board = Leaderboard(
-        columns=list(schema.columns) + judge_cols, rows=result.ordered + paper_rows, excluded=excluded,
-        errors=errors, notes=notes + judge_notes, score_tasks=result.score_tasks,
-        breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, baseline=opts.baseline,
-        settings={"seed": opts.seed, "n_boot": opts.n_boot, "interval": INTERVAL,
-                  "test": TEST, "package_version": rolebench_eval.__version__,
+        columns=list(schema.columns) + judge_cols, rows=result.ordered + paper_rows,
+        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes,
+        unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
+        breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
+        baseline=baseline, citation=citation,
+        settings={"seed": opts.seed, "n_boot": opts.n_boot, "interval": INTERVAL, "test": TEST,
+                  "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-        citation=citation,
     )
-    if out is not None:
-        from .render import write_outputs
+    drawing = None
+    if out is not None:  # a large board's figures are drawn in another process, while the browser is read
+        from .plots import Drawing
 
-        write_outputs(board, Path(out))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
+                    if tr.items is not None)
+        drawing = Drawing(board, Path(out), cache_dir, items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
+    if opts.browse_items > 0:
+        from .html import items_data
+
+        board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models, cache_dir)
+        clock("item browser")
+    if out is not None:
+        write_outputs(board, Path(out), cache_dir, drawing)
+        clock("write")
     return board
+
+
+class _Clock:
+    """Logs (at debug level) how long each step of a build took."""
+
+    def __init__(self):
+        import time
+
+        self.now, self.last = time.perf_counter, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = self.now()
+        log.debug("leaderboard: %s took %.2f s", step, now - self.last)
+        self.last = now
+
+
+def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, drawing=None) -> dict[str, Path]:
+    """Write every output under ``out`` (each file atomically); returns and records the paths.
+
+    ``cache_dir`` keeps the figures, redrawn only when what they show changes; ``drawing``
+    is a :class:`plots.Drawing` already under way.
+    """
+    from rolebench_eval.fileio import write_atomic
+
+    from . import html, plots, render
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = {
+        "markdown": write_atomic(out / "leaderboard.md", render.markdown(board)),
+        "csv": write_atomic(out / "leaderboard.csv", render.board_csv(board)),
+        "breakdowns_csv": write_atomic(out / "breakdowns.csv", render.breakdowns_csv(board)),
+        "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
+    }
+    written.update((drawing or plots.Drawing(board, out, cache_dir)).result())
+    written.update(html.write_pages(board, out))
+    board.outputs = written
+    return written

@@ -2,7 +2,8 @@
 
 Example::
 
-    rolebench-eval leaderboard outputs/ --judges judged/ --out site/ --baseline rolegpt
+    rolebench-eval leaderboard outputs/ --judges judged/ --out site/ --baseline rolegpt \\
+        --name "outputs/org__tuned=RoleLLaMA lr=2e-4"
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 from rolebench_eval.errors import EXIT_OK, InputError, NothingUsable
 
 
-def _name(text: str) -> tuple[str, str]:
-    path, sep, label = text.rpartition("=")
-    if not sep or not path or not label:
-        raise argparse.ArgumentTypeError(f"expected PATH=LABEL, got {text!r}")
-    return path, label
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {text!r}")
+    return value
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -32,8 +33,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--judges", nargs="+", action="extend", default=[], metavar="DIR",
                         help="folders with judge summaries (summary.json of `rolebench-eval judge`)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--name", action="append", type=_name, default=[], metavar="PATH=LABEL",
-                        help="label for the run at PATH (an input, results file, folder or model name); repeatable")
+    parser.add_argument("--name", action="append", default=[], metavar="PATH=LABEL",
+                        help="label for the runs at PATH (an input, results file, folder, model or adapter name); "
+                             "the label may contain '=' too; repeatable")
     parser.add_argument("--baseline", metavar="NAME", help="measured row to test every row against")
     parser.add_argument("--include-incomparable", action="store_true",
                         help="show runs made with --limit, another task version or other data (unranked)")
@@ -44,18 +46,35 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="read every samples file again, cache nothing")
     parser.add_argument("--seed", type=int, default=None, help="bootstrap seed")
     parser.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--browse-items", type=_count, default=20, metavar="N",
+                        help="items per role in the item browser, items.html (default 20; 0: no browser)")
+    parser.add_argument("--browse-models", type=_count, default=10, metavar="N",
+                        help="measured rows (by rank) whose answers the item browser shows (default 10)")
     parser.set_defaults(func=main)
     return parser
+
+
+def report(board, out=sys.stderr) -> None:
+    """Say on the console what the page says: every run left out and why, every unmatched judge summary."""
+    for exc in board.errors:
+        print(f"warning: left out: {exc}", file=out)
+    for row in board.excluded:
+        print(f"warning: not comparable, left out: {row.name}: {'; '.join(row.reasons)}", file=out)
+    for line in board.unmatched_judges:
+        print(f"warning: {line}", file=out)
+    for note in board.notes:
+        print(f"note: {note}", file=out)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the verb: 0 on success, 2 on a bad input (every one under --strict), 5 when no run could be ranked."""
     from .build import Options, build_leaderboard
-    from .cache import default_cache_dir
+    from .scores import default_cache_dir
 
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    opts = Options(names=dict(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
-                   strict=args.strict, cache_dir=cache_dir)
+    opts = Options(names=list(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
+                   strict=args.strict, cache_dir=cache_dir, browse_items=args.browse_items,
+                   browse_models=args.browse_models)
     if args.seed is not None:
         opts.seed = args.seed
     if args.n_boot is not None:
@@ -64,12 +83,12 @@ def main(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise InputError(path, None, None, "no such file or folder")
     board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
-    for exc in board.errors:
-        print(f"warning: left out: {exc}", file=sys.stderr)
-    for row in board.excluded:
-        print(f"warning: not comparable, left out: {row.name}: {'; '.join(row.reasons)}", file=sys.stderr)
-    measured = sum(r.source == "measured" for r in board.rows)
-    print(f"{measured} measured row(s); page written to {board.outputs['html'].resolve()}")
+    report(board)
+    measured = len(board.measured)
+    pages = f"page written to {board.outputs['html'].resolve()}"
+    if "items_html" in board.outputs:
+        pages += f" (item browser: {board.outputs['items_html'].name})"
+    print(f"{measured} measured row(s); {pages}")
     if not measured:
         raise NothingUsable("no run could be ranked (see the warnings above); the page holds the paper's rows only")
     return EXIT_OK

@@ -44,14 +44,10 @@
     });
   });
 
-  var paperOnly = document.getElementById("show-paper-only");
-  if (paperOnly) {
-    paperOnly.addEventListener("change", function () {
-      document.body.classList.toggle("show-paper-only", paperOnly.checked);
-      Array.prototype.forEach.call(table.querySelectorAll("thead tr.groups th.group"), function (th) {
-        var span = th.getAttribute(paperOnly.checked ? "data-span" : "data-measured-span");
-        if (span && span !== "0") { th.colSpan = parseInt(span, 10); }
-      });
+  var splits = document.getElementById("show-splits");
+  if (splits) {
+    splits.addEventListener("change", function () {
+      document.body.classList.toggle("folded", !splits.checked);
     });
   }
 

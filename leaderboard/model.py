@@ -1,15 +1,176 @@
-"""The leaderboard as data: rows of cells, plus what was left out and why."""
+"""The leaderboard as data: the column schema (``schema.yaml``), cells, rows and the board.
+
+Every other module of the leaderboard reads these types; this one imports none of them.
+The tasks (label, language, paper metric, seen or unseen roles) come from the package's
+task catalogue (``rolebench_eval/splits.yaml``); the multi-turn tasks are named by the
+helpers' interface (``rolebench_mt_{specific,general}_{en,zh}``) until the catalogue lists them.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LoadError
-from .schema import Column
-from .stats import PairedTest
+import yaml
 
+from rolebench_eval.catalogue import tasks as catalogue_tasks
+from rolebench_eval.errors import InputError
+
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 MEASURED, REPORTED = "measured", "reported"
+KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "continuity", "judge")
+PROTOCOLS = ("pairwise", "rank", "rubric")
+MT_TASKS = {f"rolebench_mt_{kind}_{lang}": (kind, lang) for kind in ("specific", "general", "probe")
+            for lang in ("en", "zh")}  # probe: character breaks only (metric "break")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_REQUIRED = ("key", "display_name", "format", "higher_is_better", "description", "kind")
+
+
+class SchemaError(InputError):
+    """The schema file is malformed; the message names the file and the column."""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A RoleBench task as the leaderboard sees it."""
+
+    name: str
+    label: str
+    lang: str
+    paper_metric: str
+    roles: str  # "seen" or "unseen"
+    multi_turn: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column; ``main`` columns stay visible when the per-split ones are folded."""
+
+    key: str
+    display_name: str
+    format: str
+    higher_is_better: bool | None
+    description: str
+    kind: str
+    group: str = ""
+    task: str | None = None
+    metric: str | None = None
+    of: tuple[str, ...] = ()
+    paper: str | None = None  # "<table>.<field>" in rolebench_eval/paper.yaml
+    pairs: tuple[tuple[str, str], ...] = ()
+    judge: str | None = None
+    main: bool = False
+    interval: bool = True  # False: a descriptive column, shown without a bootstrap interval
+
+    def render(self, value: float | int | None) -> str:
+        """The value as shown in tables; a dash when missing."""
+        if value is None:
+            return "–"
+        return format(value, self.format)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The tasks, the static columns and the templates of the judge columns."""
+
+    tasks: dict[str, TaskInfo]
+    columns: tuple[Column, ...]
+    judge_templates: dict[str, dict] = field(default_factory=dict)
+
+    def column(self, key: str) -> Column:
+        """The static column called ``key``."""
+        for col in self.columns:
+            if col.key == key:
+                return col
+        raise KeyError(key)
+
+    def interval_metrics(self, task: str) -> set[str]:
+        """The metrics of ``task`` that get bootstrap intervals: its paper metric, RAW, and those of
+        columns not marked ``interval: false``."""
+        out = {self.tasks[task].paper_metric, "raw"}
+        return out | {c.metric for c in self.columns if c.kind == "task_mean" and c.interval and c.metric}
+
+    @property
+    def single_turn(self) -> list[str]:
+        return [t for t, info in self.tasks.items() if not info.multi_turn]
+
+    @property
+    def multi_turn(self) -> list[str]:
+        return [t for t, info in self.tasks.items() if info.multi_turn]
+
+
+def _column(entry: dict, path: Path, index: int) -> Column:
+    where = f"{path}: columns[{index}]"
+    if not isinstance(entry, dict):
+        raise SchemaError(f"{where}: expected a mapping")
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        raise SchemaError(f"{where} ({entry.get('key', '?')}): missing field(s) {', '.join(missing)}")
+    if entry["kind"] not in KINDS:
+        raise SchemaError(f"{where} ({entry['key']}): field 'kind' is {entry['kind']!r}; expected one of {KINDS}")
+    unknown = set(entry) - set(Column.__dataclass_fields__)
+    if unknown:
+        raise SchemaError(f"{where} ({entry['key']}): unknown field(s) {', '.join(sorted(unknown))}")
+    values = dict(entry)
+    values["of"] = tuple(values.get("of", ()))
+    values["pairs"] = tuple(tuple(p) for p in values.get("pairs", ()))
+    return Column(**values)
+
+
+def _tasks() -> dict[str, TaskInfo]:
+    known = catalogue_tasks(family=None)
+    tasks = {name: TaskInfo(name, t.label, t.lang, t.metric, t.split.roles)
+             for name, t in catalogue_tasks().items() if name not in MT_TASKS}  # the paper's single-turn tasks
+    for name, (kind, lang) in MT_TASKS.items():
+        label = known[name].label if name in known else f"MT {lang.upper()} {kind}"
+        metric = {"specific": "spe", "general": "cus", "probe": "break"}[kind]
+        tasks[name] = TaskInfo(name, label, lang, metric, "seen", multi_turn=True)
+    return tasks
+
+
+def load_schema(path: str | Path | None = None) -> Schema:
+    """Read and check a schema YAML (the packaged ``schema.yaml`` by default)."""
+    path = Path(path) if path is not None else SCHEMA_PATH
+    with path.open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    tasks = _tasks()
+    columns = tuple(_column(entry, path, i) for i, entry in enumerate(raw["columns"]))
+    keys = [c.key for c in columns]
+    if len(set(keys)) != len(keys):
+        raise SchemaError(f"{path}: duplicate column keys")
+    for col in columns:
+        for task in [col.task, *(t for pair in col.pairs for t in pair)]:
+            if task is not None and task not in tasks:
+                raise SchemaError(f"{path}: column {col.key}: field 'task' names unknown task {task!r}")
+        for other in col.of:
+            if other not in keys:
+                raise SchemaError(f"{path}: column {col.key}: field 'of' names unknown column {other!r}")
+    return Schema(tasks=tasks, columns=columns, judge_templates=raw.get("judge_columns", {}))
+
+
+def judge_columns(schema: Schema, task: str, judge: str, summary: dict) -> list[Column]:
+    """The columns of one (task, judge): those of its protocol (see ``judge_columns`` in the schema)."""
+    label = schema.tasks[task].label if task in schema.tasks else task
+    k = summary.get("n_systems")
+    fill = {"task": task, "task_label": label, "judge": judge, "protocol": summary.get("protocol"),
+            "judge_model": summary.get("judge_model"), "baseline": summary.get("baseline"),
+            "k": k}
+    made = []
+    for metric, tpl in schema.judge_templates.items():
+        if summary.get("protocol") not in tpl["protocols"]:
+            continue
+        made.append(Column(
+            key=f"judge:{metric}:{task}:{judge}",
+            display_name=(tpl["display_name"] if k is not None else tpl.get("display_name_no_k", tpl["display_name"]))
+            .format(**fill),
+            format=tpl["format"], higher_is_better=tpl["higher_is_better"],
+            description=" ".join(tpl["description"].split()).format(**{**fill, "k": k if k is not None else "k"}), kind="judge",
+            group=f"{judge} · {label}", task=task, metric=metric, judge=judge, main=True))
+    return made
+
+
+# --------------------------------------------------------------------------- the board
 
 
 @dataclass
@@ -23,9 +184,36 @@ class Cell:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired bootstrap test of a row minus ``other`` on the items both scored.
+
+    Attributes:
+        other: The row compared against.
+        diff: Observed difference of the Scores on the paired items.
+        lo: Lower end of the 95% bootstrap interval of the difference.
+        hi: Upper end.
+        p: Two-sided bootstrap p-value, ``2 * min(P(d* <= 0), P(d* >= 0))``, capped at 1.
+        n_items: Paired items, over all tasks.
+        tie: True when the interval contains 0: the two rows are not told apart.
+    """
+
+    other: str
+    diff: float
+    lo: float
+    hi: float
+    p: float
+    n_items: int
+    tie: bool
+
+
 @dataclass(eq=False)
 class Row:
-    """One model: ``measured`` (from lm-eval runs) or ``reported`` (from the paper)."""
+    """One model: ``measured`` (from lm-eval runs) or ``reported`` (from the paper).
+
+    ``name`` is the short label shown on the page (unique on the board); ``full_name`` the run
+    name(s) behind it (``outputs.run_name``), shown on hover.
+    """
 
     name: str
     source: str
@@ -36,8 +224,9 @@ class Row:
     vs_above: PairedTest | None = None
     vs_baseline: PairedTest | None = None
     files: list[str] = field(default_factory=list)
-    run_names: set[str] = field(default_factory=set)  # the runs behind a measured row (outputs.run_name)
+    run_names: set[str] = field(default_factory=set)
     citation: str | None = None
+    full_name: str = ""
 
     def value(self, key: str) -> float | None:
         """The value of column ``key`` (None when the row has none)."""
@@ -47,39 +236,59 @@ class Row:
 
 @dataclass
 class Leaderboard:
-    """Everything the renderers need; built by :func:`rolebench_eval.leaderboard.build_leaderboard`.
+    """Everything the writers need; built by :func:`rolebench_eval.leaderboard.build_leaderboard`.
 
     Attributes:
-        columns: Static schema columns followed by one pair per (task, judge).
+        columns: Static schema columns followed by the judge columns of each (task, judge).
         rows: Ranked measured rows, then unranked measured rows, then reported rows.
-        excluded: Measured rows left out as not comparable (shown with ``--include-incomparable``).
+        excluded: Measured rows left out as not comparable (shown with ``include_incomparable``).
         errors: Inputs that could not be read; their rows are missing.
-        notes: Other things a reader should know (duplicates, unmatched judge summaries).
+        notes: Other things a reader should know (duplicates, superseded judge summaries).
+        unmatched_judges: Judge summaries that matched no row, with why.
         score_tasks: The tasks the Score averages over.
+        column_tasks: For columns averaged over tasks: the tasks they average over.
         breakdowns: kind ("language", "type", "role") -> row name -> group -> Cell.
         roles_by_task: For the heatmap: role -> tasks it was scored on.
+        depth_curves: Multi-turn tasks: row name -> task -> [(depth, Cell)].
         baseline: The row every measured row is tested against, when chosen.
         settings: Seed, number of resamples, test used, package version, time.
         citation: The paper, for the reported rows.
-        outputs: What :func:`write_outputs` wrote, by kind.
+        items: The item browser's data (see ``html.items_data``), or None when not built.
+        outputs: What was written, by kind.
     """
 
     columns: list[Column]
     rows: list[Row]
     excluded: list[Row] = field(default_factory=list)
-    errors: list[LoadError] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unmatched_judges: list[str] = field(default_factory=list)
     score_tasks: list[str] = field(default_factory=list)
+    column_tasks: dict[str, list[str]] = field(default_factory=dict)
     breakdowns: dict[str, dict[str, dict[str, Cell]]] = field(default_factory=dict)
     roles_by_task: dict[str, list[str]] = field(default_factory=dict)
+    depth_curves: dict[str, dict[str, list[tuple[int, Cell]]]] = field(default_factory=dict)
     baseline: str | None = None
     settings: dict = field(default_factory=dict)
     citation: str = ""
+    items: dict | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
 
     def row(self, name: str) -> Row:
-        """The shown row called ``name`` (measured first)."""
+        """The shown row called ``name``, or whose run is called ``name`` (measured first)."""
         for row in self.rows:
             if row.name == name:
                 return row
+        matches = [r for r in self.rows if name in r.run_names]
+        if len(matches) == 1:
+            return matches[0]
         raise KeyError(name)
+
+    @property
+    def measured(self) -> list[Row]:
+        return [r for r in self.rows if r.source == MEASURED]
+
+
+def clean(text: object) -> str:
+    """Text from an input, writable everywhere: lone surrogates (legal in JSON, not in UTF-8) become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", str(text))

@@ -1,21 +1,43 @@
-"""PNG figures for papers and READMEs (matplotlib, Agg backend, imported only here)."""
+"""PNG figures for papers and READMEs (matplotlib, Agg backend, imported only here).
+
+Text from the inputs is never markup: mathtext is off (a ``$`` in a model name is a
+dollar sign), a label starting with ``_`` is not hidden from the legend, and long labels
+are cut. Role names in Chinese need a CJK font: the first installed one of
+:data:`CJK_FONTS` is used, and a build that has CJK text but no such font warns once.
+"""
 
 from __future__ import annotations
 
 import io
+import logging
+import re
 import warnings
 from pathlib import Path
 
-from .model import MEASURED, Leaderboard, Row
 from rolebench_eval.fileio import write_atomic
 
+from .model import MEASURED, Leaderboard, Row
+
+log = logging.getLogger(__name__)
 MAX_ROWS = 40
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei")
+MAX_ROLE_LABELS = 80
+MAX_LABEL = 40
+DPI = 110
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei",
+             "Source Han Sans SC", "AR PL UMing CN")
 PAPER_KEYS = ("en_cus", "en_spe", "rolegen_cus", "rolegen_spe", "zh_cus", "zh_spe")
 MEASURED_COLOR, REPORTED_COLOR = "#3b528b", "#c08a00"
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
 
 
-def _pyplot():
+def label(text: str) -> str:
+    """An input string as a plot label: cut to MAX_LABEL characters, never hidden from a legend."""
+    text = " ".join(str(text).split())
+    text = text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 1] + "…"
+    return " " + text if text.startswith("_") else text
+
+
+def _pyplot(texts: list[str]):
     try:
         import matplotlib
     except ImportError as exc:
@@ -26,35 +48,49 @@ def _pyplot():
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
 
-    available = {f.name for f in font_manager.fontManager.ttflist}
-    plt.rcParams["font.family"] = ["DejaVu Sans", *(f for f in CJK_FONTS if f in available)]
+    manager = font_manager.fontManager
+    cjk = [f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}]
+    needed = any(_CJK.search(t) for t in texts)
+    if not cjk and needed:  # matplotlib's font list may predate the font's installation: add what it lacks
+        known = {f.fname for f in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        cjk = [f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}]
+    if not cjk and needed:
+        log.warning("no CJK font installed (e.g. apt-get install fonts-wqy-microhei): Chinese role and model "
+                    "names show as boxes in the PNG plots; the HTML page is not affected")
+    plt.rcParams.update({"font.family": ["DejaVu Sans", *cjk], "text.parse_math": False, "text.usetex": False,
+                         "axes.titlelocation": "left"})
     return plt
 
 
 def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing")
-        fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
+        fig.savefig(buffer, format="png", dpi=DPI)
     plt.close(fig)
     return write_atomic(path, buffer.getvalue())
 
 
 def _score_rows(board: Leaderboard) -> list[Row]:
-    measured = [r for r in board.rows if r.source == MEASURED and r.value("score") is not None][:MAX_ROWS]
+    measured = [r for r in board.measured if r.value("score") is not None][:MAX_ROWS]
     reported = [r for r in board.rows if r.source != MEASURED and r.value("score") is not None]
     return sorted(measured + reported, key=lambda r: r.value("score"))
 
 
-def plot_scores(board: Leaderboard, path: Path) -> Path | None:
+def plot_scores(plt, board: Leaderboard, path: Path) -> Path | None:
     """Forest plot of the Score: measured rows with 95% intervals, reported rows as diamonds."""
     rows = _score_rows(board)
     if not rows:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.32 * len(rows)))
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.3 * len(rows)), layout="constrained")
     for y, row in enumerate(rows):
         cell = row.cells["score"]
         if row.source == MEASURED:
@@ -63,26 +99,25 @@ def plot_scores(board: Leaderboard, path: Path) -> Path | None:
             ax.plot(cell.value, y, "o", color=MEASURED_COLOR, ms=6)
         else:
             ax.plot(cell.value, y, "D", mfc="white", mec=REPORTED_COLOR, mew=1.8, ms=6)
-    labels = [r.name if r.source == MEASURED else f"{r.name} (paper)" for r in rows]
-    ax.set_yticks(range(len(rows)), labels, fontsize=9)
+    ax.set_yticks(range(len(rows)), [label(r.name) + ("" if r.source == MEASURED else " (paper)") for r in rows],
+                  fontsize=9)
     tasks = ", ".join(t.replace("rolebench_", "") for t in board.score_tasks)
     ax.set_xlabel(f"Score: mean ROUGE-L recall over {tasks}", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title("RoleBench: measured (95% bootstrap CI) vs reported", fontsize=11, loc="left")
+    ax.set_title("RoleBench: measured (95% bootstrap CI) vs reported", fontsize=11)
     return _save(fig, path)
 
 
-def plot_splits(board: Leaderboard, path: Path) -> Path | None:
+def plot_splits(plt, board: Leaderboard, path: Path) -> Path | None:
     """CUS and SPE per split, measured (with intervals) next to the paper's rows."""
-    keys = [k for k in PAPER_KEYS if any(r.value(k) is not None for r in board.rows if r.source == MEASURED)]
+    keys = [k for k in PAPER_KEYS if any(r.value(k) is not None for r in board.measured)]
     rows = [r for r in board.rows if any(r.value(k) is not None for k in keys)]
     rows = [r for r in rows if r.source == MEASURED][:8] + [r for r in rows if r.source != MEASURED][:8]
     if not keys or not rows:
         return None
-    plt = _pyplot()
     cols = {c.key: c for c in board.columns}
-    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(keys) + 0.25 * len(rows)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(keys) + 0.25 * len(rows)), 4.2), layout="constrained")
     width = 0.8 / len(rows)
     palette = plt.get_cmap("tab10").colors
     warm = ["#c08a00", "#b35900", "#8c564b", "#d62728", "#7f7f7f", "#bcbd22", "#e377c2", "#17becf"]
@@ -90,15 +125,14 @@ def plot_splits(board: Leaderboard, path: Path) -> Path | None:
     n_measured = 0
     for i, row in enumerate(rows):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(keys))]
-        vals = [row.value(k) or 0 for k in keys]
         if row.source == MEASURED:
-            style, label = {"color": palette[n_measured % len(palette)]}, row.name
+            style, name = {"color": palette[n_measured % len(palette)]}, label(row.name)
             n_measured += 1
         else:
             k = i - n_measured
             style = {"hatch": hatches[k % len(hatches)], "edgecolor": warm[k % len(warm)], "facecolor": "white"}
-            label = f"{row.name} (paper)"
-        ax.bar(xs, vals, width * 0.95, label=label, **style)
+            name = f"{label(row.name)} (paper)"
+        ax.bar(xs, [row.value(k) or 0 for k in keys], width * 0.95, label=name, **style)
         for x, k in zip(xs, keys):
             cell = row.cells.get(k)
             if cell is not None and cell.lo is not None:
@@ -112,29 +146,145 @@ def plot_splits(board: Leaderboard, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_roles(board: Leaderboard, path: Path) -> Path | None:
-    """Heatmap of the per-role score (models x roles)."""
+def plot_roles(plt, board: Leaderboard, path: Path) -> Path | None:
+    """Heatmap of the per-role score (models x roles); role labels when there are few enough."""
+    import numpy as np
+
     data = board.breakdowns.get("role", {})
-    models = [r.name for r in board.rows if r.source == MEASURED and r.name in data][:20]
+    models = [r.name for r in board.measured if r.name in data][:20]
     roles = sorted(board.roles_by_task)
     if not models or not roles:
         return None
-    import numpy as np
-
-    plt = _pyplot()
     grid = np.array([[np.nan if data[m].get(r) is None else data[m][r].value for r in roles] for m in models])
-    fig, ax = plt.subplots(figsize=(max(6, 0.16 * len(roles) + 2), 1.2 + 0.3 * len(models)))
+    fig, ax = plt.subplots(figsize=(min(16, max(6, 0.16 * len(roles) + 2)), 1.4 + 0.3 * len(models)),
+                           layout="constrained")
     image = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
-    ax.set_yticks(range(len(models)), models, fontsize=8)
-    ax.set_xticks(range(len(roles)), roles, fontsize=6, rotation=90)
+    ax.set_yticks(range(len(models)), [label(m) for m in models], fontsize=8)
+    if len(roles) <= MAX_ROLE_LABELS:
+        ax.set_xticks(range(len(roles)), [label(r) for r in roles], fontsize=6, rotation=90)
+    else:
+        ax.set_xticks([])
+        ax.set_xlabel(f"{len(roles)} roles (names in the page's heatmap and in breakdowns.csv)", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01, label="score")
-    ax.set_title("Score per role", fontsize=11, loc="left")
+    ax.set_title("Score per role", fontsize=11)
     return _save(fig, path)
 
 
-def write_plots(board: Leaderboard, out: Path) -> dict[str, Path]:
-    """Write every figure that has data; returns them by name."""
-    made = {"scores_png": plot_scores(board, out / "scores.png"),
-            "splits_png": plot_splits(board, out / "splits.png"),
-            "roles_png": plot_roles(board, out / "roles.png")}
-    return {k: v for k, v in made.items() if v is not None}
+def plot_depth(plt, board: Leaderboard, path: Path) -> Path | None:
+    """Multi-turn tasks: the paper metric against the conversation depth, with 95% intervals."""
+    tasks = sorted({t for curves in board.depth_curves.values() for t in curves})
+    models = [r.name for r in board.measured if r.name in board.depth_curves][:10]
+    if not tasks or not models:
+        return None
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks) + 1.5, 3.4), squeeze=False,
+                             layout="constrained")
+    for ax, task in zip(axes[0], tasks):
+        for model in models:
+            curve = board.depth_curves[model].get(task)
+            if not curve:
+                continue
+            depths = [d for d, _ in curve]
+            line, = ax.plot(depths, [c.value for _, c in curve], "o-", ms=4, label=label(model))
+            if all(c.lo is not None for _, c in curve):
+                ax.fill_between(depths, [c.lo for _, c in curve], [c.hi for _, c in curve], alpha=0.15,
+                                color=line.get_color())
+        ax.set_title(task.replace("rolebench_", ""), fontsize=10)
+        ax.set_xticks(sorted({d for m in models for d, _ in board.depth_curves[m].get(task, [])}))
+        ax.set_xlabel("depth (turns, the scored one included)", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].set_ylabel("ROUGE-L recall")
+    axes[0][-1].legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    return _save(fig, path)
+
+
+def plot_key(board: Leaderboard) -> str:
+    """A digest of everything the figures show (and of this module and matplotlib's version)."""
+    import hashlib
+    from importlib.metadata import version
+
+    import msgspec
+
+    keys = ("score", *PAPER_KEYS)
+    data = {
+        "rows": [[r.name, r.source, [[k, *(vars(r.cells[k]).values())] for k in keys if k in r.cells]]
+                 for r in board.rows],
+        "columns": [[c.key, c.group, c.display_name] for c in board.columns if c.key in keys],
+        "score_tasks": board.score_tasks, "roles": sorted(board.roles_by_task),
+        "role_cells": {m: {g: c.value for g, c in cells.items()} for m, cells in board.breakdowns.get("role", {}).items()},
+        "depth": {m: {t: [[d, c.value, c.lo, c.hi] for d, c in curve] for t, curve in curves.items()}
+                  for m, curves in board.depth_curves.items()},
+        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(), "matplotlib": version("matplotlib"),
+    }
+    return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+
+
+NAMES = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png", "depth_png": "depth.png"}
+
+
+def _kept(board: Leaderboard, out: Path, cache_dir: Path | None) -> dict[str, Path] | None:
+    """The figures of an earlier build that showed the same, copied into ``out``; None when there are none."""
+    import json
+
+    if cache_dir is None:
+        return None
+    kept = cache_dir / "plots" / plot_key(board)
+    try:
+        made = json.loads((kept / "made.json").read_text(encoding="utf-8"))
+        return {k: write_atomic(out / NAMES[k], (kept / NAMES[k]).read_bytes()) for k in made}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a missing or broken entry: draw them
+
+
+def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
+    """Write every figure that has data; returns them by name.
+
+    With ``cache_dir``, figures of a board whose plotted data did not change are copied from
+    the last build (keyed by :func:`plot_key`) instead of drawn again: drawing and importing
+    matplotlib are most of a rebuild from cached scores.
+    """
+    import json
+
+    again = _kept(board, out, cache_dir)
+    if again is not None:
+        return again
+    plt = _pyplot([r.name for r in board.rows] + list(board.roles_by_task))
+    drawn = {"scores_png": plot_scores(plt, board, out / "scores.png"),
+             "splits_png": plot_splits(plt, board, out / "splits.png"),
+             "roles_png": plot_roles(plt, board, out / "roles.png"),
+             "depth_png": plot_depth(plt, board, out / "depth.png")}
+    drawn = {k: v for k, v in drawn.items() if v is not None}
+    if cache_dir is not None:
+        kept = cache_dir / "plots" / plot_key(board)
+        try:
+            for k, path in drawn.items():
+                write_atomic(kept / NAMES[k], path.read_bytes())
+            write_atomic(kept / "made.json", json.dumps(sorted(drawn)))  # last: the entry is complete
+        except OSError as exc:
+            log.warning("cannot keep the figures under %s: %s", kept, exc)
+    for k, name in NAMES.items():
+        if k not in drawn:
+            (out / name).unlink(missing_ok=True)  # a figure of an earlier build would contradict this board
+    return drawn
+
+
+class Drawing:
+    """Figures being written, here or in a worker process; :meth:`result` waits for them."""
+
+    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, background: bool = False):
+        self.done, self.future = _kept(board, out, cache_dir), None
+        if self.done is None and background:  # drawn on another CPU while this one reads the browser's lines
+            import dataclasses
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self.future = pool.submit(write_plots, dataclasses.replace(board, items=None), out, cache_dir)
+            pool.shutdown(wait=False)
+        elif self.done is None:
+            self.done = write_plots(board, out, cache_dir)
+
+    def result(self) -> dict[str, Path]:
+        if self.done is None:
+            self.done = self.future.result()
+        return self.done

@@ -1,30 +1,33 @@
-"""Writing the leaderboard: Markdown (tabulate), CSV, JSON, and the HTML page and plots.
+"""The board as text: cell formatting, Markdown (tabulate), CSV and JSON.
 
-Every file is written to a temporary name and moved into place, so a killed build never
-leaves a half-written page behind.
+Every string from the inputs (model and role names, reasons, file paths) is data: escaped
+in Markdown, and in CSV a cell that starts with ``= + - @``, a tab or a carriage return is
+prefixed with ``'`` so that no spreadsheet runs it as a formula. Numbers stay numbers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 from dataclasses import asdict
-from pathlib import Path
 
-from rolebench_eval.fileio import write_atomic
-from .model import MEASURED, Cell, Leaderboard, Row
-from .schema import Column
-from .stats import PairedTest
+from .model import Cell, Column, Leaderboard, PairedTest, Row
 
 JSON_KIND = "rolebench-leaderboard"
+JSON_SCHEMA_VERSION = 2
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def md(text: str) -> str:
     """Text from the inputs, safe in a Markdown table: no HTML, no column breaks."""
     text = " ".join(str(text).split())
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def csv_text(text: str) -> str:
+    """Text from the inputs, safe in a spreadsheet: a leading formula character is neutralised."""
+    text = str(text)
+    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def cell_text(col: Column, cell: Cell | None, with_ci: bool = True) -> str:
@@ -56,6 +59,12 @@ def shown_columns(board: Leaderboard) -> list[Column]:
     return [c for c in board.columns if any(r.value(c.key) is not None for r in board.rows)]
 
 
+def over_text(board: Leaderboard, col: Column) -> str:
+    """What an averaging column averages over, for its description."""
+    tasks = board.column_tasks.get(col.key)
+    return f" Over: {', '.join(tasks)}." if tasks else ""
+
+
 def markdown_table(board: Leaderboard) -> str:
     """The main table as GitHub Markdown."""
     from tabulate import tabulate
@@ -82,14 +91,14 @@ def breakdown_table(board: Leaderboard, kind: str) -> str:
     return tabulate(body, headers=["Model", *(md(g) for g in groups)], tablefmt="github", disable_numparse=True)
 
 
-def render_markdown(board: Leaderboard) -> str:
+def markdown(board: Leaderboard) -> str:
     """The whole report: table, breakdowns, what was left out, column meanings, citation."""
     tasks = ", ".join(board.score_tasks) or "none (no task common to the ranked rows)"
     parts = [
         "# RoleBench leaderboard", "",
         f"Score = mean paper metric over: {tasks}. Intervals: {board.settings['interval']} "
         f"({board.settings['n_boot']} resamples, seed {board.settings['seed']}). Tests: {board.settings['test']}"
-        + (f"; baseline: {board.baseline}." if board.baseline else "."),
+        + (f"; baseline: {md(board.baseline)}." if board.baseline else "."),
         "Rows marked `reported` are the paper's published numbers (no intervals), never re-measured.", "",
         markdown_table(board), "",
     ]
@@ -103,30 +112,37 @@ def render_markdown(board: Leaderboard) -> str:
         parts += [f"- {md(r.name)}: {md('; '.join(r.reasons))}" for r in board.excluded] + [""]
     if board.errors:
         parts += ["## Inputs that could not be read", ""] + [f"- {md(e)}" for e in board.errors] + [""]
+    if board.unmatched_judges:
+        parts += ["## Judge summaries that match no row (left out)", ""]
+        parts += [f"- {md(n)}" for n in board.unmatched_judges] + [""]
     if board.notes:
         parts += ["## Notes", ""] + [f"- {md(n)}" for n in board.notes] + [""]
-    parts += ["## Columns", ""] + [f"- `{c.key}`: {c.display_name}{' · ' + c.group if c.group else ''}. "
-                                   f"{' '.join(c.description.split())}" for c in shown_columns(board)]
+    parts += ["## Columns", ""] + [f"- `{c.key}`: {md(c.display_name)}{' · ' + md(c.group) if c.group else ''}. "
+                                   f"{md(' '.join(c.description.split()) + over_text(board, c))}"
+                                   for c in shown_columns(board)]
     parts += ["", f"Reported rows: {board.citation}", ""]
     return "\n".join(parts)
 
 
 def _test_fields(prefix: str, test: PairedTest | None) -> dict:
     keys = ("other", "diff", "lo", "hi", "p", "tie")
-    return {f"{prefix}_{k}": ("" if test is None else getattr(test, k)) for k in keys}
+    values = {f"{prefix}_{k}": ("" if test is None else getattr(test, k)) for k in keys}
+    values[f"{prefix}_other"] = csv_text(values[f"{prefix}_other"])
+    return values
 
 
-def render_csv(board: Leaderboard) -> str:
+def board_csv(board: Leaderboard) -> str:
     """One line per row; every column as value, lo, hi, n."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["rank", "model", "source", "comparable", "reasons"]
+    header = ["rank", "model", "full_name", "source", "comparable", "reasons"]
     for col in board.columns:
-        header += [col.key, f"{col.key}_lo", f"{col.key}_hi", f"{col.key}_n"]
+        header += [csv_text(k) for k in (col.key, f"{col.key}_lo", f"{col.key}_hi", f"{col.key}_n")]
     header += list(_test_fields("vs_above", None)) + list(_test_fields("vs_baseline", None))
     writer.writerow(header)
     for row in board.rows + board.excluded:
-        line = [row.rank if row.rank is not None else "", row.name, row.source, row.comparable, "; ".join(row.reasons)]
+        line = ["" if row.rank is None else row.rank, csv_text(row.name), csv_text(row.full_name), row.source,
+                row.comparable, csv_text("; ".join(row.reasons))]
         for col in board.columns:
             cell = row.cells.get(col.key) or Cell(None)
             line += ["" if v is None else v for v in (cell.value, cell.lo, cell.hi, cell.n)]
@@ -136,29 +152,16 @@ def render_csv(board: Leaderboard) -> str:
     return buffer.getvalue()
 
 
-def render_breakdowns_csv(board: Leaderboard) -> str:
+def breakdowns_csv(board: Leaderboard) -> str:
     """Long format: kind, model, group, value, lo, hi, n."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["kind", "model", "group", "value", "lo", "hi", "n"])
     for kind, data in board.breakdowns.items():
         for name in [r.name for r in board.rows + board.excluded if r.name in data]:
-            cells = data[name]
-            for group, cell in cells.items():
-                writer.writerow([kind, name, group, cell.value, cell.lo, cell.hi, cell.n])
+            for group, cell in data[name].items():
+                writer.writerow([kind, csv_text(name), csv_text(group), cell.value, cell.lo, cell.hi, cell.n])
     return buffer.getvalue()
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, set):
-        return sorted(value)
-    return value
 
 
 def _cell_json(cell: Cell) -> dict:
@@ -174,38 +177,20 @@ def _row_json(row: Row) -> dict:
     return data
 
 
-def render_json(board: Leaderboard) -> str:
-    """Everything on the board, for other tools."""
+def board_json(board: Leaderboard) -> bytes:
+    """Everything on the board, for other tools (msgspec: fast, and NaN or infinity become null)."""
+    import msgspec
+
     data = {
-        "kind": JSON_KIND, "schema_version": 1, "settings": board.settings, "baseline": board.baseline,
-        "score_tasks": board.score_tasks, "citation": board.citation,
-        "columns": [asdict(c) for c in board.columns],
+        "kind": JSON_KIND, "schema_version": JSON_SCHEMA_VERSION, "settings": board.settings,
+        "baseline": board.baseline, "score_tasks": board.score_tasks, "column_tasks": board.column_tasks,
+        "citation": board.citation, "columns": [asdict(c) for c in board.columns],
         "rows": [_row_json(r) for r in board.rows], "excluded": [_row_json(r) for r in board.excluded],
-        "errors": [{"path": e.path, "line": e.line, "field": e.field, "reason": e.reason} for e in board.errors],
-        "notes": board.notes,
+        "errors": [{"path": e.path, "line": e.line, "field": e.field, "reason": e.problem} for e in board.errors],
+        "notes": board.notes, "unmatched_judges": board.unmatched_judges,
         "breakdowns": {k: {n: {g: _cell_json(c) for g, c in cells.items()} for n, cells in v.items()}
                        for k, v in board.breakdowns.items()},
+        "depth_curves": {n: {t: [{"depth": d, **_cell_json(c)} for d, c in curve] for t, curve in tasks.items()}
+                         for n, tasks in board.depth_curves.items()},
     }
-    return json.dumps(_clean(data), indent=2, ensure_ascii=False)
-
-
-def write_outputs(board: Leaderboard, out: Path) -> dict[str, Path]:
-    """Write every output under ``out``; returns (and records in ``board.outputs``) the paths."""
-    from .html import render_html
-    from .plots import write_plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = {
-        "markdown": write_atomic(out / "leaderboard.md", render_markdown(board)),
-        "csv": write_atomic(out / "leaderboard.csv", render_csv(board)),
-        "breakdowns_csv": write_atomic(out / "breakdowns.csv", render_breakdowns_csv(board)),
-        "json": write_atomic(out / "leaderboard.json", render_json(board)),
-    }
-    written.update(write_plots(board, out))
-    written["html"] = write_atomic(out / "index.html", render_html(board))
-    board.outputs = written
-    return written
-
-
-def measured(board: Leaderboard) -> list[Row]:
-    return [r for r in board.rows if r.source == MEASURED]
+    return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"

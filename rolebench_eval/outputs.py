@@ -235,21 +235,82 @@ def _metrics(row: dict, path: Path, line: int) -> dict[str, float]:
     return out
 
 
+def _record(row: Any, path: Path, line: int) -> Record:
+    _check(isinstance(row, dict), path, line, None, "expected a JSON object")
+    doc_id = row.get("doc_id")
+    _check(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line, "doc_id",
+           "missing or not an integer")
+    return Record(doc_id, check_doc(row.get("doc"), path, line), _response(row, path, line),
+                  _metrics(row, path, line), str(row.get("doc_hash", "")))
+
+
 def read_records(path: str | os.PathLike, limit: int | None = None) -> list[Record]:
     """The items of a samples file, validated, sorted by ``doc_id``; ``limit`` keeps the first N."""
     path = Path(path)
     records, seen = [], set()
     for line, row in read_jsonl(path, "samples file"):
-        _check(isinstance(row, dict), path, line, None, "expected a JSON object")
-        doc_id = row.get("doc_id")
-        _check(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line, "doc_id",
-               "missing or not an integer")
-        _check(doc_id not in seen, path, line, "doc_id", f"duplicate doc_id {doc_id}")
-        seen.add(doc_id)
-        records.append(Record(doc_id, check_doc(row.get("doc"), path, line), _response(row, path, line),
-                              _metrics(row, path, line), str(row.get("doc_hash", ""))))
+        record = _record(row, path, line)
+        _check(record.doc_id not in seen, path, line, "doc_id", f"duplicate doc_id {record.doc_id}")
+        seen.add(record.doc_id)
+        records.append(record)
     records.sort(key=lambda r: r.doc_id)
     return records[:limit] if limit is not None else records
+
+
+def _record_decoder(metrics: Sequence[str] | None, with_docs: bool = True):
+    """Decode one samples line into a :class:`Record` (all metrics, or only ``metrics``, faster)."""
+    import msgspec
+
+    if metrics is None:
+        decode = _lenient(msgspec.json.Decoder().decode)
+        return lambda raw, path, line: _record(decode(raw), path, line)
+    struct = msgspec.defstruct("RecordLine", [("doc_id", Any, None), ("doc", Any if with_docs else msgspec.Raw, None),
+                                              ("filtered_resps", Any, msgspec.UNSET), ("doc_hash", Any, ""),
+                                              *((m, Any, None) for m in metrics)])
+    decode = _lenient(msgspec.json.Decoder(struct).decode)
+
+    def record(raw: bytes, path: Path, line: int) -> Record:
+        row = decode(raw)
+        doc_id = row.doc_id
+        _check(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line, "doc_id",
+               "missing or not an integer")
+        response = _response({} if row.filtered_resps is msgspec.UNSET else {"filtered_resps": row.filtered_resps},
+                             path, line)
+        values = {m: getattr(row, m) for m in metrics if getattr(row, m) is not None}
+        doc = check_doc(row.doc, path, line) if with_docs else None
+        return Record(doc_id, doc, response, _metrics(values, path, line), str(row.doc_hash))
+    return record
+
+
+def read_records_at(path: str | os.PathLike, positions: Iterable[tuple[int, int]],
+                    metrics: Sequence[str] | None = None, with_docs: bool = True) -> list[Record]:
+    """The records of the lines at ``positions``, validated like :func:`read_records`.
+
+    ``positions`` are ``(byte offset, line number)`` pairs, as :func:`read_scores` gives them
+    (``Scores.offsets``, ``Scores.lines``): a few items of a large file are read without
+    decoding the rest (the leaderboard's item browser). With ``metrics``, a record holds only
+    those metrics, and the prompt and raw responses are skipped without being built; with
+    ``with_docs=False`` as well, so is the document (``Record.doc`` is None; ``doc_hash`` says
+    which document it was).
+    """
+    import msgspec
+
+    path = Path(path)
+    record = _record_decoder(metrics, with_docs or metrics is None)
+    records = []
+    try:
+        with path.open("rb") as handle:
+            for offset, line in positions:
+                handle.seek(offset)
+                try:
+                    records.append(record(handle.readline(), path, line))
+                except msgspec.ValidationError as err:
+                    raise _msgspec_error(path, line, err, metrics or ()) from None
+                except msgspec.DecodeError as err:
+                    raise InputError(path, line, None, f"invalid JSON ({err}); changed since it was read?") from None
+    except OSError as err:
+        raise InputError(path, None, None, f"cannot read samples file: {err.strerror}") from None
+    return records
 
 
 def iter_records(runs: Iterable[Run], tasks: Sequence[str] | None = None) -> Iterator[tuple[Run, str, list[Record]]]:
@@ -275,6 +336,12 @@ class Scores:
         roles: int32 codes into ``role_names``.
         role_names: the roles of this file, in order of first appearance.
         types: uint8 bit masks of :data:`TYPE_BITS`.
+        offsets: int64 byte offset of each item's line (for :func:`read_records_at`).
+        lines: int64 line number of each item.
+        item_ids: int32 codes into ``item_names`` of ``doc.item_id`` (multi-turn tasks), or None
+            when no document has one.
+        item_names: the item ids, in order of first appearance.
+        depths: int32 ``doc.depth`` (0 when absent), or None when no document has one.
     """
 
     doc_ids: Any
@@ -282,15 +349,11 @@ class Scores:
     roles: Any
     role_names: list[str]
     types: Any
-
-
-def _type_bits(types: Any) -> int:
-    names = [types] if isinstance(types, str) else types if isinstance(types, list) else []
-    bits = 0
-    for name in names:
-        if isinstance(name, str):
-            bits |= TYPE_BITS.get(name.strip().lower(), 0)
-    return bits
+    offsets: Any = None
+    lines: Any = None
+    item_ids: Any = None
+    item_names: list[str] = field(default_factory=list)
+    depths: Any = None
 
 
 def _msgspec_error(path: Path, line: int, err: Exception, metrics: Sequence[str]) -> InputError:
@@ -307,60 +370,151 @@ def _msgspec_error(path: Path, line: int, err: Exception, metrics: Sequence[str]
     return InputError(path, line, name, re.sub(r"\s*-\s*at `[^`]*`", "", text).replace("`", "").lower())
 
 
-def read_scores(path: str | os.PathLike, metrics: Sequence[str]) -> Scores:
-    """ids, roles, item types and ``metrics`` of a samples file; nothing else is decoded.
-
-    Written for speed (a RoleBench run logs ~60k lines of ~4 KB and the leaderboard reads
-    hundreds of runs): each line is decoded by msgspec into a struct holding only these
-    fields (unknown keys are skipped without being built), and a document is decoded
-    once per ``doc_hash``. :func:`read_records` is the full, validating reader.
-    """
+def _score_decoder(metrics: Sequence[str]):
+    """A msgspec decoder of one samples line that builds only the fields the scores need."""
     import msgspec
+
+    doc = msgspec.defstruct("ScoreDoc", [("role", str, ""), ("type", msgspec.Raw, msgspec.Raw(b"null")),
+                                         ("item_id", str | None, None), ("depth", int | None, None)])
+    line = msgspec.defstruct("ScoreLine", [("doc_id", int), ("doc", doc, msgspec.field(default_factory=doc)),
+                                           *((m, float | None, None) for m in metrics)])
+    return msgspec.json.Decoder(line).decode
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
+def _lenient(decode):
+    """``decode``, falling back to ``json`` for a line msgspec refuses as JSON but Python reads.
+
+    Python's json accepts a lone surrogate escape (``"\\ud800"``), which msgspec rejects; such a
+    line is still a line of the file: it is read, with U+FFFD for the surrogate, not lost.
+    """
+    import json
+
+    import msgspec
+
+    def lenient(raw: bytes):
+        try:
+            return decode(raw)
+        except msgspec.ValidationError:
+            raise
+        except msgspec.DecodeError:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise msgspec.DecodeError("JSON is malformed") from None
+            return decode(msgspec.json.encode(_scrub(value)))
+    return lenient
+
+
+def _decode_lines(path: Path, data: bytes, metrics: Sequence[str]) -> tuple[list, list[int], list[int]]:
+    """Every non-blank line decoded, with its byte offset and line number."""
+    import msgspec
+
+    decode = _score_decoder(metrics)
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    try:  # the common case, one list comprehension: no blank lines, nothing invalid
+        rows = [decode(raw) for raw in raw_lines]
+        numbers = list(range(1, len(rows) + 1))
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        rows, numbers = [], []
+        decode = _lenient(decode)
+        for number, raw in enumerate(raw_lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                rows.append(decode(raw))
+            except (msgspec.ValidationError, msgspec.DecodeError) as err:
+                raise _msgspec_error(path, number, err, metrics) from None
+            numbers.append(number)
+    starts, at = [], 0
+    for raw in raw_lines:
+        starts.append(at)
+        at += len(raw) + 1
+    return rows, [starts[n - 1] for n in numbers] if len(numbers) != len(starts) else starts, numbers
+
+
+def _codes(values: list, np) -> tuple[Any, list]:
+    """Integer codes of ``values`` (in order of first appearance) and the distinct values."""
+    distinct = list(dict.fromkeys(values))
+    codes = {v: i for i, v in enumerate(distinct)}
+    return np.fromiter(map(codes.__getitem__, values), np.int32, len(values)), distinct
+
+
+def _type_bits(raw: bytes) -> int:
+    import msgspec
+
+    try:
+        types = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return 0
+    names = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+    return sum({TYPE_BITS.get(n.strip().lower(), 0) for n in names if isinstance(n, str)})
+
+
+def read_scores(path: str | os.PathLike, metrics: Sequence[str]) -> Scores:
+    """ids, roles, item types and ``metrics`` of a samples file; nothing else is built.
+
+    Written for speed (a RoleBench run logs ~60k lines of ~1-4 KB and the leaderboard reads
+    hundreds of runs): msgspec decodes each line into a struct holding only these fields
+    (the prompt, answer and references are skipped without being built), and the columns
+    are gathered with one comprehension each, not an append per item.
+    :func:`read_records` is the full, validating reader.
+    """
+    import operator
+
     import numpy as np
 
     path = Path(path)
-    line_type = msgspec.defstruct("ScoreLine", [("doc_id", int), ("doc_hash", str, ""),
-                                                ("doc", msgspec.Raw, msgspec.Raw(b"{}")),
-                                                *((m, float | None, None) for m in metrics)])
-    decode = msgspec.json.Decoder(line_type).decode
-    doc_meta = msgspec.json.Decoder(dict).decode
     try:
         data = path.read_bytes()
     except OSError as err:
         raise InputError(path, None, None, f"cannot read samples file: {err.strerror}") from None
     if data and not data.endswith(b"\n"):  # lm-eval ends every line with a newline: the write was cut off
         raise InputError(path, data.count(b"\n") + 1, None, "last line has no newline; truncated file?")
-    ids, values = [], {m: [] for m in metrics}
-    roles, types, codes, names, seen = [], [], {}, [], {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = decode(raw)
-            meta = seen.get(row.doc_hash) if row.doc_hash else None
-            if meta is None:
-                doc = doc_meta(row.doc)
-                role = str(doc.get("role", ""))
-                if role not in codes:
-                    codes[role] = len(names)
-                    names.append(role)
-                meta = (codes[role], _type_bits(doc.get("type")))
-                if row.doc_hash:
-                    seen[row.doc_hash] = meta
-        except (msgspec.ValidationError, msgspec.DecodeError) as err:
-            raise _msgspec_error(path, number, err, metrics) from None
-        ids.append(row.doc_id)
-        for m in metrics:
-            values[m].append(getattr(row, m))
-        roles.append(meta[0])
-        types.append(meta[1])
-    doc_ids = np.array(ids, dtype=np.int64)
-    order = np.argsort(doc_ids, kind="stable")
-    doc_ids = doc_ids[order]
-    if doc_ids.size > 1 and np.any(doc_ids[1:] == doc_ids[:-1]):
-        dup = int(doc_ids[1:][doc_ids[1:] == doc_ids[:-1]][0])
+    rows, offsets, numbers = _decode_lines(path, data, metrics)
+    n = len(rows)
+    doc_ids = np.fromiter(map(operator.attrgetter("doc_id"), rows), np.int64, n)
+    docs = list(map(operator.attrgetter("doc"), rows))
+    columns = {m: np.array(list(map(operator.attrgetter(m), rows)), dtype=np.float64) for m in metrics}
+    roles, role_names = _codes(list(map(operator.attrgetter("role"), docs)), np)
+    type_codes, type_raws = _codes([bytes(d.type) for d in docs], np)
+    types = np.array([_type_bits(t) for t in type_raws] or [0], dtype=np.uint8)[type_codes]
+    item_values = list(map(operator.attrgetter("item_id"), docs))
+    item_ids, item_names = _codes(item_values, np) if any(v is not None for v in item_values) else (None, [])
+    depth_values = list(map(operator.attrgetter("depth"), docs))
+    depths = (np.array([d or 0 for d in depth_values], dtype=np.int32)
+              if any(d is not None for d in depth_values) else None)
+    scores = Scores(doc_ids, columns, roles, role_names, types, np.array(offsets, dtype=np.int64),
+                    np.array(numbers, dtype=np.int64), item_ids, item_names, depths)
+    if n > 1 and not bool(np.all(doc_ids[1:] > doc_ids[:-1])):
+        _sort(path, scores, np)
+    return scores
+
+
+def _sort(path: Path, scores: Scores, np) -> None:
+    """Put ``scores`` in doc_id order (lm-eval writes them in order; a shuffled file still reads)."""
+    order = np.argsort(scores.doc_ids, kind="stable")
+    ids = scores.doc_ids[order]
+    if np.any(ids[1:] == ids[:-1]):
+        dup = int(ids[1:][ids[1:] == ids[:-1]][0])
         raise InputError(path, None, "doc_id", f"doc_id {dup} appears more than once")
-    columns = {m: np.array([np.nan if v is None else v for v in vs], dtype=np.float64)[order]
-               for m, vs in values.items()}
-    return Scores(doc_ids, columns, np.array(roles, dtype=np.int32)[order], names,
-                  np.array(types, dtype=np.uint8)[order])
+    scores.doc_ids = ids
+    scores.metrics = {m: v[order] for m, v in scores.metrics.items()}
+    for name in ("roles", "types", "offsets", "lines", "item_ids", "depths"):
+        if getattr(scores, name) is not None:
+            setattr(scores, name, getattr(scores, name)[order])

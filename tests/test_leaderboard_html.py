@@ -1,8 +1,10 @@
-"""The leaderboard page in headless Chromium: it renders, sorts, and runs nothing from the inputs.
+"""The leaderboard pages in headless Chromium: they render offline, fit 1400 px, sort, fold, link
+to the item browser, and run nothing from the inputs.
 
 Needs the Debian package ``chromium`` (/usr/bin/chromium) and ``pip install playwright``
 (never ``playwright install``: the system browser is used). Without them the tests are
-skipped locally and fail where ``$CI`` is set.
+skipped locally and fail where ``$CI`` is set. Set ``ROLEBENCH_SCREENSHOT_DIR`` to keep the
+screenshots.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pytest
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.build import Options
 
-RUNS = Path(__file__).resolve().parent / "fixtures" / "leaderboard" / "runs"
-JUDGES = Path(__file__).resolve().parent / "fixtures" / "leaderboard" / "judges"
+FIX = Path(__file__).resolve().parent / "fixtures" / "leaderboard"
+RUNS, JUDGES = FIX / "runs", FIX / "judges"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -41,11 +43,10 @@ def _require_browser():
 
 
 @pytest.fixture(scope="module")
-def page_file(tmp_path_factory) -> Path:
+def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    board = build_leaderboard([RUNS], judges=[JUDGES], out=out,
-                              options=Options(baseline=MODEL_B, n_boot=200, include_incomparable=True))
-    return board.outputs["html"]
+    board = build_leaderboard([RUNS], judges=[JUDGES], out=out, options=Options(baseline=MODEL_B, n_boot=200))
+    return board.outputs["html"].parent
 
 
 @pytest.fixture(scope="module")
@@ -59,80 +60,160 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture()
-def page(browser, page_file):
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+def _open(browser, url: str, width: int = 1400):
+    page = browser.new_page(viewport={"width": width, "height": 900})
     events = {"dialogs": [], "errors": [], "requests": []}
     page.on("dialog", lambda d: (events["dialogs"].append(d.message), d.dismiss()))
     page.on("pageerror", lambda e: events["errors"].append(str(e)))
     page.on("console", lambda m: events["errors"].append(m.text) if m.type == "error" else None)
     page.on("request", lambda r: events["requests"].append(r.url))
-    page.goto(page_file.as_uri())
+    page.goto(url)
     page.wait_for_load_state("load")
     page.events = events
+    return page
+
+
+@pytest.fixture()
+def page(browser, site):
+    page = _open(browser, (site / "index.html").as_uri())
     yield page
     page.close()
 
 
-def _column(page, header: str) -> list[str]:
-    index = page.eval_on_selector_all(
-        "#board thead tr.cols th", f"(ths) => ths.findIndex(th => th.textContent.trim() === {header!r})")
-    assert index >= 0, header
-    return page.eval_on_selector_all(
-        "#board tbody tr", f"(rows) => rows.map(r => r.cells[{index}].getAttribute('data-sort'))")
+@pytest.fixture()
+def items(browser, site):
+    page = _open(browser, (site / "items.html").as_uri())
+    yield page
+    page.close()
+
+
+def _shot(page, name: str, tmp_path: Path) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("ROLEBENCH_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["ROLEBENCH_SCREENSHOT_DIR"]) / name)
+
+
+def _column(page, key: str) -> list[str]:
+    index = page.eval_on_selector_all("#board thead tr.cols th", f"(ths) => ths.findIndex(th => th.dataset.key === {key!r})")
+    assert index >= 0, key
+    return page.eval_on_selector_all("#board tbody tr:not([hidden])",
+                                     f"(rows) => rows.filter(r => r.offsetParent !== null)"
+                                     f".map(r => r.cells[{index}].getAttribute('data-sort'))")
 
 
 def _names(page) -> list[str]:
-    return page.eval_on_selector_all("#board tbody tr td.name .model", "(els) => els.map(e => e.textContent)")
+    return page.eval_on_selector_all("#board tbody tr td.name .model",
+                                     "(els) => els.filter(e => e.offsetParent !== null).map(e => e.textContent)")
 
 
-def test_page_renders_offline_with_every_row(page, page_file):
+def test_page_renders_offline_and_fits_1400_px(page):
     assert page.title() == "RoleBench leaderboard"
-    names = _names(page)
-    assert names[:5] == ["org/model-a", "org/model-c", MODEL_B, "org/model-i", XSS]
-    assert {"org/model-d", "RoleGPT", "RoleLLaMA"} <= set(names)
-    assert page.locator("tr.reported").count() >= 9
+    assert _names(page)[:5] == ["model-a", "model-c", "base-7b+model-b", "model-i", XSS]
+    widths = page.evaluate("""() => { const w = document.querySelector('.table-wrap'), d = document.documentElement;
+                                      return [d.scrollWidth, d.clientWidth, w.scrollWidth, w.clientWidth]; }""")
+    assert widths[0] <= widths[1] and widths[2] <= widths[3], widths  # no horizontal scroll, page or table
+    visible = page.eval_on_selector_all("#board thead tr.cols th", "(ths) => ths.filter(t => t.offsetParent !== null)"
+                                                                   ".map(t => t.textContent.trim())")
+    assert visible[:7] == ["#", "Model", "Score", "Δ above", "Δ baseline", "RAW", "Drop"]
+    assert {"Win", "LC win", "Rank /3", "Rubric", "Breaks"} <= set(visible) and "SPE" not in visible
+    assert page.get_attribute("#board tbody tr:first-child td.name", "title") == "org/model-a"
+    assert page.locator("tr.measured .bar .range").count() >= 4  # the Score's intervals
     assert page.locator(".heatmap tbody tr").count() == 7
-    ranked_bars = page.locator("tr.measured td[data-sort] .bar .range")
-    assert ranked_bars.count() > 20  # CI bars on the measured cells with intervals
-    assert page.locator("tr.reported .bar .range").count() == 0  # reported values have no interval
-    assert all(url.startswith("file://") for url in page.events["requests"])  # nothing from the network
+    assert page.locator("section.depth img").count() == 1  # score against depth, inline (no file fetched)
+    assert all(url.startswith("file://") or url.startswith("data:") for url in page.events["requests"])
     assert page.events["errors"] == []  # the script ran under the page's Content-Security-Policy
+
+
+def test_per_split_columns_and_paper_rows_fold(page):
+    assert page.locator("th[data-key='en_spe']").is_hidden()
+    reported = page.locator("tr.reported").count()
+    shown_reported = page.eval_on_selector_all("tr.reported", "(rows) => rows.filter(r => r.offsetParent).length")
+    assert 0 < shown_reported < reported  # paper rows without a value on the ranked tasks wait for the toggle
+    page.check("#show-splits")
+    assert page.locator("th[data-key='en_spe']").is_visible()
+    assert page.eval_on_selector_all("tr.reported", "(rows) => rows.filter(r => r.offsetParent).length") == reported
+    page.uncheck("#show-reported")
+    assert page.eval_on_selector_all("tr.reported", "(rows) => rows.filter(r => r.offsetParent).length") == 0
 
 
 def test_clicking_a_header_sorts_the_rows(page):
     page.click("#board thead th[data-key='score'] button")
-    scores = [float(v) for v in _column(page, "Score") if v]
+    scores = [float(v) for v in _column(page, "score") if v]
     assert scores == sorted(scores, reverse=True) and len(scores) >= 6
-    assert _column(page, "Score")[-1] == ""  # rows without a Score stay last
     page.click("#board thead th[data-key='score'] button")
-    ascending = [float(v) for v in _column(page, "Score") if v]
-    assert ascending == sorted(ascending)
-    assert _column(page, "Score")[-1] == ""
-    page.click("#board thead th[data-key='en_spe'] button")
-    spe = [float(v) for v in _column(page, "SPE") if v]
-    assert spe == sorted(spe, reverse=True)
-    assert _names(page)[0] == "org/model-a"
+    assert [float(v) for v in _column(page, "score") if v] == sorted(scores)
+    page.click("#board thead th[data-key='judge:mean_rank:rolebench_specific_en:rank'] button")  # lower is better
+    ranks = [float(v) for v in _column(page, "judge:mean_rank:rolebench_specific_en:rank") if v]
+    assert ranks == sorted(ranks) and len(ranks) == 2
     page.click("#board thead tr.cols th.name button")
-    names = _column(page, "Model")
-    assert names == sorted(names)
+    names = _names(page)
+    assert names == sorted(names, key=str.lower)
 
 
-def test_hostile_model_name_is_text_and_runs_nothing(page, page_file):
+def test_hostile_model_name_is_text_and_runs_nothing(page, site):
     assert XSS in _names(page)
-    assert page.locator("img").count() == 0
+    assert page.locator("img:not(section.depth img)").count() == 0
     assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
     page.wait_for_timeout(300)
     assert page.events["dialogs"] == []
-    html = page_file.read_text(encoding="utf-8")
+    html = (site / "index.html").read_text(encoding="utf-8")
     assert XSS not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     bold = page.locator(".heatmap tbody th", has_text='<b>Bold & "Quoted"</b>')
     assert bold.count() == 1 and page.locator(".heatmap b").count() == 0
 
 
-def test_screenshot(page, tmp_path):
-    shot = tmp_path / "leaderboard.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("ROLEBENCH_SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["ROLEBENCH_SCREENSHOT_DIR"]) / shot.name)
+def test_a_heatmap_cell_opens_that_role_in_the_item_browser(page):
+    page.click(".heatmap tbody tr:has(th:text-is('老船长')) td:nth-of-type(2) a")  # model-c's cell
+    page.wait_for_load_state("load")
+    assert page.url.split("#")[0].endswith("/items.html")
+    assert page.input_value("#role") == "老船长"
+    metas = page.eval_on_selector_all("#list li .meta", "(els) => els.map(e => e.textContent)")
+    assert metas and all(m.startswith("老船长 · ") for m in metas)
+    assert page.text_content("#detail article.answer.chosen b.model") == "model-c"  # its answer comes first
+
+
+def test_item_browser_filters_by_role_and_opens_an_item(items, tmp_path):
+    assert items.title() == "RoleBench items"
+    assert items.locator("#list li").count() == 42  # every item of the fixture runs (fewer than 20 per role)
+    items.select_option("#task", "rolebench_specific_en")
+    items.select_option("#role", "Lighthouse Keeper")
+    assert items.locator("#list li").count() == 4
+    items.fill("#q", "Question 7")
+    assert items.locator("#list li").count() == 1
+    items.click("#list li button")
+    detail = items.locator("#detail")
+    assert detail.locator("h2.question").text_content() == "Question 7: what do you see at sea?"
+    assert detail.locator(".refs li").all_text_contents() == [" I see waves, number 7."]
+    cards = {c.locator("b.model").text_content(): c for c in detail.locator("article.answer").all()}
+    assert list(cards) == ["model-a", "model-c", "base-7b+model-b", XSS]
+    assert cards["model-a"].locator(".score").text_content() == "SPE 0.510"  # 0.31 + 0.2 (make_fixtures.py)
+    verdicts = cards["model-a"].locator("details.verdict summary").all_text_contents()
+    assert verdicts == ["pairwise: tie (orders: tie, tie)", "rank: loss (rank 2)",
+                        "rubric: parse_error: no scores found"]  # a failed parse is shown as one, never a score
+    assert "#task=rolebench_specific_en&role=Lighthouse+Keeper&q=Question+7&item=" in items.url
+    _shot(items, "items.png", tmp_path)
+
+
+def test_item_browser_shows_hostile_answers_and_reasons_as_text(items, site):
+    items.select_option("#task", "rolebench_specific_en")
+    items.select_option("#role", "Old Captain")
+    items.click("#list li:first-child button")
+    card = items.locator("#detail article.answer", has=items.locator("b.model", has_text="<img"))
+    assert card.locator(".text").text_content() == f"{XSS}<script>alert(0)</script> & that is all"
+    card.locator("details.verdict summary").click()
+    assert XSS in card.locator(".reason").first.text_content()
+    items.wait_for_timeout(300)
+    assert items.locator("img").count() == 0 and items.locator("#detail script").count() == 0
+    assert items.evaluate("document.querySelectorAll('[onerror]').length") == 0
+    assert items.events["dialogs"] == [] and items.events["errors"] == []
+    assert all(url.startswith("file://") for url in items.events["requests"])
+    data = (site / "items-data.js").read_text(encoding="utf-8")
+    assert data.startswith("// RoleBench item browser data") and "</script>" in data  # JSON, never markup
+
+
+def test_screenshots(page, tmp_path):
+    _shot(page, "leaderboard.png", tmp_path)
+    page.check("#show-splits")
+    _shot(page, "leaderboard-splits.png", tmp_path)

@@ -1,4 +1,4 @@
-"""Leaderboard inputs: lm-eval results and samples files, naming, corrupt files, the cache."""
+"""Leaderboard inputs: results and samples files, the fast reader, the cache, parallel reading, labels."""
 
 from __future__ import annotations
 
@@ -10,139 +10,193 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rolebench_eval.leaderboard import cache
-from rolebench_eval.leaderboard.errors import LoadError
 from rolebench_eval import outputs
-from rolebench_eval.leaderboard.inputs import apply_names, attach_samples, discover
-from rolebench_eval.leaderboard.inputs import read_run as _read_run
-from rolebench_eval.leaderboard.samples import DocIndex, read_samples
-from rolebench_eval.leaderboard.schema import load_schema
+from rolebench_eval.errors import InputError
+from rolebench_eval.leaderboard import scores
+from rolebench_eval.leaderboard.inputs import apply_names, read_run as _read_run, short_names, split_name
+from rolebench_eval.leaderboard.model import load_schema
 
 RUNS = Path(__file__).resolve().parent / "fixtures" / "leaderboard" / "runs"
 DATE = "2026-01-01T00-00-00.000000"
 TASKS = load_schema().tasks
+ALL = ("cus", "spe", "raw", "rougeL_f", "resp_tokens")
 
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def read_run(path, source, tasks):
+def read_run(path, source, tasks=TASKS):
     return _read_run(outputs.read_run(path, source), tasks)
 
 
 def test_read_run_takes_scores_versions_and_provenance():
-    run = read_run(RUNS / "b" / f"results_{DATE}.json", RUNS, TASKS)
-    assert run.name == run.run_name == "org/base-7b+org/model-b"  # base model plus adapter
+    run = read_run(RUNS / "b" / f"results_{DATE}.json", RUNS)
+    assert run.run_name == "org/base-7b+org/model-b" and run.label is None  # base model plus adapter
+    assert (run.model, run.adapter) == ("org/base-7b", "org/model-b")
     assert sorted(run.tasks) == ["rolebench_general_zh", "rolebench_rolegen_specific_en", "rolebench_specific_en"]
     spe = run.tasks["rolebench_specific_en"]
     assert spe.version == "1.0" and spe.data == "a" * 64 and spe.prompt_version == "1"
     assert spe.values["spe"] == pytest.approx(np.mean(
         [0.30, 0.42, 0.25, 0.38, 0.33, 0.29, 0.45, 0.31, 0.36, 0.27, 0.40, 0.34]))
     assert run.limit is None
-    assert read_run(RUNS / "limited" / f"results_{DATE}.json", RUNS, TASKS).limit == 4.0
+    assert read_run(RUNS / "limited" / f"results_{DATE}.json", RUNS).limit == 4.0
+    mt = read_run(RUNS / "mt_a" / "results_2026-01-03T00-00-00.000000.json", RUNS)
+    assert list(mt.tasks) == ["rolebench_mt_specific_en"] and "spe_d4" in mt.tasks["rolebench_mt_specific_en"].values
 
 
-def test_samples_are_read_like_json_and_sorted_by_doc_id(tmp_path):
-    path = RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl"
+def test_scores_are_read_like_json_sorted_by_doc_id_with_their_line_positions(tmp_path):
+    path = RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl"
     shuffled = tmp_path / path.name
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     shuffled.write_text("".join(lines[::-1]), encoding="utf-8")
-    index = DocIndex()
-    items = read_samples(shuffled, ("spe", "rougeL_f", "resp_tokens", "cus"), index)
+    got = outputs.read_scores(shuffled, ALL)
     records = sorted(_lines(path), key=lambda r: r["doc_id"])
-    assert items.doc_ids.tolist() == [r["doc_id"] for r in records]
-    assert items.metrics["spe"].tolist() == [r["spe"] for r in records]
-    assert items.metrics["resp_tokens"].tolist() == [r["resp_tokens"] for r in records]
-    assert np.isnan(items.metrics["cus"]).all()  # not a metric of this task
-    assert [index.roles[c] for c in items.roles] == [r["doc"]["role"] for r in records]
-    assert items.types.tolist() == [2 if r["doc"]["type"] == ["script_agnostic"] else 1 for r in records]
+    assert got.doc_ids.tolist() == [r["doc_id"] for r in records]
+    assert got.metrics["cus"].tolist() == [r["cus"] for r in records]
+    assert np.isnan(got.metrics["spe"]).all()  # not a metric of this task
+    assert [np.isnan(v) for v in got.metrics["raw"]] == ["raw" not in r for r in records]
+    assert [got.role_names[c] for c in got.roles] == [r["doc"]["role"] for r in records]
+    assert got.item_ids is None and got.depths is None
+    again = outputs.read_records_at(shuffled, zip(got.offsets.tolist(), got.lines.tolist()))
+    assert [r.doc_id for r in again] == got.doc_ids.tolist()
+    assert [r.response for r in again] == [r["filtered_resps"][0] for r in records]
+    assert got.lines.tolist() == [len(lines) - i for i in range(len(lines))]
 
 
-def test_lines_in_another_layout_are_parsed_one_by_one(tmp_path):
-    """Compact separators defeat the fast path; the result must be the same."""
-    path = RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl"
-    compact = tmp_path / path.name
-    compact.write_text("".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n"
-                               for r in _lines(path)), encoding="utf-8")
-    fast = read_samples(path, ("cus",), DocIndex())
-    slow = read_samples(compact, ("cus",), DocIndex())
+def test_multi_turn_documents_give_item_ids_and_depths():
+    path = next((RUNS / "mt_a").glob("samples_*.jsonl"))
+    got = outputs.read_scores(path, ("spe_d1", "spe_d4"))
+    records = _lines(path)
+    assert [got.item_names[c] for c in got.item_ids] == [r["doc"]["item_id"] for r in records]
+    assert got.depths.tolist() == [r["doc"]["depth"] for r in records]
+    assert int((~np.isnan(got.metrics["spe_d4"])).sum()) == 6
+
+
+def test_blank_lines_and_compact_separators_read_the_same(tmp_path):
+    path = RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl"
+    other = tmp_path / path.name
+    rows = _lines(path)
+    other.write_text("\n" + "\n\n".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in rows)
+                     + "\n", encoding="utf-8")
+    fast, slow = outputs.read_scores(path, ("spe",)), outputs.read_scores(other, ("spe",))
     assert fast.doc_ids.tolist() == slow.doc_ids.tolist()
-    assert fast.metrics["cus"].tolist() == slow.metrics["cus"].tolist()
-
-
-def test_unscored_items_are_nan_not_zero(tmp_path):
-    path = tmp_path / "samples_rolebench_general_zh_x.jsonl"
-    records = _lines(RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl")
-    for key in ("cus", "rougeL_f", "resp_tokens"):
-        records[2].pop(key)  # the rolegpt replay leaves items without an answer unscored
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    items = read_samples(path, ("cus",), DocIndex())
-    assert np.isnan(items.metrics["cus"][2]) and not np.isnan(items.metrics["cus"]).sum() > 1
+    assert fast.metrics["spe"].tolist() == slow.metrics["spe"].tolist()
+    assert slow.lines.tolist() == [2 * i + 2 for i in range(len(rows))]
+    assert [r.doc_id for r in outputs.read_records_at(other, zip(slow.offsets, slow.lines))] == fast.doc_ids.tolist()
 
 
 @pytest.mark.parametrize("damage, line, field, reason", [
     (lambda text: text[:-40], 6, None, "truncated"),
     (lambda text: text.replace('"doc_id": 2, ', '"doc_id": 2, {{', 1), 3, None, "invalid JSON"),
     (lambda text: text.replace('"cus": 0.58', '"cus": "high"', 1), 3, "cus", "expected a number"),
+    (lambda text: text.replace('"role": "老船长"', '"role": 7', 1), 1, "doc.role", "expected str, got int"),
     (lambda text: text.replace('"doc_id": 4, ', '"doc_id": 1, ', 1), None, "doc_id", "more than once"),
 ])
 def test_corrupt_samples_name_file_line_and_field(tmp_path, damage, line, field, reason):
     path = tmp_path / "samples_rolebench_general_zh_x.jsonl"
     text = (RUNS / "b" / f"samples_rolebench_general_zh_{DATE}.jsonl").read_text(encoding="utf-8")
     path.write_text(damage(text), encoding="utf-8")
-    with pytest.raises(LoadError) as err:
-        read_samples(path, ("cus",), DocIndex())
+    with pytest.raises(InputError) as err:
+        outputs.read_scores(path, ("cus",))
     assert err.value.path == str(path) and err.value.line == line and err.value.field == field
     assert reason in str(err.value) and str(path) in str(err.value)
 
 
 def test_corrupt_results_file_is_named():
-    with pytest.raises(LoadError) as err:
-        read_run(RUNS / "corrupt_results" / f"results_{DATE}.json", RUNS, TASKS)
+    with pytest.raises(InputError) as err:
+        read_run(RUNS / "corrupt_results" / f"results_{DATE}.json", RUNS)
     assert "corrupt_results" in err.value.path and err.value.line is not None
 
 
-def test_samples_of_another_run_are_rejected(tmp_path):
-    shutil.copytree(RUNS / "a", tmp_path / "a")
-    shutil.copy(RUNS / "b" / f"samples_rolebench_specific_en_{DATE}.jsonl", tmp_path / "a")
-    run = read_run(tmp_path / "a" / f"results_{DATE}.json", tmp_path, TASKS)
-    with pytest.raises(LoadError, match="samples of another run"):
-        attach_samples(run, DocIndex())
-
-
-def test_discover_searches_folders_and_reports_missing_inputs(tmp_path):
-    found, errors = discover([RUNS / "a", RUNS / "b" / f"results_{DATE}.json", tmp_path / "nope", tmp_path])
-    assert [run.folder.name for run in found] == ["a", "b"]
-    assert [Path(e.path).name for e in errors] == ["nope", tmp_path.name]
-
-
-def test_names_map_folders_files_and_model_names():
-    run = read_run(RUNS / "a" / f"results_{DATE}.json", RUNS / "a", TASKS)
-    apply_names(run, {str(RUNS / "a"): "Model A"})
-    assert run.name == "Model A" and run.run_name == "org/model-a"
-    other = read_run(RUNS / "c" / "results_2026-01-02T00-00-00.000000.json", RUNS, TASKS)
-    apply_names(other, {"org/model-c": "Model C", "unrelated": "x"})
-    assert other.name == "Model C"
-
-
-def test_cache_returns_the_same_scores_and_notices_changes(tmp_path):
-    source = tmp_path / "samples_rolebench_specific_en_x.jsonl"
-    shutil.copy(RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl", source)
-    metrics = ("spe", "rougeL_f")
-    index = DocIndex()
-    fresh = read_samples(source, metrics, index)
+def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_changes(tmp_path):
+    mt, zh = tmp_path / "samples_rolebench_mt_specific_en_x.jsonl", tmp_path / "samples_rolebench_general_zh_x.jsonl"
+    shutil.copy(next((RUNS / "mt_a").glob("samples_*.jsonl")), mt)
+    shutil.copy(RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl", zh)
+    job = [(mt, ("spe_d1", "spe_d4", "break_d4")), (zh, ("cus", "raw"))]
+    fresh = [outputs.read_scores(path, metrics) for path, metrics in job]
     root = tmp_path / "cache"
-    assert cache.load(root, source, metrics, index) is None
-    cache.save(root, source, metrics, fresh, index)
-    other_index = DocIndex(roles=["someone else"], role_codes={"someone else": 0})
-    cached = cache.load(root, source, metrics, other_index)
-    assert cached.doc_ids.tolist() == fresh.doc_ids.tolist()
-    assert cached.metrics["spe"].tolist() == fresh.metrics["spe"].tolist()
-    assert [other_index.roles[c] for c in cached.roles] == [index.roles[c] for c in fresh.roles]
-    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
-    assert cache.load(root, source, metrics, index) is None  # the file changed: a miss
-    entry = cache.entry(root, source, metrics)
+    assert scores.load(root, job) is None
+    scores.save(root, job, fresh)
+    entry = scores.entry(root, job)
+    assert entry.suffix == ".npz" and set(np.load(entry)) == {"items", "values", "meta", "turns"}
+    cached = scores.load(root, job)
+    for one, again in zip(fresh, cached):
+        for name in ("doc_ids", "roles", "types", "offsets", "lines"):
+            assert getattr(again, name).tolist() == getattr(one, name).tolist(), name
+        assert again.role_names == one.role_names and again.item_names == one.item_names
+        assert list(again.metrics) == list(one.metrics)
+        for m in one.metrics:
+            assert np.array_equal(again.metrics[m], one.metrics[m], equal_nan=True)
+    assert cached[0].item_ids.tolist() == fresh[0].item_ids.tolist() and cached[1].item_ids is None
+    assert cached[0].depths.tolist() == fresh[0].depths.tolist() and cached[1].depths is None
+    assert scores.load(root, [job[0]]) is None  # other files or metrics: another entry
+    os.utime(zh, ns=(zh.stat().st_atime_ns, zh.stat().st_mtime_ns + 10**9))
+    assert scores.load(root, job) is None  # a file changed: a miss
+    entry = scores.entry(root, job)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    entry.write_bytes(b"not a zip file")
-    assert cache.load(root, source, metrics, index) is None  # unreadable entries are misses too
+    entry.write_bytes(b"PK\x03\x04 cut short")
+    assert scores.load(root, job) is None  # unreadable entries are misses too
+
+
+def test_parallel_reading_equals_reading_here_and_fills_the_cache(tmp_path, monkeypatch):
+    jobs = [[(f, ("cus", "spe", "rougeL_f")) for f in sorted((RUNS / run).glob("samples_*.jsonl"))] for run in "abc"]
+    here = scores.read_all(jobs, None, workers=1)
+    monkeypatch.setattr(scores, "PARALLEL_BYTES", 0)  # worker processes even for these small files
+    pooled = scores.read_all(jobs, tmp_path / "cache", workers=2)
+    for run_a, run_b in zip(here, pooled):
+        for a, b in zip(run_a, run_b):
+            assert a.doc_ids.tolist() == b.doc_ids.tolist() and a.role_names == b.role_names
+            assert np.array_equal(a.metrics["spe"], b.metrics["spe"], equal_nan=True)
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == len(jobs)  # the workers wrote the entries
+    bad = tmp_path / "samples_rolebench_general_zh_bad.jsonl"
+    bad.write_text('{"doc_id": 0, "doc": {"role": "x"}, "cus": "high"}\n', encoding="utf-8")
+    got = scores.read_all([jobs[0], [(bad, ("cus",))]], tmp_path / "cache2", workers=2)
+    assert isinstance(got[1][0], InputError) and got[1][0].line == 1 and got[1][0].field == "cus"
+    assert len(list((tmp_path / "cache2").rglob("*.npz"))) == 1  # a run with an unreadable file is not cached
+
+
+def test_a_name_splits_at_the_equals_sign_whose_path_names_a_run():
+    runs = [read_run(RUNS / "a" / f"results_{DATE}.json", RUNS / "a"),
+            read_run(RUNS / "b" / f"results_{DATE}.json", RUNS / "b")]
+    assert split_name(f"{RUNS / 'a'}=RoleLLaMA lr=2e-4", runs) == (str(RUNS / "a"), "RoleLLaMA lr=2e-4")
+    assert split_name("org/model-b=LoRA r=8", runs) == ("org/model-b", "LoRA r=8")  # the adapter names its run
+    with pytest.raises(InputError, match="no input, results file, folder or model name matches"):
+        split_name("org/nobody=x", runs)
+    with pytest.raises(InputError, match="expected PATH=LABEL"):
+        split_name("no-equals-sign", runs)
+    with pytest.raises(InputError, match="'org/nobody' names no input"):
+        apply_names(runs, {"org/nobody": "x"})
+    apply_names(runs, {str(RUNS / "a"): "Model A", "org/base-7b+org/model-b": "Model B"})
+    assert [r.label for r in runs] == ["Model A", "Model B"] and runs[0].run_name == "org/model-a"
+
+
+def test_default_names_are_short_unique_and_keep_renames_apart():
+    full = {"org/model-a": ("org/model-a", None), "org/base-7b+org/model-b": ("org/base-7b", "org/model-b"),
+            "x/runs/a/m+x/runs/a/adapter": ("x/runs/a/m", "x/runs/a/adapter"),
+            "y/runs/b/m+y/runs/b/adapter": ("y/runs/b/m", "y/runs/b/adapter"),
+            "rolegpt": ("rolegpt", None), "team/rolegpt": ("team/rolegpt", None), "z/model-c": ("z/model-c", None)}
+    names = short_names(full, taken={"model-c"})
+    assert names == {"org/model-a": "model-a", "org/base-7b+org/model-b": "base-7b+model-b",
+                     "x/runs/a/m+x/runs/a/adapter": "a/m+a/adapter", "y/runs/b/m+y/runs/b/adapter": "b/m+b/adapter",
+                     "rolegpt": "rolegpt", "team/rolegpt": "team/rolegpt", "z/model-c": "z/model-c"}
+    assert short_names({"a": ("a", None), "b": ("a", None)}, set()) == {"a": "a", "b": "b"}
+
+
+def test_records_at_positions_read_only_what_they_are_asked(tmp_path):
+    path = RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl"
+    got = outputs.read_scores(path, ("cus",))
+    at = list(zip(got.offsets.tolist(), got.lines.tolist()))[2:4]
+    full, light = outputs.read_records_at(path, at), outputs.read_records_at(path, at, ("cus",), with_docs=False)
+    assert [r.doc_id for r in full] == [r.doc_id for r in light] == [2, 3]
+    assert set(full[0].metrics) == {"cus", "rougeL_f", "resp_tokens"} and set(light[0].metrics) == {"cus"}
+    assert light[0].doc is None and light[0].doc_hash == full[0].doc_hash and light[0].response == full[0].response
+    bad = tmp_path / path.name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    row = json.loads(lines[3])
+    row["filtered_resps"] = [7]
+    bad.write_text("".join(lines[:3]) + json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    offset = int(outputs.read_scores(bad, ("cus",)).offsets[3])
+    with pytest.raises(InputError) as err:
+        outputs.read_records_at(bad, [(offset, 4)], ("cus",), with_docs=False)
+    assert (err.value.line, err.value.field) == (4, "filtered_resps") and "expected generated text" in str(err.value)

@@ -7,14 +7,16 @@ import zlib
 import numpy as np
 import pytest
 
-from rolebench_eval.leaderboard.engine import TaskItems, role_groups, task_bootstrap
-from rolebench_eval.leaderboard.stats import (
+from rolebench_eval.leaderboard.bootstrap import (
     Resampling,
+    TaskItems,
     generator,
     paired_test,
     percentile_ci,
     resample_counts,
+    role_groups,
     stratified_means_loop,
+    task_bootstrap,
 )
 
 N_BOOT = 300
@@ -104,3 +106,18 @@ def test_paired_test_marks_ties_and_computes_p():
     assert test.p == pytest.approx(2 * np.mean(boot <= 0))
     clear = paired_test("other", 0.2, np.full(100, 0.2), 50)
     assert not clear.tie and clear.p == 0.0
+
+
+def test_kept_counts_give_the_same_bootstrap(task, tmp_path):
+    values, roles, types, pairs, boot, _ = task
+    items = TaskItems(values, roles, ["b", "a", "c"], types)
+    kept = Resampling(N_BOOT, 5, cache=tmp_path)
+    first = task_bootstrap("t", items, "spe", pairs, kept)
+    assert list((tmp_path / "counts").rglob("*.npy"))  # drawn once, kept
+    again = task_bootstrap("t", items, "spe", pairs, kept)
+    for result in (first, again):
+        for metric in boot.means:
+            np.testing.assert_array_equal(result.means[metric], boot.means[metric])
+        np.testing.assert_array_equal(result.pairs, boot.pairs)
+        for role in boot.roles:
+            np.testing.assert_array_equal(result.roles[role], boot.roles[role])

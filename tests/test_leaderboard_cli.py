@@ -1,0 +1,171 @@
+"""The ``leaderboard`` verb and hostile inputs: renames, what the console says, names that must
+never break or poison anything (CSV formulas, mathtext, markup, lone surrogates)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+from rolebench_eval.leaderboard import build_leaderboard
+from rolebench_eval.leaderboard.build import Options
+from rolebench_eval.leaderboard.plots import label
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "leaderboard"
+RUNS, JUDGES = FIX / "runs", FIX / "judges"
+HOSTILE = ["$\\frac{1}{$ tuned", '=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR",
+           "<script>alert(1)</script>", "{{ 7*7 }} {% if %}", "%s %d {0}", "_hidden", "a|b`c`*d* [x](y)",
+           "nul\x00byte", "lone \ud800 surrogate", "w" * 300, "\u202eRTL", "line\nbreak", "Ω≈ç√∫ 老船长"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys; from rolebench_eval.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+
+def _hostile_runs(root: Path) -> Path:
+    """One run per hostile model name, all with hostile role names, from the fixture run ``a``."""
+    for k, name in enumerate(HOSTILE):
+        folder = root / f"run{k:02d}"
+        folder.mkdir(parents=True)
+        for src in (RUNS / "a").iterdir():
+            if src.name.startswith("results_"):
+                data = json.loads(src.read_text(encoding="utf-8"))
+                data["config"]["model_args"] = {"pretrained": name}
+                (folder / src.name).write_text(json.dumps(data), encoding="utf-8")
+                continue
+            rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()]
+            for row in rows:
+                row["doc"]["role"] = HOSTILE[row["doc_id"] % len(HOSTILE)]
+                row["filtered_resps"] = [name]
+            (folder / src.name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    judge = root / "judged" / "x" / "rolebench_specific_en" / "=evil"
+    judge.mkdir(parents=True)
+    summary = json.loads((JUDGES / "org__model-a" / "rolebench_specific_en" / "pairwise" / "summary.json").read_text())
+    (judge / "summary.json").write_text(json.dumps({**summary, "model": HOSTILE[0], "judge": "=evil<b>"}))
+    return root
+
+
+def test_no_string_in_any_input_breaks_or_poisons_the_outputs(tmp_path):
+    root = _hostile_runs(tmp_path / "in")
+    board = build_leaderboard([root], judges=[root / "judged"], out=tmp_path / "site", options=Options(n_boot=50))
+    assert len(board.measured) == len(HOSTILE) and not board.errors
+    names = {r.full_name for r in board.measured}
+    assert "lone \ufffd surrogate" in names and HOSTILE[0] in names
+    for kind in ("scores_png", "splits_png", "roles_png", "html", "items_html", "json", "csv", "breakdowns_csv"):
+        assert board.outputs[kind].stat().st_size > 0, kind
+    with board.outputs["csv"].open(encoding="utf-8", newline="") as handle:
+        table = list(csv.reader(handle))
+    header, body = table[0], table[1:]
+    cells = [c for row in body for c in (row[header.index("model")], row[header.index("full_name")])]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'=HYPERLINK(\"http://x\",\"y\")" in cells and "'-2+3" in cells
+    assert any(h.startswith("judge:win_rate:rolebench_specific_en:=evil") is False and "=evil" in h for h in header)
+    assert not [h for h in header if h[:1] in ("=", "+", "-", "@")]
+    float(body[0][header.index("score")])  # numbers stay numbers
+    with board.outputs["breakdowns_csv"].open(encoding="utf-8", newline="") as handle:
+        groups = [row[2] for row in csv.reader(handle)][1:]
+    assert "'+1+2" in groups and not [g for g in groups if g[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    html = board.outputs["html"].read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "49" not in html.split("{{ 7*7 }}")[0][-5:]  # template syntax in a name is text, not evaluated
+    data = board.outputs["items_data"].read_text(encoding="utf-8")
+    items = json.loads(data[data.index("= ") + 2:data.rindex(";")])
+    assert {HOSTILE[1], "<script>alert(1)</script>"} <= {m["name"] for m in items["models"]} | set(items["roles"])
+
+
+def test_plot_labels_are_never_markup_or_hidden():
+    assert label("_hidden") == " _hidden" and label("$x$") == "$x$"
+    assert label("w" * 300).endswith("…") and len(label("w" * 300)) == 40
+
+
+def test_name_takes_the_equals_sign_that_names_a_run_and_an_unmatched_one_is_exit_2(tmp_path):
+    out = tmp_path / "site"
+    done = cli("leaderboard", str(RUNS / "a"), str(RUNS / "b"), "--out", str(out),
+               "--name", f"{RUNS / 'a'}=RoleLLaMA lr=2e-4", "--cache-dir", str(tmp_path / "cache"), "--n-boot", "50")
+    assert done.returncode == 0, done.stderr
+    assert str((out / "index.html").resolve()) in done.stdout and "item browser: items.html" in done.stdout
+    rows = {r["name"]: r for r in json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))["rows"]}
+    assert {"RoleLLaMA lr=2e-4", "base-7b+model-b"} <= set(rows)
+    assert rows["RoleLLaMA lr=2e-4"]["full_name"] == "org/model-a"
+    assert list((tmp_path / "cache").rglob("*.npz"))  # the samples cache was filled
+    bad = cli("leaderboard", str(RUNS / "a"), "--out", str(tmp_path / "s2"), "--name", "org/nobody=X", "--no-cache")
+    assert bad.returncode == 2
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert lines == ["rolebench-eval leaderboard: error: field '--name': 'org/nobody=X': no input, results file, "
+                     "folder or model name matches the text before any '='"]
+
+
+def test_the_console_lists_what_was_left_out_and_why(tmp_path):
+    done = cli("leaderboard", str(RUNS), "--judges", str(JUDGES), "--out", str(tmp_path / "site"), "--no-cache",
+               "--n-boot", "50", "--browse-items", "0")
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert "warning: left out: " in err and "corrupt_results/results_" in err and "corrupt_samples/samples_" in err
+    assert "warning: not comparable, left out: model-d: results_2026-01-01T00-00-00.000000.json: run with " \
+           "--limit 4" in err
+    assert "warning: not comparable, left out: model-e: rolebench_specific_en: task version 0.9" in err
+    assert "warning: " in err and "judge summary for 'not-on-the-board', which is not on the board" in err
+    assert not (tmp_path / "site" / "items.html").exists()
+    strict = cli("leaderboard", str(RUNS), "--out", str(tmp_path / "s2"), "--strict", "--no-cache")
+    assert strict.returncode == 2 and "corrupt_results" in strict.stderr
+
+
+def test_nothing_usable_is_exit_5(tmp_path):
+    done = cli("leaderboard", str(RUNS / "corrupt_results"), "--out", str(tmp_path / "site"), "--no-cache")
+    assert done.returncode == 5
+    assert "warning: left out: " in done.stderr and "no run could be ranked" in done.stderr
+
+
+def test_chinese_names_without_a_cjk_font_warn_once(tmp_path, monkeypatch, caplog):
+    from rolebench_eval.leaderboard import plots
+
+    monkeypatch.setattr(plots, "CJK_FONTS", ("No Such CJK Font",))
+    caplog.set_level("WARNING", logger=plots.__name__)
+    board = build_leaderboard([RUNS / "a"], options=Options(n_boot=20, browse_items=0))
+    plots.write_plots(board, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.name == plots.__name__]
+    assert len(warnings) == 1 and "no CJK font installed" in warnings[0] and "fonts-wqy-microhei" in warnings[0]
+    assert (tmp_path / "roles.png").stat().st_size > 0  # drawn all the same
+    caplog.clear()
+    monkeypatch.setattr(plots, "CJK_FONTS", ("WenQuanYi Micro Hei", "Noto Sans CJK SC"))
+    plots.write_plots(board, tmp_path)
+    fonts = {f.name for f in __import__("matplotlib").font_manager.fontManager.ttflist}
+    if fonts & {"WenQuanYi Micro Hei", "Noto Sans CJK SC"}:  # installed here (CI installs fonts-wqy-microhei)
+        assert not [r for r in caplog.records if r.name == plots.__name__]
+
+
+def test_figures_drawn_in_another_process_are_the_same_and_kept(tmp_path, monkeypatch):
+    from rolebench_eval.leaderboard import build as build_module
+
+    monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 0)  # draw in a worker process even for the fixture
+    opts = Options(n_boot=50, browse_items=0, cache_dir=tmp_path / "cache")
+    board = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "site", options=opts)
+    figures = {k: board.outputs[k].read_bytes() for k in ("scores_png", "splits_png", "roles_png")}
+    assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in figures.values())
+    kept = list((tmp_path / "cache" / "plots").glob("*/made.json"))
+    assert len(kept) == 1  # the worker kept them
+    monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 10**9)
+    again = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "again", options=opts)
+    assert {k: again.outputs[k].read_bytes() for k in figures} == figures  # copied, not drawn again
+    changed = build_leaderboard([RUNS / "a", RUNS / "b"], out=tmp_path / "other", options=opts)
+    assert changed.outputs["scores_png"].read_bytes() != figures["scores_png"]  # other data: drawn
+    assert len(list((tmp_path / "cache" / "plots").glob("*/made.json"))) == 2
+
+
+def test_the_browser_data_is_kept_for_the_same_files_and_read_again_when_one_changes(tmp_path):
+    shutil.copytree(RUNS / "a", tmp_path / "a")
+    opts = Options(n_boot=20, cache_dir=tmp_path / "cache")
+    first = build_leaderboard([tmp_path / "a"], options=opts).items
+    assert len(list((tmp_path / "cache" / "items").rglob("*.json"))) == 1
+    assert build_leaderboard([tmp_path / "a"], options=opts).items == first  # read back
+    path = next((tmp_path / "a").glob("samples_rolebench_general_zh_*.jsonl"))
+    path.write_text(path.read_text(encoding="utf-8").replace("model-a sees the waves (0).", "Changed (0)."),
+                    encoding="utf-8")
+    again = build_leaderboard([tmp_path / "a"], options=opts).items
+    texts = [a["text"] for i in again["items"] if i["task"] == "rolebench_general_zh" for a in i["answers"]]
+    assert "Changed (0)." in texts and again != first
