@@ -306,7 +306,7 @@ def task_bootstrap(task: str, items: TaskItems, paper_metric: str, pairs: list[t
         pool: An executor that computes the blocks of roles in parallel (numpy releases the GIL);
             the blocks' sums are added in block order either way, so the result is the same.
     """
-    values, type_bits, n_boot, seed = items.values, items.type_bits, resampling.n_boot, resampling.seed
+    values, type_bits, n_boot = items.values, items.type_bits, resampling.n_boot
     groups = role_groups(items.role_codes, items.role_names)
     order = np.concatenate(list(groups.values()))
     present = [n for n, bit in TYPE_BITS.items() if breakdowns and (type_bits & bit).any()]

@@ -268,7 +268,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
                     if tr.items is not None)
         drawing = Drawing(board, Path(out), cache_dir, items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
     if opts.browse_items > 0:
-        from .html import items_data
+        from .items import items_data
 
         board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models, cache_dir)
         clock("item browser")

@@ -34,7 +34,6 @@ from collections import Counter
 from pathlib import Path
 
 from rolebench_eval.data import RoleBenchDataError
-from rolebench_eval.errors import NothingUsable
 from rolebench_eval.fileio import read_jsonl
 from rolebench_eval.llm.client import Messages
 from rolebench_eval.prompts import role_prompt

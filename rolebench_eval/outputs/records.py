@@ -1,0 +1,216 @@
+"""Per-item records of a samples file: document, answer, per-item metrics, validated.
+
+:func:`read_records` reads a whole file; :func:`read_records_at` reads a few lines of a large
+one by byte offset (the leaderboard's item browser). Every problem names the file, the line and
+the field. The msgspec helpers here (lenient decoding, error lines) are shared with
+:mod:`.scores`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import read_jsonl
+
+from .runs import Run, latest_samples
+
+@dataclass(frozen=True)
+class Record:
+    """One logged item: the RoleBench document, the model's (filtered) answer, per-item metrics."""
+
+    doc_id: int
+    doc: dict
+    response: str
+    metrics: dict[str, float]
+    doc_hash: str = ""
+
+
+_NOT_METRICS = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",
+                "doc_hash", "prompt_hash", "target_hash"}
+
+
+def _check(cond: bool, path: Path, line: int, name: str | None, problem: str) -> None:
+    if not cond:
+        raise InputError(path, line, name, problem)
+
+
+def _response(row: dict, path: Path, line: int) -> str:
+    resp = row.get("filtered_resps")
+    _check("filtered_resps" in row, path, line, "filtered_resps", "missing")
+    if isinstance(resp, list):
+        _check(len(resp) > 0, path, line, "filtered_resps", "empty list")
+        resp = resp[0]
+        if isinstance(resp, list):  # repeats: the first generation
+            _check(len(resp) > 0, path, line, "filtered_resps[0]", "empty list")
+            resp = resp[0]
+    _check(isinstance(resp, str), path, line, "filtered_resps", f"expected generated text, got {type(resp).__name__}")
+    return resp
+
+
+def check_doc(doc: Any, path: Path, line: int) -> dict:
+    """A document logged by a RoleBench task; anything else names the line and field."""
+    _check(isinstance(doc, dict), path, line, "doc", "missing or not an object (is this a RoleBench task?)")
+    for key in ("role", "question", "system_prompt"):
+        _check(isinstance(doc.get(key), str), path, line, f"doc.{key}", "missing or not a string")
+    refs = doc.get("references")
+    _check(isinstance(refs, list) and all(isinstance(r, str) for r in refs), path, line,
+           "doc.references", "missing or not a list of strings")
+    _check(doc.get("lang") in ("en", "zh"), path, line, "doc.lang", f"expected 'en' or 'zh', got {doc.get('lang')!r}")
+    _check(doc.get("kind") in ("general", "specific"), path, line, "doc.kind",
+           f"expected 'general' or 'specific', got {doc.get('kind')!r}")
+    _check(doc.get("rolegpt") is None or isinstance(doc.get("rolegpt"), str), path, line, "doc.rolegpt",
+           "expected a string or null")
+    return doc
+
+
+def _metrics(row: dict, path: Path, line: int) -> dict[str, float]:
+    out = {}
+    for key, value in row.items():
+        if key in _NOT_METRICS or value is None:
+            continue
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), path, line, key,
+               f"expected a number (a per-item metric), got {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def _record(row: Any, path: Path, line: int) -> Record:
+    _check(isinstance(row, dict), path, line, None, "expected a JSON object")
+    doc_id = row.get("doc_id")
+    _check(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line, "doc_id",
+           "missing or not an integer")
+    return Record(doc_id, check_doc(row.get("doc"), path, line), _response(row, path, line),
+                  _metrics(row, path, line), str(row.get("doc_hash", "")))
+
+
+def read_records(path: str | os.PathLike, limit: int | None = None) -> list[Record]:
+    """The items of a samples file, validated, sorted by ``doc_id``; ``limit`` keeps the first N."""
+    path = Path(path)
+    records, seen = [], set()
+    for line, row in read_jsonl(path, "samples file"):
+        record = _record(row, path, line)
+        _check(record.doc_id not in seen, path, line, "doc_id", f"duplicate doc_id {record.doc_id}")
+        seen.add(record.doc_id)
+        records.append(record)
+    records.sort(key=lambda r: r.doc_id)
+    return records[:limit] if limit is not None else records
+
+
+def _record_decoder(metrics: Sequence[str] | None, with_docs: bool = True):
+    """Decode one samples line into a :class:`Record` (all metrics, or only ``metrics``, faster)."""
+    import msgspec
+
+    if metrics is None:
+        decode = lenient_decode(msgspec.json.Decoder().decode)
+        return lambda raw, path, line: _record(decode(raw), path, line)
+    struct = msgspec.defstruct("RecordLine", [("doc_id", Any, None), ("doc", Any if with_docs else msgspec.Raw, None),
+                                              ("filtered_resps", Any, msgspec.UNSET), ("doc_hash", Any, ""),
+                                              *((m, Any, None) for m in metrics)])
+    decode = lenient_decode(msgspec.json.Decoder(struct).decode)
+
+    def record(raw: bytes, path: Path, line: int) -> Record:
+        row = decode(raw)
+        doc_id = row.doc_id
+        _check(isinstance(doc_id, int) and not isinstance(doc_id, bool), path, line, "doc_id",
+               "missing or not an integer")
+        response = _response({} if row.filtered_resps is msgspec.UNSET else {"filtered_resps": row.filtered_resps},
+                             path, line)
+        values = {m: getattr(row, m) for m in metrics if getattr(row, m) is not None}
+        doc = check_doc(row.doc, path, line) if with_docs else None
+        return Record(doc_id, doc, response, _metrics(values, path, line), str(row.doc_hash))
+    return record
+
+
+def read_records_at(path: str | os.PathLike, positions: Iterable[tuple[int, int]],
+                    metrics: Sequence[str] | None = None, with_docs: bool = True) -> list[Record]:
+    """The records of the lines at ``positions``, validated like :func:`read_records`.
+
+    ``positions`` are ``(byte offset, line number)`` pairs, as :func:`read_scores` gives them
+    (``Scores.offsets``, ``Scores.lines``): a few items of a large file are read without
+    decoding the rest (the leaderboard's item browser). With ``metrics``, a record holds only
+    those metrics, and the prompt and raw responses are skipped without being built; with
+    ``with_docs=False`` as well, so is the document (``Record.doc`` is None; ``doc_hash`` says
+    which document it was).
+    """
+    import msgspec
+
+    path = Path(path)
+    record = _record_decoder(metrics, with_docs or metrics is None)
+    records = []
+    try:
+        with path.open("rb") as handle:
+            for offset, line in positions:
+                handle.seek(offset)
+                try:
+                    records.append(record(handle.readline(), path, line))
+                except msgspec.ValidationError as err:
+                    raise decode_error(path, line, err, metrics or ()) from None
+                except msgspec.DecodeError as err:
+                    raise InputError(path, line, None, f"invalid JSON ({err}); changed since it was read?") from None
+    except OSError as err:
+        raise InputError(path, None, None, f"cannot read samples file: {err.strerror}") from None
+    return records
+
+
+def iter_records(runs: Iterable[Run], tasks: Sequence[str] | None = None) -> Iterator[tuple[Run, str, list[Record]]]:
+    """``(run, task, records)`` of the newest samples of each (name, task), optionally only ``tasks``."""
+    for run, task, path in latest_samples(runs):
+        if tasks is None or task in tasks:
+            yield run, task, read_records(path)
+
+
+def decode_error(path: Path, line: int, err: Exception, metrics: Sequence[str]) -> InputError:
+    import msgspec
+
+    if not isinstance(err, msgspec.ValidationError):  # a subclass of DecodeError
+        return InputError(path, line, None, f"invalid JSON ({err}); truncated or corrupt file?")
+    text = str(err)
+    at = re.search(r"at `\$\.?([^`]*)`", text)
+    name = at.group(1) if at and at.group(1) else None
+    got = re.search(r"got `([^`]*)`", text)
+    if name in metrics:
+        return InputError(path, line, name, f"expected a number (a per-item metric), got {got.group(1) if got else text}")
+    return InputError(path, line, name, re.sub(r"\s*-\s*at `[^`]*`", "", text).replace("`", "").lower())
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
+def lenient_decode(decode):
+    """``decode``, falling back to ``json`` for a line msgspec refuses as JSON but Python reads.
+
+    Python's json accepts a lone surrogate escape (``"\\ud800"``), which msgspec rejects; such a
+    line is still a line of the file: it is read, with U+FFFD for the surrogate, not lost.
+    """
+    import json
+
+    import msgspec
+
+    def lenient(raw: bytes):
+        try:
+            return decode(raw)
+        except msgspec.ValidationError:
+            raise
+        except msgspec.DecodeError:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise msgspec.DecodeError("JSON is malformed") from None
+            return decode(msgspec.json.encode(_scrub(value)))
+    return lenient
