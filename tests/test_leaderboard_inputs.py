@@ -86,6 +86,28 @@ def test_blank_lines_and_compact_separators_read_the_same(tmp_path):
     assert [r.doc_id for r in outputs.read_records_at(other, zip(slow.offsets, slow.lines))] == fast.doc_ids.tolist()
 
 
+def test_whole_file_decoding_falls_back_line_by_line_whenever_lines_and_values_may_differ(tmp_path):
+    """Two values on one line plus a blank line elsewhere (as many values as lines), CRLF, lone surrogates."""
+    path = RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl"
+    rows, fast = _lines(path), outputs.read_scores(path, ("spe",))
+    text = [json.dumps(r, ensure_ascii=False) for r in rows]
+    two = tmp_path / "two.jsonl"
+    two.write_text("\n".join([text[0] + " " + text[1], "", *text[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        outputs.read_scores(two, ("spe",))
+    assert err.value.line == 1 and "invalid JSON" in str(err.value)
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes("".join(t + "\r\n" for t in text).encode("utf-8"))
+    got = outputs.read_scores(crlf, ("spe",))
+    assert got.doc_ids.tolist() == fast.doc_ids.tolist() and got.lines.tolist() == list(range(1, len(rows) + 1))
+    assert got.metrics["spe"].tolist() == fast.metrics["spe"].tolist()
+    lone = tmp_path / "lone.jsonl"
+    lone.write_text("\n".join(text[:2] + [text[2].replace(json.dumps(rows[2]["doc"]["role"], ensure_ascii=False),
+                                                            '"\\ud800x"', 1)] + text[3:]) + "\n", encoding="utf-8")
+    got = outputs.read_scores(lone, ("spe",))
+    assert got.role_names[got.roles[2]] == "\ufffdx" and got.metrics["spe"].tolist() == fast.metrics["spe"].tolist()
+
+
 @pytest.mark.parametrize("damage, line, field, reason", [
     (lambda text: text[:-40], 6, None, "truncated"),
     (lambda text: text.replace('"doc_id": 2, ', '"doc_id": 2, {{', 1), 3, None, "invalid JSON"),
