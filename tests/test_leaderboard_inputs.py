@@ -141,11 +141,14 @@ def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_chang
     assert scores.load(root, job) is None
     scores.save(root, job, fresh)
     entry = scores.entry(root, job)
-    assert entry.suffix == ".npz" and set(np.load(entry)) == {"items", "values", "meta", "turns"}
+    assert entry.suffix == ".npz" and {"meta", "roles", "floats", "offsets", "item_ids"} <= set(np.load(entry))
     cached = scores.load(root, job)
+    assert all(c.offsets is None for c in cached)  # read only when the item browser asks
     for one, again in zip(fresh, cached):
+        again.positions()
         for name in ("doc_ids", "roles", "types", "offsets", "lines"):
             assert getattr(again, name).tolist() == getattr(one, name).tolist(), name
+            assert getattr(again, name).dtype == getattr(one, name).dtype, name
         assert again.role_names == one.role_names and again.item_names == one.item_names
         assert list(again.metrics) == list(one.metrics)
         for m in one.metrics:
@@ -159,6 +162,27 @@ def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_chang
     entry.parent.mkdir(parents=True, exist_ok=True)
     entry.write_bytes(b"PK\x03\x04 cut short")
     assert scores.load(root, job) is None  # unreadable entries are misses too
+
+
+def test_cache_keeps_every_value_exactly_whatever_its_columns_hold(tmp_path):
+    path = tmp_path / "samples_rolebench_general_zh_x.jsonl"
+    shutil.copy(RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl", path)
+    job = [(path, ("cus", "raw", "resp_tokens"))]
+    one = outputs.read_scores(path, job[0][1])
+    n = one.doc_ids.size
+    one.doc_ids = one.doc_ids * 3 + 7  # not 0..n-1: stored
+    one.metrics["resp_tokens"] = np.arange(n, dtype=np.float64) - 2  # integer-valued: stored as int32
+    one.metrics["raw"] = np.full(n, np.nan)  # all NaN: not stored
+    odd = np.linspace(0, 1, n)
+    odd[0], odd[-1] = -0.0, 2.0**40  # not exactly int32: stored as float64
+    one.metrics["cus"] = odd
+    scores.save(tmp_path / "cache", job, [one])
+    again = scores.load(tmp_path / "cache", job)[0]
+    assert again.doc_ids.tolist() == one.doc_ids.tolist() and again.doc_ids.dtype == np.int64
+    for m, values in one.metrics.items():
+        assert again.metrics[m].dtype == np.float64
+        assert np.array_equal(again.metrics[m], values, equal_nan=True), m
+    assert np.signbit(again.metrics["cus"][0])
 
 
 def test_parallel_reading_equals_reading_here_and_fills_the_cache(tmp_path, monkeypatch):

@@ -38,6 +38,8 @@ class Scores:
             when no document has one.
         item_names: the item ids, in order of first appearance.
         depths: int32 ``doc.depth`` (0 when absent), or None when no document has one.
+        load_positions: when ``offsets`` and ``lines`` are None, a callable giving them
+            (see :meth:`positions`).
     """
 
     doc_ids: Any
@@ -50,6 +52,14 @@ class Scores:
     item_ids: Any = None
     item_names: list[str] = field(default_factory=list)
     depths: Any = None
+    load_positions: Any = field(default=None, repr=False, compare=False)
+
+    def positions(self) -> tuple[Any, Any]:
+        """``(offsets, lines)``, read on first use when they were left out (the leaderboard's cache)."""
+        if self.offsets is None and self.load_positions is not None:
+            self.offsets, self.lines = self.load_positions()
+            self.load_positions = None
+        return self.offsets, self.lines
 
 
 @functools.lru_cache(maxsize=16)
