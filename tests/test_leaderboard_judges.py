@@ -105,6 +105,22 @@ def test_a_bad_judge_summary_is_an_error_on_the_board_not_the_end_of_the_build(t
     assert (tmp_path / "site" / "index.html").is_file() and board.row("model-a").rank == 1
 
 
+def test_a_judge_name_with_markup_and_pipes_stays_text_in_the_markdown(tmp_path):
+    judge = "x|y<b>bold</b>"
+    folder = tmp_path / "judges" / "org__model-a" / EN / judge
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({**_summary("org__model-a", "pairwise"), "judge": judge}))
+    build_leaderboard([RUNS / "a"], judges=[tmp_path / "judges"], out=tmp_path / "site",
+                      options=Options(n_boot=20, browse_items=0))
+    text = (tmp_path / "site" / "leaderboard.md").read_text(encoding="utf-8")
+    assert "<b>" not in text and "x\\|y&lt;b&gt;bold&lt;/b&gt;" in text
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Rank"))
+    table = lines[start:lines.index("", start)]
+    assert "x\\|y" in table[0] and len(table) > 3
+    assert len({len(line.replace("\\|", "").split("|")) for line in table}) == 1  # as many columns in every line
+
+
 def test_the_judges_own_output_goes_on_the_board(llm_server, tmp_path, monkeypatch):
     """``rolebench-eval judge`` (pairwise; rank with model-a and model-c ranked together with RoleGPT;
     rubric) against the scripted server, then the board: its judge columns are the summaries' numbers,
