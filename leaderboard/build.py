@@ -112,7 +112,7 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
     names = opts.names
     if not isinstance(names, Mapping):
         names = dict(run_inputs.split_name(spec, runs) for spec in names)
-    run_inputs.apply_names(runs, names)
+    run_inputs.apply_names(runs, names, reported_names())
     tasks = [[t for t in run.tasks if t in run.samples] for run in runs]
     jobs = [[(run.samples[t], run_inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
             for run, ts in zip(runs, tasks)]
@@ -175,6 +175,12 @@ def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, 
         row.full_name = " · ".join(sorted(row.run_names))
         rows.append(row)
     return sorted(rows, key=lambda r: r.name), task_runs, notes
+
+
+def reported_names() -> set[str]:
+    """The names of the paper's rows (no measured row may take one)."""
+    tables = paper_tables()["tables"].values()
+    return {m for t in tables for m in [*t.get("rouge", {}), *(t.get("win_rate") or {}).get("values", {})]}
 
 
 def reported_rows(schema: Schema, column_tasks: dict[str, list[str]]) -> tuple[list[Row], str]:

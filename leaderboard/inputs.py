@@ -163,9 +163,14 @@ def split_name(spec: str, runs: list[RunResult]) -> tuple[str, str]:
     return fits[0]
 
 
-def apply_names(runs: list[RunResult], names: Mapping[str, str]) -> None:
-    """Label the runs each ``PATH -> LABEL`` names; a PATH that names no run is an error."""
+def apply_names(runs: list[RunResult], names: Mapping[str, str], reserved: Iterable[str] = ()) -> None:
+    """Label the runs each ``PATH -> LABEL`` names; a PATH that names no run, or a LABEL that is
+    one of the ``reserved`` row names (the paper's), is an error."""
+    reserved = set(reserved)
     for key, label in names.items():
+        if clean(label) in reserved:
+            raise InputError(None, None, "--name", f"label {clean(label)!r} is the name of a row of the RoleLLM "
+                                                   f"paper on the board; choose another label")
         hits = [r for r in runs if _matches(key, r)]
         if not hits:
             raise InputError(None, None, "--name", f"{key!r} names no input, results file, folder or model "

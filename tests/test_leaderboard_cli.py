@@ -98,6 +98,12 @@ def test_name_takes_the_equals_sign_that_names_a_run_and_an_unmatched_one_is_exi
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert lines == ["rolebench-eval leaderboard: error: field '--name': 'org/nobody=X': no input, results file, "
                      "folder or model name matches the text before any '='"]
+    paper = cli("leaderboard", str(RUNS / "a"), "--out", str(tmp_path / "s3"), "--name", f"{RUNS / 'a'}=RoleGPT",
+                "--no-cache")
+    assert paper.returncode == 2 and not (tmp_path / "s3" / "index.html").exists()
+    assert [line for line in paper.stderr.splitlines() if line.strip()] == [
+        "rolebench-eval leaderboard: error: field '--name': label 'RoleGPT' is the name of a row of the RoleLLM "
+        "paper on the board; choose another label"]
 
 
 def test_the_console_lists_what_was_left_out_and_why(tmp_path):
