@@ -57,7 +57,11 @@ class Options:
         cache_dir: Folder caching the per-item scores read from samples files, and the figures (None: no cache).
         browse_items: Items per role in the item browser (``items.html``); 0 writes no browser.
         browse_models: Measured rows (by rank) whose answers the item browser shows.
-        workers: Processes reading samples files (None: one per CPU).
+        workers: Processes reading samples files (None: one per CPU); only with ``processes``.
+        processes: Start worker processes (``spawn``) to read samples files and draw a large
+            board's figures. The CLI sets it; a script that sets it must guard its entry point
+            with ``if __name__ == "__main__":`` (each worker imports the main module), which is
+            why a library call works in this process only unless asked.
     """
 
     names: Mapping[str, str] | Sequence[str] = field(default_factory=dict)
@@ -71,6 +75,7 @@ class Options:
     browse_items: int = 20
     browse_models: int = 10
     workers: int | None = None
+    processes: bool = False
 
 
 def _fail(errors: list[InputError], exc: InputError, strict: bool) -> None:
@@ -118,7 +123,7 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
             for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     index, kept = scores.DocIndex(), []
-    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers)):
+    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1)):
         try:
             for task, (path, _), one in zip(ts, job, got):
                 if isinstance(one, InputError):
@@ -272,7 +277,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
         Path(out).mkdir(parents=True, exist_ok=True)
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
-        drawing = Drawing(board, Path(out), cache_dir, items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
+        drawing = Drawing(board, Path(out), cache_dir, opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
     if opts.browse_items > 0:
         from .items import items_data
 

@@ -246,3 +246,23 @@ def test_records_at_positions_read_only_what_they_are_asked(tmp_path):
     with pytest.raises(InputError) as err:
         outputs.read_records_at(bad, [(offset, 4)], ("cus",), with_docs=False)
     assert (err.value.line, err.value.field) == (4, "filtered_resps") and "expected generated text" in str(err.value)
+
+
+def test_a_library_call_starts_no_process_unless_asked(tmp_path, monkeypatch):
+    """A user's script without a main guard would run again in every spawned worker: only the CLI spawns."""
+    import multiprocessing
+
+    from rolebench_eval.leaderboard import build as build_module
+    from rolebench_eval.leaderboard.build import Options, build_leaderboard
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+    monkeypatch.setattr(scores, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 0)
+    runs = [RUNS / "a", RUNS / "b"]
+    board = build_leaderboard(runs, out=tmp_path / "site", options=Options(n_boot=20, workers=2, browse_items=0))
+    assert (tmp_path / "site" / "index.html").is_file() and len(board.measured) == 2
+    with pytest.raises(AssertionError, match="worker process"):
+        build_leaderboard(runs, out=tmp_path / "s2", options=Options(n_boot=20, workers=2, processes=True))
