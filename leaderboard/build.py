@@ -321,6 +321,6 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, 
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
     written.update((drawing or plots.Drawing(board, out, cache_dir)).result())
-    written.update(html.write_pages(board, out))
+    written.update(html.write_pages(board, out, cache_dir))
     board.outputs = written
     return written

@@ -141,7 +141,7 @@ def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_chang
     assert scores.load(root, job) is None
     scores.save(root, job, fresh)
     entry = scores.entry(root, job)
-    assert entry.suffix == ".npz" and {"meta", "roles", "floats", "offsets", "item_ids"} <= set(np.load(entry))
+    assert entry.suffix == ".npz" and set(np.load(entry)) == {"meta", "warm", "offsets", "lines"}
     cached = scores.load(root, job)
     assert all(c.offsets is None for c in cached)  # read only when the item browser asks
     for one, again in zip(fresh, cached):
