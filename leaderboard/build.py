@@ -262,7 +262,8 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     paper_rows, citation = reported_rows(schema, result.column_tasks)
     board = Leaderboard(
         columns=list(schema.columns) + judge_cols, rows=result.ordered + paper_rows,
-        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes,
+        excluded=[r for r in rows if r not in shown], errors=errors,
+        notes=run_inputs.ignored_notes(runs) + notes + judge_notes,
         unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
         breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
         baseline=baseline, citation=citation,
