@@ -255,6 +255,18 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     result = analyse(schema, shown, task_runs, baseline, index.roles, Resampling(opts.n_boot, opts.seed, cache_dir))
     clock("compute")
+    board, used = _assemble(schema, opts, judges, result, (rows, shown, baseline), errors,
+                            run_inputs.ignored_notes(runs) + notes)
+    _write(board, schema, task_runs, used, out, opts, cache_dir, clock)
+    return board
+
+
+def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], result,
+              measured: tuple[list[Row], list[Row], str | None], errors: list[InputError],
+              notes: list[str]) -> tuple[Leaderboard, dict]:
+    """The board: the analysed rows with their judge cells, the paper's rows, what was left out and why;
+    and the judge summaries used, by (row, task, judge). ``measured``: (every row, those shown, baseline)."""
+    rows, shown, baseline = measured
     summaries, judge_errors = find_summaries(judges)
     for exc in judge_errors:
         _fail(errors, exc, opts.strict)
@@ -262,8 +274,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     paper_rows, citation = reported_rows(schema, result.column_tasks)
     board = Leaderboard(
         columns=list(schema.columns) + judge_cols, rows=result.ordered + paper_rows,
-        excluded=[r for r in rows if r not in shown], errors=errors,
-        notes=run_inputs.ignored_notes(runs) + notes + judge_notes,
+        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes,
         unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
         breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
         baseline=baseline, citation=citation,
@@ -271,14 +282,22 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
                   "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
+    return board, used
+
+
+def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
+           opts: Options, cache_dir: Path | None, clock) -> None:
+    """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
+    in another process (when ``opts.processes``) while the browser's lines are read."""
     drawing = None
-    if out is not None:  # a large board's figures are drawn in another process, while the browser is read
+    if out is not None:
         from .plots import Drawing
 
         Path(out).mkdir(parents=True, exist_ok=True)
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
-        drawing = Drawing(board, Path(out), cache_dir, opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
+        background = opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
+        drawing = Drawing(board, Path(out), cache_dir, background)
     if opts.browse_items > 0:
         from .items import items_data
 
@@ -287,7 +306,6 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     if out is not None:
         write_outputs(board, Path(out), cache_dir, drawing)
         clock("write")
-    return board
 
 
 class _Clock:
