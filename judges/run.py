@@ -242,8 +242,11 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
 
 
 def check_usable(result: JudgeReport) -> None:
-    """Raise :class:`NothingUsable` when items were judged but no verdict parsed (exit status 5)."""
+    """Raise :class:`NothingUsable` (exit status 5) when nothing was judged and nothing is pending
+    (every item skipped), or when items were judged but no verdict parsed."""
     judged = sum(s["n_judged"] for s in result.summaries)
+    if not judged and not any(s["n_pending"] for s in result.summaries):
+        _nothing_judged(result.summaries)
     if not judged or any(s["n_parsed"] for s in result.summaries) or result.first_failure is None:
         return
     folder, first = result.first_failure
@@ -255,3 +258,19 @@ def check_usable(result: JudgeReport) -> None:
                 f"(a base model without a chat template, too low a token limit): look at judge_texts in {where}")
     raise NothingUsable(f"no verdict parsed: all {judged} judged items are parse failures (the first, doc "
                         f"{first['doc_id']}: {first['parse_error']}); {hint}")
+
+
+def _nothing_judged(summaries: list[dict]) -> None:
+    """Every item was skipped before judging: say how many for which reason, and what to check."""
+    total = sum(s["n_total"] for s in summaries)
+    no_base = sum(s["n_skipped_no_baseline"] for s in summaries)
+    no_answer = sum(s["n_skipped_no_answer"] for s in summaries)
+    baselines = sorted({str(s["baseline"]) for s in summaries if s["n_skipped_no_baseline"]})
+    hint = []
+    if no_base:
+        hint.append(f"{no_base} have no baseline answer ({', '.join(baselines)}: a split without a RoleGPT "
+                    "baseline file, or a --baseline run lacking these items)")
+    if no_answer:
+        hint.append(f"{no_answer} have no candidate answer (the run logged none)")
+    raise NothingUsable(f"nothing was judged: of {total} items, " + ("; ".join(hint) or "none to judge")
+                        + "; the summaries were written with no win rate")
