@@ -111,7 +111,24 @@ def _samples_of(inputs: Sequence[str | os.PathLike]) -> list:
     if not found:
         raise InputError(inputs[0] if len(inputs) == 1 else None, None, None,
                          "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)")
+    warn_dropped(runs, found)
     return found
+
+
+def warn_dropped(runs: Sequence, found: Sequence) -> None:
+    """One warning per run left out because a newer run of the same name has its task(s).
+
+    Two folders of one model (with and without a chat template, say) share a run name; only
+    the newest samples of each (run name, task) are judged, and the user must hear which.
+    """
+    kept = {(run.name, task): path for run, task, path in found}
+    for run in runs:
+        dropped = sorted(t for t, path in run.samples.items() if kept[run.name, t] != path)
+        if dropped:
+            newer = sorted({str(kept[run.name, t]) for t in dropped})
+            log.warning("not judging %s (run %s, task(s) %s): the newer run %s has the same run name and "
+                        "task(s), and only the newest is judged; to judge the older one, give it alone "
+                        "(with another --out)", run.results_path, run.name, ", ".join(dropped), ", ".join(newer))
 
 
 def baseline_answers(source: str | os.PathLike, task: str) -> tuple[str, dict[tuple[str, str], str]]:

@@ -100,3 +100,23 @@ def test_a_budget_stop_before_any_answer_is_not_nothing_usable(llm_server, tmp_p
     assert report.summaries[0]["n_pending"] == 1
     check_usable(report)  # no raise
     assert report.batch.exit_code == 3
+
+
+# ------------------------------------------------------------------ two runs with one name
+
+
+def test_a_run_dropped_for_a_newer_one_of_the_same_name_is_named(llm_server, tmp_path, caplog):
+    docs = [_doc("q1: a?", "BASE a")]
+    old = write_run(tmp_path / "runs" / "plain" / "org__m", "org/m", TASK, docs, ["CAND plain"],
+                    date="2026-01-01T00-00-00.000001")
+    new = write_run(tmp_path / "runs" / "chat" / "org__m", "org/m", TASK, docs, ["CAND chat"],
+                    date="2026-01-05T00-00-00.000001")
+    srv = llm_server({"default_reply": "[[A]]"}, expected_key=KEY)
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"):
+        report = judge_outputs([str(tmp_path / "runs" / "plain"), str(tmp_path / "runs" / "chat")],
+                               _opts(srv, tmp_path, "pairwise"))
+    assert [u.path for u in report.units] == [new]
+    dropped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not judging")]
+    assert len(dropped) == 1
+    assert str(old.parent / "results_2026-01-01T00-00-00.000001.json") in dropped[0] and str(new) in dropped[0]
+    assert "org/m" in dropped[0] and TASK in dropped[0]
