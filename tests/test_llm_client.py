@@ -124,10 +124,10 @@ def test_token_and_money_caps(server, tmp_path):
     requests = [_msgs(f"item {i}") for i in range(20)]
     config = _config(srv, concurrency=1, max_tokens=16)
     with ResponseCache(tmp_path / "t.sqlite") as cache:
-        budget = Budget(Caps(max_tokens=100))
+        budget = Budget(Caps(max_total_tokens=100))
         result = run_batch(requests, config, cache, budget, progress=False)
     spent = result.spent
-    assert result.stopped.startswith("budget: max_tokens=100")
+    assert result.stopped.startswith("budget: max_total_tokens=100")
     assert 0 < result.n_sent < 20 and spent["requests"] == result.n_sent == srv.count()
     assert spent["prompt_tokens"] + spent["completion_tokens"] <= 100
     with pytest.raises(ValueError, match="needs prices"):
