@@ -120,3 +120,93 @@ def test_a_run_dropped_for_a_newer_one_of_the_same_name_is_named(llm_server, tmp
     assert len(dropped) == 1
     assert str(old.parent / "results_2026-01-01T00-00-00.000001.json") in dropped[0] and str(new) in dropped[0]
     assert "org/m" in dropped[0] and TASK in dropped[0]
+
+
+# ------------------------------------------------------------------ a split that repeats a question (rank)
+
+
+def _ranks(match: str, ranks: dict) -> dict:
+    return {"id": match, "match": [match, "rank the models"], "rank": ranks}
+
+
+def test_a_repeated_question_meets_the_same_repeat_of_the_other_run(llm_server, tmp_path):
+    """Released rolegen_specific_en repeats 17 (role, question)s: each repeat is its own item of k systems."""
+    q1, q2 = "qid-1: where is the tide?", "qid-2: what is a barnacle?"
+    a_docs = [_doc(q1, "BASE tide"), _doc(q2, "BASE barnacle"), _doc(q1, "BASE tide")]
+    write_run(tmp_path / "runs" / "org__alfa", "org/alfa", TASK, a_docs, ["ALFA first", "ALFA two", "ALFA again"])
+    b_docs = [_doc(q1, "BASE tide"), _doc(q1, "BASE tide")]  # lacks qid-2
+    write_run(tmp_path / "runs" / "org__brav", "org/brav", TASK, b_docs, ["BRAV first", "BRAV again"])
+    script = {"rules": [_ranks("ALFA first", {"ALFA": 1, "BRAV": 2, "BASE": 3}),
+                        _ranks("ALFA again", {"ALFA": 3, "BRAV": 1, "BASE": 2}),
+                        _ranks("ALFA two", {"ALFA": 2, "BASE": 1})]}
+    srv = llm_server(script, expected_key=KEY)
+    report = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path))
+    by = {s["model"]: s for s in report.summaries}
+    alfa, brav = by["org/alfa"], by["org/brav"]
+    assert sorted(e["rule"] for e in srv.requests()) == ["ALFA again", "ALFA first", "ALFA two"]
+    # ALFA: rank 1 (win), 2 of 2 (loss), 3 (loss); BRAV: rank 2 (win), 1 (win)
+    assert (alfa["n_parsed"], alfa["win_rate"], alfa["mean_rank"]) == (3, pytest.approx(1 / 3), pytest.approx(2.0))
+    assert (brav["n_parsed"], brav["win_rate"], brav["mean_rank"]) == (2, 1.0, 1.5)
+    systems = ["org/alfa", "org/brav", "rolegpt"]
+    assert (alfa["systems"], alfa["n_systems"], alfa["n_systems_min"], alfa["n_systems_max"]) == (systems, 3, 2, 3)
+    assert (brav["systems"], brav["n_systems"], brav["n_systems_min"], brav["n_systems_max"]) == (systems, 3, 3, 3)
+    rows = _rows(tmp_path, "org__alfa", TASK)
+    assert [(r["doc_id"], r["rank"], r["n_systems"]) for r in rows] == [(0, 1, 3), (1, 2, 2), (2, 3, 3)]
+    for row in rows:  # every system shown once
+        shown = [e["system"] for e in row["value"]["shown"]]
+        assert len(shown) == len(set(shown)) == row["n_systems"]
+    assert [r["rank"] for r in _rows(tmp_path, "org__brav", TASK)] == [2, 1]
+
+
+def test_a_run_alone_is_ranked_with_the_baseline_only(llm_server, tmp_path):
+    """L2: the summary's systems and k are those of its prompts, not of every input."""
+    write_run(tmp_path / "runs" / "org__alfa", "org/alfa", TASK, [_doc("qid-1: a?", "BASE a")], ["ALFA a"])
+    write_run(tmp_path / "runs" / "org__brav", "org/brav", TASK, [_doc("qid-2: b?", "BASE b")], ["BRAV b"])
+    srv = llm_server({"rules": [_ranks("qid-", {"ALFA": 1, "BRAV": 1, "BASE": 2})]}, expected_key=KEY)
+    report = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path))
+    for summary in report.summaries:
+        assert (summary["systems"], summary["n_systems"], summary["n_systems_min"]) == (
+            [summary["model"], "rolegpt"], 2, 2)
+        assert (summary["win_rate"], summary["mean_rank"]) == (1.0, 1.0)
+
+
+# ------------------------------------------------------------------ Table 7: the prompting-study variants together
+
+
+def _variants(root: Path) -> None:
+    docs = [_doc("qid-1: where is the tide?", "BASE tide"), _doc("qid-2: what is a barnacle?", "BASE barnacle")]
+    for task, marker in ((TASK, "ZERO"), (f"{TASK}_fewshot", "FEWS"), (f"{TASK}_dialogue", "DIAL")):
+        write_run(root / "runs" / "org__m", "org/m", task, docs, [f"{marker} tide", f"{marker} barnacle"])
+
+
+def test_the_three_layouts_of_one_model_are_ranked_in_one_prompt(llm_server, tmp_path):
+    _variants(tmp_path)
+    script = {"rules": [_ranks("qid-1:", {"BASE": 1, "FEWS": 2, "DIAL": 3, "ZERO": 4}),
+                        _ranks("qid-2:", {"ZERO": 1, "FEWS": 1, "DIAL": 2, "BASE": 2})]}
+    srv = llm_server(script, expected_key=KEY)
+    report = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, across_variants=True))
+    assert sorted(e["rule"] for e in srv.requests()) == ["qid-1:", "qid-2:"]  # one prompt per item
+    by = {s["task"]: s for s in report.summaries}
+    systems = ["org/m [zero-shot]", "org/m [dialogue]", "org/m [fewshot]", "rolegpt"]
+    # qid-2's dense [1, 1, 2, 2] is the competition ranking ZERO 1, FEWS 1, DIAL 3, BASE 3
+    expected = {TASK: ("org/m [zero-shot]", 0.5, 2.5), f"{TASK}_fewshot": ("org/m [fewshot]", 0.5, 1.5),
+                f"{TASK}_dialogue": ("org/m [dialogue]", 0.25, 3.0)}
+    for task, (system, win_rate, mean_rank) in expected.items():
+        summary = by[task]
+        assert (summary["model"], summary["system"], summary["systems"], summary["n_systems"]) == (
+            "org/m", system, systems, 4)
+        assert (summary["win_rate"], summary["mean_rank"]) == (win_rate, mean_rank)
+        assert (tmp_path / "out" / "org__m" / task / "rank" / "summary.json").is_file()
+    # without the option each layout is its own candidate-vs-RoleGPT ranking (k = 2)
+    alone = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path / "alone"))
+    assert {s["n_systems"] for s in alone.summaries} == {2} and len(srv.requests()) == 2 + 6
+
+
+def test_across_variants_needs_the_rank_protocol(llm_server, tmp_path):
+    from rolebench_eval.errors import InputError
+
+    _variants(tmp_path)
+    srv = llm_server({"default_reply": "x"}, expected_key=KEY)
+    with pytest.raises(InputError, match="--across-variants .* needs --judge rank"):
+        judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, "pairwise", across_variants=True))
+    assert srv.requests() == []
