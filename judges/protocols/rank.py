@@ -13,7 +13,8 @@ list of ``{"model", "reason", "rank"}`` (a Python literal or JSON; ties allowed)
   strictly above), whatever numbering the judge used for ties ([1, 1, 2] -> [1, 1, 3]).
 * **Per candidate:** outcome against the baseline (ranked above = win 1, tie 0.5, below
   = loss 0), its rank among the k systems of the item; items a run lacks are ranked
-  among the systems that have them.
+  among the systems that have them. Items are matched on (role, question, occurrence),
+  so each system is shown once per prompt even where a split repeats a question.
 
 Settings (config section ``rank``): ``max_systems`` (default 5; more systems in one task
 is an error) and ``order_seed``. With one input this is candidate vs baseline, k = 2.
