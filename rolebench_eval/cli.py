@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.set_defaults(func=_reproduce)
 
     demo = sub.add_parser("demo", help="offline end to end: replay, tiny model + RoCIT adapter, leaderboard page")
-    demo.add_argument("--data-dir", required=True, help="a local RoleBench copy (with the Chinese train files)")
+    demo.add_argument("--data-dir", help="a local RoleBench copy (default: $ROLEBENCH_DATA_DIR, else the Chinese "
+                                           "files of the Hub dataset, downloaded once)")
     demo.add_argument("--out", default="demo", help="output folder (default: ./demo)")
     demo.set_defaults(func=_demo)
 
