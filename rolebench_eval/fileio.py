@@ -1,7 +1,11 @@
 """Files in and out: atomic writes, the one JSONL reader and writer, JSON reading, hashes.
 
 Every JSONL file of the project goes through :func:`read_jsonl` and :func:`write_jsonl`
-(both built on ``jsonlines``), so there is one definition of what a line is:
+(both built on ``jsonlines``), so there is one definition of what a line is. Two readers of
+lm-eval's samples files read the same lines without it, for speed, and say so: the
+leaderboard's score reader (``outputs.scores``, hundreds of 60k-line files) and the item
+browser's reads by byte offset (``outputs.records.read_records_at``); both split at ``\n``
+and name the file and line as here.
 
 - a line ends at ``\\n`` only. The writer escapes U+2028, U+2029 and U+0085 (legal raw in a
   JSON string, but line breaks to ``str.splitlines`` and to some editors and JSON-lines

@@ -20,6 +20,7 @@ is called only when the run kept something (else the generators raise ``NothingU
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +35,8 @@ from rolebench_eval.source import CUSTOM_META
 from .common import GenerationResult
 from .filters import drops_text, normalize_question
 from .profile import Profile, role_description
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: per-run records with received/kept/dropped tallies (1: flat drop counts)
 
@@ -116,6 +119,9 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     kept = {name: other_roles_rows(path, profile.name) for name, path in paths.items()}
     for name, rows in files.items():
         write_jsonl(paths[name], kept[name] + rows)
+        if not kept[name] + rows:
+            log.warning("%s has no rows (too few instructions kept to fill both train and test); lm-eval "
+                        "refuses an empty split: generate more for this role", paths[name])
     written = {f"{folder}/{name}.jsonl": len(rows) for name, rows in files.items()}
     record_role(out, profile, method, record | {"written": written})
     return written
