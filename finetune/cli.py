@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from rolebench_eval.errors import EXIT_OK
 
@@ -44,10 +43,3 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         print(adapter)
     return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rolebench_eval.finetune`` (what ``accelerate launch -m`` runs), with the CLI's exit policy."""
-    from rolebench_eval.cli import main as cli_main
-
-    return cli_main(["finetune", *(sys.argv[1:] if argv is None else argv)])

@@ -18,6 +18,8 @@ examples:
   rolebench-eval judge out/ --judge rank --model gpt-4o --dry-run
   # the paper's joint ranking: several checkpoints and RoleGPT ranked in one prompt per item
   rolebench-eval judge out/model-a out/model-b out/model-c --judge rank --model gpt-4o
+  # Table 7: one model's zero-shot, _fewshot and _dialogue runs ranked together
+  rolebench-eval judge out/ --judge rank --across-variants --model gpt-4o
   rolebench-eval judge out/ --judge rank --model gpt-4o --max-cost 5 --price-input 2.5 --price-output 10
   # a local vLLM or Ollama server:
   rolebench-eval judge out/ --judge pairwise --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-72B-Instruct
@@ -43,6 +45,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="'rolegpt' (the dataset's RoleGPT answers, default) or another model's lm-eval output")
     p.add_argument("--max-systems", type=int,
                    help="rank: most systems (runs + baseline) ranked in one prompt (else the judge config, 5)")
+    p.add_argument("--across-variants", action="store_true",
+                   help="rank: put the zero-shot, _fewshot and _dialogue runs of a split in one prompt per "
+                        "item (the paper's Table 7), each run a system per variant ('run [fewshot]')")
     p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
     add_llm_arguments(p, defaults_from="the judge config",
                       model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
@@ -56,7 +61,8 @@ def _options(args: argparse.Namespace):
 
     caps, prices = budget_from_args(args)
     return JudgeOptions(judge=args.judge, baseline=args.baseline, out=args.out, cache=args.cache, caps=caps,
-                        prices=prices, limit=args.limit, max_systems=args.max_systems, dry_run=args.dry_run,
+                        prices=prices, limit=args.limit, max_systems=args.max_systems,
+                        across_variants=args.across_variants, dry_run=args.dry_run,
                         progress=not args.no_progress, client=overrides_from_args(args))
 
 

@@ -84,15 +84,18 @@ def _decoding(records: list[dict], configured: dict) -> tuple[dict, list[dict] |
     return next(d for d in distinct if canonical_json(d) == common), distinct if len(distinct) > 1 else None
 
 
-def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict) -> dict:
+def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict,
+              k_range: tuple[int, int] | None = None) -> dict:
     """The summary (schema version 2) of one (model, task, judge) from its annotation lines.
 
     Args:
         records: annotation lines (all statuses).
         meta: model, task, judge, judge_model, baseline and provenance fields.
         judge: the :class:`~.config.Judge`; its protocol object computes the statistics.
-        systems: every system ranked together (rank), else None.
+        systems: every system shown in a prompt with these items (rank), else None.
         configured: the decoding settings of the client config (used when answers carry none).
+        k_range: (fewest, most) systems in one prompt (rank): ``n_systems`` is the most, and
+            ``n_systems_min`` / ``n_systems_max`` say whether it varied (items some runs lack).
     """
     count = Counter(r["status"] for r in records)
     parsed = [r for r in records if r["status"] == "judged"]
@@ -100,13 +103,16 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     decoding, decodings = _decoding([r for r in records if r["status"] in ("judged", "parse_error")], configured)
     summary = {
         "kind": SUMMARY_KIND, "schema_version": SCHEMA_VERSION, **meta, "protocol": judge.protocol,
-        "systems": systems, "n_systems": len(systems) if systems else None,
+        "systems": systems, "n_systems": None, "n_systems_min": None, "n_systems_max": None,
         "n_total": len(records), "n_judged": count["judged"] + count["parse_error"], "n_parsed": count["judged"],
         "n_parse_failures": count["parse_error"], "n_refusals": sum(1 for r in records if r.get("refused")),
         "n_skipped_no_baseline": count["skipped_no_baseline"], "n_skipped_no_answer": count["skipped_no_answer"],
         "n_pending": count["pending"], "complete": count["pending"] == 0,
         **dict.fromkeys(STATISTICS),
     }
+    if systems:
+        low, high = k_range or (len(systems), len(systems))
+        summary.update(n_systems=high, n_systems_min=low, n_systems_max=high)
     summary.update(protocol.statistics(parsed, judge))
     summary["rouge_agreement"], summary["rouge_agreement_method"] = protocol.rouge_agreement(parsed)
     summary["decoding"], summary["decodings_seen"] = decoding, decodings

@@ -19,16 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.errors import InputError, NothingUsable
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
 from rolebench_eval.metrics import rouge_l
-from rolebench_eval.outputs import find_runs, latest_samples, read_records
 
 from . import report
 from .config import MODEL_ENV, Judge, JudgeConfigError, load_judge
+from .inputs import build_units
 from .protocols import Item, Job, Unit
 from .protocols.base import judge_job
 
@@ -63,6 +62,7 @@ class JudgeOptions:
     client: dict = field(default_factory=dict)  # any ClientConfig setting, over all of the above
     limit: int | None = None
     max_systems: int | None = None
+    across_variants: bool = False  # rank: the zero-shot, _fewshot and _dialogue runs in one prompt
     dry_run: bool = False
     progress: bool = True
 
@@ -91,77 +91,12 @@ def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
     return ClientConfig.layered(config, options, opts.client, {"model": model})
 
 
-def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None) -> Item:
-    return Item(doc_id=doc_id, role=doc["role"], question=doc["question"], lang=doc["lang"], kind=doc["kind"],
-                references=tuple(doc["references"]), role_prompt=doc["system_prompt"], candidate=candidate,
-                baseline=baseline, description=doc.get("description"))
-
-
-def _is_no_answer(response: str) -> bool:
-    """True for what the ``rolegpt`` replay logs when the dataset has no answer for an item."""
-    return response == NO_ROLEGPT_ANSWER
-
-
-def _samples_of(inputs: Sequence[str | os.PathLike]) -> list:
-    """The newest samples file of each (run, task) under ``inputs``; unreadable inputs are errors."""
-    runs, errors = find_runs(inputs)
-    if errors:
-        raise errors[0]
-    found = latest_samples(runs)
-    if not found:
-        raise InputError(inputs[0] if len(inputs) == 1 else None, None, None,
-                         "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)")
-    return found
-
-
-def baseline_answers(source: str | os.PathLike, task: str) -> tuple[str, dict[tuple[str, str], str]]:
-    """Another model's answers for ``task``, keyed by raw (role, question), and its run name."""
-    files = [(run, path) for run, t, path in _samples_of([source]) if t == task]
-    if not files:
-        raise InputError(source, None, None, f"the baseline has no samples for task {task}")
-    if len(files) > 1:
-        raise InputError(source, None, None, f"several runs have samples for task {task} "
-                         f"({', '.join(str(p) for _, p in files)}); point at one model's folder or file")
-    run, path = files[0]
-    return run.name, {(r.doc["role"], r.doc["question"]): r.response for r in read_records(path)}
-
-
-def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str,
-                limit: int | None = None) -> list[Unit]:
-    """Read every samples file and pair each candidate answer with its baseline answer."""
-    units = []
-    for run, task, path in _samples_of(inputs):
-        samples = read_records(path, limit)
-        name, answers = None, None
-        if judge.impl.needs_baseline:
-            if baseline == "rolegpt":
-                name = "rolegpt"
-            else:
-                name, answers = baseline_answers(baseline, task)
-        unit = Unit(run.name, task, path, name, [], [], [])
-        for s in samples:
-            base = None if name is None else (
-                s.doc.get("rolegpt") if answers is None else answers.get((s.doc["role"], s.doc["question"])))
-            item = _item(s.doc_id, s.doc, s.response, base)
-            if _is_no_answer(s.response):
-                unit.no_answer.append(item)
-            elif name is not None and base is None:
-                unit.skipped.append(item)
-            else:
-                unit.items.append(item)
-        for what, left_out in (("baseline (" + str(name) + ")", unit.skipped), ("candidate", unit.no_answer)):
-            if left_out:
-                log.warning("%s: %d of %d items have no %s answer; they are skipped, not judged",
-                            path, len(left_out), len(samples), what)
-        units.append(unit)
-    return units
-
-
 def plan_jobs(units: list[Unit], judge: Judge, max_systems: int | None = None) -> list[Job]:
-    """The protocol's jobs, task by task (the joint rank puts every run of a task in one prompt)."""
+    """The protocol's jobs, task by task (the joint rank puts every run of a task, and across
+    variants every variant of it, in one prompt)."""
     by_task: dict[str, list[Unit]] = {}
     for unit in units:
-        by_task.setdefault(unit.task, []).append(unit)
+        by_task.setdefault(unit.group or unit.task, []).append(unit)
     return [job for task_units in by_task.values()
             for job in judge.impl.jobs(task_units, judge, {"max_systems": max_systems})]
 
@@ -200,7 +135,7 @@ def _records(judge: Judge, config: ClientConfig, units: list[Unit], jobs: list[J
 
 
 def _meta(judge: Judge, config: ClientConfig, unit: Unit, stopped: str | None) -> dict:
-    return {"model": unit.model, "task": unit.task, "judge": judge.name,
+    return {"model": unit.model, "system": unit.system, "task": unit.task, "judge": judge.name,
             "judge_model": config.model, "baseline": unit.baseline_name,
             "judge_config_hash": judge.config_hash,
             "role_description": ROLE_DESCRIPTION, "samples_file": str(unit.path), "stopped": stopped}
@@ -211,7 +146,10 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     judge = load_judge(opts.judge)
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
-    units = build_units(inputs, judge, opts.baseline, opts.limit)
+    if opts.across_variants and judge.protocol != "rank":
+        raise InputError(f"--across-variants ranks the variants of a task together: it needs --judge rank "
+                         f"(or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
+    units = build_units(inputs, judge, opts.baseline, opts.limit, opts.across_variants)
     jobs = plan_jobs(units, judge, opts.max_systems)
     plan = [judge.impl.requests(judge, job) for job in jobs]
     flat = [messages for requests in plan for messages in requests]
@@ -227,7 +165,7 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     for n, unit in enumerate(units):
         records = by_unit[n]
         summary = report.summarize(records, _meta(judge, config, unit, result.batch.stopped), judge,
-                                   unit.systems, configured)
+                                   unit.systems, configured, unit.k_range)
         folder = report.output_dir(opts.out, unit.model, unit.task, judge.name)
         report.write_outputs(folder, records, summary)
         result.summaries.append(summary)
@@ -242,8 +180,11 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
 
 
 def check_usable(result: JudgeReport) -> None:
-    """Raise :class:`NothingUsable` when items were judged but no verdict parsed (exit status 5)."""
+    """Raise :class:`NothingUsable` (exit status 5) when nothing was judged and nothing is pending
+    (every item skipped), or when items were judged but no verdict parsed."""
     judged = sum(s["n_judged"] for s in result.summaries)
+    if not judged and not any(s["n_pending"] for s in result.summaries):
+        _nothing_judged(result.summaries)
     if not judged or any(s["n_parsed"] for s in result.summaries) or result.first_failure is None:
         return
     folder, first = result.first_failure
@@ -255,3 +196,19 @@ def check_usable(result: JudgeReport) -> None:
                 f"(a base model without a chat template, too low a token limit): look at judge_texts in {where}")
     raise NothingUsable(f"no verdict parsed: all {judged} judged items are parse failures (the first, doc "
                         f"{first['doc_id']}: {first['parse_error']}); {hint}")
+
+
+def _nothing_judged(summaries: list[dict]) -> None:
+    """Every item was skipped before judging: say how many for which reason, and what to check."""
+    total = sum(s["n_total"] for s in summaries)
+    no_base = sum(s["n_skipped_no_baseline"] for s in summaries)
+    no_answer = sum(s["n_skipped_no_answer"] for s in summaries)
+    baselines = sorted({str(s["baseline"]) for s in summaries if s["n_skipped_no_baseline"]})
+    hint = []
+    if no_base:
+        hint.append(f"{no_base} have no baseline answer ({', '.join(baselines)}: a split without a RoleGPT "
+                    "baseline file, or a --baseline run lacking these items)")
+    if no_answer:
+        hint.append(f"{no_answer} have no candidate answer (the run logged none)")
+    raise NothingUsable(f"nothing was judged: of {total} items, " + ("; ".join(hint) or "none to judge")
+                        + "; the summaries were written with no win rate")

@@ -4,7 +4,7 @@ Heavy libraries (lm-eval, torch, transformers) are imported only by the function
 that need them, so ``import rolebench_eval`` and ``rolebench-eval --help`` stay fast.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__", "evaluate"]
 

@@ -28,6 +28,13 @@ EPILOG = textwrap.dedent("""\
     5 nothing usable produced; 130 interrupted. Add --debug (before the verb) for tracebacks.
 """)
 
+# The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
+EXTRAS = {"openai": "judge", "scipy": "judge", "tqdm": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
+          "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
+          "trl": "finetune", "accelerate": "finetune", "datasets": "finetune", "playwright": "dev"}
+VERB_EXTRAS = {"judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
+               "demo": "finetune,leaderboard"}
+
 # Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
     "rolebench_eval.judges.cli",
@@ -111,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.set_defaults(func=_reproduce)
 
     demo = sub.add_parser("demo", help="offline end to end: replay, tiny model + RoCIT adapter, leaderboard page")
-    demo.add_argument("--data-dir", required=True, help="a local RoleBench copy (with the Chinese train files)")
+    demo.add_argument("--data-dir", help="a local RoleBench copy (default: $ROLEBENCH_DATA_DIR, else the Chinese "
+                                           "files of the Hub dataset, downloaded once)")
     demo.add_argument("--out", default="demo", help="output folder (default: ./demo)")
     demo.set_defaults(func=_demo)
 
@@ -125,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _verb(argv: list[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
+
+
+def _missing_extra(err: ImportError, verb: str) -> str | None:
+    """One line naming the optional package that is not installed and the extra that brings it."""
+    if "rolebench-eval[" in str(err):
+        return str(err)  # already says which extra
+    package = (err.name or "").split(".")[0]
+    if package not in EXTRAS:
+        return None  # not an optional dependency: a real bug, keep the traceback
+    extra = VERB_EXTRAS.get(verb, EXTRAS[package])
+    return f"this needs the package {package!r}, which is not installed: pip install 'rolebench-eval[{extra}]'"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"rolebench-eval {_verb(argv)}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except ImportError as err:
+        hint = _missing_extra(err, _verb(argv))
+        if debug or hint is None:
+            raise
+        print(f"rolebench-eval {_verb(argv)}: error: {hint}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         if debug:
             raise

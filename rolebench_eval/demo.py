@@ -57,6 +57,32 @@ def check_data(data_dir: Path) -> None:
                                  "Chinese splits of a local RoleBench copy (the Hub dataset's layout)")
 
 
+def data_root(data_dir: str | Path | None) -> Path:
+    """``data_dir``, else ``$ROLEBENCH_DATA_DIR``, else the Chinese files of the Hub dataset (downloaded once).
+
+    Files of one Hub revision share one snapshot folder in the Hugging Face cache, in the
+    dataset's layout, so that folder serves as the demo's data folder.
+    """
+    from rolebench_eval.catalogue import get_split
+    from rolebench_eval.source import DataSource
+
+    source = DataSource.resolve(data_dir)
+    if source.local_root is not None:
+        return source.local_root
+    root = None
+    for name in ZH_SPLITS:
+        split = get_split(name)
+        optional = [f"{split.dir}/rolegpt_baseline.jsonl", f"{split.profiles}/desc.json", *filter(None, [split.raw])]
+        for relpath in [f"{split.dir}/train.jsonl", f"{split.dir}/test.jsonl", *optional]:
+            path = source.fetch(relpath)
+            if path is None and relpath not in optional:
+                raise InputError(source.where(relpath), None, None, "not in the Hub dataset; the demo needs the "
+                                 "Chinese train and test splits (pass --data-dir to use a local copy)")
+            if path is not None:
+                root = path.parents[len(Path(relpath).parts) - 1]
+    return root
+
+
 def tokenizer_corpus(data_dir: Path, limit: int) -> list[str]:
     """Questions and references of the first ``limit`` items of each Chinese train split."""
     from rolebench_eval.catalogue import get_split
@@ -92,7 +118,7 @@ def train_tiny_models(data_dir: Path, out: Path, settings: DemoSettings) -> tupl
     return base, adapter
 
 
-def run_demo(data_dir: str | Path, out: str | Path, settings: DemoSettings | None = None,
+def run_demo(data_dir: str | Path | None, out: str | Path, settings: DemoSettings | None = None,
              echo: Callable[[str], None] = print) -> Path:
     """Run the four steps, print the score table, and return the path of the leaderboard page."""
     from rolebench_eval.outputs import run_name
@@ -100,7 +126,7 @@ def run_demo(data_dir: str | Path, out: str | Path, settings: DemoSettings | Non
     from rolebench_eval.tasks.runner import evaluate
 
     settings = settings or DemoSettings()
-    data_dir, out = Path(data_dir).resolve(), Path(out).resolve()
+    data_dir, out = data_root(data_dir), Path(out).resolve()
     check_data(data_dir)
     runs, measured = out / "runs", {}
     with quiet():

@@ -1,7 +1,11 @@
 """Files in and out: atomic writes, the one JSONL reader and writer, JSON reading, hashes.
 
 Every JSONL file of the project goes through :func:`read_jsonl` and :func:`write_jsonl`
-(both built on ``jsonlines``), so there is one definition of what a line is:
+(both built on ``jsonlines``), so there is one definition of what a line is. Two readers of
+lm-eval's samples files read the same lines without it, for speed, and say so: the
+leaderboard's score reader (``outputs.scores``, hundreds of 60k-line files) and the item
+browser's reads by byte offset (``outputs.records.read_records_at``); both split at ``\n``
+and name the file and line as here.
 
 - a line ends at ``\\n`` only. The writer escapes U+2028, U+2029 and U+0085 (legal raw in a
   JSON string, but line breaks to ``str.splitlines`` and to some editors and JSON-lines
@@ -20,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
@@ -28,6 +33,8 @@ from rolebench_eval.errors import InputError
 
 # Line breaks for str.splitlines() and JavaScript-era JSON readers, escaped by our writer.
 _SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
+# A lone surrogate (half an emoji cut at a token limit, read from a "\ud83d" escape) has no UTF-8 form.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @contextlib.contextmanager
@@ -49,9 +56,13 @@ def atomic_handle(path: str | os.PathLike) -> Iterator[BinaryIO]:
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` atomically; returns the path."""
+    """Write ``data`` (text as UTF-8) to ``path`` atomically; returns the path.
+
+    A lone surrogate in the text is written as its escape (``\\ud800``): valid inside a JSON
+    string, plain text elsewhere, never an encoding error after the work is done.
+    """
     with atomic_handle(path) as handle:
-        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        handle.write(data.encode("utf-8", errors="backslashreplace") if isinstance(data, str) else data)
     return Path(path)
 
 
@@ -62,8 +73,13 @@ def write_json_atomic(path: str | os.PathLike, data: Any, **dumps: Any) -> Path:
 
 
 def dumps_line(value: Any) -> str:
-    """One JSONL line (without its newline): UTF-8 JSON with the line separators escaped."""
-    return json.dumps(value, ensure_ascii=False).translate(_SEPARATORS)
+    """One JSONL line (without its newline): UTF-8 JSON with the line separators escaped.
+
+    Lone surrogates, which can only be inside strings, become their ``\\uXXXX`` escape, as
+    ``json.dumps`` with ``ensure_ascii`` writes them: the line reads back to the same value.
+    """
+    line = json.dumps(value, ensure_ascii=False).translate(_SEPARATORS)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line) if _SURROGATE.search(line) else line
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:

@@ -151,4 +151,10 @@ def custom_lang(source: DataSource, split: str) -> str:
     lang = data.get("lang")
     if lang not in ("en", "zh"):
         raise RoleBenchDataError(meta, None, "lang", f"expected 'en' or 'zh', got {lang!r}")
+    roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
+    for role, entry in roles.items():
+        if isinstance(entry, dict) and entry.get("writing"):
+            raise RoleBenchDataError(meta, None, f"roles.{role}.writing",
+                                     f"`generate {entry['writing']}` was stopped while writing this role's rows "
+                                     "(its files may not match); run the same command again to finish")
     return lang

@@ -144,3 +144,22 @@ def test_debug_shows_the_traceback_and_version_prints(tmp_path):
     from rolebench_eval import __version__
 
     assert cli("--version").stdout.strip() == f"rolebench-eval {__version__}"
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, capsys):
+    from rolebench_eval import cli
+
+    def needs_openai(args):
+        import importlib
+
+        importlib.import_module("openai_not_installed_here")  # stands for openai missing
+
+    monkeypatch.setitem(cli.EXTRAS, "openai_not_installed_here", "judge")
+    monkeypatch.setattr(cli, "_tasks_dir", needs_openai)
+    assert cli.main(["tasks-dir"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rolebench-eval tasks-dir: error: this needs the package 'openai_not_installed_here', "
+                   "which is not installed: pip install 'rolebench-eval[judge]'"]
+    missing = ModuleNotFoundError("No module named 'openai'", name="openai")
+    assert "rolebench-eval[generate]" in cli._missing_extra(missing, "generate")
+    assert cli._missing_extra(ModuleNotFoundError("x", name="not_optional"), "judge") is None  # a bug: traceback

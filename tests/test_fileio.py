@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.fileio import atomic_handle, read_json, read_jsonl, write_atomic, write_jsonl
+from rolebench_eval.fileio import atomic_handle, read_json, read_jsonl, write_atomic, write_json_atomic, write_jsonl
 
 
 def test_written_rows_hold_no_raw_line_separator_and_read_back(tmp_path):
@@ -55,3 +55,14 @@ def test_read_json_names_what_is_wrong(tmp_path):
     with pytest.raises(InputError) as err:
         read_json(tmp_path / "t.json")
     assert err.value.line == 3 and "truncated or corrupt" in err.value.problem
+
+
+def test_a_lone_surrogate_is_written_as_its_escape_and_reads_back(tmp_path):
+    value = {"answer": "cut at the limit \ud83d", "ok": "😀"}  # half an emoji, as json.loads gives it
+    write_jsonl(tmp_path / "a.jsonl", [value])
+    assert b'"cut at the limit \\ud83d"' in (tmp_path / "a.jsonl").read_bytes()
+    assert [row for _, row in read_jsonl(tmp_path / "a.jsonl")] == [value]
+    write_json_atomic(tmp_path / "a.json", value)
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == value
+    write_atomic(tmp_path / "a.html", "<p>\udc80</p>")
+    assert (tmp_path / "a.html").read_text(encoding="utf-8") == "<p>\\udc80</p>"

@@ -298,3 +298,13 @@ def test_line_separators_inside_a_triplet_stay_in_it():
     found, bad = parse_triplets("Question: Tea?\u2028Or rum?\nConfidence: 8\nAnswer: Tea.\u2029Always.\u0085Aye.")
     assert bad == 0
     assert [(t.question, t.answer) for t in found] == [("Tea?\u2028Or rum?", "Tea.\u2029Always.\u0085Aye.")]
+
+
+def test_a_split_left_without_rows_is_written_with_a_warning(tmp_path, caplog):
+    from rolebench_eval.generate.folder import write_role
+
+    row = {"role": load_profile(BRINE).name, "question": "Hello?", "generated": ["Ahoy."]}
+    with caplog.at_level("WARNING"):
+        written = write_role(tmp_path, load_profile(BRINE), "rolegpt", "general", {"train": [row], "test": []}, {})
+    assert written == {"general/train.jsonl": 1, "general/test.jsonl": 0}
+    assert [r.getMessage().split(" has no rows")[0] for r in caplog.records] == [str(tmp_path / "general/test.jsonl")]

@@ -412,3 +412,33 @@ def test_chinese_character_end_to_end_with_the_rolegpt_replay(llm_server, tmp_pa
 def test_custom_splits_need_a_generated_folder(fixture_data_dir):
     with pytest.raises(RoleBenchDataError, match="rolebench_custom.json.*written by `rolebench-eval generate`"):
         load_split("custom_specific", fixture_data_dir)
+
+
+def test_a_kill_between_a_roles_files_is_refused_until_the_command_finishes(generated, tmp_path, monkeypatch):
+    import shutil
+
+    from rolebench_eval.datacheck import check_data
+    from rolebench_eval.generate import folder
+    from rolebench_eval.generate.profile import load_profile
+
+    out = tmp_path / "out"
+    shutil.copytree(generated[0] / "out", out)
+    rows = {name: [r for _, r in read_jsonl(out / "general" / f"{name}.jsonl")] for name in ("train", "test")}
+    real, calls = folder.write_jsonl, []
+
+    def killed_after_the_first_file(path, data):
+        if calls:
+            raise KeyboardInterrupt  # the kill, between two atomic file writes
+        calls.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(folder, "write_jsonl", killed_after_the_first_file)
+    with pytest.raises(KeyboardInterrupt):
+        folder.write_role(out, load_profile(BRINE), "rolegpt", "general", rows, {})
+    with pytest.raises(RoleBenchDataError, match=rf"roles\.{ROLE}\.writing.*generate rolegpt. was stopped"):
+        load_split("custom_general", out)
+    assert any("was stopped while writing" in p for p in check_data(out).problems)  # data check agrees with run
+    monkeypatch.setattr(folder, "write_jsonl", real)
+    folder.write_role(out, load_profile(BRINE), "rolegpt", "general", rows, {})  # the rerun finishes the role
+    assert len(load_split("custom_general", out).items) == len(rows["test"])
+    assert not check_data(out).problems

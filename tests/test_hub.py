@@ -128,3 +128,27 @@ def test_a_missing_baseline_file_is_no_baseline_not_an_error(tmp_path, hub, fixt
     (hub.root / "rolebench-zh/role_specific/rolegpt_baseline.jsonl").unlink()
     (result,) = load(tmp_path, hub.url, splits="specific_zh")
     assert (result["items"], result["baseline"]) == (2, False)
+
+
+DEMO_CHILD = r"""
+import sys
+from rolebench_eval.demo import check_data, data_root
+root = data_root(None)
+check_data(root)
+print(root)
+"""
+
+
+def test_the_demo_without_a_data_folder_takes_the_chinese_files_from_the_hub(tmp_path, hub):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "ROLEBENCH_DATA_DIR")}
+    env |= {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1",
+            "ROLEBENCH_HUB_TIMEOUT": "1"}
+    proc = subprocess.run([sys.executable, "-c", DEMO_CHILD], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = Path(proc.stdout.strip().splitlines()[-1])
+    assert root.parent.name == "snapshots" and root.name == stand_in.COMMIT
+    got = sorted(str(p.relative_to(root)) for p in root.rglob("*.jsonl"))
+    assert got == [f"rolebench-zh/{kind}/{file}.jsonl" for kind in ("general", "role_specific")
+                   for file in ("rolegpt_baseline", "test", "train")]
+    assert (root / "rolebench-zh/general/train.jsonl").read_bytes() == (
+        Path(__file__).parent / "fixtures/rolebench/rolebench-zh/general/train.jsonl").read_bytes()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rolebench_eval.data import RoleBenchDataError
-from rolebench_eval.judges import parsing, protocols, stats
+from rolebench_eval.judges import inputs as judge_inputs, parsing, protocols, stats
 from rolebench_eval.judges.config import JudgeConfigError, builtin_judges, load_judge
 from rolebench_eval.judges.protocols import rank as rank_protocol
 from rolebench_eval.judges.parsing import ParseError, parse_ranking, parse_rubric, parse_verdict
@@ -92,7 +92,7 @@ def _tau_b(x, y) -> float:
 # ------------------------------------------------------------------ parsing and statistics
 
 
-@pytest.mark.parametrize("module", [parsing, stats, rank_protocol])
+@pytest.mark.parametrize("module", [parsing, stats, rank_protocol, judge_inputs])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 

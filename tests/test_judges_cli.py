@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -82,6 +83,7 @@ def reference(tmp_path_factory, fake_server):
         done = _judge(srv, root)
         assert done.returncode == 0, done.stderr
         assert srv.count("ok") == N_REQUESTS
+        (root / "server_url").write_text(srv.url, encoding="utf-8")  # the endpoint its cache rows are keyed by
     return root
 
 
@@ -148,8 +150,12 @@ def test_dry_run_sends_nothing(llm_server, tmp_path, reference):
     assert fresh.returncode == 0, fresh.stderr
     assert "requests to send: 18 (another 0 already cached" in fresh.stdout
     assert "cost: at most $" in fresh.stdout and "7 items to judge, 1 without a baseline" in fresh.stdout
-    cached = _judge(srv, reference, "--dry-run")
+    same_endpoint = SimpleNamespace(url=(reference / "server_url").read_text(encoding="utf-8"))
+    cached = _judge(same_endpoint, reference, "--dry-run")  # a dry run never connects
     assert "requests to send: 0 (another 18 already cached" in cached.stdout
+    # another endpoint (a server restarted elsewhere, maybe with another checkpoint) has nothing cached
+    elsewhere = _judge(srv, reference, "--dry-run")
+    assert "requests to send: 18 (another 0 already cached" in elsewhere.stdout
     assert srv.requests() == [] and not (tmp_path / "fresh" / "out").exists()
 
 

@@ -79,6 +79,20 @@ def test_feature_folders_import_only_the_ground():
     assert not offenders, "\n".join(offenders)
 
 
+def test_only_entry_points_import_the_app_layer():
+    """The app layer (cli, demo, reproduce) imports the features, so nothing below may import it back."""
+    app = {f"rolebench_eval.{name}" for name in APP - {"__init__", "__main__"}}
+    offenders = []
+    folders = [(REPO / "rolebench_eval", "rolebench_eval"), *((REPO / f, p) for f, p in FEATURES.items())]
+    for folder, package in folders:
+        for path, module, is_pkg in _modules(folder, package):
+            if module in app or module == "rolebench_eval" or path.name == "__main__.py":
+                continue
+            bad = sorted(n for n in _imports(path, module, is_pkg) if n in app)
+            offenders += [f"{path.relative_to(REPO)} imports {name}" for name in bad]
+    assert not offenders, "\n".join(offenders)
+
+
 def test_the_check_sees_what_it_must_see(tmp_path):
     """The checker itself: planted upward imports, relative and inside a function, are found."""
     planted = tmp_path / "planted.py"

@@ -87,3 +87,20 @@ def test_the_key_is_in_no_file_written_even_when_the_server_echoes_it(llm_server
     annotations = (tmp_path / "out" / "fake__cand-7b" / "rolebench_specific_en" / "pairwise" / "annotations.jsonl")
     assert "Your key *** works. (you sent Bearer ***)" in annotations.read_text(encoding="utf-8")
     assert KEY not in done.stdout + done.stderr
+
+
+def test_max_tokens_is_refused_naming_the_per_request_cap_and_the_budget(llm_server, tmp_path):
+    """lm-eval/OpenAI users mean a per-request cap by --max-tokens; it was the run's budget: refuse it."""
+    srv = llm_server(_script(), expected_key=KEY)
+    for flag in (["--max-tokens", "512"], ["--max-tokens=512"]):
+        done = _judge(srv, tmp_path, *flag)
+        assert done.returncode == 2 and done.stdout == ""
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("rolebench-eval judge: error: --max-tokens")
+        assert "--max-new-tokens N for the completion-token cap per request" in lines[0]
+        assert "--max-total-tokens N for the token budget of the whole run" in lines[0]
+    assert srv.requests() == []
+    # the budget under its own name: 18 requests of ~100 prompt + 512 completion tokens do not fit in 2000
+    capped = _judge(srv, tmp_path, "--max-total-tokens", "2000", "--concurrency", "1")
+    assert capped.returncode == 3 and "max_total_tokens=2000 would be exceeded" in capped.stderr
+    assert 0 < srv.count("ok") < N_REQUESTS

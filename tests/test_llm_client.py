@@ -22,7 +22,7 @@ import pytest
 from rolebench_eval.llm import budget as llm_budget, cache as llm_cache, compat as llm_compat
 from rolebench_eval.llm import config as llm_config, scrub as llm_scrub
 from rolebench_eval.llm.budget import Budget, Caps, Prices, estimate
-from rolebench_eval.llm.cache import ResponseCache, request_key
+from rolebench_eval.llm.cache import ResponseCache, request_keys
 from rolebench_eval.llm.client import ClientConfig, EndpointError, LLMConfigError, retry_after_seconds, run_batch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llm"
@@ -124,10 +124,10 @@ def test_token_and_money_caps(server, tmp_path):
     requests = [_msgs(f"item {i}") for i in range(20)]
     config = _config(srv, concurrency=1, max_tokens=16)
     with ResponseCache(tmp_path / "t.sqlite") as cache:
-        budget = Budget(Caps(max_tokens=100))
+        budget = Budget(Caps(max_total_tokens=100))
         result = run_batch(requests, config, cache, budget, progress=False)
     spent = result.spent
-    assert result.stopped.startswith("budget: max_tokens=100")
+    assert result.stopped.startswith("budget: max_total_tokens=100")
     assert 0 < result.n_sent < 20 and spent["requests"] == result.n_sent == srv.count()
     assert spent["prompt_tokens"] + spent["completion_tokens"] <= 100
     with pytest.raises(ValueError, match="needs prices"):
@@ -188,19 +188,31 @@ def test_cache_survives_sigkill(tmp_path):
         assert cache.put("k0", {}, {"text": "other"}) is False and cache.get("k0")["text"] == "0"  # written once
 
 
-def test_request_key_covers_decoding_not_endpoint():
-    body = ClientConfig(model="m", base_url="http://a/v1").request_body(_msgs("x"))
-    same = ClientConfig(model="m", base_url="http://b/v1").request_body(_msgs("x"))
-    hotter = ClientConfig(model="m", temperature=0.7).request_body(_msgs("x"))
-    assert request_key(body) == request_key(same) != request_key(hotter)
-    assert "api_key" not in json.dumps(body)
+def _key(config: ClientConfig, text: str = "x") -> str:
+    return request_keys([_msgs(text)], config)[0]
+
+
+def test_request_key_covers_decoding_and_endpoint_not_credentials(monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    key = _key(ClientConfig(model="m", base_url="http://a:8000/v1"))
+    # the same endpoint however written: credentials, query, case, trailing slash and default ports aside
+    assert key == _key(ClientConfig(model="m", base_url="http://bob:pw@A:8000/v1/?x=1"))
+    assert _key(ClientConfig(model="m")) == _key(ClientConfig(model="m", base_url="https://api.openai.com:443/v1"))
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://a:8000/v1")
+    assert _key(ClientConfig(model="m")) == key  # $OPENAI_BASE_URL is where requests go, so it is keyed
+    # another port or host (a server restarted with another checkpoint), path, temperature: other keys
+    others = [_key(ClientConfig(model="m", base_url=url)) for url in
+              ("http://a:8001/v1", "http://b:8000/v1", "http://a:8000/v2")]
+    others.append(_key(ClientConfig(model="m", base_url="http://a:8000/v1", temperature=0.7)))
+    assert len({key, *others}) == 5
+    assert "api_key" not in json.dumps(ClientConfig(model="m").request_body(_msgs("x")))
 
 
 def test_dry_run_estimate(tmp_path):
     config = ClientConfig(model="m", max_tokens=100)
     requests = [[{"role": "user", "content": "a" * 40}], [{"role": "user", "content": "你好" * 10}]]
     with ResponseCache(tmp_path / "c.sqlite") as cache:
-        cache.put(request_key(config.request_body(requests[1])), {}, {"text": "cached"})
+        cache.put(request_keys([requests[1]], config)[0], {}, {"text": "cached"})
         est = estimate(requests + [requests[0]], config, cache, Prices(2.0, 10.0))
     assert (est.n_requests, est.n_cached, est.prompt_tokens, est.max_completion_tokens) == (1, 1, 14, 100)
     assert est.max_cost == pytest.approx((14 * 2.0 + 100 * 10.0) / 1e6)
@@ -234,7 +246,7 @@ def test_run_batch_needs_no_network_when_everything_is_cached(tmp_path, monkeypa
     monkeypatch.delenv("OPENAI_API_KEY")
     config = ClientConfig(model="m", base_url="http://127.0.0.1:9/v1")  # nothing listens there
     with ResponseCache(tmp_path / "c.sqlite") as cache:
-        cache.put(request_key(config.request_body(_msgs("x"))), {}, {"text": "cached"})
+        cache.put(_key(config), {}, {"text": "cached"})
         result = run_batch([_msgs("x")], config, cache, progress=False)
     assert result.responses[0]["text"] == "cached" and result.n_sent == 0
     assert os.environ.get("OPENAI_API_KEY") is None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rolebench_eval.llm.cache import CacheError, ResponseCache, new_owner, request_key
+from rolebench_eval.llm.cache import CacheError, ResponseCache, new_owner, request_keys
 from rolebench_eval.llm.client import ClientConfig, EndpointError, run_batch
 from rolebench_eval.llm.config import LLMConfigError, add_llm_arguments, overrides_from_args
 from rolebench_eval.llm.limiter import Limiter
@@ -62,9 +62,9 @@ def test_newer_openai_models_get_max_completion_tokens_and_no_temperature(llm_se
     assert all(e["params"] == sent for e in log if e["outcome"] == "ok")
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(refusals) == 2 and "'max_tokens'" in refusals[0] and "'temperature'" in refusals[1]
-    # the cache key is the settings asked for: an endpoint that takes them finds every answer cached
-    again = _ask(llm_server({"default_reply": "other"}), tmp_path, texts, concurrency=1)
-    assert again.n_sent == 0 and again.n_cached == 8
+    # the cache key is the settings asked for, not the adapted ones: a fresh run finds every answer cached
+    again = _ask(srv, tmp_path, texts, concurrency=1)
+    assert again.n_sent == 0 and again.n_cached == 8 and len(srv.requests()) == len(log)
 
 
 def test_adapting_is_thread_safe_and_logged_once(llm_server, tmp_path, caplog):
@@ -326,7 +326,7 @@ def test_a_dead_owners_claim_is_stale_at_once_and_an_expired_one_too(llm_server,
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     requests = [_msgs("a"), _msgs("b"), _msgs("c")]
-    keys = [request_key(config.request_body(m)) for m in requests]
+    keys = request_keys(requests, config)
     with ResponseCache(tmp_path / "c.sqlite") as cache:
         host = new_owner().split(":")[0]
         assert cache.claim(keys[0], f"{host}:{dead.pid}:abcd1234", ttl=3600) == "claimed"  # a killed process
@@ -353,3 +353,51 @@ def test_claims_do_not_outlive_a_batch(llm_server, tmp_path):
         run_batch([_msgs("<bad>"), _msgs("fine")], _config(srv), cache, progress=False)
         left = cache._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
     assert left == 0
+
+
+# --------------------------------------------------------------------------- the endpoint is in the cache key
+
+
+def test_a_server_restarted_elsewhere_under_the_same_model_name_is_asked_again(llm_server, tmp_path):
+    """vLLM restarted with another checkpoint, same served name, another port: no answer of the old one."""
+    texts = [f"item {i}" for i in range(4)]
+    old = _ask(llm_server({"default_reply": "old checkpoint"}), tmp_path, texts, concurrency=1)
+    assert [r["text"] for r in old.responses] == ["old checkpoint"] * 4
+    new_srv = llm_server({"default_reply": "new checkpoint"})
+    new = _ask(new_srv, tmp_path, texts, concurrency=1)
+    assert (new.n_sent, new.n_cached, new_srv.count("ok")) == (4, 0, 4)
+    assert [r["text"] for r in new.responses] == ["new checkpoint"] * 4
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        assert len(cache) == 8  # both endpoints' answers kept, each under its own keys
+
+
+def test_a_cache_of_the_older_key_format_is_not_reused_and_says_so_once(tmp_path, caplog):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with ResponseCache(path) as cache:
+        cache.put("format-1-key", {"model": "m"}, {"text": "old"})
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 0")  # what a cache written before the endpoint was keyed says
+    db.commit()
+    db.close()
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"), ResponseCache(path) as cache:
+        assert len(cache) == 1
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"), ResponseCache(path):
+        pass
+    said = [r.getMessage() for r in caplog.records if "cache key format" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"{path}: its 1 answers were stored under cache key format 1")
+    assert "not reused" in said[0]
+
+
+def test_a_cache_of_a_newer_key_format_is_refused(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "new.sqlite"
+    ResponseCache(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(CacheError, match=r"cache key format 99 is newer than this rolebench-eval's \(2\)"):
+        ResponseCache(path)

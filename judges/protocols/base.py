@@ -48,11 +48,13 @@ class Item:
     candidate: str
     baseline: str | None
     description: str | None = None
+    occurrence: int = 0  # how many earlier docs of its run have the same (role, question)
 
     @property
-    def key(self) -> tuple[str, str]:
-        """How runs are matched: the raw (role, question)."""
-        return self.role, self.question
+    def key(self) -> tuple[str, str, int]:
+        """How runs are matched: the raw (role, question) and its occurrence, so a split that
+        repeats a question gives each run one member per key (the n-th repeat meets the n-th)."""
+        return self.role, self.question, self.occurrence
 
 
 @dataclass
@@ -66,7 +68,15 @@ class Unit:
     items: list[Item]
     skipped: list[Item]
     no_answer: list[Item]
-    systems: list[str] | None = None  # rank: every system ranked together in this task
+    systems: list[str] | None = None  # rank: every system shown in a prompt with this unit's items
+    k_range: tuple[int, int] | None = None  # rank: fewest and most systems in one of its prompts
+    group: str | None = None  # the task whose items it is ranked with (itself unless across variants)
+    variant: str | None = None  # across variants: "zero-shot", "fewshot" or "dialogue"
+
+    @property
+    def system(self) -> str:
+        """Its name among the systems of a joint ranking: the run name, plus the variant if any."""
+        return f"{self.model} [{self.variant}]" if self.variant else self.model
 
 
 @dataclass

@@ -13,7 +13,8 @@ list of ``{"model", "reason", "rank"}`` (a Python literal or JSON; ties allowed)
   strictly above), whatever numbering the judge used for ties ([1, 1, 2] -> [1, 1, 3]).
 * **Per candidate:** outcome against the baseline (ranked above = win 1, tie 0.5, below
   = loss 0), its rank among the k systems of the item; items a run lacks are ranked
-  among the systems that have them.
+  among the systems that have them. Items are matched on (role, question, occurrence),
+  so each system is shown once per prompt even where a split repeats a question.
 
 Settings (config section ``rank``): ``max_systems`` (default 5; more systems in one task
 is an error) and ``order_seed``. With one input this is candidate vs baseline, k = 2.
@@ -75,25 +76,36 @@ class Rank(VersusBaseline):
         return settings
 
     def jobs(self, units: list[Unit], judge, options: dict) -> list[Job]:
-        """One job per (role, question) of the task, with every candidate that has it."""
+        """One job per (role, question, occurrence) of the task, with every candidate that has it.
+
+        Each unit gives at most one member per key (a repeated question meets the same
+        repeat of the other runs), so k never exceeds the systems counted against ``max_systems``.
+        """
         limit = options.get("max_systems") or judge.settings["max_systems"]
-        systems = [u.model for u in units] + [units[0].baseline_name]
+        systems = [u.system for u in units] + [units[0].baseline_name]
+        group = units[0].group or units[0].task
+        if len(set(systems[:-1])) < len(units):
+            raise InputError(f"task {group}: two inputs give the same system name ({', '.join(systems[:-1])}); "
+                             "their answers could not be told apart")
         if len(systems) > limit:
-            raise InputError(f"task {units[0].task}: {len(systems)} systems to rank in one prompt "
+            raise InputError(f"task {group}: {len(systems)} systems to rank in one prompt "
                              f"({', '.join(systems)}), more than max_systems={limit}; judge fewer runs at once, "
                              f"or raise --max-systems (long prompts with many answers judge worse)")
-        groups: dict[tuple[str, str], list[tuple[Unit, Item]]] = {}
+        groups: dict[tuple[str, str, int], list[tuple[Unit, Item]]] = {}
         for unit in units:
-            unit.systems = systems
             for item in unit.items:
                 groups.setdefault(item.key, []).append((unit, item))
-        return [Job(members) for members in groups.values()]
+        jobs = [Job(members) for members in groups.values()]
+        _record_systems(units, jobs, systems)
+        return jobs
 
     def _shown(self, judge, job: Job) -> list[tuple[str, str, str]]:
         """(kind, system name, answer) in presentation order; kind is "candidate" or "baseline"."""
         unit, item = job.members[0]
-        entries = [("candidate", u.model, i.candidate) for u, i in job.members]
+        entries = [("candidate", u.system, i.candidate) for u, i in job.members]
         entries.append((BASELINE, unit.baseline_name, item.baseline))
+        if len({(kind, name) for kind, name, _ in entries}) < len(entries):
+            raise ValueError(f"one system twice in the prompt of {item.key}: {[e[:2] for e in entries]}")
         order = shown_order(item, [(kind, name) for kind, name, _ in entries], judge.settings["order_seed"])
         return [entries[i] for i in order]
 
@@ -118,7 +130,7 @@ class Rank(VersusBaseline):
         base_label = label_of[BASELINE, job.members[0][0].baseline_name]
         judgments = []
         for unit, _ in job.members:
-            label = label_of["candidate", unit.model]
+            label = label_of["candidate", unit.system]
             cand, base = ranks[label], ranks[base_label]
             outcome = "win" if cand < base else "tie" if cand == base else "loss"
             value = {"outcome": outcome, "candidate": cand, "baseline": base, "candidate_label": label,
@@ -129,6 +141,20 @@ class Rank(VersusBaseline):
 
     def statistics(self, parsed: list[dict], judge) -> dict:
         return {**super().statistics(parsed, judge), "mean_rank": stats.mean([r["rank"] for r in parsed])}
+
+
+def _record_systems(units: list[Unit], jobs: list[Job], systems: list[str]) -> None:
+    """Set each unit's ``systems`` (those shown with its items, in ``systems`` order) and ``k_range``."""
+    shown: dict[int, set[str]] = {id(u): set() for u in units}
+    ks: dict[int, list[int]] = {id(u): [] for u in units}
+    for job in jobs:
+        names = {u.system for u, _ in job.members} | {systems[-1]}
+        for unit, _ in job.members:
+            shown[id(unit)] |= names
+            ks[id(unit)].append(len(names))
+    for unit in units:
+        unit.systems = [s for s in systems if s in shown[id(unit)]] or [unit.system, systems[-1]]
+        unit.k_range = (min(ks[id(unit)]), max(ks[id(unit)])) if ks[id(unit)] else None
 
 
 PROTOCOL = Rank()

@@ -20,6 +20,7 @@ is called only when the run kept something (else the generators raise ``NothingU
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +35,8 @@ from rolebench_eval.source import CUSTOM_META
 from .common import GenerationResult
 from .filters import drops_text, normalize_question
 from .profile import Profile, role_description
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: per-run records with received/kept/dropped tallies (1: flat drop counts)
 
@@ -110,12 +113,22 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     """Replace the role's rows in ``<out>/<folder>/<name>.jsonl``, then record the run; rows written per file.
 
     Every existing file is read (and validated) before the first is replaced, so a bad
-    file stops the run before anything changes.
+    file stops the run before anything changes. Each file is replaced atomically, and the
+    folder record marks the role as being written until the last one is: a kill in between
+    leaves a folder that ``run`` and ``data check`` refuse, naming the role, until the same
+    command is run again.
     """
     paths = {name: out / folder / f"{name}.jsonl" for name in files}
     kept = {name: other_roles_rows(path, profile.name) for name, path in paths.items()}
+    meta = read_meta(out)
+    meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
+    meta["roles"].setdefault(profile.name, {})["writing"] = method
+    write_json_atomic(out / CUSTOM_META, meta, indent=1)
     for name, rows in files.items():
         write_jsonl(paths[name], kept[name] + rows)
+        if not kept[name] + rows:
+            log.warning("%s has no rows (too few instructions kept to fill both train and test); lm-eval "
+                        "refuses an empty split: generate more for this role", paths[name])
     written = {f"{folder}/{name}.jsonl": len(rows) for name, rows in files.items()}
     record_role(out, profile, method, record | {"written": written})
     return written
@@ -130,6 +143,7 @@ def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
     meta = read_meta(out)
     meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
     entry = meta["roles"].setdefault(profile.name, {})
+    entry.pop("writing", None)
     entry["profile"] = {"path": str(profile.path.resolve()), "sha256": sha256_file(profile.path),
                         "files": {field: {"path": str(path), "sha256": sha256_file(path)}
                                   for field, path in profile.files.items()}}

@@ -12,6 +12,7 @@ that get an answer are counted (rate-limited or failed tries are not billed).
 
 from __future__ import annotations
 
+import argparse
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -46,7 +47,7 @@ class Caps:
     """Limits for one run; None = no limit."""
 
     max_requests: int | None = None
-    max_tokens: int | None = None
+    max_total_tokens: int | None = None  # prompt + completion, all requests together
     max_cost: float | None = None
 
 
@@ -83,8 +84,8 @@ class Budget:
         caps, (req, p_tok, c_tok, spent), (h_req, h_tok, h_cost) = self.caps, self._used, self._held
         if caps.max_requests is not None and req + h_req + 1 > caps.max_requests:
             return f"max_requests={caps.max_requests} reached"
-        if caps.max_tokens is not None and p_tok + c_tok + h_tok + tokens > caps.max_tokens:
-            return f"max_tokens={caps.max_tokens} would be exceeded"
+        if caps.max_total_tokens is not None and p_tok + c_tok + h_tok + tokens > caps.max_total_tokens:
+            return f"max_total_tokens={caps.max_total_tokens} would be exceeded"
         if caps.max_cost is not None and spent + h_cost + cost > caps.max_cost:
             return f"max_cost={caps.max_cost} would be exceeded"
         return None
@@ -166,11 +167,24 @@ def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, price
     return Estimate(len(todo), len(cached), prompt, completion, (prices or Prices()).cost(prompt, completion))
 
 
+class _RenamedMaxTokens(argparse.Action):
+    """``--max-tokens``: lm-eval, OpenAI and vLLM users mean a per-request cap by it, which this
+    flag never was (it was the run's token budget); one line naming both flags, exit 2."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.exit(2, f"{parser.prog}: error: {option_string} is ambiguous here and not accepted: give "
+                       "--max-new-tokens N for the completion-token cap per request, or --max-total-tokens N "
+                       "for the token budget of the whole run (prompt + completion)\n")
+
+
 def add_budget_arguments(parser) -> None:
     """The budget flags shared by ``judge`` and ``generate`` (an argparse argument group)."""
     budget = parser.add_argument_group("budget (stops cleanly, keeping everything done)")
     budget.add_argument("--max-requests", type=int, help="at most this many requests")
-    budget.add_argument("--max-tokens", type=int, help="at most this many tokens (prompt + completion)")
+    budget.add_argument("--max-total-tokens", type=int,
+                        help="at most this many tokens in all requests together (prompt + completion); "
+                             "the cap per request is --max-new-tokens")
+    budget.add_argument("--max-tokens", nargs="?", action=_RenamedMaxTokens, help=argparse.SUPPRESS)
     budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
     budget.add_argument("--price-input", type=float, help="USD per million prompt tokens")
     budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
@@ -183,4 +197,4 @@ def budget_from_args(args) -> tuple[Caps, Prices | None]:
         if args.price_input is None or args.price_output is None:
             raise InputError(None, None, "--price-input", "give both --price-input and --price-output")
         prices = Prices(args.price_input, args.price_output)
-    return Caps(args.max_requests, args.max_tokens, args.max_cost), prices
+    return Caps(args.max_requests, args.max_total_tokens, args.max_cost), prices

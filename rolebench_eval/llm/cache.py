@@ -1,7 +1,11 @@
 """An on-disk cache of chat completions that several processes can share: SQLite in WAL mode.
 
-The key is a hash of everything that decides an answer (model, decoding settings, the
-rendered messages, and whatever the caller adds), never of the endpoint or the API key.
+The key is a hash of everything that decides an answer: the endpoint (scheme, host, port and
+path of the base URL, never its credentials or query: a local server restarted elsewhere with
+another checkpoint under the same served name asks again), the model, the decoding settings,
+the rendered messages and whatever the caller adds; never the API key. The key's recipe is
+versioned (:data:`KEY_FORMAT`, kept as the file's ``PRAGMA user_version``): answers stored
+under an older recipe are never reused, and opening such a file says so once.
 A row is written once, in its own transaction (``INSERT OR IGNORE``), right after the
 answer arrives: a run killed at any moment (Ctrl-C, SIGKILL) keeps every answer it had
 received, and a rerun sends only the requests whose key has no row.
@@ -13,7 +17,7 @@ while it retries); the claim of a process that died on this machine is stale at 
 
 Example:
     >>> cache = ResponseCache(":memory:")
-    >>> key = request_key({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    >>> key = request_key({"model": "m", "messages": [{"role": "user", "content": "hi"}]}, endpoint="http://h:80/v1")
     >>> cache.put(key, {"model": "m"}, {"text": "hello", "prompt_tokens": 3, "completion_tokens": 1})
     True
     >>> cache.get(key)["text"]
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -49,6 +54,9 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 """
 CACHED, CLAIMED, BUSY = "cached", "claimed", "busy"
+#: The recipe of the cache key. 1: the request body (and extra). 2: also the endpoint.
+KEY_FORMAT = 2
+log = logging.getLogger(__name__)
 
 
 class CacheError(InputError):
@@ -60,18 +68,21 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def request_key(request: dict, extra: dict | None = None) -> str:
-    """The cache key of a request body: sha256 of its canonical JSON, plus ``extra`` if given.
+def request_key(request: dict, extra: dict | None = None, endpoint: str | None = None) -> str:
+    """The cache key of a request body sent to ``endpoint``: sha256 of their canonical JSON.
 
-    ``extra`` is hashed but never sent, e.g. ``{"sample": 2}`` for several answers to one prompt.
+    ``extra`` is hashed but never sent, e.g. ``{"sample": 2}`` for several answers to one
+    prompt; ``endpoint`` is :func:`~rolebench_eval.llm.config.endpoint_id` of the base URL.
 
     Example:
         >>> request_key({"a": 1, "b": 2}) == request_key({"b": 2, "a": 1})
         True
         >>> request_key({"a": 1}) == request_key({"a": 1}, {"sample": 1})
         False
+        >>> request_key({"a": 1}, endpoint="http://h:8000/v1") == request_key({"a": 1}, endpoint="http://h:8001/v1")
+        False
     """
-    keyed = request if extra is None else {"body": request, "extra": extra}
+    keyed = {"format": KEY_FORMAT, "endpoint": endpoint, "body": request, "extra": extra}
     return hashlib.sha256(canonical_json(keyed).encode("utf-8")).hexdigest()
 
 
@@ -80,7 +91,8 @@ def request_keys(requests: Sequence[list[dict]], config, key_extras: Sequence[di
     extras = list(key_extras) if key_extras is not None else [None] * len(requests)
     if len(extras) != len(requests):
         raise ValueError("key_extras must have one entry per request")
-    return [request_key(config.request_body(m), x) for m, x in zip(requests, extras)]
+    endpoint = config.endpoint_id()
+    return [request_key(config.request_body(m), x, endpoint) for m, x in zip(requests, extras)]
 
 
 def default_cache_path() -> Path:
@@ -129,10 +141,27 @@ class ResponseCache:
             # WAL + NORMAL: a committed row survives the death of the process (not of the OS).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._check_format()
         except sqlite3.DatabaseError as err:
             if self._db is not None:
                 self._db.close()
             self._damaged(err)
+
+    def _check_format(self) -> None:
+        """Mark a new file with :data:`KEY_FORMAT`; say once that an older file's answers are not reused."""
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found == KEY_FORMAT:
+            return
+        if found > KEY_FORMAT:
+            self._db.close()
+            raise CacheError(self.path, None, None, f"cache key format {found} is newer than this rolebench-eval's "
+                             f"({KEY_FORMAT}); upgrade rolebench-eval or pass --cache with another file")
+        rows = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        if rows:
+            log.warning("%s: its %d answers were stored under cache key format %d (keys without the endpoint) "
+                        "and are not reused; requests are asked again and stored under format %d",
+                        self.path, rows, found or 1, KEY_FORMAT)
+        self._db.execute(f"PRAGMA user_version = {KEY_FORMAT}")
 
     def _damaged(self, err: sqlite3.DatabaseError):
         raise CacheError(self.path, None, None,

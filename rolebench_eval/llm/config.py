@@ -17,13 +17,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from rolebench_eval.errors import InputError
 
 Messages = list[dict[str, str]]
 TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+OPENAI_URL = "https://api.openai.com/v1"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _FIRST_CLASS = frozenset({"model", "messages", "temperature", "top_p", "seed", *TOKEN_PARAMS})
 
 
@@ -86,6 +90,14 @@ class ClientConfig:
             if not getattr(self, name) > 0:
                 raise LLMConfigError(None, None, name, f"must be positive, got {getattr(self, name)!r}")
 
+    def resolved_base_url(self) -> str:
+        """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+
+    def endpoint_id(self) -> str:
+        """The endpoint as part of every cache key (:func:`endpoint_id`)."""
+        return endpoint_id(self.resolved_base_url())
+
     @property
     def workers(self) -> int:
         """The most requests that can ever be in flight at once."""
@@ -133,6 +145,29 @@ class ClientConfig:
     def from_args(cls, args: argparse.Namespace, **base: Any) -> "ClientConfig":
         """The flags of :func:`add_llm_arguments` over ``base`` (e.g. a verb's decoding defaults)."""
         return cls.layered(base, overrides_from_args(args))
+
+
+def endpoint_id(url: str) -> str:
+    """``scheme://host:port/path`` of a base URL, without credentials, query or trailing slash.
+
+    Part of the cache key: a server restarted with another checkpoint under the same served
+    model name on another host or port asks again instead of answering from the old model's
+    cache; the key and the ``user:password@`` of the URL never enter it.
+
+    Example:
+        >>> endpoint_id("HTTP://bob:secret@LocalHost:8000/v1/?token=x")
+        'http://localhost:8000/v1'
+        >>> endpoint_id("https://api.openai.com/v1") == endpoint_id("https://api.openai.com:443/v1/")
+        True
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number: keep what was written (never its credentials)
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+    host = (parts.hostname or "").lower()
+    return f"{scheme}://{host}{'' if port is None else f':{port}'}{parts.path.rstrip('/')}"
 
 
 def concurrency_arg(value: str) -> int | str:

@@ -17,7 +17,7 @@ import threading
 import time
 
 from .compat import Decoding, error_body, error_message, sdk_arguments, unsupported_parameter
-from .config import ClientConfig, LLMConfigError, Messages
+from .config import OPENAI_URL, ClientConfig, LLMConfigError, Messages
 from .scrub import Scrubber, scrub_url
 from .transport import deadline, http_client
 
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 120.0
 RETRY_STATUS = {408, 409, 429}
-OPENAI_URL = "https://api.openai.com/v1"
 _FATAL_HINTS = {
     401: "the endpoint rejected the API key: check ${env} (the key is read from there)",
     403: "the key may not use this model or endpoint: check ${env}, the model name and your access",

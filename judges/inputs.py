@@ -1,0 +1,150 @@
+"""What the judge reads: lm-eval samples files as :class:`~.protocols.Unit` s of items to judge.
+
+* Only the newest samples of each (run name, task) are judged; each run left out for a newer
+  one of the same name is named in a warning (two folders of one model, say).
+* Items are matched across runs (and with another run as baseline) on (role, question,
+  occurrence): a split that repeats a question pairs the n-th repeat with the n-th, so a joint
+  ranking shows each system once per prompt.
+* ``across_variants`` ranks each prompting-study variant (``_fewshot``, ``_dialogue``) with
+  its zero-shot task (the paper's Table 7); each run is then one system per variant.
+* Items without a baseline or a candidate answer are kept aside and counted, never judged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Sequence
+
+from rolebench_eval.catalogue import task_of_split, tasks
+from rolebench_eval.data import NO_ROLEGPT_ANSWER
+from rolebench_eval.errors import InputError
+from rolebench_eval.outputs import find_runs, latest_samples, read_records
+
+from .config import Judge
+from .protocols import Item, Unit
+
+log = logging.getLogger(__name__)
+#: The prompting-study families ranked together with ``across_variants``, and their system suffix.
+VARIANTS = {"single": "zero-shot", "fewshot": "fewshot", "dialogue": "dialogue"}
+
+
+def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None, occurrence: int) -> Item:
+    return Item(doc_id=doc_id, role=doc["role"], question=doc["question"], lang=doc["lang"], kind=doc["kind"],
+                references=tuple(doc["references"]), role_prompt=doc["system_prompt"], candidate=candidate,
+                baseline=baseline, description=doc.get("description"), occurrence=occurrence)
+
+
+def occurrences(docs) -> list[tuple[str, str, int]]:
+    """(role, question, n) of each doc: n counts the earlier docs with the same raw (role, question).
+
+    Example:
+        >>> occurrences([{"role": "R", "question": "q"}, {"role": "R", "question": "p"}, {"role": "R", "question": "q"}])
+        [('R', 'q', 0), ('R', 'p', 0), ('R', 'q', 1)]
+    """
+    seen: dict[tuple[str, str], int] = {}
+    keys = []
+    for doc in docs:
+        pair = (doc["role"], doc["question"])
+        keys.append((*pair, seen.get(pair, 0)))
+        seen[pair] = seen.get(pair, 0) + 1
+    return keys
+
+
+def _is_no_answer(response: str) -> bool:
+    """True for what the ``rolegpt`` replay logs when the dataset has no answer for an item."""
+    return response == NO_ROLEGPT_ANSWER
+
+
+def _samples_of(inputs: Sequence[str | os.PathLike]) -> list:
+    """The newest samples file of each (run, task) under ``inputs``; unreadable inputs are errors."""
+    runs, errors = find_runs(inputs)
+    if errors:
+        raise errors[0]
+    found = latest_samples(runs)
+    if not found:
+        raise InputError(inputs[0] if len(inputs) == 1 else None, None, None,
+                         "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)")
+    warn_dropped(runs, found)
+    return found
+
+
+def warn_dropped(runs: Sequence, found: Sequence) -> None:
+    """One warning per run left out because a newer run of the same name has its task(s).
+
+    Two folders of one model (with and without a chat template, say) share a run name; only
+    the newest samples of each (run name, task) are judged, and the user must hear which.
+    """
+    kept = {(run.name, task): path for run, task, path in found}
+    for run in runs:
+        dropped = sorted(t for t, path in run.samples.items() if kept[run.name, t] != path)
+        if dropped:
+            newer = sorted({str(kept[run.name, t]) for t in dropped})
+            log.warning("not judging %s (run %s, task(s) %s): the newer run %s has the same run name and "
+                        "task(s), and only the newest is judged; to judge the older one, give it alone "
+                        "(with another --out)", run.results_path, run.name, ", ".join(dropped), ", ".join(newer))
+
+
+def baseline_answers(source: str | os.PathLike, task: str) -> tuple[str, dict[tuple[str, str], str]]:
+    """Another model's answers for ``task``, keyed by raw (role, question), and its run name."""
+    files = [(run, path) for run, t, path in _samples_of([source]) if t == task]
+    if not files:
+        raise InputError(source, None, None, f"the baseline has no samples for task {task}")
+    if len(files) > 1:
+        raise InputError(source, None, None, f"several runs have samples for task {task} "
+                         f"({', '.join(str(p) for _, p in files)}); point at one model's folder or file")
+    run, path = files[0]
+    records = read_records(path)
+    return run.name, dict(zip(occurrences(r.doc for r in records), (r.response for r in records)))
+
+
+def ranked_with(task: str) -> tuple[str, str | None]:
+    """The task whose items ``task``'s are ranked with across the prompting-study variants, and
+    its variant: ``rolebench_specific_en_fewshot`` -> (``rolebench_specific_en``, ``fewshot``).
+    Tasks outside the single-turn and study families are ranked alone (variant None).
+
+    Example:
+        >>> ranked_with("rolebench_general_zh_dialogue"), ranked_with("rolebench_general_zh")
+        (('rolebench_general_zh', 'dialogue'), ('rolebench_general_zh', 'zero-shot'))
+    """
+    known = tasks(custom=True, family=None).get(task)
+    if known is None or known.family not in VARIANTS:
+        return task, None
+    return task_of_split(known.split.name).name, VARIANTS[known.family]
+
+
+def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str,
+                limit: int | None = None, across_variants: bool = False) -> list[Unit]:
+    """Read every samples file and pair each candidate answer with its baseline answer.
+
+    Items are matched on (role, question, occurrence), so a split that repeats a question
+    pairs the n-th repeat with the n-th. ``across_variants`` ranks each study variant
+    (``_fewshot``, ``_dialogue``) with its zero-shot task (:func:`ranked_with`): the baseline
+    comes from that task, and each run is a system per variant.
+    """
+    units = []
+    for run, task, path in _samples_of(inputs):
+        samples = read_records(path, limit)
+        group, variant = ranked_with(task) if across_variants else (task, None)
+        name, answers = None, None
+        if judge.impl.needs_baseline:
+            if baseline == "rolegpt":
+                name = "rolegpt"
+            else:
+                name, answers = baseline_answers(baseline, group)
+        unit = Unit(run.name, task, path, name, [], [], [], group=group, variant=variant)
+        for s, key in zip(samples, occurrences(s.doc for s in samples)):
+            base = None if name is None else s.doc.get("rolegpt") if answers is None else answers.get(key)
+            item = _item(s.doc_id, s.doc, s.response, base, key[2])
+            if _is_no_answer(s.response):
+                unit.no_answer.append(item)
+            elif name is not None and base is None:
+                unit.skipped.append(item)
+            else:
+                unit.items.append(item)
+        for what, left_out in (("baseline (" + str(name) + ")", unit.skipped), ("candidate", unit.no_answer)):
+            if left_out:
+                log.warning("%s: %d of %d items have no %s answer; they are skipped, not judged",
+                            path, len(left_out), len(samples), what)
+        units.append(unit)
+    return units
