@@ -149,7 +149,7 @@ def build(runs: list[Path], out: Path, cache: Path, n_boot: int) -> tuple[float,
     from rolebench_eval.leaderboard.build import Options, build_leaderboard
 
     cpu, start = _cpu(), time.perf_counter()
-    board = build_leaderboard(runs, out=out, options=Options(n_boot=n_boot, cache_dir=cache))
+    board = build_leaderboard(runs, out=out, options=Options(n_boot=n_boot, cache_dir=cache, processes=True))
     return time.perf_counter() - start, _cpu() - cpu, board
 
 

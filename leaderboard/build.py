@@ -57,7 +57,11 @@ class Options:
         cache_dir: Folder caching the per-item scores read from samples files, and the figures (None: no cache).
         browse_items: Items per role in the item browser (``items.html``); 0 writes no browser.
         browse_models: Measured rows (by rank) whose answers the item browser shows.
-        workers: Processes reading samples files (None: one per CPU).
+        workers: Processes reading samples files (None: one per CPU); only with ``processes``.
+        processes: Start worker processes (``spawn``) to read samples files and draw a large
+            board's figures. The CLI sets it; a script that sets it must guard its entry point
+            with ``if __name__ == "__main__":`` (each worker imports the main module), which is
+            why a library call works in this process only unless asked.
     """
 
     names: Mapping[str, str] | Sequence[str] = field(default_factory=dict)
@@ -71,6 +75,7 @@ class Options:
     browse_items: int = 20
     browse_models: int = 10
     workers: int | None = None
+    processes: bool = False
 
 
 def _fail(errors: list[InputError], exc: InputError, strict: bool) -> None:
@@ -112,13 +117,13 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
     names = opts.names
     if not isinstance(names, Mapping):
         names = dict(run_inputs.split_name(spec, runs) for spec in names)
-    run_inputs.apply_names(runs, names)
+    run_inputs.apply_names(runs, names, reported_names())
     tasks = [[t for t in run.tasks if t in run.samples] for run in runs]
     jobs = [[(run.samples[t], run_inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
             for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     index, kept = scores.DocIndex(), []
-    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers)):
+    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1)):
         try:
             for task, (path, _), one in zip(ts, job, got):
                 if isinstance(one, InputError):
@@ -175,6 +180,12 @@ def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, 
         row.full_name = " · ".join(sorted(row.run_names))
         rows.append(row)
     return sorted(rows, key=lambda r: r.name), task_runs, notes
+
+
+def reported_names() -> set[str]:
+    """The names of the paper's rows (no measured row may take one)."""
+    tables = paper_tables()["tables"].values()
+    return {m for t in tables for m in [*t.get("rouge", {}), *(t.get("win_rate") or {}).get("values", {})]}
 
 
 def reported_rows(schema: Schema, column_tasks: dict[str, list[str]]) -> tuple[list[Row], str]:
@@ -244,6 +255,18 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     result = analyse(schema, shown, task_runs, baseline, index.roles, Resampling(opts.n_boot, opts.seed, cache_dir))
     clock("compute")
+    board, used = _assemble(schema, opts, judges, result, (rows, shown, baseline), errors,
+                            run_inputs.ignored_notes(runs) + notes)
+    _write(board, schema, task_runs, used, out, opts, cache_dir, clock)
+    return board
+
+
+def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], result,
+              measured: tuple[list[Row], list[Row], str | None], errors: list[InputError],
+              notes: list[str]) -> tuple[Leaderboard, dict]:
+    """The board: the analysed rows with their judge cells, the paper's rows, what was left out and why;
+    and the judge summaries used, by (row, task, judge). ``measured``: (every row, those shown, baseline)."""
+    rows, shown, baseline = measured
     summaries, judge_errors = find_summaries(judges)
     for exc in judge_errors:
         _fail(errors, exc, opts.strict)
@@ -259,14 +282,22 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
                   "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     )
+    return board, used
+
+
+def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
+           opts: Options, cache_dir: Path | None, clock) -> None:
+    """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
+    in another process (when ``opts.processes``) while the browser's lines are read."""
     drawing = None
-    if out is not None:  # a large board's figures are drawn in another process, while the browser is read
+    if out is not None:
         from .plots import Drawing
 
         Path(out).mkdir(parents=True, exist_ok=True)
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
-        drawing = Drawing(board, Path(out), cache_dir, items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1)
+        background = opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
+        drawing = Drawing(board, Path(out), cache_dir, background)
     if opts.browse_items > 0:
         from .items import items_data
 
@@ -275,7 +306,6 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     if out is not None:
         write_outputs(board, Path(out), cache_dir, drawing)
         clock("write")
-    return board
 
 
 class _Clock:
@@ -310,6 +340,6 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, 
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
     written.update((drawing or plots.Drawing(board, out, cache_dir)).result())
-    written.update(html.write_pages(board, out))
+    written.update(html.write_pages(board, out, cache_dir))
     board.outputs = written
     return written

@@ -72,7 +72,8 @@ def main(args: argparse.Namespace) -> int:
     from .scores import default_cache_dir
 
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    opts = Options(names=list(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
+    opts = Options(processes=True,  # a command: its own main module, safe to spawn workers
+                   names=list(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
                    strict=args.strict, cache_dir=cache_dir, browse_items=args.browse_items,
                    browse_models=args.browse_models)
     if args.seed is not None:

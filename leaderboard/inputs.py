@@ -61,6 +61,7 @@ class RunResult:
     samples: dict[str, Path] = field(default_factory=dict)
     tasks: dict[str, TaskRun] = field(default_factory=dict)
     label: str | None = None  # from a rename; else the row gets a short default name
+    ignored: dict[str, str] = field(default_factory=dict)  # catalogue task -> why it has no place on the board
 
     @property
     def key(self) -> str:
@@ -120,14 +121,36 @@ def read_run(run: outputs.Run, tasks: Iterable[str]) -> RunResult:
         limit=float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None,
         samples=dict(run.samples),
     )
+    tasks = list(tasks)
     for task in tasks:
         if isinstance(run.results["results"].get(task), dict):
             task_run = _task_run(run, task)
             if task_run.values:
                 result.tasks[task] = task_run
+    known = catalogue_tasks(custom=True, family=None)
+    for task in run.results["results"]:
+        if task in known and task not in tasks:
+            result.ignored[task] = (f"a prompting-study variant ({known[task].family}), which has no column "
+                                    "on the board" if known[task].family in ("fewshot", "dialogue")
+                                    else f"a {known[task].family} task, which has no column on the board")
     if not result.tasks:
-        raise InputError(run.results_path, None, "results", "no RoleBench task with scores in this file")
+        also = f" (only {', '.join(sorted(result.ignored))}: no columns)" if result.ignored else ""
+        raise InputError(run.results_path, None, "results", f"no RoleBench task of the board with scores in this "
+                                                            f"file{also}")
     return result
+
+
+def ignored_notes(runs: list[RunResult]) -> list[str]:
+    """One line per catalogue task that some runs hold but the board has no place for."""
+    by_task: dict[tuple[str, str], list[str]] = {}
+    for run in runs:
+        for task, why in run.ignored.items():
+            by_task.setdefault((task, why), []).append(run.run_name)
+    out = []
+    for (task, why), names in sorted(by_task.items()):
+        shown = ", ".join(sorted(set(names))[:3]) + (f" and {len(set(names)) - 3} more" if len(set(names)) > 3 else "")
+        out.append(f"{task} left out of {len(names)} run(s) ({shown}): {why}")
+    return out
 
 
 # --------------------------------------------------------------------------- labels
@@ -163,9 +186,14 @@ def split_name(spec: str, runs: list[RunResult]) -> tuple[str, str]:
     return fits[0]
 
 
-def apply_names(runs: list[RunResult], names: Mapping[str, str]) -> None:
-    """Label the runs each ``PATH -> LABEL`` names; a PATH that names no run is an error."""
+def apply_names(runs: list[RunResult], names: Mapping[str, str], reserved: Iterable[str] = ()) -> None:
+    """Label the runs each ``PATH -> LABEL`` names; a PATH that names no run, or a LABEL that is
+    one of the ``reserved`` row names (the paper's), is an error."""
+    reserved = set(reserved)
     for key, label in names.items():
+        if clean(label) in reserved:
+            raise InputError(None, None, "--name", f"label {clean(label)!r} is the name of a row of the RoleLLM "
+                                                   f"paper on the board; choose another label")
         hits = [r for r in runs if _matches(key, r)]
         if not hits:
             raise InputError(None, None, "--name", f"{key!r} names no input, results file, folder or model "

@@ -151,7 +151,8 @@ def _records(task_run, wanted: set[int], metrics: tuple[str, ...], with_docs: bo
 
     sc = task_run.items
     keep = np.flatnonzero(np.isin(sc.doc_ids, np.fromiter(wanted, np.int64, len(wanted))))
-    positions = sorted(zip(sc.offsets[keep].tolist(), sc.lines[keep].tolist()))
+    offsets, lines = sc.positions()
+    positions = sorted(zip(offsets[keep].tolist(), lines[keep].tolist()))
     return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions, metrics, with_docs)}
 
 

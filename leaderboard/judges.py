@@ -53,13 +53,32 @@ def _check(path: Path, data: dict) -> dict:
             raise InputError(path, None, key, f"expected a number in [0, 1] or null, got {rate!r}")
     for key in ("ci95", "lc_ci95"):
         ci = data.get(key)
-        if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(map(_number, ci))):
+        if ci is not None and not _pair(ci):
             raise InputError(path, None, key, f"expected [lo, hi] or null, got {ci!r}")
     if data.get("mean_rank") is not None and not _number(data["mean_rank"]):
         raise InputError(path, None, "mean_rank", f"expected a number or null, got {data['mean_rank']!r}")
     means = data.get("rubric_means")
     if means is not None and not (isinstance(means, dict) and all(_number(v) or v is None for v in means.values())):
         raise InputError(path, None, "rubric_means", f"expected {{criterion: mean}} or null, got {means!r}")
+    cis = data.get("rubric_ci95")
+    if cis is not None and not (isinstance(cis, dict) and all(_pair(v) or v is None for v in cis.values())):
+        raise InputError(path, None, "rubric_ci95", f"expected {{criterion: [lo, hi]}} or null, got {cis!r}")
+    if data.get("n_systems") is not None and not (isinstance(data["n_systems"], int) and _number(data["n_systems"])):
+        raise InputError(path, None, "n_systems", f"expected a count or null, got {data['n_systems']!r}")
+    return data
+
+
+def _pair(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(map(_number, value))
+
+
+def _read_summary(path: Path, data: dict) -> dict:
+    """A checked summary; whatever else its content breaks is this file's error, never the build's."""
+    data = _check(path, data)
+    try:
+        _cells(data)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise InputError(path, None, None, f"unexpected judge summary content ({type(exc).__name__}: {exc})") from None
     return data
 
 
@@ -80,7 +99,7 @@ def find_summaries(folders: Iterable[str | Path]) -> tuple[list[tuple[Path, dict
                 continue
             if isinstance(data, dict) and data.get("kind") == JUDGE_SUMMARY_KIND:
                 try:
-                    found.append((path, _check(path, data)))
+                    found.append((path, _read_summary(path, data)))
                 except InputError as exc:
                     errors.append(exc)
     return found, errors

@@ -1,9 +1,8 @@
 """The leaderboard as data: the column schema (``schema.yaml``), cells, rows and the board.
 
 Every other module of the leaderboard reads these types; this one imports none of them.
-The tasks (label, language, paper metric, seen or unseen roles) come from the package's
-task catalogue (``rolebench_eval/splits.yaml``); the multi-turn tasks are named by the
-helpers' interface (``rolebench_mt_{specific,general}_{en,zh}``) until the catalogue lists them.
+The tasks (label, language, paper metric, seen or unseen roles, family) come from the
+package's task catalogue (``rolebench_eval/splits.yaml``).
 """
 
 from __future__ import annotations
@@ -21,8 +20,10 @@ SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 MEASURED, REPORTED = "measured", "reported"
 KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "continuity", "judge")
 PROTOCOLS = ("pairwise", "rank", "rubric")
-MT_TASKS = {f"rolebench_mt_{kind}_{lang}": (kind, lang) for kind in ("specific", "general", "probe")
-            for lang in ("en", "zh")}  # probe: character breaks only (metric "break")
+#: Catalogue task families on the board: the paper's single-turn tasks, the multi-turn ones and
+#: the probes (character breaks only, metric "break"). The prompting-study variants (fewshot,
+#: dialogue) have no columns: a run's results for them are named as left out (``inputs.read_run``).
+BOARD_FAMILIES = {"single": False, "multiturn": True, "probe": True}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _REQUIRED = ("key", "display_name", "format", "higher_is_better", "description", "kind")
 
@@ -119,21 +120,24 @@ def _column(entry: dict, path: Path, index: int) -> Column:
 
 
 def _tasks() -> dict[str, TaskInfo]:
+    """The board's tasks, from the catalogue: single-turn ones in its order, then multi-turn specific,
+    general and probe tasks, English first (the order the averaging columns add them up in)."""
     known = catalogue_tasks(family=None)
-    tasks = {name: TaskInfo(name, t.label, t.lang, t.metric, t.split.roles)
-             for name, t in catalogue_tasks().items() if name not in MT_TASKS}  # the paper's single-turn tasks
-    for name, (kind, lang) in MT_TASKS.items():
-        label = known[name].label if name in known else f"MT {lang.upper()} {kind}"
-        metric = {"specific": "spe", "general": "cus", "probe": "break"}[kind]
-        tasks[name] = TaskInfo(name, label, lang, metric, "seen", multi_turn=True)
-    return tasks
+
+    def order(name: str) -> tuple:
+        t = known[name]
+        return (0,) if t.family == "single" else (1, t.family == "probe", t.split.kind != "specific", t.lang)
+
+    return {name: TaskInfo(name, known[name].label, known[name].lang, known[name].metric, known[name].split.roles,
+                           multi_turn=BOARD_FAMILIES[known[name].family])
+            for name in sorted((n for n, t in known.items() if t.family in BOARD_FAMILIES), key=order)}
 
 
 def load_schema(path: str | Path | None = None) -> Schema:
     """Read and check a schema YAML (the packaged ``schema.yaml`` by default)."""
     path = Path(path) if path is not None else SCHEMA_PATH
     with path.open(encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
+        raw = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ~7x faster
     tasks = _tasks()
     columns = tuple(_column(entry, path, i) for i, entry in enumerate(raw["columns"]))
     keys = [c.key for c in columns]

@@ -70,7 +70,7 @@ def markdown_table(board: Leaderboard) -> str:
     from tabulate import tabulate
 
     cols = shown_columns(board)
-    headers = ["Rank", "Model", "Source", *(c.key for c in cols), "vs above", "vs baseline"]
+    headers = ["Rank", "Model", "Source", *(md(c.key) for c in cols), "vs above", "vs baseline"]  # keys hold judge names
     body = []
     for row in board.rows:
         source = row.source if row.comparable else f"{row.source} (not comparable)"
@@ -117,7 +117,7 @@ def markdown(board: Leaderboard) -> str:
         parts += [f"- {md(n)}" for n in board.unmatched_judges] + [""]
     if board.notes:
         parts += ["## Notes", ""] + [f"- {md(n)}" for n in board.notes] + [""]
-    parts += ["## Columns", ""] + [f"- `{c.key}`: {md(c.display_name)}{' · ' + md(c.group) if c.group else ''}. "
+    parts += ["## Columns", ""] + [f"- **{md(c.key)}**: {md(c.display_name)}{' · ' + md(c.group) if c.group else ''}. "
                                    f"{md(' '.join(c.description.split()) + over_text(board, c))}"
                                    for c in shown_columns(board)]
     parts += ["", f"Reported rows: {board.citation}", ""]

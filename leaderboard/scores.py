@@ -15,6 +15,7 @@ hundreds of runs, so:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -33,12 +34,12 @@ from rolebench_eval.outputs import Scores, read_scores
 from .model import clean
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 6
+CACHE_VERSION = 8
 PARALLEL_BYTES = 64 << 20  # below this much to read, starting worker processes costs more than it saves
-# The integer columns of a cached run, as compact as they can be (a warm build reads ~60k items per run).
-_ITEM = np.dtype([("doc_ids", "<i8"), ("offsets", "<i8"), ("lines", "<i4"), ("roles", "<i4"), ("types", "u1")])
-_TURN = np.dtype([("item_ids", "<i4"), ("depths", "<i4")])  # multi-turn tasks only
-
+# A warm build reads ~60k items per run for hundreds of runs: each run's archive holds only what
+# the board needs, as compactly as exactness allows (see _pack); the line positions, which only
+# the item browser needs, are read from the archive when it asks.
+_WARM = ("ids", "roles", "types", "floats", "ints", "item_ids", "depths")  # what a warm build reads
 Job = list[tuple[Path, tuple[str, ...]]]  # the samples files of one run, each with the metrics to read
 
 
@@ -53,61 +54,145 @@ def entry(root: Path, job: Job) -> Path:
     parts = [str(CACHE_VERSION)]
     for path, metrics in job:
         stat = path.stat()
-        parts += [str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns), ",".join(metrics)]
+        # the file's identity (device, inode) and absolute path, not resolve(): one stat, no walk of its folders
+        parts += [os.path.abspath(path), str(stat.st_dev), str(stat.st_ino), str(stat.st_size),
+                  str(stat.st_mtime_ns), ",".join(metrics)]
     digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
     return root / digest[:2] / f"{digest}.npz"
 
 
+def _int_column(values: np.ndarray) -> np.ndarray | None:
+    """``values`` as int32 when that is exact (token counts), else None."""
+    if values.size == 0 or not np.isfinite(values).all() or np.signbit(values[values == 0]).any():
+        return None
+    if np.abs(values).max() >= 2**31 or not (values == np.round(values)).all():
+        return None
+    return values.astype(np.int32)
+
+
 def _pack(got: list[Scores], job: Job) -> bytes:
-    """One archive per run, three arrays: the integer columns, the metric values, a JSON index."""
-    items, turns, values, meta = [], [], [], []
+    """One archive per run, each column concatenated over its files, with a JSON index.
+
+    Exact, but compact: doc ids that are 0..n-1 and metrics that are all NaN are not stored,
+    integer-valued metrics are stored as int32, role codes as int16 when they fit.
+    """
+    cols: dict[str, list] = {"ids": [], "roles": [], "types": [], "floats": [], "ints": [], "offsets": [],
+                             "lines": [], "item_ids": [], "depths": []}
+    meta = []
     for scores, (_, metrics) in zip(got, job):
-        block, turn = np.empty(scores.doc_ids.size, dtype=_ITEM), np.empty(scores.doc_ids.size, dtype=_TURN)
-        for name in _ITEM.names:
-            block[name] = getattr(scores, name)
-        for name in _TURN.names:
-            turn[name] = getattr(scores, name) if getattr(scores, name) is not None else -1
-        items.append(block)
-        turns.append(turn)
-        values += [scores.metrics[m] for m in metrics]
-        meta.append({"n": block.size, "roles": scores.role_names, "items": scores.item_names,
-                     "item_ids": scores.item_ids is not None, "depths": scores.depths is not None})
+        n = scores.doc_ids.size
+        offsets, lines = scores.positions()
+        info = {"n": n, "roles": scores.role_names, "items": scores.item_names, "metrics": {},
+                "ids": not np.array_equal(scores.doc_ids, np.arange(n)),
+                "item_ids": scores.item_ids is not None, "depths": scores.depths is not None}
+        if info["ids"]:
+            cols["ids"].append(scores.doc_ids)
+        for m in metrics:
+            values = scores.metrics[m]
+            ints = None if np.isnan(values).all() else _int_column(values)
+            kind = "nan" if np.isnan(values).all() else "int" if ints is not None else "float"
+            info["metrics"][m] = kind
+            if kind != "nan":
+                cols["ints" if kind == "int" else "floats"].append(ints if kind == "int" else values)
+        cols["roles"].append(scores.roles)
+        cols["types"].append(scores.types)
+        cols["offsets"].append(offsets)
+        cols["lines"].append(lines)
+        for name in ("item_ids", "depths"):
+            if info[name]:
+                cols[name].append(getattr(scores, name))
+        meta.append(info)
+    small = all(len(info["roles"]) < 2**15 for info in meta)
+    dtypes = {"ids": "<i8", "roles": "<i2" if small else "<i4", "types": "u1", "floats": "<f8", "ints": "<i4",
+              "offsets": "<i8", "lines": "<i4", "item_ids": "<i4", "depths": "<i4"}
+    arrays = {k: np.concatenate(v).astype(dtypes[k]) if v else np.empty(0, dtypes[k]) for k, v in cols.items()}
+    # The columns a warm build reads go into one byte array (each part 8-byte aligned): one archive
+    # member to open and check instead of seven; the positions stay apart, read only when asked.
+    parts, index, at = [], {}, 0
+    for name in _WARM:
+        raw = arrays[name].tobytes()
+        index[name] = [dtypes[name], at, arrays[name].size]
+        parts += [raw, bytes(-len(raw) % 8)]
+        at += len(raw) + (-len(raw) % 8)
     buffer = io.BytesIO()
-    extra = {"turns": np.concatenate(turns)} if any(m["item_ids"] or m["depths"] for m in meta) else {}
-    np.savez(buffer, items=np.concatenate(items) if items else np.empty(0, dtype=_ITEM),
-             values=np.concatenate(values) if values else np.empty(0),
-             meta=np.array(json.dumps(meta, ensure_ascii=False)), **extra)
+    np.savez(buffer, meta=np.array(json.dumps({"files": meta, "columns": index}, ensure_ascii=False)),
+             warm=np.frombuffer(b"".join(parts), np.uint8), offsets=arrays["offsets"], lines=arrays["lines"])
     return buffer.getvalue()
 
 
-def _unpack(data, job: Job) -> list[Scores] | None:
-    items, values, meta = data["items"], data["values"], json.loads(str(data["meta"]))
-    turns = data["turns"] if "turns" in data.files else None
-    if len(meta) != len(job) or items.dtype != _ITEM or (turns is not None and turns.dtype != _TURN):
+def _unpack(path: Path, data, job: Job) -> list[Scores] | None:
+    """The Scores of the archive ``data`` (slices of its columns, no copies), positions left to read."""
+    index = json.loads(str(data["meta"]))
+    meta, blob = index["files"], data["warm"]
+    if len(meta) != len(job) or blob.dtype != np.uint8:
         return None
-    out, at, vat = [], 0, 0
+    col = {k: blob[at:at + np.dtype(dtype).itemsize * n].view(dtype) for k, (dtype, at, n) in index["columns"].items()}
+    if set(col) != set(_WARM) or any(col[k].size != index["columns"][k][2] for k in col):
+        return None
+    roles = col["roles"].astype(np.int32) if col["roles"].dtype != np.int32 else col["roles"]
+    out, at = [], {k: 0 for k in col}
+
+    def take(name: str, n: int):
+        at[name] += n
+        return col[name][at[name] - n:at[name]]
+
+    start = 0
     for info, (_, metrics) in zip(meta, job):
         n = info["n"]
-        block = {name: np.ascontiguousarray(items[name][at:at + n]) for name in _ITEM.names}
-        metric_values = {m: values[vat + i * n:vat + (i + 1) * n] for i, m in enumerate(metrics)}
-        scores = Scores(block["doc_ids"], metric_values, block["roles"], info["roles"], block["types"],
-                        block["offsets"], block["lines"])
+        if list(info["metrics"]) != list(metrics):
+            return None
+        doc_ids = take("ids", n) if info["ids"] else np.arange(n, dtype=np.int64)
+        values = {m: np.full(n, np.nan) if kind == "nan" else take("floats", n) if kind == "float"
+                  else take("ints", n).astype(np.float64) for m, kind in info["metrics"].items()}
+        scores = Scores(doc_ids, values, roles[start:start + n], info["roles"], take("types", n),
+                        load_positions=functools.partial(_positions, path, start, n))
         if info["item_ids"]:
-            scores.item_ids, scores.item_names = np.ascontiguousarray(turns["item_ids"][at:at + n]), info["items"]
+            scores.item_ids, scores.item_names = take("item_ids", n), info["items"]
         if info["depths"]:
-            scores.depths = np.ascontiguousarray(turns["depths"][at:at + n])
+            scores.depths = take("depths", n)
+        at["roles"] = start = start + n
         out.append(scores)
-        at, vat = at + n, vat + n * len(metrics)
-    return out if at == items.size and vat == values.size else None
+    return out if all(at[k] == col[k].size for k in col) else None
+
+
+def _positions(path: Path, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The line positions of one file of a cached run (the item browser's; not read otherwise)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            offsets, lines = data["offsets"][start:start + n], data["lines"][start:start + n]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(path, None, None, f"cannot read the samples cache ({exc}); delete it and build again")
+    if offsets.size != n or lines.size != n:
+        raise InputError(path, None, None, "the samples cache is cut short; delete it and build again")
+    return offsets, lines.astype(np.int64)
 
 
 def load(root: Path, job: Job) -> list[Scores] | None:
     """The cached extract of one run's samples files; None on a miss (absent, stale, unreadable)."""
     try:
-        with np.load(entry(root, job), allow_pickle=False) as data:
-            return _unpack(data, job)
+        path = entry(root, job)
+        with zipfile.ZipFile(path) as archive:
+            return _unpack(path, {name: _member(archive, name) for name in ("meta", "warm")}, job)
     except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile):
         return None
+
+
+def _member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One array of a ``numpy.savez`` archive, read in one piece (``np.load`` reads it in 256 kB
+    chunks: a third of a warm build's reading); anything but a plain array is refused."""
+    from numpy.lib import format as npy
+
+    raw = archive.read(f"{name}.npy")  # the archive's CRC is checked here
+    stream = io.BytesIO(raw)
+    version = npy.read_magic(stream)
+    if version != (1, 0):
+        return npy.read_array(io.BytesIO(raw), allow_pickle=False)
+    shape, fortran, dtype = npy.read_array_header_1_0(stream)
+    if dtype.hasobject or fortran:
+        raise ValueError(f"{name}: not a plain array")
+    count = int(np.prod(shape))
+    # read-only, like the cache it comes from: the board builds new arrays, never writes into these
+    return np.frombuffer(raw, dtype, count=count, offset=stream.tell()).reshape(shape)
 
 
 def save(root: Path, job: Job, got: list[Scores]) -> None:
@@ -171,6 +256,7 @@ class DocIndex:
     role_codes: dict[str, int] = field(default_factory=dict)
     items: list[str] = field(default_factory=list)
     item_codes: dict[str, int] = field(default_factory=dict)
+    tables: dict = field(default_factory=dict, repr=False)
 
     def code(self, role: str) -> int:
         """The code of ``role``, given a new one on first sight."""
@@ -179,14 +265,18 @@ class DocIndex:
     def recode(self, scores: Scores) -> Scores:
         """``scores`` with its file-local role and item codes replaced by this index's."""
         if scores.roles.size:
-            table = np.array([self.code(r) for r in scores.role_names], dtype=np.int32)
-            scores.roles = table[scores.roles]
+            scores.roles = self._table(scores.role_names, self.roles, self.role_codes)[scores.roles]
         if scores.item_ids is not None and scores.item_ids.size:
-            table = np.array([_code(clean(i), self.items, self.item_codes) for i in scores.item_names],
-                             dtype=np.int32)
-            scores.item_ids = table[scores.item_ids]
+            scores.item_ids = self._table(scores.item_names, self.items, self.item_codes)[scores.item_ids]
         scores.role_names, scores.item_names = self.roles, self.items
         return scores
+
+    def _table(self, names: list[str], values: list[str], codes: dict[str, int]) -> np.ndarray:
+        """The board's codes of a file's ``names`` (runs of one task share them: computed once)."""
+        key = (id(values), tuple(names))
+        if key not in self.tables:
+            self.tables[key] = np.array([_code(clean(n), values, codes) for n in names], dtype=np.int32)
+        return self.tables[key]
 
 
 def _code(value: str, values: list[str], codes: dict[str, int]) -> int:

@@ -98,6 +98,12 @@ def test_name_takes_the_equals_sign_that_names_a_run_and_an_unmatched_one_is_exi
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert lines == ["rolebench-eval leaderboard: error: field '--name': 'org/nobody=X': no input, results file, "
                      "folder or model name matches the text before any '='"]
+    paper = cli("leaderboard", str(RUNS / "a"), "--out", str(tmp_path / "s3"), "--name", f"{RUNS / 'a'}=RoleGPT",
+                "--no-cache")
+    assert paper.returncode == 2 and not (tmp_path / "s3" / "index.html").exists()
+    assert [line for line in paper.stderr.splitlines() if line.strip()] == [
+        "rolebench-eval leaderboard: error: field '--name': label 'RoleGPT' is the name of a row of the RoleLLM "
+        "paper on the board; choose another label"]
 
 
 def test_the_console_lists_what_was_left_out_and_why(tmp_path):
@@ -113,6 +119,28 @@ def test_the_console_lists_what_was_left_out_and_why(tmp_path):
     assert not (tmp_path / "site" / "items.html").exists()
     strict = cli("leaderboard", str(RUNS), "--out", str(tmp_path / "s2"), "--strict", "--no-cache")
     assert strict.returncode == 2 and "corrupt_results" in strict.stderr
+
+
+def test_tasks_the_board_has_no_column_for_are_named_on_the_console_and_the_page(tmp_path):
+    """The prompting-study variants (catalogue families fewshot, dialogue) are never dropped silently."""
+    run = tmp_path / "in" / "a"
+    shutil.copytree(RUNS / "a", run)
+    results = next(run.glob("results_*.json"))
+    data = json.loads(results.read_text(encoding="utf-8"))
+    data["results"]["rolebench_specific_en_fewshot"] = {"alias": "x", "spe,none": 0.5, "prompt_tokens,none": 900.0}
+    data["results"]["rolebench_general_zh_dialogue"] = {"alias": "y", "cus,none": 0.4}
+    results.write_text(json.dumps(data), encoding="utf-8")
+    done = cli("leaderboard", str(run), "--out", str(tmp_path / "site"), "--no-cache", "--n-boot", "20",
+               "--browse-items", "0")
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: rolebench_")]
+    assert notes == [
+        "note: rolebench_general_zh_dialogue left out of 1 run(s) (org/model-a): a prompting-study variant "
+        "(dialogue), which has no column on the board",
+        "note: rolebench_specific_en_fewshot left out of 1 run(s) (org/model-a): a prompting-study variant "
+        "(fewshot), which has no column on the board"]
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "rolebench_specific_en_fewshot left out of 1 run(s)" in page
 
 
 def test_nothing_usable_is_exit_5(tmp_path):

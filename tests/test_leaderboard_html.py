@@ -87,12 +87,15 @@ def items(browser, site):
     page.close()
 
 
-def _shot(page, name: str, tmp_path: Path) -> None:
+def _shot(page, name: str, tmp_path: Path) -> tuple[int, int]:
+    """A full-page PNG of ``page``; returns its (width, height) in pixels, read from the PNG header."""
     shot = tmp_path / name
     page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
+    head = shot.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     if os.environ.get("ROLEBENCH_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["ROLEBENCH_SCREENSHOT_DIR"]) / name)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _column(page, key: str) -> list[str]:
@@ -213,7 +216,11 @@ def test_item_browser_shows_hostile_answers_and_reasons_as_text(items, site):
     assert data.startswith("// RoleBench item browser data") and "</script>" in data  # JSON, never markup
 
 
-def test_screenshots(page, tmp_path):
-    _shot(page, "leaderboard.png", tmp_path)
+def test_screenshots_are_the_whole_page_at_1400_px_folded_or_not(page, tmp_path):
+    size = "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    folded = page.evaluate(size)
+    assert _shot(page, "leaderboard.png", tmp_path) == (1400, folded[1]) and folded[0] == 1400
     page.check("#show-splits")
-    _shot(page, "leaderboard-splits.png", tmp_path)
+    unfolded = page.evaluate(size)
+    assert unfolded[0] == 1400  # the wider table scrolls inside its frame; the page itself never does
+    assert _shot(page, "leaderboard-splits.png", tmp_path) == (1400, unfolded[1]) and unfolded[1] >= folded[1]

@@ -86,6 +86,28 @@ def test_blank_lines_and_compact_separators_read_the_same(tmp_path):
     assert [r.doc_id for r in outputs.read_records_at(other, zip(slow.offsets, slow.lines))] == fast.doc_ids.tolist()
 
 
+def test_whole_file_decoding_falls_back_line_by_line_whenever_lines_and_values_may_differ(tmp_path):
+    """Two values on one line plus a blank line elsewhere (as many values as lines), CRLF, lone surrogates."""
+    path = RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl"
+    rows, fast = _lines(path), outputs.read_scores(path, ("spe",))
+    text = [json.dumps(r, ensure_ascii=False) for r in rows]
+    two = tmp_path / "two.jsonl"
+    two.write_text("\n".join([text[0] + " " + text[1], "", *text[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        outputs.read_scores(two, ("spe",))
+    assert err.value.line == 1 and "invalid JSON" in str(err.value)
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes("".join(t + "\r\n" for t in text).encode("utf-8"))
+    got = outputs.read_scores(crlf, ("spe",))
+    assert got.doc_ids.tolist() == fast.doc_ids.tolist() and got.lines.tolist() == list(range(1, len(rows) + 1))
+    assert got.metrics["spe"].tolist() == fast.metrics["spe"].tolist()
+    lone = tmp_path / "lone.jsonl"
+    lone.write_text("\n".join(text[:2] + [text[2].replace(json.dumps(rows[2]["doc"]["role"], ensure_ascii=False),
+                                                            '"\\ud800x"', 1)] + text[3:]) + "\n", encoding="utf-8")
+    got = outputs.read_scores(lone, ("spe",))
+    assert got.role_names[got.roles[2]] == "\ufffdx" and got.metrics["spe"].tolist() == fast.metrics["spe"].tolist()
+
+
 @pytest.mark.parametrize("damage, line, field, reason", [
     (lambda text: text[:-40], 6, None, "truncated"),
     (lambda text: text.replace('"doc_id": 2, ', '"doc_id": 2, {{', 1), 3, None, "invalid JSON"),
@@ -119,11 +141,14 @@ def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_chang
     assert scores.load(root, job) is None
     scores.save(root, job, fresh)
     entry = scores.entry(root, job)
-    assert entry.suffix == ".npz" and set(np.load(entry)) == {"items", "values", "meta", "turns"}
+    assert entry.suffix == ".npz" and set(np.load(entry)) == {"meta", "warm", "offsets", "lines"}
     cached = scores.load(root, job)
+    assert all(c.offsets is None for c in cached)  # read only when the item browser asks
     for one, again in zip(fresh, cached):
+        again.positions()
         for name in ("doc_ids", "roles", "types", "offsets", "lines"):
             assert getattr(again, name).tolist() == getattr(one, name).tolist(), name
+            assert getattr(again, name).dtype == getattr(one, name).dtype, name
         assert again.role_names == one.role_names and again.item_names == one.item_names
         assert list(again.metrics) == list(one.metrics)
         for m in one.metrics:
@@ -137,6 +162,27 @@ def test_cache_is_one_npz_per_run_that_returns_the_same_scores_and_notices_chang
     entry.parent.mkdir(parents=True, exist_ok=True)
     entry.write_bytes(b"PK\x03\x04 cut short")
     assert scores.load(root, job) is None  # unreadable entries are misses too
+
+
+def test_cache_keeps_every_value_exactly_whatever_its_columns_hold(tmp_path):
+    path = tmp_path / "samples_rolebench_general_zh_x.jsonl"
+    shutil.copy(RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl", path)
+    job = [(path, ("cus", "raw", "resp_tokens"))]
+    one = outputs.read_scores(path, job[0][1])
+    n = one.doc_ids.size
+    one.doc_ids = one.doc_ids * 3 + 7  # not 0..n-1: stored
+    one.metrics["resp_tokens"] = np.arange(n, dtype=np.float64) - 2  # integer-valued: stored as int32
+    one.metrics["raw"] = np.full(n, np.nan)  # all NaN: not stored
+    odd = np.linspace(0, 1, n)
+    odd[0], odd[-1] = -0.0, 2.0**40  # not exactly int32: stored as float64
+    one.metrics["cus"] = odd
+    scores.save(tmp_path / "cache", job, [one])
+    again = scores.load(tmp_path / "cache", job)[0]
+    assert again.doc_ids.tolist() == one.doc_ids.tolist() and again.doc_ids.dtype == np.int64
+    for m, values in one.metrics.items():
+        assert again.metrics[m].dtype == np.float64
+        assert np.array_equal(again.metrics[m], values, equal_nan=True), m
+    assert np.signbit(again.metrics["cus"][0])
 
 
 def test_parallel_reading_equals_reading_here_and_fills_the_cache(tmp_path, monkeypatch):
@@ -200,3 +246,23 @@ def test_records_at_positions_read_only_what_they_are_asked(tmp_path):
     with pytest.raises(InputError) as err:
         outputs.read_records_at(bad, [(offset, 4)], ("cus",), with_docs=False)
     assert (err.value.line, err.value.field) == (4, "filtered_resps") and "expected generated text" in str(err.value)
+
+
+def test_a_library_call_starts_no_process_unless_asked(tmp_path, monkeypatch):
+    """A user's script without a main guard would run again in every spawned worker: only the CLI spawns."""
+    import multiprocessing
+
+    from rolebench_eval.leaderboard import build as build_module
+    from rolebench_eval.leaderboard.build import Options, build_leaderboard
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+    monkeypatch.setattr(scores, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 0)
+    runs = [RUNS / "a", RUNS / "b"]
+    board = build_leaderboard(runs, out=tmp_path / "site", options=Options(n_boot=20, workers=2, browse_items=0))
+    assert (tmp_path / "site" / "index.html").is_file() and len(board.measured) == 2
+    with pytest.raises(AssertionError, match="worker process"):
+        build_leaderboard(runs, out=tmp_path / "s2", options=Options(n_boot=20, workers=2, processes=True))

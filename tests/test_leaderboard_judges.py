@@ -85,12 +85,40 @@ def test_version_1_summaries_are_read_and_others_refused(board, tmp_path):
     assert [c.display_name for c in board.columns if c.key.endswith(":rolebench_general_zh:rank_gpt4")][2] == "Rank"
     assert any("not-on-the-board" in line for line in board.unmatched_judges)
     for change, field in (({"schema_version": 3}, "schema_version"), ({"protocol": "vibes"}, "protocol"),
-                          ({"lc_win_rate": 1.5}, "lc_win_rate"), ({"rubric_means": [4]}, "rubric_means")):
-        folder = tmp_path / field
+                          ({"lc_win_rate": 1.5}, "lc_win_rate"), ({"rubric_means": [4]}, "rubric_means"),
+                          ({"rubric_ci95": "x"}, "rubric_ci95"), ({"rubric_ci95": {"overall": [1]}}, "rubric_ci95"),
+                          ({"n_systems": "3"}, "n_systems")):
+        folder = tmp_path / f"{field}-{len(list(tmp_path.iterdir()))}"
         folder.mkdir()
         (folder / "summary.json").write_text(json.dumps({**_summary("org__model-a", "pairwise"), **change}))
         found, errors = find_summaries([folder])
         assert not found and errors[0].field == field and str(folder) in errors[0].path
+
+
+def test_a_bad_judge_summary_is_an_error_on_the_board_not_the_end_of_the_build(tmp_path):
+    folder = tmp_path / "judges" / "org__model-a" / EN / "pairwise"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({**_summary("org__model-a", "pairwise"), "rubric_ci95": "x"}))
+    board = build_leaderboard([RUNS / "a"], judges=[tmp_path / "judges"], out=tmp_path / "site",
+                              options=Options(n_boot=20, browse_items=0))
+    assert [(e.field, Path(e.path).name) for e in board.errors] == [("rubric_ci95", "summary.json")]
+    assert (tmp_path / "site" / "index.html").is_file() and board.row("model-a").rank == 1
+
+
+def test_a_judge_name_with_markup_and_pipes_stays_text_in_the_markdown(tmp_path):
+    judge = "x|y<b>bold</b>"
+    folder = tmp_path / "judges" / "org__model-a" / EN / judge
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({**_summary("org__model-a", "pairwise"), "judge": judge}))
+    build_leaderboard([RUNS / "a"], judges=[tmp_path / "judges"], out=tmp_path / "site",
+                      options=Options(n_boot=20, browse_items=0))
+    text = (tmp_path / "site" / "leaderboard.md").read_text(encoding="utf-8")
+    assert "<b>" not in text and "x\\|y&lt;b&gt;bold&lt;/b&gt;" in text
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Rank"))
+    table = lines[start:lines.index("", start)]
+    assert "x\\|y" in table[0] and len(table) > 3
+    assert len({len(line.replace("\\|", "").split("|")) for line in table}) == 1  # as many columns in every line
 
 
 def test_the_judges_own_output_goes_on_the_board(llm_server, tmp_path, monkeypatch):

@@ -6,7 +6,11 @@ hundreds of runs); :func:`.records.read_records` is the full, validating reader.
 
 from __future__ import annotations
 
+import functools
+import gc
+import operator
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,6 +39,8 @@ class Scores:
             when no document has one.
         item_names: the item ids, in order of first appearance.
         depths: int32 ``doc.depth`` (0 when absent), or None when no document has one.
+        load_positions: when ``offsets`` and ``lines`` are None, a callable giving them
+            (see :meth:`positions`).
     """
 
     doc_ids: Any
@@ -47,51 +53,77 @@ class Scores:
     item_ids: Any = None
     item_names: list[str] = field(default_factory=list)
     depths: Any = None
+    load_positions: Any = field(default=None, repr=False, compare=False)
+
+    def positions(self) -> tuple[Any, Any]:
+        """``(offsets, lines)``, read on first use when they were left out (the leaderboard's cache)."""
+        if self.offsets is None and self.load_positions is not None:
+            self.offsets, self.lines = self.load_positions()
+            self.load_positions = None
+        return self.offsets, self.lines
 
 
-def _score_decoder(metrics: Sequence[str]):
-    """A msgspec decoder of one samples line that builds only the fields the scores need."""
+@functools.lru_cache(maxsize=16)
+def _score_decoder(metrics: tuple[str, ...]):
+    """A msgspec decoder of one samples line that builds only the fields the scores need.
+
+    The structs hold no containers (``gc=False``: the collector need not track 60k of them).
+    """
     import msgspec
 
     doc = msgspec.defstruct("ScoreDoc", [("role", str, ""), ("type", msgspec.Raw, msgspec.Raw(b"null")),
-                                         ("item_id", str | None, None), ("depth", int | None, None)])
+                                         ("item_id", str | None, None), ("depth", int | None, None)], gc=False)
     line = msgspec.defstruct("ScoreLine", [("doc_id", int), ("doc", doc, msgspec.field(default_factory=doc)),
-                                           *((m, float | None, None) for m in metrics)])
-    return msgspec.json.Decoder(line).decode
+                                           *((m, float | None, None) for m in metrics)], gc=False)
+    return msgspec.json.Decoder(line)
 
 
-def _decode_lines(path: Path, data: bytes, metrics: Sequence[str]) -> tuple[list, list[int], list[int]]:
-    """Every non-blank line decoded, with its byte offset and line number."""
+def _one_object_per_line(buf, starts, ends) -> bool:
+    """Whether every line starts with ``{`` and ends with ``}`` (no blank line, no ``\\r``).
+
+    Then, in valid JSON, no value spans two lines (a value continues past a newline only after
+    ``:``, ``,`` or ``[``, never after ``}`` and never into a ``{``), so the values that
+    ``decode_lines`` returns, when there are as many as lines, are the lines in order.
+    """
+    return bool(ends.size and (ends > starts).all() and (buf[starts] == 0x7B).all() and (buf[ends - 1] == 0x7D).all())
+
+
+def _decode_lines(path: Path, data: memoryview, metrics: Sequence[str]) -> tuple[list, Any, Any]:
+    """Every non-blank line decoded, with its byte offset and line number (numpy arrays)."""
     import msgspec
+    import numpy as np
 
-    decode = _score_decoder(metrics)
-    raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
-    try:  # the common case, one list comprehension: no blank lines, nothing invalid
-        rows = [decode(raw) for raw in raw_lines]
-        numbers = list(range(1, len(rows) + 1))
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        rows, numbers = [], []
-        decode = lenient_decode(decode)
-        for number, raw in enumerate(raw_lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                rows.append(decode(raw))
-            except (msgspec.ValidationError, msgspec.DecodeError) as err:
-                raise decode_error(path, number, err, metrics) from None
-            numbers.append(number)
-    starts, at = [], 0
-    for raw in raw_lines:
-        starts.append(at)
-        at += len(raw) + 1
-    return rows, [starts[n - 1] for n in numbers] if len(numbers) != len(starts) else starts, numbers
+    decoder = _score_decoder(tuple(metrics))
+    buf = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(buf == 0x0A)  # the file ends with a newline (checked by the caller)
+    starts = np.concatenate((np.zeros(1, np.int64), ends[:-1] + 1))
+    if _one_object_per_line(buf, starts, ends):
+        try:  # the common case: one call decodes the whole file
+            rows = decoder.decode_lines(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            rows = None
+        if rows is not None and len(rows) == ends.size:
+            return rows, starts, np.arange(1, ends.size + 1, dtype=np.int64)
+    # Otherwise line by line, to name the bad line, skip blank ones and read lone surrogates.
+    rows, numbers = [], []
+    decode = lenient_decode(decoder.decode)
+    for number, raw in enumerate(bytes(data).split(b"\n")[:-1] if len(data) else [], start=1):
+        if not raw.strip():
+            continue
+        try:
+            rows.append(decode(raw))
+        except (msgspec.ValidationError, msgspec.DecodeError) as err:
+            raise decode_error(path, number, err, metrics) from None
+        numbers.append(number)
+    numbers = np.array(numbers, dtype=np.int64)
+    return rows, starts[numbers - 1] if numbers.size else np.zeros(0, np.int64), numbers
 
 
 def _codes(values: list, np) -> tuple[Any, list]:
     """Integer codes of ``values`` (in order of first appearance) and the distinct values."""
     distinct = list(dict.fromkeys(values))
+    if len(distinct) == 1:
+        return np.zeros(len(values), np.int32), distinct
     codes = {v: i for i, v in enumerate(distinct)}
     return np.fromiter(map(codes.__getitem__, values), np.int32, len(values)), distinct
 
@@ -113,38 +145,74 @@ def read_scores(path: str | os.PathLike, metrics: Sequence[str]) -> Scores:
     Written for speed (a RoleBench run logs ~60k lines of ~1-4 KB and the leaderboard reads
     hundreds of runs): msgspec decodes each line into a struct holding only these fields
     (the prompt, answer and references are skipped without being built), and the columns
-    are gathered with one comprehension each, not an append per item.
+    are gathered with one C-level pass each, not an append per item; a well-formed file is
+    decoded in one `decode_lines` call, anything else line by line (to name the bad line).
     :func:`read_records` is the full, validating reader.
     """
-    import operator
-
     import numpy as np
 
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
     except OSError as err:
         raise InputError(path, None, None, f"cannot read samples file: {err.strerror}") from None
-    if data and not data.endswith(b"\n"):  # lm-eval ends every line with a newline: the write was cut off
-        raise InputError(path, data.count(b"\n") + 1, None, "last line has no newline; truncated file?")
-    rows, offsets, numbers = _decode_lines(path, data, metrics)
-    n = len(rows)
-    doc_ids = np.fromiter(map(operator.attrgetter("doc_id"), rows), np.int64, n)
-    docs = list(map(operator.attrgetter("doc"), rows))
-    columns = {m: np.array(list(map(operator.attrgetter(m), rows)), dtype=np.float64) for m in metrics}
-    roles, role_names = _codes(list(map(operator.attrgetter("role"), docs)), np)
-    type_codes, type_raws = _codes([bytes(d.type) for d in docs], np)
-    types = np.array([_type_bits(t) for t in type_raws] or [0], dtype=np.uint8)[type_codes]
-    item_values = list(map(operator.attrgetter("item_id"), docs))
-    item_ids, item_names = _codes(item_values, np) if any(v is not None for v in item_values) else (None, [])
-    depth_values = list(map(operator.attrgetter("depth"), docs))
-    depths = (np.array([d or 0 for d in depth_values], dtype=np.int32)
-              if any(d is not None for d in depth_values) else None)
-    scores = Scores(doc_ids, columns, roles, role_names, types, np.array(offsets, dtype=np.int64),
-                    np.array(numbers, dtype=np.int64), item_ids, item_names, depths)
+    if len(data) and data[-1] != 0x0A:  # lm-eval ends every line with a newline: the write was cut off
+        line = int(np.count_nonzero(np.frombuffer(data, np.uint8) == 0x0A)) + 1
+        raise InputError(path, line, None, "last line has no newline; truncated file?")
+    enabled = gc.isenabled()
+    gc.disable()  # ~60k new objects per file: no point in the collector scanning them as they come
+    try:
+        rows, offsets, numbers = _decode_lines(path, data, metrics)
+        scores = _columns(rows, metrics, np)
+    finally:
+        if enabled:
+            gc.enable()
+    scores.offsets, scores.lines = offsets, numbers
+    doc_ids, n = scores.doc_ids, len(rows)
     if n > 1 and not bool(np.all(doc_ids[1:] > doc_ids[:-1])):
         _sort(path, scores, np)
     return scores
+
+
+_BUFFERS = threading.local()
+
+
+def _read_bytes(path: Path) -> memoryview:
+    """The file's bytes, read into a buffer this thread reuses.
+
+    A samples file is tens of MB: a new ``bytes`` per file costs as much as a third of decoding
+    it (the allocation's page faults and the copy); nothing read keeps a reference to the
+    buffer (the columns are numpy arrays and copied strings), so the next file may reuse it.
+    """
+    with path.open("rb", buffering=0) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        buffer = getattr(_BUFFERS, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = _BUFFERS.buffer = bytearray(size)
+        view, got = memoryview(buffer)[:size], 0
+        while got < size:
+            n = handle.readinto(view[got:])
+            if not n:
+                break
+            got += n
+    return view[:got]
+
+
+def _columns(rows: list, metrics: Sequence[str], np) -> Scores:
+    """The decoded lines as numpy columns: one C-level pass (map/attrgetter) per field."""
+    get, n = operator.attrgetter, len(rows)
+    doc_ids = np.fromiter(map(get("doc_id"), rows), np.int64, n)
+    docs = list(map(get("doc"), rows))
+    columns = {m: np.fromiter(map(get(m), rows), np.float64, n) for m in metrics}  # None -> NaN
+    roles, role_names = _codes(list(map(get("role"), docs)), np)
+    type_codes, type_raws = _codes(list(map(bytes, map(get("type"), docs))), np)
+    types = np.array([_type_bits(t) for t in type_raws] or [0], dtype=np.uint8)[type_codes]
+    item_values = list(map(get("item_id"), docs))
+    item_ids, item_names = _codes(item_values, np) if item_values.count(None) != n else (None, [])
+    depth_values = list(map(get("depth"), docs))
+    depths = (np.array([d or 0 for d in depth_values], dtype=np.int32)
+              if depth_values.count(None) != n else None)
+    return Scores(doc_ids, columns, roles, role_names, types, None, None, item_ids, item_names, depths)
 
 
 def _sort(path: Path, scores: Scores, np) -> None:
