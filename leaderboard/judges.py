@@ -18,7 +18,7 @@ from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_json, read_jsonl
 from rolebench_eval.outputs import JUDGE_SUMMARY_KIND
 
-from .model import PROTOCOLS, Cell, Column, Row, Schema, clean, judge_columns
+from .model import Cell, Column, Row, Schema, clean, judge_columns
 
 READ_VERSIONS = (1, 2)
 _STRINGS = ("model", "task", "judge", "protocol")
@@ -42,8 +42,6 @@ def _check(path: Path, data: dict) -> dict:
             data[key] = clean(data[key])
     if isinstance(data.get("systems"), list):
         data["systems"] = [clean(s) for s in data["systems"]]
-    if data["protocol"] not in PROTOCOLS:
-        raise InputError(path, None, "protocol", f"expected one of {', '.join(PROTOCOLS)}, got {data['protocol']!r}")
     for key in _COUNTS:
         if not isinstance(data.get(key), int) or isinstance(data.get(key), bool) or data[key] < 0:
             raise InputError(path, None, key, f"expected a count, got {data.get(key)!r}")

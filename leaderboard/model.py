@@ -19,7 +19,6 @@ from rolebench_eval.errors import InputError
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 MEASURED, REPORTED = "measured", "reported"
 KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "continuity", "judge")
-PROTOCOLS = ("pairwise", "rank", "rubric")
 #: Catalogue task families on the board: the paper's single-turn tasks, the multi-turn ones and
 #: the probes (character breaks only, metric "break"). The prompting-study variants (fewshot,
 #: dialogue) have no columns: a run's results for them are named as left out (``inputs.read_run``).
@@ -154,16 +153,22 @@ def load_schema(path: str | Path | None = None) -> Schema:
 
 
 def judge_columns(schema: Schema, task: str, judge: str, summary: dict) -> list[Column]:
-    """The columns of one (task, judge): those of its protocol (see ``judge_columns`` in the schema)."""
+    """The columns of one (task, judge): those of its protocol (see ``judge_columns`` in the schema).
+
+    A protocol added to the judges later, and not named in the schema, gets every column
+    whose statistic its summary fills: no edit here is needed to show it.
+    """
     label = schema.tasks[task].label if task in schema.tasks else task
     k = summary.get("n_systems")
     fill = {"task": task, "task_label": label, "judge": judge, "protocol": summary.get("protocol"),
             "judge_model": summary.get("judge_model"), "baseline": summary.get("baseline"),
             "k": k}
     made = []
+    protocol = summary.get("protocol")
+    known = any(protocol in tpl["protocols"] for tpl in schema.judge_templates.values())
     for metric, tpl in schema.judge_templates.items():
-        if summary.get("protocol") not in tpl["protocols"]:
-            continue
+        if (protocol not in tpl["protocols"]) if known else summary.get(tpl.get("statistic", metric)) is None:
+            continue  # a protocol the schema does not list gets the columns its summary fills
         made.append(Column(
             key=f"judge:{metric}:{task}:{judge}",
             display_name=(tpl["display_name"] if k is not None else tpl.get("display_name_no_k", tpl["display_name"]))

@@ -84,7 +84,7 @@ def test_version_1_summaries_are_read_and_others_refused(board, tmp_path):
     assert "schema-version-1" in old["lc_win_rate"].note
     assert [c.display_name for c in board.columns if c.key.endswith(":rolebench_general_zh:rank_gpt4")][2] == "Rank"
     assert any("not-on-the-board" in line for line in board.unmatched_judges)
-    for change, field in (({"schema_version": 3}, "schema_version"), ({"protocol": "vibes"}, "protocol"),
+    for change, field in (({"schema_version": 3}, "schema_version"), ({"protocol": ""}, "protocol"),
                           ({"lc_win_rate": 1.5}, "lc_win_rate"), ({"rubric_means": [4]}, "rubric_means"),
                           ({"rubric_ci95": "x"}, "rubric_ci95"), ({"rubric_ci95": {"overall": [1]}}, "rubric_ci95"),
                           ({"n_systems": "3"}, "n_systems")):
@@ -194,3 +194,18 @@ def test_a_corrupt_annotations_file_is_reported_and_the_board_still_built(tmp_pa
     answers = [a for i in board.items["items"] if i["task"] == EN for a in i["answers"]]
     shown = {board.items["judges"][v["judge"]]["judge"] for a in answers for v in a["judges"]}
     assert shown == {"rank", "rubric"}  # the pairwise verdicts are missing, the others are there
+
+
+def test_a_protocol_the_schema_does_not_name_gets_the_columns_its_summary_fills(tmp_path):
+    """Adding a judge protocol needs no leaderboard edit: its schema-2 statistics are shown."""
+    folder = tmp_path / "org__model-a" / EN / "vibes"
+    folder.mkdir(parents=True)
+    summary = {**_summary("org__model-a", "pairwise"), "protocol": "vibes", "judge": "vibes", "lc_win_rate": None,
+               "lc_ci95": None}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    board = build_leaderboard([RUNS / "a"], judges=[tmp_path], options=Options(n_boot=100))
+    got = _cells(board, "model-a", EN, "vibes")
+    assert set(got) == {"win_rate", "parse_failures"}  # filled statistics only: no empty LC, rank or rubric column
+    assert (got["win_rate"].value, got["win_rate"].lo, got["win_rate"].hi) == (
+        summary["win_rate"], *summary["ci95"])
+    assert got["parse_failures"].value == summary["n_parse_failures"]
