@@ -18,7 +18,7 @@ def test_demo_prints_the_table_and_builds_the_page(tmp_path, fixture_data_dir, c
     assert page.is_file() and page.name == "index.html"
     board = json.loads((page.parent / "leaderboard.json").read_text(encoding="utf-8"))
     measured = {r["name"] for r in board["rows"] if r["source"] == "measured"}
-    assert measured == {"rolegpt", "tiny-llama (demo)", "tiny-llama + RoCIT (demo)"}
+    assert measured == {"RoleGPT (replay)", "tiny-llama (demo)", "tiny-llama + RoCIT (demo)"}  # as in the table
     assert {"RoleGPT", "RoleLLaMA", "RoleGLM"} <= {r["name"] for r in board["rows"] if r["source"] == "reported"}
 
     table = printed[-2].strip()
