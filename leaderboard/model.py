@@ -167,8 +167,12 @@ def judge_columns(schema: Schema, task: str, judge: str, summary: dict) -> list[
     protocol = summary.get("protocol")
     known = any(protocol in tpl["protocols"] for tpl in schema.judge_templates.values())
     for metric, tpl in schema.judge_templates.items():
-        if (protocol not in tpl["protocols"]) if known else summary.get(tpl.get("statistic", metric)) is None:
-            continue  # a protocol the schema does not list gets the columns its summary fills
+        if known:
+            applies = protocol in tpl["protocols"]
+        else:  # a protocol the schema does not list gets the columns its summary fills
+            applies = summary.get(tpl.get("statistic", metric)) is not None
+        if not applies:
+            continue
         made.append(Column(
             key=f"judge:{metric}:{task}:{judge}",
             display_name=(tpl["display_name"] if k is not None else tpl.get("display_name_no_k", tpl["display_name"]))

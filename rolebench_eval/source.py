@@ -139,7 +139,8 @@ def load_split(
 
 
 def custom_lang(source: DataSource, split: str) -> str:
-    """The language of a generated folder, from its ``rolebench_custom.json``."""
+    """The language of a generated folder, from its ``rolebench_custom.json`` (which must say the
+    folder is whole: no role left half-written by a killed ``generate``)."""
     meta = source.fetch(CUSTOM_META) if source.local_root is not None else None
     if meta is None:
         raise RoleBenchDataError(source.where(CUSTOM_META), None, None,
@@ -151,10 +152,15 @@ def custom_lang(source: DataSource, split: str) -> str:
     lang = data.get("lang")
     if lang not in ("en", "zh"):
         raise RoleBenchDataError(meta, None, "lang", f"expected 'en' or 'zh', got {lang!r}")
+    _check_whole(meta, data)
+    return lang
+
+
+def _check_whole(meta: Path, data: dict) -> None:
+    """Refuse a folder whose record marks a role as being written (see ``generate.folder.write_role``)."""
     roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
     for role, entry in roles.items():
         if isinstance(entry, dict) and entry.get("writing"):
             raise RoleBenchDataError(meta, None, f"roles.{role}.writing",
                                      f"`generate {entry['writing']}` was stopped while writing this role's rows "
                                      "(its files may not match); run the same command again to finish")
-    return lang

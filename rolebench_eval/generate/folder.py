@@ -121,8 +121,7 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     paths = {name: out / folder / f"{name}.jsonl" for name in files}
     kept = {name: other_roles_rows(path, profile.name) for name, path in paths.items()}
     meta = read_meta(out)
-    meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
-    meta["roles"].setdefault(profile.name, {})["writing"] = method
+    _role_entry(meta, profile)["writing"] = method
     write_json_atomic(out / CUSTOM_META, meta, indent=1)
     for name, rows in files.items():
         write_jsonl(paths[name], kept[name] + rows)
@@ -134,6 +133,12 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     return written
 
 
+def _role_entry(meta: dict, profile: Profile) -> dict:
+    """The folder record's entry of ``profile``'s role, the record stamped with this format and language."""
+    meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
+    return meta["roles"].setdefault(profile.name, {})
+
+
 def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
     """Update ``profiles/desc.json`` and the folder's ``rolebench_custom.json`` for this role."""
     desc_path = out / "profiles" / "desc.json"
@@ -141,8 +146,7 @@ def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
     descriptions[profile.name] = role_description(profile)
     write_json_atomic(desc_path, descriptions, indent=1)
     meta = read_meta(out)
-    meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
-    entry = meta["roles"].setdefault(profile.name, {})
+    entry = _role_entry(meta, profile)
     entry.pop("writing", None)
     entry["profile"] = {"path": str(profile.path.resolve()), "sha256": sha256_file(profile.path),
                         "files": {field: {"path": str(path), "sha256": sha256_file(path)}
