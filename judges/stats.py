@@ -15,6 +15,9 @@ BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 20231004  # fixed: the same items give the same interval
 LC_BOOTSTRAP_SAMPLES = 1_000  # each resample is a refit
 LC_PENALTY = 0.01  # L2 weight on both coefficients (sklearn's C = 100, AlpacaEval's C)
+# The fit stops when the Newton decrement squared (g' H^-1 g: twice the loss still to gain, to second
+# order) falls below this; the intercept is then within sqrt(LC_NEWTON_TOL * (H^-1)_00) of its optimum.
+LC_NEWTON_TOL = 1e-10
 LC_METHOD = ("logistic regression of the candidate's outcome against the baseline (win 1, tie 0.5 as a half "
              "outcome, loss 0) on an intercept and tanh(d / sd(d)), d = candidate minus baseline answer length in "
              "characters, sd = its standard deviation over the parsed items; L2 penalty 0.01 on both coefficients "
@@ -151,7 +154,7 @@ def _lc_fit(delta, outcome, weights, penalty: float = LC_PENALTY, max_iter: int 
         det = h00 * h11 - h01 ** 2
         step = np.stack([h11 * g[:, 0] - h01 * g[:, 1], h00 * g[:, 1] - h01 * g[:, 0]], axis=1) / det[:, None]
         decrement = (g * step).sum(axis=1)  # Newton decrement squared: how far the loss is from its minimum
-        finished = decrement < 1e-10
+        finished = decrement < LC_NEWTON_TOL
         done[rows[finished]] = True
         rows, b, step, decrement = rows[~finished], b[~finished], step[~finished], decrement[~finished]
         t, current = np.ones(len(rows)), loss(b, rows)

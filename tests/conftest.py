@@ -28,6 +28,31 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REAL_DATA_DIR = Path(os.environ.get("ROLEBENCH_DATA_DIR") or REPO.parent / "shared" / "rolebench")
 
 
+# The fast loop: plain `pytest` leaves out what these markers name; `pytest --full` runs everything
+# (the README's test command and .ci/run do).
+LONG_MARKERS = ("slow", "integration")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help=f"also run the tests marked {' or '.join(LONG_MARKERS)} (left out by default)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--full"):
+        return
+    long = [item for item in items if any(item.get_closest_marker(m) for m in LONG_MARKERS)]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        left_out = set(long)
+        items[:] = [item for item in items if item not in left_out]
+
+
+def pytest_report_header(config):
+    if not config.getoption("--full"):
+        return f"fast loop: tests marked {' or '.join(LONG_MARKERS)} are left out (run them with --full)"
+
+
 @pytest.fixture(autouse=True)
 def _no_data_dir_from_env(monkeypatch):
     """Tests choose their data explicitly; a developer's ROLEBENCH_DATA_DIR must not leak in."""
@@ -116,12 +141,25 @@ def fake_server():
 _serve = _load_module(FIXTURES / "llm" / "transformers_serve.py")
 
 
+# A judge's prompt (system, profile, question, two answers) runs to about a thousand of the tiny
+# tokenizer's tokens; the served model must declare room for it (transformers serve refuses more).
+SERVED_CONTEXT = 4096
+
+
 @pytest.fixture(scope="session")
-def transformers_server(tiny_llama, tmp_path_factory):
+def tiny_llama_served(tmp_path_factory) -> Path:
+    """The tiny Llama of :func:`tiny_llama` (same weights), declaring :data:`SERVED_CONTEXT` positions."""
+    from rolebench_eval.tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-served"), _corpus(), context=SERVED_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tiny_llama_served, tmp_path_factory):
     """transformers' own ``transformers serve`` running the tiny Llama on CPU (started once, when first used).
 
     ``.url`` is the OpenAI-compatible root (``http://127.0.0.1:PORT/v1``), ``.model`` the model
     name it answers to, ``.chat(body)`` one direct request; see tests/fixtures/llm/transformers_serve.py.
     """
-    with _serve.TransformersServe(tiny_llama, tmp_path_factory.mktemp("transformers-serve")) as srv:
+    with _serve.TransformersServe(tiny_llama_served, tmp_path_factory.mktemp("transformers-serve")) as srv:
         yield srv

@@ -154,26 +154,51 @@ def test_too_many_systems_is_an_input_error(llm_server, tmp_path):
 # ------------------------------------------------------------------ length control
 
 
-def _fit_reference(delta, scores) -> float:
-    """The documented LC model fitted with scipy's optimizer (independent of stats._lc_fit)."""
+def _fit_reference(delta, scores) -> tuple[float, float]:
+    """The documented LC model fitted by scipy (independent of stats._lc_fit): (win rate, tolerance).
+
+    scipy's exact trust-region Newton with analytic derivatives, polished by plain Newton steps (it
+    stops early on separable data), sits within rounding of the optimum; its own remaining Newton
+    step is added to the tolerance. ``stats._lc_fit`` stops earlier: when the
+    Newton decrement squared g'H^-1g is below ``stats.LC_NEWTON_TOL``. Its intercept is then off by
+    at most the intercept part of the last Newton step H^-1 g, which by Cauchy-Schwarz in the
+    H-norm is at most sqrt(LC_NEWTON_TOL * (H^-1)_00), and the win rate sigmoid(intercept) by
+    p(1 - p) times that. That bound (with H at the optimum, plus 1e-12 for rounding) is the tolerance.
+    """
     from scipy.optimize import minimize
 
     d, y = np.asarray(delta, float), np.asarray(scores, float)
     x = np.tanh(d / d.std(ddof=1))
+    design = np.stack([np.ones_like(x), x], axis=1)
 
     def loss(b):
-        eta = b[0] + b[1] * x
+        eta = design @ b
         return np.sum(np.logaddexp(0, eta) - y * eta) + stats.LC_PENALTY / 2 * (b @ b)
 
-    theta = minimize(loss, [0.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x[0]
-    return float(1 / (1 + np.exp(-theta)))
+    def grad(b):
+        return design.T @ (1 / (1 + np.exp(-(design @ b))) - y) + stats.LC_PENALTY * b
+
+    def hess(b):
+        p = 1 / (1 + np.exp(-(design @ b)))
+        return design.T @ (design * (p * (1 - p))[:, None]) + stats.LC_PENALTY * np.eye(2)
+
+    b = minimize(loss, [0.0, 0.0], jac=grad, hess=hess, method="trust-exact", options={"gtol": 1e-12}).x
+    for _ in range(5):
+        b = b - np.linalg.solve(hess(b), grad(b))
+    inverse = np.linalg.inv(hess(b))
+    own_step = abs((inverse @ grad(b))[0])  # the next Newton step: what is left to the optimum
+    assert own_step < 1e-12
+    p = float(1 / (1 + np.exp(-b[0])))
+    bound = p * (1 - p) * (np.sqrt(stats.LC_NEWTON_TOL * inverse[0, 0]) + own_step)
+    return p, float(bound) + 1e-12
 
 
 def test_length_controlled_win_rate_matches_an_independent_fit():
     delta = [10, 25, 40, 55, 70, 85, 100, 15, 30, -12, -24, -36, 5, -5]
     scores = [1, 1, 0.5, 1, 1, 1, 1, 1, 0, 0, 0, 0.5, 0, 1]
     lc = stats.length_controlled_win_rate(delta, scores)
-    assert lc.value == pytest.approx(_fit_reference(delta, scores), abs=1e-7)
+    reference, tolerance = _fit_reference(delta, scores)
+    assert lc.value == pytest.approx(reference, abs=tolerance)
     assert lc.ci95[0] <= lc.value <= lc.ci95[1] and lc.note is None
     assert lc.coefficients["length"] > 0 and lc.coefficients["length_sd_chars"] == pytest.approx(np.std(delta, ddof=1))
     assert stats.length_controlled_win_rate(delta, scores) == lc  # deterministic (seeded bootstrap)
@@ -231,7 +256,8 @@ def test_length_control_exposes_a_judge_that_prefers_long_answers(llm_server, tm
     delta = [len(r["candidate"]) - len(r["baseline"]) for r in rows]
     assert [d > 0 for d in delta] == longer and [r["score"] for r in rows] == [1.0] * 9 + [0.0] * 3
     lc = summary["lc_win_rate"]
-    assert lc == pytest.approx(_fit_reference(delta, [r["score"] for r in rows]), abs=1e-7)
+    reference, tolerance = _fit_reference(delta, [r["score"] for r in rows])
+    assert lc == pytest.approx(reference, abs=tolerance)
     assert abs(lc - 0.5) < abs(summary["win_rate"] - 0.5) - 0.1  # length control moves it toward 0.5
     assert summary["lc_ci95"][0] <= lc <= summary["lc_ci95"][1]
     assert summary["lc_coefficients"]["length"] > 1 and "tanh(d / sd(d))" in summary["lc_method"]
