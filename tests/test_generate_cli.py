@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).parent
 FIX = HERE / "fixtures" / "generate"
 KEY = "sk-test-DISTINCTIVE-generate-cli-4d1e"
@@ -54,6 +56,7 @@ def _files(root: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in sorted(out.rglob("*.jsonl"))}
 
 
+@pytest.mark.slow
 def test_sigkill_midway_resumes_to_the_same_files(llm_server, tmp_path):
     srv = llm_server(SCRIPT, expected_key=KEY)
     reference = _run(srv, tmp_path / "reference")
@@ -90,6 +93,7 @@ def test_sigkill_midway_resumes_to_the_same_files(llm_server, tmp_path):
     assert leaks == []
 
 
+@pytest.mark.slow
 def test_budget_cap_exits_3_and_dry_run_sends_nothing(llm_server, tmp_path):
     srv = llm_server(SCRIPT, expected_key=KEY)
     dry = _run(srv, tmp_path, "--dry-run")
@@ -123,6 +127,7 @@ def test_bad_input_exits_2_naming_file_and_field(llm_server, tmp_path):
     assert srv.requests() == []
 
 
+@pytest.mark.slow
 def test_nothing_usable_exits_5_with_one_line_and_writes_nothing(llm_server, tmp_path):
     srv = llm_server({"default_reply": "As an AI language model, I cannot be a captain.", "rules": []})
     run = _run(srv, tmp_path)

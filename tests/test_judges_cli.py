@@ -87,6 +87,7 @@ def reference(tmp_path_factory, fake_server):
     return root
 
 
+@pytest.mark.slow
 def test_sigkill_midway_resumes_to_the_same_result(llm_server, tmp_path, reference):
     srv = llm_server(_script(), latency=0.05, expected_key=KEY)
     root = tmp_path / "killed"
@@ -112,6 +113,7 @@ def test_sigkill_midway_resumes_to_the_same_result(llm_server, tmp_path, referen
     assert KEY not in resumed.stdout + resumed.stderr + rerun.stdout + rerun.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_answers_and_resumes(llm_server, tmp_path, reference):
     srv = llm_server(_script(), latency=0.05, expected_key=KEY)
     root = tmp_path / "interrupted"
@@ -125,6 +127,7 @@ def test_ctrl_c_keeps_answers_and_resumes(llm_server, tmp_path, reference):
     assert _results(root) == _results(reference)
 
 
+@pytest.mark.slow
 def test_budget_cap_stops_keeps_work_and_finishes_later(llm_server, tmp_path, reference):
     srv = llm_server(_script(), expected_key=KEY)
     root = tmp_path / "capped"
@@ -173,6 +176,7 @@ def test_bad_inputs_exit_2_with_a_clear_message(llm_server, tmp_path):
     assert srv.requests() == []
 
 
+@pytest.mark.slow
 def test_no_verdict_parsed_exits_5_after_writing_the_files(llm_server, tmp_path):
     """A judge that never answers in the format (too small a model, an endpoint that ignores it)."""
     srv = llm_server({"default_reply": "Both answers are lovely, truly."}, expected_key=KEY)

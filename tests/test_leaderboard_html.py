@@ -111,6 +111,7 @@ def _names(page) -> list[str]:
                                      "(els) => els.filter(e => e.offsetParent !== null).map(e => e.textContent)")
 
 
+@pytest.mark.slow
 def test_page_renders_offline_and_fits_1400_px(page):
     assert page.title() == "RoleBench leaderboard"
     assert _names(page)[:5] == ["model-a", "model-c", "base-7b+model-b", "model-i", XSS]

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FIX = Path(__file__).parent / "fixtures" / "judges"
 KEY = "sk-test-CLI-LLM-5e6f7a8b9c"
 N_REQUESTS = 18
@@ -45,6 +47,7 @@ def test_a_wrong_key_exits_2_with_one_line_naming_the_endpoint(llm_server, tmp_p
     assert KEY not in done.stderr + done.stdout and len(srv.requests()) == 1
 
 
+@pytest.mark.slow
 def test_a_newer_openai_model_needs_no_extra_flag(llm_server, tmp_path):
     srv = llm_server(_script(reject={"max_tokens": "unsupported_parameter", "temperature": "unsupported_value"}),
                      expected_key=KEY)
@@ -57,6 +60,7 @@ def test_a_newer_openai_model_needs_no_extra_flag(llm_server, tmp_path):
     assert verbose.returncode == 0 and verbose.stderr.count("HTTP Request: POST") == N_REQUESTS + 2
 
 
+@pytest.mark.slow
 def test_the_bar_counts_and_log_lines_never_run_into_it(llm_server, tmp_path):
     script = _script()
     script["rules"][0]["faults"] = ["500"]
@@ -71,6 +75,7 @@ def test_the_bar_counts_and_log_lines_never_run_into_it(llm_server, tmp_path):
     assert "cached=0" in bars[-1] and f"{N_REQUESTS}/{N_REQUESTS}" in bars[-1]
 
 
+@pytest.mark.slow
 def test_the_key_is_in_no_file_written_even_when_the_server_echoes_it(llm_server, tmp_path):
     script = _script()
     for rule in script["rules"]:
@@ -89,6 +94,7 @@ def test_the_key_is_in_no_file_written_even_when_the_server_echoes_it(llm_server
     assert KEY not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_max_tokens_is_refused_naming_the_per_request_cap_and_the_budget(llm_server, tmp_path):
     """lm-eval/OpenAI users mean a per-request cap by --max-tokens; it was the run's budget: refuse it."""
     srv = llm_server(_script(), expected_key=KEY)

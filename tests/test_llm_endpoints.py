@@ -308,6 +308,7 @@ print(json.dumps({"sent": result.n_sent, "cached": result.n_cached, "stopped": r
 """
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_cache_send_each_request_once(llm_server, tmp_path):
     srv = llm_server({"default_reply": "shared"}, latency=0.05)
     cache_path, n = tmp_path / "shared.sqlite", 60
