@@ -29,9 +29,9 @@ EPILOG = textwrap.dedent("""\
 """)
 
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
-EXTRAS = {"openai": "judge", "scipy": "judge", "tqdm": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
+EXTRAS = {"openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
-          "trl": "finetune", "accelerate": "finetune", "datasets": "finetune", "playwright": "dev"}
+          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
 VERB_EXTRAS = {"judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard"}
 
@@ -137,13 +137,15 @@ def _verb(argv: list[str]) -> str:
 
 def _missing_extra(err: ImportError, verb: str) -> str | None:
     """One line naming the optional package that is not installed and the extra that brings it."""
-    if "rolebench-eval[" in str(err):
+    if "pip install" in str(err):
         return str(err)  # already says which extra
     package = (err.name or "").split(".")[0]
     if package not in EXTRAS:
         return None  # not an optional dependency: a real bug, keep the traceback
+    from rolebench_eval.install import install_command
+
     extra = VERB_EXTRAS.get(verb, EXTRAS[package])
-    return f"this needs the package {package!r}, which is not installed: pip install 'rolebench-eval[{extra}]'"
+    return f"this needs the package {package!r}, which is not installed: {install_command(extra)}"
 
 
 def main(argv: list[str] | None = None) -> int:
