@@ -185,6 +185,34 @@ def test_sdist_and_wheel_build_pass_twine_and_the_sdist_installs(tmp_path, depen
     assert Path(listed.stdout.strip()).is_relative_to(tmp_path / "venv"), listed.stderr[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("editable", [False, True], ids=["pip-install-dot", "pip-install-e"])
+def test_the_readme_snippet_and_version_work_from_the_clone_root(tmp_path, dependencies, fixture_data_dir, editable):
+    clone = _checkout_copy(tmp_path / "clone")
+    python = _fresh_venv(tmp_path / "venv", dependencies)
+    _pip_install(python, *(["-e"] if editable else []), str(clone))
+    evaluate = ("import rolebench_eval\n"
+                "results = rolebench_eval.evaluate(model='rolegpt', tasks=['rolebench_specific_zh'], "
+                f"data_dir={str(fixture_data_dir)!r})\n"
+                "print(results['results']['rolebench_specific_zh']['sample_len'], rolebench_eval.__file__)")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cwd in (clone, elsewhere):
+        count, where = _python(python, evaluate, cwd).split(" ", 1)
+        assert count == "2"
+        # From the root Python imports the clone's folder whatever the install; elsewhere, the install.
+        source = cwd == clone or editable
+        assert Path(where).is_relative_to(clone if source else tmp_path / "venv"), (cwd, where)
+        version = subprocess.run([python, "-m", "rolebench_eval.cli", "--version"], capture_output=True, text=True,
+                                 cwd=cwd, env=_env())
+        assert version.stdout.strip() == f"rolebench-eval {metadata.version('rolebench-eval')}", version.stderr
+    # A missing extra names the command for this install: the clone, as '.' from its root.
+    hint = "from rolebench_eval.install import install_command; print(install_command('judge'))"
+    flag = "-e " if editable else ""
+    assert _python(python, hint, clone) == f"pip install {flag}'.[judge]'"
+    assert _python(python, hint, elsewhere) == f"pip install {flag}'{clone}[judge]'"
+
+
 @pytest.mark.parametrize("origin, cwd, command", [
     (None, "/x", "pip install 'rolebench-eval[judge]'"),  # from an index: no direct_url.json
     ({"url": "file:///src/rolebench-eval", "dir_info": {}}, "/src/rolebench-eval", "pip install '.[judge]'"),
