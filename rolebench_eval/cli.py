@@ -35,6 +35,10 @@ EXTRAS = {"openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jin
 VERB_EXTRAS = {"judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard"}
 
+# Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
+# (`finetune --output_dir`, whose parser takes `--output-dir` too).
+FOREIGN_FLAGS = ("run", "finetune")
+
 # Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
     "rolebench_eval.judges.cli",
@@ -135,6 +139,19 @@ def _verb(argv: list[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
 
 
+def one_spelling(argv: list[str]) -> list[str]:
+    """Our flags are spelled with hyphens (``--data-dir``); ``--data_dir`` is taken as the same flag."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--":  # what follows is not a flag
+            return out + argv[i:]
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            arg = name.replace("_", "-") + eq + value
+        out.append(arg)
+    return out
+
+
 def _missing_extra(err: ImportError, verb: str) -> str | None:
     """One line naming the optional package that is not installed and the extra that brings it."""
     if "pip install" in str(err):
@@ -159,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
             return _run(argparse.Namespace(lm_eval_args=argv[1:]))
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(argv if _verb(argv) in FOREIGN_FLAGS else one_spelling(argv))
         debug = debug or args.debug
         if not hasattr(args, "func"):
             parser.print_help()
