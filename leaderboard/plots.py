@@ -41,8 +41,9 @@ def _pyplot(texts: list[str]):
     try:
         import matplotlib
     except ImportError as exc:
-        raise ImportError("the leaderboard's PNG plots need matplotlib: "
-                          "pip install 'rolebench-eval[leaderboard]'") from exc
+        from rolebench_eval.install import install_command
+
+        raise ImportError(f"the leaderboard's PNG plots need matplotlib: {install_command('leaderboard')}") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -29,11 +29,15 @@ EPILOG = textwrap.dedent("""\
 """)
 
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
-EXTRAS = {"openai": "judge", "scipy": "judge", "tqdm": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
+EXTRAS = {"openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
-          "trl": "finetune", "accelerate": "finetune", "datasets": "finetune", "playwright": "dev"}
+          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
 VERB_EXTRAS = {"judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard"}
+
+# Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
+# (`finetune --output_dir`, whose parser takes `--output-dir` too).
+FOREIGN_FLAGS = ("run", "finetune")
 
 # Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
@@ -135,15 +139,30 @@ def _verb(argv: list[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
 
 
+def one_spelling(argv: list[str]) -> list[str]:
+    """Our flags are spelled with hyphens (``--data-dir``); ``--data_dir`` is taken as the same flag."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--":  # what follows is not a flag
+            return out + argv[i:]
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            arg = name.replace("_", "-") + eq + value
+        out.append(arg)
+    return out
+
+
 def _missing_extra(err: ImportError, verb: str) -> str | None:
     """One line naming the optional package that is not installed and the extra that brings it."""
-    if "rolebench-eval[" in str(err):
+    if "pip install" in str(err):
         return str(err)  # already says which extra
     package = (err.name or "").split(".")[0]
     if package not in EXTRAS:
         return None  # not an optional dependency: a real bug, keep the traceback
+    from rolebench_eval.install import install_command
+
     extra = VERB_EXTRAS.get(verb, EXTRAS[package])
-    return f"this needs the package {package!r}, which is not installed: pip install 'rolebench-eval[{extra}]'"
+    return f"this needs the package {package!r}, which is not installed: {install_command(extra)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
             return _run(argparse.Namespace(lm_eval_args=argv[1:]))
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(argv if _verb(argv) in FOREIGN_FLAGS else one_spelling(argv))
         debug = debug or args.debug
         if not hasattr(args, "func"):
             parser.print_help()

@@ -11,10 +11,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="rolebench-tests-hf-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Child Pythons (`python -m ...`, `python -c ...`) must import the installed package, not the
-# source folder they start in: with a non-editable install, rolebench_eval/ in the repo root
-# lacks the sub-packages setup.cfg maps in (tasks/, judges/, ...). Python >= 3.11.
-os.environ["PYTHONSAFEPATH"] = "1"
 # Two cores, shared: one torch thread per process is faster here and bit-reproducible.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
