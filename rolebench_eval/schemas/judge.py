@@ -144,7 +144,7 @@ class _WrittenAnnotation(Annotation, forbid_unknown_fields=True):
 
 def make_summary(fields: dict[str, Any]) -> JudgeSummary:
     """The summary of these fields, checked (names and types) as readers will check it."""
-    return msgspec.convert(fields, _Written)
+    return JudgeSummary(**msgspec.structs.asdict(msgspec.convert(fields, _Written)))
 
 
 _HEADER = msgspec.json.Decoder(Header)
