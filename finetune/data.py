@@ -164,8 +164,8 @@ def build_mix(args: RoleBenchArguments, seed: int) -> Mix:
     if not train:
         names = ", ".join(f"{p['name']} ({p['items']} items, {p['samples']} samples)" for p in per_source)
         skipped = "" if args.context_instruct else " (context_instruct: false leaves out role-specific sources)"
-        raise RecipeError(None, None, None, f"empty training set: no training samples from {names or 'no sources'}{skipped} "
-                          f"after eval_holdout={args.eval_holdout}")
+        raise RecipeError(None, None, None, "empty training set: no training samples from "
+                          f"{names or 'no sources'}{skipped} after eval_holdout={args.eval_holdout}")
     summary = {
         "sources": per_source,
         "policy": {k: v for k, v in asdict(args).items()

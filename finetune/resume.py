@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.schemas.adapter import RUN_FILE, RunRecord, read_run_record
+from rolebench_eval.outputs.adapter import RUN_FILE, RunRecord, read_run_record
 
 from .args import RecipeError
 
@@ -211,7 +211,7 @@ def prepare(output_dir: Path, plan: Plan, record: RunRecord) -> None:
     for path in plan.remove:
         shutil.rmtree(path, ignore_errors=True)
     if read_run_file(output_dir) is None:
-        from rolebench_eval.schemas import codec
+        from rolebench_eval.outputs import codec
 
         output_dir.mkdir(parents=True, exist_ok=True)
         codec.write(output_dir / RUN_FILE, record, sort_keys=True)

@@ -35,8 +35,8 @@ from .data import Mix, build_mix
 from .resume import ADAPTER_DIR, Plan, kill_point, plan_run, prepare, reached_the_end
 
 from rolebench_eval.provenance import base_model_record, package_versions
-from rolebench_eval.schemas import codec
-from rolebench_eval.schemas.adapter import FORMAT_VERSION, PROVENANCE_FILE, Provenance, RunRecord
+from rolebench_eval.outputs import codec
+from rolebench_eval.outputs.adapter import FORMAT_VERSION, PROVENANCE_FILE, Provenance, RunRecord
 
 log = logging.getLogger(__name__)
 

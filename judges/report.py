@@ -1,7 +1,7 @@
 """Per-item annotations and the per-(model, task, judge) summary, written atomically.
 
 Files: ``<out>/<sanitised model>/<task>/<judge>/annotations.jsonl`` and ``summary.json``
-(their schemas: :mod:`rolebench_eval.schemas.judge`; the leaderboard reads them). Both are
+(their schemas: :mod:`rolebench_eval.outputs.judge`; the leaderboard reads them). Both are
 written to a temporary file in the same folder and moved into place with ``os.replace``, so a
 reader never sees half a file.
 """
@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from rolebench_eval import __version__
 from rolebench_eval.llm.cache import canonical_json
 from rolebench_eval.outputs import sanitize_model_name
-from rolebench_eval.schemas import judge as schema
+from rolebench_eval.outputs import judge as schema
 
 from .protocols import Item, Judgment
 
@@ -38,15 +38,12 @@ def annotation(item: Item, status: str, judge_model: str, **fields: Any) -> dict
 
     ``status`` is judged, parse_error (also a refusal: ``refused`` is true),
     skipped_no_baseline, skipped_no_answer (the candidate logged no answer) or pending
-    (not judged yet: budget reached or request failed).
+    (not judged yet: budget reached or request failed). The fields not given here take their
+    defaults (null, ``refused`` false) from the schema when written.
     """
-    record = {"doc_id": item.doc_id, "role": item.role, "question": item.question, "lang": item.lang,
-              "kind": item.kind, "status": status, "candidate": item.candidate, "baseline": item.baseline,
-              "judge_texts": None, "judge_refusals": None, "refused": False, "value": None, "score": None,
-              "parse_error": None, "judge_model": judge_model, "decoding": None, "prompt_hash": None,
-              "timestamp": None, "package_version": __version__}
-    record.update(fields)
-    return record
+    return {"doc_id": item.doc_id, "role": item.role, "question": item.question, "lang": item.lang,
+            "kind": item.kind, "status": status, "candidate": item.candidate, "baseline": item.baseline,
+            "judge_model": judge_model, "package_version": __version__, **fields}
 
 
 def judged_annotation(item: Item, judgment: Judgment, responses: list[dict], requests: list[list[dict]],
@@ -96,7 +93,8 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     protocol = judge.impl
     decoding, decodings = _decoding([r for r in records if r["status"] in ("judged", "parse_error")], configured)
     summary = {
-        **meta, "protocol": judge.protocol, "systems": systems, "n_total": len(records), "n_judged": count["judged"] + count["parse_error"], "n_parsed": count["judged"],
+        **meta, "protocol": judge.protocol, "systems": systems,
+        "n_total": len(records), "n_judged": count["judged"] + count["parse_error"], "n_parsed": count["judged"],
         "n_parse_failures": count["parse_error"], "n_refusals": sum(1 for r in records if r.get("refused")),
         "n_skipped_no_baseline": count["skipped_no_baseline"], "n_skipped_no_answer": count["skipped_no_answer"],
         "n_pending": count["pending"], "complete": count["pending"] == 0,

@@ -149,8 +149,8 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
     if opts.across_variants and judge.protocol != "rank":
-        raise InputError("--across-variants", None, None, "ranks the variants of a task together: it needs --judge rank "
-                         f"(or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
+        raise InputError("--across-variants", None, None, "ranks the variants of a task together: it needs "
+                         f"--judge rank (or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
     units = build_units(inputs, judge, opts.baseline, opts.limit, opts.across_variants)
     jobs = plan_jobs(units, judge, opts.max_systems)
     plan = [judge.impl.requests(judge, job) for job in jobs]

@@ -2,11 +2,11 @@
 
 The judges write ``<out>/<model>/<task>/<judge>/summary.json`` next to ``annotations.jsonl``;
 any JSON file under a ``--judges`` folder whose ``kind`` is ``rolebench-judge-summary`` is
-read through its schema (:mod:`rolebench_eval.schemas.judge`: a field that does not fit is this
-file's error, never the build's), unknown keys are ignored. Schema version 2 (the current one) carries the
-length-controlled win rate, the joint ranking's mean rank among ``n_systems`` systems, the
-rubric means and the character-break rate; version 1 summaries (older judge runs) are read
-too, with those columns left empty. A failed judge parse is never a score: the
+read through its schema (:mod:`rolebench_eval.outputs.judge`: a field that does not fit is this
+file's error, never the build's), unknown keys are ignored. Schema version 2 (the current one)
+carries the length-controlled win rate, the joint ranking's mean rank among ``n_systems``
+systems, the rubric means and the character-break rate; version 1 summaries (older judge runs)
+are read too, with those columns left empty. A failed judge parse is never a score: the
 parse-failure count is its own column.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.schemas import codec
-from rolebench_eval.schemas.judge import KIND, Annotation, JudgeSummary, decode_summary, read_annotations, \
+from rolebench_eval.outputs import codec
+from rolebench_eval.outputs.judge import KIND, Annotation, JudgeSummary, decode_summary, read_annotations, \
     summary_header
 
 from .model import Cell, Column, Row, Schema, clean, judge_columns

@@ -108,7 +108,8 @@ def _column(entry: dict, path: Path, index: int) -> Column:
     if missing:
         raise SchemaError(path, None, where, f"({entry.get('key', '?')}) missing field(s) {', '.join(missing)}")
     if entry["kind"] not in KINDS:
-        raise SchemaError(path, None, f"{where}.kind", f"({entry['key']}) is {entry['kind']!r}; expected one of {KINDS}")
+        raise SchemaError(path, None, f"{where}.kind",
+                          f"({entry['key']}) is {entry['kind']!r}; expected one of {KINDS}")
     unknown = set(entry) - set(Column.__dataclass_fields__)
     if unknown:
         raise SchemaError(path, None, where, f"({entry['key']}) unknown field(s) {', '.join(sorted(unknown))}")
@@ -159,7 +160,7 @@ def judge_columns(schema: Schema, task: str, judge: str, summary) -> list[Column
     whose statistic its summary fills: no edit here is needed to show it.
     """
     label = schema.tasks[task].label if task in schema.tasks else task
-    k, protocol = summary.n_systems, summary.protocol  # a rolebench_eval.schemas.judge.JudgeSummary
+    k, protocol = summary.n_systems, summary.protocol  # a rolebench_eval.outputs.judge.JudgeSummary
     fill = {"task": task, "task_label": label, "judge": judge, "protocol": protocol,
             "judge_model": summary.judge_model, "baseline": summary.baseline, "k": k}
     made = []

@@ -14,8 +14,8 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from rolebench_eval.schemas import adapter as schema
-from rolebench_eval.schemas.adapter import PROVENANCE_FILE, BaseModel, Provenance
+from rolebench_eval.outputs import adapter as schema
+from rolebench_eval.outputs.adapter import PROVENANCE_FILE, BaseModel, Provenance
 
 PACKAGES = ("rolebench-eval", "lm_eval", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers")
 

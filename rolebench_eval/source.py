@@ -23,7 +23,7 @@ from rolebench_eval.data import (
     read_raw_answers,
 )
 from rolebench_eval.fileio import sha256_file
-from rolebench_eval.schemas.generated import CUSTOM_META, read_folder_record
+from rolebench_eval.outputs.generated import CUSTOM_META, read_folder_record
 
 # The marker file of a folder written by `rolebench-eval generate`; its "lang" is the
 # language of the folder's `lang: auto` splits (custom splits in rolebench_eval/splits.yaml).

@@ -16,7 +16,7 @@ from rolebench_eval.provenance import (
 from rolebench_eval.finetune.render import IGNORE_INDEX, Renderer
 from rolebench_eval.provenance import chat_template_sha256
 from rolebench_eval.prompts import PROMPT_VERSION, plain_prompt, role_prompt
-from rolebench_eval.schemas.adapter import Provenance
+from rolebench_eval.outputs.adapter import Provenance
 from rolebench_eval.source import load_split
 
 SPLITS = ["general_en", "specific_en", "general_zh", "specific_zh"]

@@ -8,10 +8,10 @@ import msgspec
 import pytest
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.schemas import codec
-from rolebench_eval.schemas.adapter import read_provenance, read_run_record
-from rolebench_eval.schemas.generated import read_folder_record
-from rolebench_eval.schemas.judge import STATISTICS, decode_summary, make_summary, read_annotations, write
+from rolebench_eval.outputs import codec
+from rolebench_eval.outputs.adapter import read_provenance, read_run_record
+from rolebench_eval.outputs.generated import read_folder_record
+from rolebench_eval.outputs.judge import STATISTICS, decode_summary, make_summary, read_annotations, write
 
 FIELDS = {"model": "org/m", "task": "rolebench_specific_en", "judge": "pairwise", "protocol": "pairwise",
           "n_judged": 3, "n_parsed": 2, "n_parse_failures": 1, "win_rate": 0.75, "ci95": [0.5, 1.0],

@@ -32,8 +32,8 @@ from rolebench_eval.data import RoleBenchDataError, parse_row, read_descriptions
 from rolebench_eval.errors import NothingUsable
 from rolebench_eval.fileio import read_jsonl, sha256_file, write_json_atomic, write_jsonl
 from rolebench_eval.llm.client import BatchResult
-from rolebench_eval.schemas import codec
-from rolebench_eval.schemas.generated import CUSTOM_META, FORMAT_VERSION, FolderRecord, RoleEntry, read_folder_record
+from rolebench_eval.outputs import codec
+from rolebench_eval.outputs.generated import CUSTOM_META, FORMAT_VERSION, FolderRecord, RoleEntry, read_folder_record
 
 from .common import GenerationResult
 from .filters import drops_text, normalize_question

@@ -173,7 +173,8 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
         NothingUsable: every answer was dropped (the folder is left as it was).
     """
     if samples < 2:
-        raise GenerateError("--samples", None, None, f"must be at least 2 (references and one baseline answer), got {samples}")
+        raise GenerateError("--samples", None, None,
+                            f"must be at least 2 (references and one baseline answer), got {samples}")
     if top_k < 0:
         raise GenerateError("--top-k", None, None, f"must not be negative, got {top_k}")
     if opts.max_new_tokens is None:

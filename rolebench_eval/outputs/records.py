@@ -3,7 +3,7 @@
 :func:`read_records` reads a whole file; :func:`read_records_at` reads a few lines of a large
 one by byte offset (the leaderboard's item browser). Every problem names the file, the line and
 the field. The samples' error lines (:func:`decode_error`) are shared with :mod:`.scores`; lenient
-decoding comes from :mod:`rolebench_eval.schemas.codec`.
+decoding comes from :mod:`rolebench_eval.outputs.codec`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_jsonl
-from rolebench_eval.schemas.codec import field_and_problem, lenient_decode
 
+from .codec import field_and_problem, lenient_decode
 from .runs import Run, latest_samples
 
 @dataclass(frozen=True)
@@ -173,5 +173,6 @@ def decode_error(path: Path, line: int, err: Exception, metrics: Sequence[str]) 
     name, problem = field_and_problem(err)
     if name in metrics:
         got = re.search(r"got `([^`]*)`", str(err))
-        return InputError(path, line, name, f"expected a number (a per-item metric), got {got.group(1) if got else err}")
+        return InputError(path, line, name,
+                          f"expected a number (a per-item metric), got {got.group(1) if got else err}")
     return InputError(path, line, name, problem)

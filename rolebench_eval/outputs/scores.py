@@ -17,8 +17,7 @@ from typing import Any, Sequence
 
 from rolebench_eval.errors import InputError
 
-from rolebench_eval.schemas.codec import lenient_decode
-
+from .codec import lenient_decode
 from .records import decode_error
 
 #: Bits of the item types of role-specific items (``Scores.types``); see ``data.KNOWN_TYPES``.

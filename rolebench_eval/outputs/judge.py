@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Literal, Union, get_args
+from typing import Annotated, Any, Iterator, Literal, Union
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -31,7 +31,6 @@ Count = Annotated[int, Meta(ge=0)]
 Rate = Annotated[float, Meta(ge=0, le=1)]
 Interval = Annotated[list[float], Meta(min_length=2, max_length=2)]  # [lo, hi]
 Status = Literal["judged", "parse_error", "skipped_no_baseline", "skipped_no_answer", "pending"]
-STATUSES = get_args(Status)
 
 
 class Header(Struct):
@@ -139,7 +138,7 @@ class _Written(JudgeSummary, forbid_unknown_fields=True):
 
 
 class _WrittenAnnotation(Annotation, forbid_unknown_fields=True):
-    pass
+    """What the judges write: a protocol field the schema lacks is a bug, not a key to lose."""
 
 
 def make_summary(fields: dict[str, Any]) -> JudgeSummary:
