@@ -137,7 +137,7 @@ def apply_ratio(samples: list[Sample], ratio: float | None, seed: int) -> list[S
     general = [i for i, s in enumerate(samples) if s.kind == "general"]
     specific = [i for i, s in enumerate(samples) if s.kind == "specific"]
     if not general or not specific:
-        raise RecipeError("general_to_specific_ratio is set but the training data has "
+        raise RecipeError(None, None, "general_to_specific_ratio", "is set but the training data has "
                           f"{len(general)} general and {len(specific)} role-specific samples; it needs both")
     rng = random.Random(seed)
     if len(general) > ratio * len(specific):
@@ -164,8 +164,8 @@ def build_mix(args: RoleBenchArguments, seed: int) -> Mix:
     if not train:
         names = ", ".join(f"{p['name']} ({p['items']} items, {p['samples']} samples)" for p in per_source)
         skipped = "" if args.context_instruct else " (context_instruct: false leaves out role-specific sources)"
-        raise RecipeError(f"empty training set: no training samples from {names or 'no sources'}{skipped} "
-                          f"after eval_holdout={args.eval_holdout}")
+        raise RecipeError(None, None, None, "empty training set: no training samples from "
+                          f"{names or 'no sources'}{skipped} after eval_holdout={args.eval_holdout}")
     summary = {
         "sources": per_source,
         "policy": {k: v for k, v in asdict(args).items()

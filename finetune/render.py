@@ -42,7 +42,8 @@ class Renderer:
         if prompt_format == "auto":
             prompt_format = "chat" if tokenizer.chat_template else "plain"
         if prompt_format == "chat" and not tokenizer.chat_template:
-            raise RecipeError("prompt_format is 'chat' but the base model's tokenizer has no chat template")
+            raise RecipeError(None, None, "prompt_format",
+                              "is 'chat' but the base model's tokenizer has no chat template")
         self.tokenizer = tokenizer
         self.format = prompt_format
         self._render = hflm_chat(tokenizer) if prompt_format == "chat" else None
@@ -71,8 +72,9 @@ class Renderer:
         full = self.tokenizer.apply_chat_template(
             self._messages(sample) + [{"role": "assistant", "content": answer}], tokenize=False)
         if not full.startswith(prompt):
-            raise RecipeError("the chat template renders a conversation that does not start with its own "
-                              "generation prompt, so prompt and answer cannot be split; use prompt_format: plain")
+            raise RecipeError(None, None, "prompt_format", "the chat template renders a conversation that does not "
+                              "start with its own generation prompt, so prompt and answer cannot be split; use "
+                              "prompt_format: plain")
         completion = full[len(prompt):]
         return prompt, completion if eos in completion else completion + eos
 

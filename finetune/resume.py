@@ -21,11 +21,13 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolebench_eval.errors import InputError
+from rolebench_eval.outputs.adapter import RUN_FILE, RunRecord, read_run_record
+
 from .args import RecipeError
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = "rolebench_run.json"
 ADAPTER_DIR = "adapter"
 # Settings whose change makes a checkpoint's tensors (or their meaning) not fit the new run.
 SHAPE_KEYS = ("base_model", "lora_r", "lora_target_modules", "lora_target_parameters", "lora_modules_to_save",
@@ -114,7 +116,7 @@ def plan_run(output_dir: Path, resume: bool, settings: dict, max_steps: int | No
         raise RecipeError(output_dir, None, "output_dir", f"holds {describe(output_dir, complete, broken)} but no "
                           f"{RUN_FILE}, so its settings are unknown (a run of another tool or of an older version); "
                           "continue it with the tool that started it, or choose a new output_dir")
-    check_same_run(output_dir, recorded.get("settings", {}), settings)
+    check_same_run(output_dir, recorded.settings, settings)
     plan = Plan(remove=list(broken) + [p for p in [output_dir / f"{ADAPTER_DIR}.partial"] if p.exists()])
     plan.notes += [f"{path.name} is incomplete ({problem}); removed, it will be written again"
                    for path, problem in broken.items()]
@@ -155,13 +157,13 @@ def reached_the_end(checkpoint: Path, max_steps: int | None) -> bool:
 
 def finished(adapter: Path, max_steps: int | None) -> bool:
     """The adapter is complete (moved into place with its provenance) and at ``max_steps``."""
-    from rolebench_eval.provenance import PROVENANCE_FILE
+    from rolebench_eval.provenance import read_provenance
 
     try:
-        record = json.loads((adapter / PROVENANCE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_provenance(adapter)
+    except InputError:
         return False
-    return max_steps is not None and max_steps > 0 and record.get("result", {}).get("global_step") == max_steps
+    return max_steps is not None and max_steps > 0 and record is not None and record.result.global_step == max_steps
 
 
 def describe(output_dir: Path, complete: list[Path], broken: dict) -> str:
@@ -193,25 +195,26 @@ def differences(recorded: dict, current: dict) -> list[tuple[str, object, object
     return [(k, recorded.get(k), current.get(k)) for k in keys if recorded.get(k) != current.get(k)]
 
 
-def read_run_file(output_dir: Path) -> dict | None:
-    try:
-        return json.loads((output_dir / RUN_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+def read_run_file(output_dir: Path) -> RunRecord | None:
+    path = output_dir / RUN_FILE
+    if not path.exists():
         return None
-    except (OSError, ValueError) as err:
-        raise RecipeError(output_dir / RUN_FILE, None, None, f"unreadable ({err}); delete it only if you know the "
+    try:
+        return read_run_record(path)
+    except InputError as err:
+        raise RecipeError(path, err.line, err.field, f"unreadable ({err.problem}); delete it only if you know the "
                           "run's settings, or choose a new output_dir") from None
 
 
-def prepare(output_dir: Path, plan: Plan, record: dict) -> None:
+def prepare(output_dir: Path, plan: Plan, record: RunRecord) -> None:
     """Rank 0: remove the incomplete leftovers and write the run file of a new run."""
     for path in plan.remove:
         shutil.rmtree(path, ignore_errors=True)
     if read_run_file(output_dir) is None:
-        from rolebench_eval.fileio import write_json_atomic
+        from rolebench_eval.outputs import codec
 
         output_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(output_dir / RUN_FILE, record, sort_keys=True)
+        codec.write(output_dir / RUN_FILE, record, sort_keys=True)
 
 
 def kill_point(point: str, step: int) -> None:

@@ -28,12 +28,15 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+import msgspec
+
 from .args import RecipeError, RoleBenchArguments
 from .data import Mix, build_mix
 from .resume import ADAPTER_DIR, Plan, kill_point, plan_run, prepare, reached_the_end
 
-from rolebench_eval.fileio import write_json_atomic
-from rolebench_eval.provenance import FORMAT_VERSION, PROVENANCE_FILE, base_model_record, package_versions
+from rolebench_eval.provenance import base_model_record, package_versions
+from rolebench_eval.outputs import codec
+from rolebench_eval.outputs.adapter import FORMAT_VERSION, PROVENANCE_FILE, Provenance, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def main(script_args: RoleBenchArguments, training_args, model_args) -> Path:
         log.info("training mix: %s", json.dumps({k: v for k, v in mix.summary.items() if k != "sources"}))
     trainer, renderer, stats = build_trainer(script_args, training_args, model_args, mix)
     if trainer.is_world_process_zero():
-        prepare(output_dir, plan, {"format_version": FORMAT_VERSION, "created": _now(), "settings": settings})
+        prepare(output_dir, plan, RunRecord(format_version=FORMAT_VERSION, created=_now(), settings=settings))
     trainer.accelerator.wait_for_everyone()
     if plan.checkpoint is not None and reached_the_end(plan.checkpoint, training_args.max_steps):
         load_final_checkpoint(trainer, plan.checkpoint)
@@ -86,8 +89,8 @@ def build_trainer(script_args, training_args, model_args, mix: Mix):
     train_rows, stats = renderer.encode_all(mix.train, training_args.max_length)
     eval_rows, _ = renderer.encode_all(mix.eval, training_args.max_length)
     if not train_rows:
-        raise RecipeError(f"empty training set: all {len(mix.train)} samples have prompts longer than "
-                          f"max_length={training_args.max_length}")
+        raise RecipeError(None, None, "max_length", f"empty training set: all {len(mix.train)} samples have prompts "
+                          f"longer than max_length={training_args.max_length}")
     training_args.model_init_kwargs = {  # as TRL's own sft script builds them
         "revision": model_args.model_revision, "trust_remote_code": training_args.trust_remote_code,
         "attn_implementation": model_args.attn_implementation, "dtype": model_args.dtype,
@@ -172,7 +175,7 @@ def check_base_model(name: str) -> None:
 def run_settings(script_args, training_args, model_args) -> dict:
     """Every setting of the run, JSON-ready: the run file and the adapter's provenance record it."""
     values = {**training_args.to_dict(), **dataclasses.asdict(model_args), **dataclasses.asdict(script_args)}
-    values["base_model"] = base_model_record(model_args.model_name_or_path)
+    values["base_model"] = msgspec.to_builtins(base_model_record(model_args.model_name_or_path))
     values.pop("model_init_kwargs", None)  # derived from the ModelConfig keys above
     return json.loads(json.dumps(values, default=str))
 
@@ -181,7 +184,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 (Python 3.10)
 
 
-def provenance_record(settings: dict, mix: Mix, renderer, stats: dict, trainer) -> dict:
+def provenance_record(settings: dict, mix: Mix, renderer, stats: dict, trainer) -> Provenance:
     """Everything needed to know what the adapter is and how evaluation must prompt it."""
     from rolebench_eval.prompts import PLAIN_TEMPLATE, PROMPT_VERSION
     from rolebench_eval.provenance import chat_template_sha256
@@ -189,7 +192,7 @@ def provenance_record(settings: dict, mix: Mix, renderer, stats: dict, trainer) 
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     evals = [h["eval_loss"] for h in history if "eval_loss" in h]
-    return {
+    return msgspec.convert({
         "format_version": FORMAT_VERSION,
         "created": _now(),
         "base_model": settings["base_model"],
@@ -211,10 +214,10 @@ def provenance_record(settings: dict, mix: Mix, renderer, stats: dict, trainer) 
             "last_eval_loss": evals[-1] if evals else None,
         },
         "packages": package_versions(),
-    }
+    }, Provenance)
 
 
-def save_adapter(trainer, output_dir: Path, record: dict) -> Path:
+def save_adapter(trainer, output_dir: Path, record: Provenance) -> Path:
     """Save the adapter and its provenance to ``adapter.partial``, then move it into place (rank 0)."""
     final, partial = output_dir / ADAPTER_DIR, output_dir / f"{ADAPTER_DIR}.partial"
     if trainer.is_world_process_zero() and partial.exists():
@@ -222,7 +225,7 @@ def save_adapter(trainer, output_dir: Path, record: dict) -> Path:
     trainer.save_model(str(partial))  # every rank calls it (DeepSpeed/FSDP gather); only rank 0 writes
     if trainer.is_world_process_zero():
         kill_point("adapter-save", trainer.state.global_step)
-        write_json_atomic(partial / PROVENANCE_FILE, record, sort_keys=True)
+        codec.write(partial / PROVENANCE_FILE, record, sort_keys=True)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)

@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
     from .run import check_usable, judge_outputs
 
     if args.max_systems is not None and args.max_systems < 2:
-        raise InputError(f"--max-systems: expected at least 2, got {args.max_systems}")
+        raise InputError("--max-systems", None, None, f"expected at least 2, got {args.max_systems}")
     report = judge_outputs(args.inputs, _options(args))
     if report.estimate is not None:
         for unit in report.units:

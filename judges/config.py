@@ -71,7 +71,7 @@ class Judge:
         try:
             templates = self.prompts[lang]
         except KeyError:
-            raise JudgeConfigError(f"{self.folder / 'config.yaml'}: field 'prompts': no {lang!r} prompts") from None
+            raise JudgeConfigError(self.folder / "config.yaml", None, "prompts", f"no {lang!r} prompts") from None
         return [{"role": "system", "content": _template(templates["system"]).render(**variables).strip()},
                 {"role": "user", "content": _template(templates["user"]).render(**variables).strip()}]
 
@@ -98,7 +98,7 @@ def resolve_folder(name_or_path: str | os.PathLike) -> Path:
         return path
     if (BUILTIN_DIR / str(name_or_path) / "config.yaml").is_file():
         return BUILTIN_DIR / str(name_or_path)
-    raise JudgeConfigError(f"no judge {str(name_or_path)!r}: not a folder with a config.yaml, and not one of "
+    raise JudgeConfigError(name_or_path, None, None, "no such judge: not a folder with a config.yaml, and not one of "
                            f"the built-in judges ({', '.join(builtin_judges())})")
 
 
@@ -123,12 +123,12 @@ def _load_prompts(folder: Path, where: Path, spec: Any) -> dict[str, dict[str, s
     for lang in LANGS:
         files = _check_keys(where, f"prompts.{lang}", spec.get(lang), {"system", "user"})
         if set(files) != {"system", "user"}:
-            raise JudgeConfigError(f"{where}: field 'prompts.{lang}': needs 'system' and 'user' template files")
+            raise JudgeConfigError(where, None, f"prompts.{lang}", "needs 'system' and 'user' template files")
         prompts[lang] = {}
         for part, filename in files.items():
             path = folder / str(filename)
             if not path.is_file():
-                raise JudgeConfigError(f"{where}: field 'prompts.{lang}.{part}': file {path} not found")
+                raise JudgeConfigError(where, None, f"prompts.{lang}.{part}", f"file {path} not found")
             prompts[lang][part] = path.read_text(encoding="utf-8")
     return prompts
 
@@ -137,7 +137,7 @@ def _read_yaml(where: Path) -> Any:
     try:
         return yaml.safe_load(where.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise JudgeConfigError(f"{where}: invalid YAML: {err}") from None
+        raise JudgeConfigError(where, None, None, f"invalid YAML: {err}") from None
 
 
 def _merged(raw: dict, protocol: str) -> dict:
@@ -168,10 +168,10 @@ def load_judge(name_or_path: str | os.PathLike) -> Judge:
     where = folder / "config.yaml"
     raw = _read_yaml(where)
     if not isinstance(raw, dict):
-        raise JudgeConfigError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
+        raise JudgeConfigError(where, None, None, f"expected a mapping of settings, got {type(raw).__name__}")
     protocol = raw.get("protocol")
     if protocol not in protocols.names():
-        raise JudgeConfigError(f"{where}: field 'protocol': expected one of {protocols.names()}, got {protocol!r}")
+        raise JudgeConfigError(where, None, "protocol", f"expected one of {protocols.names()}, got {protocol!r}")
     raw = _check_keys(where, "(top level)", raw, _TOP_KEYS | {protocol})
     config = _merged(raw, protocol)
     client_keys = _client_keys()

@@ -1,9 +1,9 @@
 """Per-item annotations and the per-(model, task, judge) summary, written atomically.
 
 Files: ``<out>/<sanitised model>/<task>/<judge>/annotations.jsonl`` and ``summary.json``
-(schema version 2, ``rolebench_eval.outputs.JUDGE_SUMMARY_SCHEMA_VERSION``; the
-leaderboard reads it). Both are written to a temporary file in the same folder and moved
-into place with ``os.replace``, so a reader never sees half a file.
+(their schemas: :mod:`rolebench_eval.outputs.judge`; the leaderboard reads them). Both are
+written to a temporary file in the same folder and moved into place with ``os.replace``, so a
+reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rolebench_eval import __version__
-from rolebench_eval.fileio import write_json_atomic, write_jsonl
 from rolebench_eval.llm.cache import canonical_json
-from rolebench_eval.outputs import JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION, sanitize_model_name
+from rolebench_eval.outputs import sanitize_model_name
+from rolebench_eval.outputs import judge as schema
 
 from .protocols import Item, Judgment
-
-SUMMARY_KIND, SCHEMA_VERSION = JUDGE_SUMMARY_KIND, JUDGE_SUMMARY_SCHEMA_VERSION
-STATUSES = ("judged", "parse_error", "skipped_no_baseline", "skipped_no_answer", "pending")
-#: Every statistic of schema version 2; a protocol fills those that apply, the rest stay null.
-STATISTICS = ("win_rate", "ci95", "lc_win_rate", "lc_ci95", "mean_rank", "position_flip_rate", "rubric_means",
-              "rubric_ci95", "character_break_rate")
 
 
 def output_dir(out: str | os.PathLike, model: str, task: str, judge: str) -> Path:
@@ -44,15 +38,12 @@ def annotation(item: Item, status: str, judge_model: str, **fields: Any) -> dict
 
     ``status`` is judged, parse_error (also a refusal: ``refused`` is true),
     skipped_no_baseline, skipped_no_answer (the candidate logged no answer) or pending
-    (not judged yet: budget reached or request failed).
+    (not judged yet: budget reached or request failed). The fields not given here take their
+    defaults (null, ``refused`` false) from the schema when written.
     """
-    record = {"doc_id": item.doc_id, "role": item.role, "question": item.question, "lang": item.lang,
-              "kind": item.kind, "status": status, "candidate": item.candidate, "baseline": item.baseline,
-              "judge_texts": None, "judge_refusals": None, "refused": False, "value": None, "score": None,
-              "parse_error": None, "judge_model": judge_model, "decoding": None, "prompt_hash": None,
-              "timestamp": None, "package_version": __version__}
-    record.update(fields)
-    return record
+    return {"doc_id": item.doc_id, "role": item.role, "question": item.question, "lang": item.lang,
+            "kind": item.kind, "status": status, "candidate": item.candidate, "baseline": item.baseline,
+            "judge_model": judge_model, "package_version": __version__, **fields}
 
 
 def judged_annotation(item: Item, judgment: Judgment, responses: list[dict], requests: list[list[dict]],
@@ -85,8 +76,8 @@ def _decoding(records: list[dict], configured: dict) -> tuple[dict, list[dict] |
 
 
 def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict,
-              k_range: tuple[int, int] | None = None) -> dict:
-    """The summary (schema version 2) of one (model, task, judge) from its annotation lines.
+              k_range: tuple[int, int] | None = None) -> schema.JudgeSummary:
+    """The summary of one (model, task, judge) from its annotation lines.
 
     Args:
         records: annotation lines (all statuses).
@@ -102,13 +93,11 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     protocol = judge.impl
     decoding, decodings = _decoding([r for r in records if r["status"] in ("judged", "parse_error")], configured)
     summary = {
-        "kind": SUMMARY_KIND, "schema_version": SCHEMA_VERSION, **meta, "protocol": judge.protocol,
-        "systems": systems, "n_systems": None, "n_systems_min": None, "n_systems_max": None,
+        **meta, "protocol": judge.protocol, "systems": systems,
         "n_total": len(records), "n_judged": count["judged"] + count["parse_error"], "n_parsed": count["judged"],
         "n_parse_failures": count["parse_error"], "n_refusals": sum(1 for r in records if r.get("refused")),
         "n_skipped_no_baseline": count["skipped_no_baseline"], "n_skipped_no_answer": count["skipped_no_answer"],
         "n_pending": count["pending"], "complete": count["pending"] == 0,
-        **dict.fromkeys(STATISTICS),
     }
     if systems:
         low, high = k_range or (len(systems), len(systems))
@@ -118,7 +107,7 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     summary["decoding"], summary["decodings_seen"] = decoding, decodings
     summary["package_version"] = __version__
     summary["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return summary
+    return schema.make_summary(summary)
 
 
 def first_failure(records: Iterable[dict]) -> dict | None:
@@ -126,7 +115,6 @@ def first_failure(records: Iterable[dict]) -> dict | None:
     return next((r for r in records if r["status"] == "parse_error"), None)
 
 
-def write_outputs(folder: Path, records: Iterable[dict], summary: dict) -> None:
+def write_outputs(folder: Path, records: list[dict], summary: schema.JudgeSummary) -> None:
     """Write ``annotations.jsonl`` then ``summary.json`` into ``folder``, each atomically."""
-    write_jsonl(folder / "annotations.jsonl", records)
-    write_json_atomic(folder / "summary.json", summary)
+    schema.write(folder, records, summary)

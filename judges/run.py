@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import msgspec
+
 from rolebench_eval.errors import InputError, NothingUsable
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
@@ -74,7 +76,7 @@ class JudgeReport:
     units: list[Unit]
     estimate: Estimate | None = None
     batch: BatchResult | None = None
-    summaries: list[dict] = field(default_factory=list)
+    summaries: list[dict] = field(default_factory=list)  # each as written to its summary.json
     folders: list[Path] = field(default_factory=list)
     first_failure: tuple[Path, dict] | None = None  # (folder, annotation) of the first parse failure
 
@@ -83,8 +85,8 @@ def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
     """The endpoint, model and decoding settings: flags, then the judge config, then the environment."""
     model = opts.client.get("model") or opts.model or judge.model or os.environ.get(MODEL_ENV)
     if not model:
-        raise JudgeConfigError(f"no judge model: pass --model, set 'model' in {judge.folder / 'config.yaml'} "
-                               f"or set ${MODEL_ENV}")
+        raise JudgeConfigError("--model", None, None, f"no judge model: pass --model, set 'model' in "
+                               f"{judge.folder / 'config.yaml'} or set ${MODEL_ENV}")
     config = {"base_url": judge.base_url, "api_key_env": judge.api_key_env, **judge.request, **judge.decoding}
     options = {name: getattr(opts, name) for name in ("base_url", "concurrency", "timeout", "max_retries",
                                                       "backoff_base")}
@@ -147,8 +149,8 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
     if opts.across_variants and judge.protocol != "rank":
-        raise InputError(f"--across-variants ranks the variants of a task together: it needs --judge rank "
-                         f"(or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
+        raise InputError("--across-variants", None, None, "ranks the variants of a task together: it needs "
+                         f"--judge rank (or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
     units = build_units(inputs, judge, opts.baseline, opts.limit, opts.across_variants)
     jobs = plan_jobs(units, judge, opts.max_systems)
     plan = [judge.impl.requests(judge, job) for job in jobs]
@@ -168,6 +170,7 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
                                    unit.systems, configured, unit.k_range)
         folder = report.output_dir(opts.out, unit.model, unit.task, judge.name)
         report.write_outputs(folder, records, summary)
+        summary = msgspec.to_builtins(summary)
         result.summaries.append(summary)
         result.folders.append(folder)
         failed = report.first_failure(records)

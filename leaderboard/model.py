@@ -101,17 +101,18 @@ class Schema:
 
 
 def _column(entry: dict, path: Path, index: int) -> Column:
-    where = f"{path}: columns[{index}]"
+    where = f"columns[{index}]"
     if not isinstance(entry, dict):
-        raise SchemaError(f"{where}: expected a mapping")
+        raise SchemaError(path, None, where, "expected a mapping")
     missing = [k for k in _REQUIRED if k not in entry]
     if missing:
-        raise SchemaError(f"{where} ({entry.get('key', '?')}): missing field(s) {', '.join(missing)}")
+        raise SchemaError(path, None, where, f"({entry.get('key', '?')}) missing field(s) {', '.join(missing)}")
     if entry["kind"] not in KINDS:
-        raise SchemaError(f"{where} ({entry['key']}): field 'kind' is {entry['kind']!r}; expected one of {KINDS}")
+        raise SchemaError(path, None, f"{where}.kind",
+                          f"({entry['key']}) is {entry['kind']!r}; expected one of {KINDS}")
     unknown = set(entry) - set(Column.__dataclass_fields__)
     if unknown:
-        raise SchemaError(f"{where} ({entry['key']}): unknown field(s) {', '.join(sorted(unknown))}")
+        raise SchemaError(path, None, where, f"({entry['key']}) unknown field(s) {', '.join(sorted(unknown))}")
     values = dict(entry)
     values["of"] = tuple(values.get("of", ()))
     values["pairs"] = tuple(tuple(p) for p in values.get("pairs", ()))
@@ -141,36 +142,34 @@ def load_schema(path: str | Path | None = None) -> Schema:
     columns = tuple(_column(entry, path, i) for i, entry in enumerate(raw["columns"]))
     keys = [c.key for c in columns]
     if len(set(keys)) != len(keys):
-        raise SchemaError(f"{path}: duplicate column keys")
-    for col in columns:
+        raise SchemaError(path, None, "columns", "duplicate column keys")
+    for i, col in enumerate(columns):
         for task in [col.task, *(t for pair in col.pairs for t in pair)]:
             if task is not None and task not in tasks:
-                raise SchemaError(f"{path}: column {col.key}: field 'task' names unknown task {task!r}")
+                raise SchemaError(path, None, f"columns[{i}].task", f"({col.key}) names unknown task {task!r}")
         for other in col.of:
             if other not in keys:
-                raise SchemaError(f"{path}: column {col.key}: field 'of' names unknown column {other!r}")
+                raise SchemaError(path, None, f"columns[{i}].of", f"({col.key}) names unknown column {other!r}")
     return Schema(tasks=tasks, columns=columns, judge_templates=raw.get("judge_columns", {}))
 
 
-def judge_columns(schema: Schema, task: str, judge: str, summary: dict) -> list[Column]:
+def judge_columns(schema: Schema, task: str, judge: str, summary) -> list[Column]:
     """The columns of one (task, judge): those of its protocol (see ``judge_columns`` in the schema).
 
     A protocol added to the judges later, and not named in the schema, gets every column
     whose statistic its summary fills: no edit here is needed to show it.
     """
     label = schema.tasks[task].label if task in schema.tasks else task
-    k = summary.get("n_systems")
-    fill = {"task": task, "task_label": label, "judge": judge, "protocol": summary.get("protocol"),
-            "judge_model": summary.get("judge_model"), "baseline": summary.get("baseline"),
-            "k": k}
+    k, protocol = summary.n_systems, summary.protocol  # a rolebench_eval.outputs.judge.JudgeSummary
+    fill = {"task": task, "task_label": label, "judge": judge, "protocol": protocol,
+            "judge_model": summary.judge_model, "baseline": summary.baseline, "k": k}
     made = []
-    protocol = summary.get("protocol")
     known = any(protocol in tpl["protocols"] for tpl in schema.judge_templates.values())
     for metric, tpl in schema.judge_templates.items():
         if known:
             applies = protocol in tpl["protocols"]
         else:  # a protocol the schema does not list gets the columns its summary fills
-            applies = summary.get(tpl.get("statistic", metric)) is not None
+            applies = getattr(summary, tpl.get("statistic", metric), None) is not None
         if not applies:
             continue
         made.append(Column(

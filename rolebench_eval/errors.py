@@ -49,11 +49,7 @@ class InputError(RoleBenchError, ValueError):
 
     exit_code = EXIT_INPUT
 
-    def __init__(self, path: str | os.PathLike | None, line: int | None = None, field: str | None = None,
-                 problem: str | None = None):
-        if problem is None and line is None and field is None:
-            # InputError("a whole message"): a message formatted by the caller, no file known
-            path, problem = None, str(path)
+    def __init__(self, path: str | os.PathLike | None, line: int | None, field: str | None, problem: str):
         self.path = None if path is None else str(path)
         self.line, self.field, self.problem = line, field, problem
         super().__init__(format_error(self.path, line, field, problem))

@@ -5,7 +5,8 @@ Every JSONL file of the project goes through :func:`read_jsonl` and :func:`write
 lm-eval's samples files read the same lines without it, for speed, and say so: the
 leaderboard's score reader (``outputs.scores``, hundreds of 60k-line files) and the item
 browser's reads by byte offset (``outputs.records.read_records_at``); both split at ``\n``
-and name the file and line as here.
+and name the file and line as here. The typed hand-off files (judge annotations, ...) are
+decoded through their schema (:mod:`rolebench_eval.outputs.codec`) and written with these writers.
 
 - a line ends at ``\\n`` only. The writer escapes U+2028, U+2029 and U+0085 (legal raw in a
   JSON string, but line breaks to ``str.splitlines`` and to some editors and JSON-lines

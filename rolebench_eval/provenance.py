@@ -14,11 +14,9 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from rolebench_eval.fileio import read_json
+from rolebench_eval.outputs import adapter as schema
+from rolebench_eval.outputs.adapter import PROVENANCE_FILE, BaseModel, Provenance
 
-
-PROVENANCE_FILE = "rolebench_provenance.json"
-FORMAT_VERSION = 1
 PACKAGES = ("rolebench-eval", "lm_eval", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers")
 
 
@@ -33,22 +31,21 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def base_model_record(name_or_path: str) -> dict:
+def base_model_record(name_or_path: str) -> BaseModel:
     """The base model as given, plus its resolved folder and config.json hash when it is local."""
-    record = {"name_or_path": name_or_path}
     config = Path(name_or_path).expanduser() / "config.json"
-    if config.is_file():
-        record["path"] = str(config.parent.resolve())
-        record["config_sha256"] = hashlib.sha256(config.read_bytes()).hexdigest()
-    return record
+    if not config.is_file():
+        return BaseModel(name_or_path=name_or_path)
+    return BaseModel(name_or_path=name_or_path, path=str(config.parent.resolve()),
+                     config_sha256=hashlib.sha256(config.read_bytes()).hexdigest())
 
 
-def read_provenance(adapter_dir: str | os.PathLike) -> dict | None:
+def read_provenance(adapter_dir: str | os.PathLike) -> Provenance | None:
     """The adapter's provenance record, or None when it has none."""
     path = Path(adapter_dir) / PROVENANCE_FILE
     if not path.is_file():
         return None
-    return read_json(path, "adapter provenance file")
+    return schema.read_provenance(path)
 
 
 UNKNOWN = "unknown"
@@ -63,7 +60,7 @@ def chat_template_sha256(tokenizer) -> str | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def provenance_warnings(record: dict, *, base: str | None, prompt_version: str, chat_template_sha256: str | None,
+def provenance_warnings(record: Provenance, *, base: str | None, prompt_version: str, chat_template_sha256: str | None,
                         apply_chat_template: bool | None = None) -> list[str]:
     """Pure comparison of a provenance record with an evaluation's settings.
 
@@ -71,33 +68,33 @@ def provenance_warnings(record: dict, *, base: str | None, prompt_version: str, 
     has none; ``UNKNOWN``: not compared); ``apply_chat_template`` is None when unknown.
     """
     warnings = []
-    prompt = record.get("prompt", {})
-    trained_version = prompt.get("prompt_version")
+    prompt = record.prompt
+    trained_version = prompt.prompt_version
     if trained_version != prompt_version:
         warnings.append(f"role-prompt version mismatch: the adapter was trained with PROMPT_VERSION "
                         f"{trained_version!r}, evaluation renders version {prompt_version!r}")
-    fmt = prompt.get("format")
+    fmt = prompt.format
     if fmt == "chat":
-        if chat_template_sha256 != UNKNOWN and chat_template_sha256 != prompt.get("chat_template_sha256"):
+        if chat_template_sha256 != UNKNOWN and chat_template_sha256 != prompt.chat_template_sha256:
             warnings.append(f"chat template mismatch: trained with template sha256 "
-                            f"{prompt.get('chat_template_sha256')}, the evaluated tokenizer's is {chat_template_sha256}")
+                            f"{prompt.chat_template_sha256}, the evaluated tokenizer's is {chat_template_sha256}")
         if apply_chat_template is False:
             warnings.append("the adapter was trained on chat-template prompts but evaluation runs without "
                             "--apply_chat_template")
     elif fmt == "plain" and apply_chat_template:
         warnings.append("the adapter was trained on plain-text prompts (no chat template) but evaluation "
                         "applies the chat template; run without --apply_chat_template")
-    trained_base = record.get("base_model", {})
+    trained_base = record.base_model
     if base is not None and not _same_base(trained_base, base_model_record(base)):
-        warnings.append(f"base model mismatch: the adapter was trained on {trained_base.get('name_or_path')!r}, "
+        warnings.append(f"base model mismatch: the adapter was trained on {trained_base.name_or_path!r}, "
                         f"evaluation loads {base!r}")
     return warnings
 
 
-def _same_base(trained: dict, evaluated: dict) -> bool:
-    if "config_sha256" in trained and "config_sha256" in evaluated:
-        return trained["config_sha256"] == evaluated["config_sha256"]
-    return trained.get("name_or_path") == evaluated.get("name_or_path")
+def _same_base(trained: BaseModel, evaluated: BaseModel) -> bool:
+    if trained.config_sha256 and evaluated.config_sha256:
+        return trained.config_sha256 == evaluated.config_sha256
+    return trained.name_or_path == evaluated.name_or_path
 
 
 def check_adapter_provenance(adapter_dir: str | os.PathLike, pretrained_dir_or_name: str, prompt_version: str,

@@ -22,11 +22,11 @@ from rolebench_eval.data import (
     read_items,
     read_raw_answers,
 )
-from rolebench_eval.fileio import read_json, sha256_file
+from rolebench_eval.fileio import sha256_file
+from rolebench_eval.outputs.generated import CUSTOM_META, read_folder_record
 
 # The marker file of a folder written by `rolebench-eval generate`; its "lang" is the
 # language of the folder's `lang: auto` splits (custom splits in rolebench_eval/splits.yaml).
-CUSTOM_META = "rolebench_custom.json"
 
 
 @dataclass(frozen=True)
@@ -146,21 +146,12 @@ def custom_lang(source: DataSource, split: str) -> str:
         raise RoleBenchDataError(source.where(CUSTOM_META), None, None,
                                  f"split {split!r} reads a folder written by `rolebench-eval generate`; "
                                  "pass that folder as data_dir (--metadata '{\"data_dir\": ...}')")
-    data = read_json(meta, "generated-folder record")
-    if not isinstance(data, dict):
-        raise RoleBenchDataError(meta, None, None, "expected a JSON object")
-    lang = data.get("lang")
-    if lang not in ("en", "zh"):
-        raise RoleBenchDataError(meta, None, "lang", f"expected 'en' or 'zh', got {lang!r}")
-    _check_whole(meta, data)
-    return lang
-
-
-def _check_whole(meta: Path, data: dict) -> None:
-    """Refuse a folder whose record marks a role as being written (see ``generate.folder.write_role``)."""
-    roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
-    for role, entry in roles.items():
-        if isinstance(entry, dict) and entry.get("writing"):
+    record = read_folder_record(meta)
+    if record.lang is None:
+        raise RoleBenchDataError(meta, None, "lang", "expected 'en' or 'zh', got None")
+    for role, entry in record.roles.items():  # a role a killed `generate` left half-written (folder.write_role)
+        if entry.writing:
             raise RoleBenchDataError(meta, None, f"roles.{role}.writing",
-                                     f"`generate {entry['writing']}` was stopped while writing this role's rows "
+                                     f"`generate {entry.writing}` was stopped while writing this role's rows "
                                      "(its files may not match); run the same command again to finish")
+    return record.lang

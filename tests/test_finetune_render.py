@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from rolebench_eval.finetune.args import RecipeError, RoleBenchArguments
 from rolebench_eval.finetune.data import Sample, build_mix
@@ -15,6 +16,7 @@ from rolebench_eval.provenance import (
 from rolebench_eval.finetune.render import IGNORE_INDEX, Renderer
 from rolebench_eval.provenance import chat_template_sha256
 from rolebench_eval.prompts import PROMPT_VERSION, plain_prompt, role_prompt
+from rolebench_eval.outputs.adapter import Provenance
 from rolebench_eval.source import load_split
 
 SPLITS = ["general_en", "specific_en", "general_zh", "specific_zh"]
@@ -139,7 +141,7 @@ RECORD = {"prompt": {"format": "chat", "prompt_version": PROMPT_VERSION, "chat_t
 ])
 def test_provenance_warnings(record_patch, kwargs, expected):
     args = {"base": "org/base", "prompt_version": PROMPT_VERSION, "chat_template_sha256": "abc"} | kwargs
-    warnings = provenance_warnings(RECORD | record_patch, **args)
+    warnings = provenance_warnings(msgspec.convert(RECORD | record_patch, Provenance), **args)
     assert len(warnings) == len(expected) and all(e in w for e, w in zip(expected, warnings))
 
 

@@ -121,7 +121,7 @@ def test_bad_input_exits_2_naming_file_and_field(llm_server, tmp_path):
     run = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     assert run.returncode == 2 and f"{instr}:2: field 'instruction': missing" in run.stderr
     run = _run(srv, tmp_path, "--samples", "1")
-    assert run.returncode == 2 and "--samples must be at least 2" in run.stderr
+    assert run.returncode == 2 and "--samples: must be at least 2" in run.stderr
     run = _run(srv, tmp_path, "--test-fraction", "1.5", action="context-instruct")
     assert run.returncode == 2 and "--test-fraction" in run.stderr
     assert srv.requests() == []

@@ -437,8 +437,10 @@ def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
 def _summary_of(records: list[dict], judge) -> dict:
     from rolebench_eval.judges import report
 
-    return report.summarize(records, {"model": "m", "task": "t", "judge": judge.name}, judge, None,
-                            CONFIGURED_DECODING)
+    import msgspec
+
+    return msgspec.to_builtins(report.summarize(records, {"model": "m", "task": "t", "judge": judge.name}, judge,
+                                                None, CONFIGURED_DECODING))
 
 
 def test_a_refusal_is_a_counted_failure_with_its_text_kept():

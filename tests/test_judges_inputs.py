@@ -207,6 +207,6 @@ def test_across_variants_needs_the_rank_protocol(llm_server, tmp_path):
 
     _variants(tmp_path)
     srv = llm_server({"default_reply": "x"}, expected_key=KEY)
-    with pytest.raises(InputError, match="--across-variants .* needs --judge rank"):
+    with pytest.raises(InputError, match="--across-variants: .* needs --judge rank"):
         judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, "pairwise", across_variants=True))
     assert srv.requests() == []

@@ -122,11 +122,10 @@ def check_keys(where: Path, section: str, value: Any, allowed: set[str]) -> dict
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise JudgeConfigError(f"{where}: field '{section}': expected a mapping, got {type(value).__name__}")
+        raise JudgeConfigError(where, None, section, f"expected a mapping, got {type(value).__name__}")
     unknown = set(value) - allowed
     if unknown:
-        raise JudgeConfigError(f"{where}: field '{section}': unknown key(s) {sorted(unknown)}; "
-                               f"allowed: {sorted(allowed)}")
+        raise JudgeConfigError(where, None, section, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
     return value
 
 
@@ -149,7 +148,7 @@ class Protocol:
         """The validated settings of the config section named like the protocol (none by default)."""
         if section is not None:
 
-            raise JudgeConfigError(f"{where}: field '{self.name}': the {self.name} protocol takes no settings")
+            raise JudgeConfigError(where, None, self.name, f"the {self.name} protocol takes no settings")
         return None
 
     def jobs(self, units: list[Unit], judge, options: dict) -> list[Job]:

@@ -71,7 +71,7 @@ class Rank(VersusBaseline):
         for key in ("max_systems", "order_seed"):
             value = settings.get(key)
             if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "max_systems" else 0):
-                raise JudgeConfigError(f"{where}: field 'rank.{key}': expected an integer "
+                raise JudgeConfigError(where, None, f"rank.{key}", "expected an integer "
                                        f"{'of at least 2' if key == 'max_systems' else '>= 0'}, got {value!r}")
         return settings
 
@@ -85,10 +85,10 @@ class Rank(VersusBaseline):
         systems = [u.system for u in units] + [units[0].baseline_name]
         group = units[0].group or units[0].task
         if len(set(systems[:-1])) < len(units):
-            raise InputError(f"task {group}: two inputs give the same system name ({', '.join(systems[:-1])}); "
-                             "their answers could not be told apart")
+            raise InputError(f"task {group}", None, None, f"two inputs give the same system name "
+                             f"({', '.join(systems[:-1])}); their answers could not be told apart")
         if len(systems) > limit:
-            raise InputError(f"task {group}: {len(systems)} systems to rank in one prompt "
+            raise InputError(f"task {group}", None, None, f"{len(systems)} systems to rank in one prompt "
                              f"({', '.join(systems)}), more than max_systems={limit}; judge fewer runs at once, "
                              f"or raise --max-systems (long prompts with many answers judge worse)")
         groups: dict[tuple[str, str, int], list[tuple[Unit, Item]]] = {}

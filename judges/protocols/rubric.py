@@ -27,12 +27,12 @@ class Rubric(Protocol):
         rubric = check_keys(where, "rubric", section, {"criteria", "scale", "flag"})
         criteria, scale = rubric.get("criteria"), rubric.get("scale")
         if not (isinstance(criteria, list) and criteria and all(isinstance(c, str) for c in criteria)):
-            raise JudgeConfigError(f"{where}: field 'rubric.criteria': expected a non-empty list of names")
+            raise JudgeConfigError(where, None, "rubric.criteria", "expected a non-empty list of names")
         if not (isinstance(scale, list) and len(scale) == 2 and all(isinstance(s, int) for s in scale)
                 and scale[0] < scale[1]):
-            raise JudgeConfigError(f"{where}: field 'rubric.scale': expected [low, high] integers with low < high")
+            raise JudgeConfigError(where, None, "rubric.scale", "expected [low, high] integers with low < high")
         if not isinstance(rubric.get("flag"), str):
-            raise JudgeConfigError(f"{where}: field 'rubric.flag': expected the name of the boolean flag")
+            raise JudgeConfigError(where, None, "rubric.flag", "expected the name of the boolean flag")
         return rubric
 
     def requests(self, judge, job: Job) -> list:

@@ -58,7 +58,8 @@ class GenerateOptions:
     def client_config(self) -> ClientConfig:
         """The client config (decoding settings are part of every cache key)."""
         if not 0 < self.test_fraction < 1:
-            raise GenerateError(f"--test-fraction must be between 0 and 1 (exclusive), got {self.test_fraction}")
+            raise GenerateError("--test-fraction", None, None,
+                                f"must be between 0 and 1 (exclusive), got {self.test_fraction}")
         decoding = {"model": self.model, "base_url": self.base_url, "api_key_env": self.api_key_env,
                     "temperature": self.temperature, "top_p": self.top_p, "seed": None}
         if self.max_new_tokens is not None:

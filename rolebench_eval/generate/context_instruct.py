@@ -167,13 +167,13 @@ def generate_context_instruct(profile_path: str | os.PathLike, opts: GenerateOpt
         NothingUsable: no triplet survived (the folder is left as it was).
     """
     if questions < 1:
-        raise GenerateError(f"--questions must be at least 1, got {questions}")
+        raise GenerateError("--questions", None, None, f"must be at least 1, got {questions}")
     if opts.max_new_tokens is None:
         opts = dataclasses.replace(opts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
     profile = load_profile(profile_path, allow_outside_paths)
     size = segment_size or DEFAULT_SEGMENT_SIZE[profile.lang]
     if size < 1:
-        raise GenerateError(f"--segment-size must be at least 1, got {size}")
+        raise GenerateError("--segment-size", None, None, f"must be at least 1, got {size}")
     filters = load_filters(opts.filters, profile.lang)
     out = Path(opts.out)
     check_folder(out, profile)

@@ -25,12 +25,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from msgspec import UNSET
+
 from rolebench_eval import __version__
 from rolebench_eval.data import RoleBenchDataError, parse_row, read_descriptions
 from rolebench_eval.errors import NothingUsable
-from rolebench_eval.fileio import read_json, read_jsonl, sha256_file, write_json_atomic, write_jsonl
+from rolebench_eval.fileio import read_jsonl, sha256_file, write_json_atomic, write_jsonl
 from rolebench_eval.llm.client import BatchResult
-from rolebench_eval.source import CUSTOM_META
+from rolebench_eval.outputs import codec
+from rolebench_eval.outputs.generated import CUSTOM_META, FORMAT_VERSION, FolderRecord, RoleEntry, read_folder_record
 
 from .common import GenerationResult
 from .filters import drops_text, normalize_question
@@ -38,7 +41,6 @@ from .profile import Profile, role_description
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: per-run records with received/kept/dropped tallies (1: flat drop counts)
 
 
 # --------------------------------------------------------------------------- train/test split
@@ -76,20 +78,15 @@ def split_rows(rows: list[dict], fraction: float) -> dict[str, list[dict]]:
 # --------------------------------------------------------------------------- the folder
 
 
-def read_meta(out: Path) -> dict:
+def read_meta(out: Path) -> FolderRecord:
     """The folder's ``rolebench_custom.json`` (an empty record when the folder is new)."""
     path = out / CUSTOM_META
-    if not path.is_file():
-        return {"format_version": FORMAT_VERSION, "lang": None, "roles": {}}
-    meta = read_json(path, "generated folder record")
-    if not isinstance(meta, dict) or not isinstance(meta.get("roles"), dict):
-        raise RoleBenchDataError(path, None, "roles", "not a folder written by rolebench-eval generate")
-    return meta
+    return read_folder_record(path) if path.is_file() else FolderRecord()
 
 
 def check_folder(out: Path, profile: Profile) -> None:
     """Refuse to mix languages in one folder (before any request is sent)."""
-    lang = read_meta(out).get("lang")
+    lang = read_meta(out).lang
     if lang not in (None, profile.lang):
         raise RoleBenchDataError(out / CUSTOM_META, None, "lang",
                                  f"this folder holds {lang!r} data and {profile.path} is {profile.lang!r}; "
@@ -121,8 +118,8 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     paths = {name: out / folder / f"{name}.jsonl" for name in files}
     kept = {name: other_roles_rows(path, profile.name) for name, path in paths.items()}
     meta = read_meta(out)
-    _role_entry(meta, profile)["writing"] = method
-    write_json_atomic(out / CUSTOM_META, meta, indent=1)
+    _role_entry(meta, profile).writing = method
+    codec.write(out / CUSTOM_META, meta, indent=1)
     for name, rows in files.items():
         write_jsonl(paths[name], kept[name] + rows)
         if not kept[name] + rows:
@@ -133,10 +130,10 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     return written
 
 
-def _role_entry(meta: dict, profile: Profile) -> dict:
+def _role_entry(meta: FolderRecord, profile: Profile) -> RoleEntry:
     """The folder record's entry of ``profile``'s role, the record stamped with this format and language."""
-    meta["format_version"], meta["lang"] = FORMAT_VERSION, profile.lang
-    return meta["roles"].setdefault(profile.name, {})
+    meta.format_version, meta.lang = FORMAT_VERSION, profile.lang
+    return meta.roles.setdefault(profile.name, RoleEntry())
 
 
 def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
@@ -147,13 +144,13 @@ def record_role(out: Path, profile: Profile, method: str, record: dict) -> None:
     write_json_atomic(desc_path, descriptions, indent=1)
     meta = read_meta(out)
     entry = _role_entry(meta, profile)
-    entry.pop("writing", None)
-    entry["profile"] = {"path": str(profile.path.resolve()), "sha256": sha256_file(profile.path),
-                        "files": {field: {"path": str(path), "sha256": sha256_file(path)}
-                                  for field, path in profile.files.items()}}
-    entry[method] = record | {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "package_version": __version__}
-    write_json_atomic(out / CUSTOM_META, meta, indent=1)
+    entry.writing = UNSET
+    entry.profile = {"path": str(profile.path.resolve()), "sha256": sha256_file(profile.path),
+                     "files": {field: {"path": str(path), "sha256": sha256_file(path)}
+                               for field, path in profile.files.items()}}
+    setattr(entry, method, record | {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                     "package_version": __version__})
+    codec.write(out / CUSTOM_META, meta, indent=1)
 
 
 # --------------------------------------------------------------------------- the end of a run

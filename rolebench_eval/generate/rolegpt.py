@@ -173,9 +173,10 @@ def generate_rolegpt(profile_path: str | os.PathLike, instructions_path: str | o
         NothingUsable: every answer was dropped (the folder is left as it was).
     """
     if samples < 2:
-        raise GenerateError(f"--samples must be at least 2 (references and one baseline answer), got {samples}")
+        raise GenerateError("--samples", None, None,
+                            f"must be at least 2 (references and one baseline answer), got {samples}")
     if top_k < 0:
-        raise GenerateError(f"--top-k must not be negative, got {top_k}")
+        raise GenerateError("--top-k", None, None, f"must not be negative, got {top_k}")
     if opts.max_new_tokens is None:
         opts = dataclasses.replace(opts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
     profile = load_profile(profile_path, allow_outside_paths)

@@ -112,7 +112,7 @@ class ChatClient:
         base_url = config.base_url or os.environ.get("OPENAI_BASE_URL")
         if not key:
             if not base_url:
-                raise LLMConfigError(f"no API key: set the environment variable {config.api_key_env} "
+                raise LLMConfigError(f"${config.api_key_env}", None, None, "no API key: set this environment variable "
                                      "(or give --base-url for a local server, which needs none)")
             key = "EMPTY"  # local servers (vLLM, Ollama, llama.cpp, transformers serve) accept any key
         self.redact = Scrubber(None if key == "EMPTY" else key, base_url)

@@ -11,8 +11,17 @@ The judges and the leaderboard both read runs through this package:
   per-item metrics; :mod:`.records`); :func:`read_scores` reads only ids, roles, item types
   and metric values, fast, for the leaderboard (:mod:`.scores`).
 
-Judge summaries are written by the judges and read by the leaderboard; their kind and
-schema version live here, once.
+The files one part of the package writes and another reads each have one msgspec schema here,
+are written from it and decoded through it (:mod:`.codec`: a bad file is one ``InputError``
+naming the file, line and field; a version this package cannot read is refused, saying what to do):
+
+- ``<judge out>/<model>/<task>/<judge>/summary.json``: :class:`.judge.JudgeSummary`, and
+  ``annotations.jsonl`` beside it: :class:`.judge.Annotation` (judges -> leaderboard);
+- ``<adapter>/rolebench_provenance.json``: :class:`.adapter.Provenance` (finetune -> the tasks'
+  train/eval prompt check, ``--resume``); ``<run folder>/rolebench_run.json``:
+  :class:`.adapter.RunRecord` (finetune -> ``--resume``);
+- ``<generated folder>/rolebench_custom.json``: :class:`.generated.FolderRecord` (generate -> the
+  data source and the next generate run).
 """
 
 from .records import Record, check_doc, iter_records, read_records, read_records_at
@@ -22,11 +31,8 @@ from .runs import (
 )
 from .scores import TYPE_BITS, Scores, read_scores
 
-JUDGE_SUMMARY_KIND = "rolebench-judge-summary"
-JUDGE_SUMMARY_SCHEMA_VERSION = 2
-
 __all__ = [
-    "ADAPTER_KEYS", "BASE_KEYS", "JUDGE_SUMMARY_KIND", "JUDGE_SUMMARY_SCHEMA_VERSION", "RESULTS", "SAMPLES",
+    "ADAPTER_KEYS", "BASE_KEYS", "RESULTS", "SAMPLES",
     "TYPE_BITS", "Record", "Run", "Scores", "check_doc", "find_runs", "iter_records", "latest_samples",
     "model_args", "read_records", "read_records_at", "read_run", "read_scores", "run_identity", "run_name",
     "sanitize_model_name",

@@ -2,8 +2,8 @@
 
 :func:`read_records` reads a whole file; :func:`read_records_at` reads a few lines of a large
 one by byte offset (the leaderboard's item browser). Every problem names the file, the line and
-the field. The msgspec helpers here (lenient decoding, error lines) are shared with
-:mod:`.scores`.
+the field. The samples' error lines (:func:`decode_error`) are shared with :mod:`.scores`; lenient
+decoding comes from :mod:`rolebench_eval.outputs.codec`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_jsonl
 
+from .codec import field_and_problem, lenient_decode
 from .runs import Run, latest_samples
 
 @dataclass(frozen=True)
@@ -169,48 +170,9 @@ def decode_error(path: Path, line: int, err: Exception, metrics: Sequence[str]) 
 
     if not isinstance(err, msgspec.ValidationError):  # a subclass of DecodeError
         return InputError(path, line, None, f"invalid JSON ({err}); truncated or corrupt file?")
-    text = str(err)
-    at = re.search(r"at `\$\.?([^`]*)`", text)
-    name = at.group(1) if at and at.group(1) else None
-    got = re.search(r"got `([^`]*)`", text)
+    name, problem = field_and_problem(err)
     if name in metrics:
-        return InputError(path, line, name, f"expected a number (a per-item metric), got {got.group(1) if got else text}")
-    return InputError(path, line, name, re.sub(r"\s*-\s*at `[^`]*`", "", text).replace("`", "").lower())
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _scrub(value: Any) -> Any:
-    """``value`` with every lone surrogate in its strings replaced by U+FFFD."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    if isinstance(value, dict):
-        return {_scrub(k): _scrub(v) for k, v in value.items()}
-    return value
-
-
-def lenient_decode(decode):
-    """``decode``, falling back to ``json`` for a line msgspec refuses as JSON but Python reads.
-
-    Python's json accepts a lone surrogate escape (``"\\ud800"``), which msgspec rejects; such a
-    line is still a line of the file: it is read, with U+FFFD for the surrogate, not lost.
-    """
-    import json
-
-    import msgspec
-
-    def lenient(raw: bytes):
-        try:
-            return decode(raw)
-        except msgspec.ValidationError:
-            raise
-        except msgspec.DecodeError:
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                raise msgspec.DecodeError("JSON is malformed") from None
-            return decode(msgspec.json.encode(_scrub(value)))
-    return lenient
+        got = re.search(r"got `([^`]*)`", str(err))
+        return InputError(path, line, name,
+                          f"expected a number (a per-item metric), got {got.group(1) if got else err}")
+    return InputError(path, line, name, problem)

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 
 from rolebench_eval.errors import InputError
 
-from .records import lenient_decode, decode_error
+from .codec import lenient_decode
+from .records import decode_error
 
 #: Bits of the item types of role-specific items (``Scores.types``); see ``data.KNOWN_TYPES``.
 TYPE_BITS = {"script_based": 1, "script_agnostic": 2}
