@@ -114,10 +114,16 @@ def test_three_shards_of_the_replay_merge_into_the_single_run(real_data_dir, tmp
 
 @pytest.mark.slow
 def test_shards_of_a_multi_turn_group_merge_into_the_single_run(mt_data_dir, tmp_path):
-    task, meta = ["rolebench_mt"], {"depths": [1, 4]}
-    parts = [_run(tmp_path / f"part{k}", task, mt_data_dir, f"{k}/2", **meta) for k in range(2)]
+    meta = json.dumps({"depths": [1, 4], "data_dir": str(mt_data_dir)})
+
+    def run(out: Path, *shard: str) -> Path:  # through the command line: --shard beside the user's --metadata
+        flags = ["--model", "rolegpt", "--tasks", "rolebench_mt", "--output_path", str(out), "--log_samples"]
+        assert main(["run", *flags, "--metadata", meta, *shard]) == 0
+        return out
+
+    parts = [run(tmp_path / f"part{k}", "--shard", f"{k}/2") for k in range(2)]
     assert _merge(tmp_path / "merged", *parts) == 0
-    merged = _assert_same_run(tmp_path / "merged", _run(tmp_path / "single", task, mt_data_dir, **meta))
+    merged = _assert_same_run(tmp_path / "merged", run(tmp_path / "single"))
     assert merged["groups"]["rolebench_mt"]["spe_d4,none"] > 0
 
 
