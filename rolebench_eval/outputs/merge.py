@@ -115,8 +115,9 @@ def check_partition(parts: list[Part], task: str) -> None:
         seen[record["index"]] = part
     missing = [f"{k}/{count}" for k in range(count) if k not in seen]
     if missing:
-        raise InputError(None, None, task, f"missing part: shard {', '.join(missing)} is not among the inputs "
-                                           f"(given: {', '.join(f'{k}/{count}' for k in sorted(seen))})")
+        raise InputError(None, None, f"configs.{task}.metadata.{SHARD_KEY}",
+                         f"missing part: shard {', '.join(missing)} of {task} is not among the inputs "
+                         f"(given: {', '.join(f'{k}/{count}' for k in sorted(seen))})")
 
 
 def _rows(part: Part, task: str) -> list[tuple[dict, str]]:
@@ -286,12 +287,16 @@ def write_merged(merged: Merged, out: str | os.PathLike) -> Path:
     staging = out.with_name(f".{out.name}.merging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     folder = staging / str(merged.results.get("model_name_sanitized") or "merged")
-    folder.mkdir(parents=True)
-    text = json.dumps(merged.results, indent=2, ensure_ascii=False)
-    (folder / f"results_{date}.json").write_text(text, encoding="utf-8")
-    for task, lines in merged.samples.items():
-        (folder / f"samples_{task}_{date}.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    if out.exists():
-        out.rmdir()
-    staging.rename(out)
+    try:
+        folder.mkdir(parents=True)
+        text = json.dumps(merged.results, indent=2, ensure_ascii=False)
+        (folder / f"results_{date}.json").write_text(text, encoding="utf-8")
+        for task, lines in merged.samples.items():
+            (folder / f"samples_{task}_{date}.jsonl").write_text("".join(f"{line}\n" for line in lines),
+                                                                  encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; a failed write leaves nothing
     return out / folder.name / f"results_{date}.json"
