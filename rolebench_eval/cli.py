@@ -54,6 +54,15 @@ def _run(args: argparse.Namespace) -> int:
     return run_lm_eval(args.lm_eval_args)
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from rolebench_eval.outputs.merge import merge_parts, read_parts, write_merged
+    from rolebench_eval.tasks.runner import group_config
+
+    written = write_merged(merge_parts(read_parts(args.parts), group_config), args.output_path)
+    print(f"merged {len(args.parts)} inputs into {written}")
+    return EXIT_OK
+
+
 def _data_check(args: argparse.Namespace) -> int:
     from rolebench_eval.datacheck import check_data, format_report
     from rolebench_eval.source import DataSource
@@ -105,9 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print tracebacks (give it before the verb)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     run = sub.add_parser("run", add_help=False, help="lm_eval run, with RoleBench tasks and the rolegpt model",
-                         description="Takes exactly lm_eval's flags (see `rolebench-eval run --help`).")
+                         description="Takes exactly lm_eval's flags (see `rolebench-eval run --help`), plus "
+                                     "--shard K/N: shard K of N, K from 0 as ranks and Slurm array ids count.")
     run.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
     run.set_defaults(func=_run)
+
+    merge = sub.add_parser("merge", help="join the parts of a `run --shard K/N` into the single run's files",
+                           description="Checks the parts are one run's shards (same model, tasks, versions, data, "
+                                       "generation settings; every shard once) and writes one results file and one "
+                                       "samples file per task, as the single run would have.")
+    merge.add_argument("parts", nargs="+", metavar="DIR", help="the parts' output folders (or results files)")
+    merge.add_argument("--output-path", "--output_path", dest="output_path", required=True,
+                       help="a new folder for the merged run (lm-eval's --output_path layout)")
+    merge.set_defaults(func=_merge)
 
     data = sub.add_parser("data", help="inspect a RoleBench copy").add_subparsers(dest="data_verb", metavar="ACTION")
     check = data.add_parser("check", help="what `run` would refuse, and counts: rows, roles, references, "

@@ -11,6 +11,7 @@ Any malformed row raises :class:`RoleBenchDataError` naming the file, line and f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -53,6 +54,11 @@ class Item:
     references: tuple[str, ...]
     types: tuple[str, ...] = ()
     line: int = field(default=0, compare=False)  # where it was read (0: not from a file)
+
+
+def item_id(role: str, question: str) -> str:
+    """Stable id of an item: the first 16 hex digits of sha256(role, newline, question)."""
+    return hashlib.sha256(f"{role}\n{question}".encode("utf-8")).hexdigest()[:16]
 
 
 def is_degenerate(reference: str) -> bool:

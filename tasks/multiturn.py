@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from rolebench_eval.breaks import breaks_character, patterns_version
-from rolebench_eval.data import NO_ROLEGPT_ANSWER, is_degenerate
+from rolebench_eval.data import NO_ROLEGPT_ANSWER, is_degenerate, item_id  # noqa: F401  (item_id: re-exported)
 from rolebench_eval.errors import InputError
 
 from .conversation import ConversationTask, Turn
@@ -36,11 +36,6 @@ from .task import process_results
 log = logging.getLogger(__name__)
 DEFAULTS = {"depths": (1, 4, 8), "items_per_role": 20, "history_seed": 0}
 PROBES_FILE = Path(__file__).with_name("probes.yaml")
-
-
-def item_id(role: str, question: str) -> str:
-    """Stable id of an item: the first 16 hex digits of sha256(role, newline, question)."""
-    return hashlib.sha256(f"{role}\n{question}".encode("utf-8")).hexdigest()[:16]
 
 
 def _rank(seed: int, *parts: str) -> str:

@@ -8,14 +8,16 @@ built-in tasks is skipped (about 15 s per run).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rolebench_eval import catalogue
+from rolebench_eval.errors import InputError
 
-from . import TASKS_DIR
+from . import TASKS_DIR, shard
 
 
 def rolebench_task_names() -> set[str]:
@@ -107,6 +109,26 @@ def _flag(argv: Sequence[str], name: str, short: str | None = None) -> str | Non
     return None
 
 
+def _shard_to_metadata(argv: list[str]) -> list[str]:
+    """``--shard K/N`` (ours) becomes ``--metadata '{"shard": "K/N"}'``, which lm-eval merges with the user's."""
+    value, rest, i = None, [], 0
+    while i < len(argv):
+        if argv[i] == "--shard":
+            if i + 1 >= len(argv):
+                raise InputError("--shard", None, None, "expected K/N after --shard")
+            value, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith("--shard="):
+            value = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    if value is None:
+        return rest
+    k, n = shard.parse_shard(value)
+    return [*rest, "--metadata", json.dumps({shard.METADATA_KEY: f"{k}/{n}"})]
+
+
 @contextlib.contextmanager
 def _rolebench_task_manager(include_defaults: bool) -> Iterator[None]:
     """Make lm-eval's CLI build its TaskManager through :func:`task_manager`."""
@@ -139,6 +161,9 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     argv = list(argv)
     if argv and argv[0] == "run":
         argv = argv[1:]
+    if "-h" in argv or "--help" in argv:
+        print(shard.HELP + "\n")
+    argv = _shard_to_metadata(argv)
     if _flag(argv, "--model") == "rolegpt" and _flag(argv, "--model_args") is None:
         argv += ["--model_args", "model=rolegpt"]  # else lm-eval names the output folder at random
     include_defaults = not only_rolebench(_flag(argv, "--tasks", "-t") or "")
@@ -151,3 +176,11 @@ def run_lm_eval(argv: Sequence[str]) -> int:
         sys.argv = saved
     return 0
 
+
+
+def group_config(name: str) -> dict:
+    """A RoleBench group's YAML config (``rolebench-eval merge`` recomputes group rows with it)."""
+    entry = task_manager().task_index.get(name)
+    if entry is None or not isinstance(entry.cfg, dict) or "group" not in entry.cfg:
+        raise InputError(None, None, name, "not a group of this package: cannot recompute its row")
+    return entry.cfg

@@ -13,6 +13,7 @@ import logging
 from lm_eval.api.task import ConfigurableTask
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
+from rolebench_eval.errors import InputError
 from rolebench_eval.metrics import item_scores
 from rolebench_eval.prompts import (
     PROMPT_VERSION,
@@ -23,6 +24,8 @@ from rolebench_eval.prompts import (
     template_keeps_system,
 )
 from rolebench_eval.source import SplitData, load_split
+
+from . import shard
 
 log = logging.getLogger(__name__)
 _CHECKED_ADAPTERS: set[tuple[str, bool]] = set()
@@ -116,6 +119,26 @@ class RoleBenchTask(ConfigurableTask):
             if not data.raw_provenance.get("found"):
                 log.warning("%s: %s is not in this copy of RoleBench; RAW is not measured", self.config.task,
                             data.raw_provenance["file"])
+
+    def doc_iterator(self, *, rank: int = 0, limit: int | None = None, world_size: int = 1, samples=None):
+        """lm-eval's documents, only this run's shard (``--shard K/N``) when one is asked for.
+
+        The single run's ``doc_id`` is kept (shards skip, never renumber), so merged parts are
+        the single run sample for sample; ``--limit`` and lm-eval's ranks then apply within the shard.
+        """
+        meta = self.config.metadata if isinstance(self.config.metadata, dict) else {}
+        parsed = shard.parse_shard(meta.get(shard.METADATA_KEY))
+        if parsed is None:
+            return super().doc_iterator(rank=rank, limit=limit, world_size=world_size, samples=samples)
+        if samples:
+            raise InputError("--samples", None, None, "choose documents with --shard or with --samples, not both")
+        from lm_eval.utils import create_iterator
+
+        docs = list(self.eval_docs)
+        chosen = shard.select(docs, *parsed, task=self.config.task)
+        self.config.metadata = meta | {shard.METADATA_KEY: shard.shard_record(docs, chosen, *parsed, meta)}
+        return create_iterator(((i, docs[i]) for i in chosen), rank=int(rank), limit=int(limit) if limit else None,
+                               world_size=int(world_size))
 
     def fewshot_context(self, doc, num_fewshot, system_instruction=None, apply_chat_template=False,
                         fewshot_as_multiturn=False, chat_template=None, gen_prefix=None):
