@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rolebench_eval.catalogue import split_depth_metric
 from rolebench_eval.outputs import TYPE_BITS
 
 from .bootstrap import Resampling, TaskBoot, TaskItems, percentile_ci, role_groups, task_bootstrap
@@ -35,7 +36,7 @@ from .compute import (
     test_pairs,
     with_intervals,
 )
-from .inputs import DEPTH_METRIC, TaskRun
+from .inputs import TaskRun
 from .model import Cell, Row, Schema
 
 
@@ -134,7 +135,7 @@ def by_language(schema: Schema, stats: dict[str, dict[str, dict[str, Stat]]],
 
 
 def _depths(values: dict[str, float], metric: str) -> set[int]:
-    return {int(hit["depth"]) for m in values if (hit := DEPTH_METRIC.match(m)) and hit["metric"] == metric}
+    return {hit[1] for m in values if (hit := split_depth_metric(m)) and hit[0] == metric}
 
 
 def _by_item(runs: dict[str, TaskRun], metrics: list[str]) -> TaskItems | None:

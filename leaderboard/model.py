@@ -1,8 +1,8 @@
 """The leaderboard as data: the column schema (``schema.yaml``), cells, rows and the board.
 
 Every other module of the leaderboard reads these types; this one imports none of them.
-The tasks (label, language, paper metric, seen or unseen roles, family) come from the
-package's task catalogue (``rolebench_eval/splits.yaml``).
+The tasks (label, language, paper metric, metrics, seen or unseen roles, family) come from the
+package's catalogue (``rolebench_eval/splits.yaml``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class TaskInfo:
     paper_metric: str
     roles: str  # "seen" or "unseen"
     multi_turn: bool = False
+    metrics: tuple[str, ...] = ()  # its per-item metrics (the catalogue's), per depth when multi-turn
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _tasks() -> dict[str, TaskInfo]:
         return (0,) if t.family == "single" else (1, t.family == "probe", t.split.kind != "specific", t.lang)
 
     return {name: TaskInfo(name, known[name].label, known[name].lang, known[name].metric, known[name].split.roles,
-                           multi_turn=BOARD_FAMILIES[known[name].family])
+                           multi_turn=BOARD_FAMILIES[known[name].family], metrics=known[name].metrics)
             for name in sorted((n for n, t in known.items() if t.family in BOARD_FAMILIES), key=order)}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rolebench_eval import hub
 from rolebench_eval.audit import audit
-from rolebench_eval.catalogue import Split, get_split
+from rolebench_eval.catalogue import Split, get_split, languages
 from rolebench_eval.data import (
     ENV_VAR,
     HUB_REPO,
@@ -150,8 +150,8 @@ def custom_lang(source: DataSource, split: str) -> str:
     if not isinstance(data, dict):
         raise RoleBenchDataError(meta, None, None, "expected a JSON object")
     lang = data.get("lang")
-    if lang not in ("en", "zh"):
-        raise RoleBenchDataError(meta, None, "lang", f"expected 'en' or 'zh', got {lang!r}")
+    if lang not in languages():
+        raise RoleBenchDataError(meta, None, "lang", f"expected one of {', '.join(languages())}, got {lang!r}")
     _check_whole(meta, data)
     return lang
 

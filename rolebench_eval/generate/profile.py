@@ -38,10 +38,11 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import languages
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_jsonl
 
-LANGS = ("en", "zh")
+LANGS = tuple(languages())
 _FIELDS = {"name", "language", "description", "catchphrases", "aliases", "dialogues", "script"}
 _SPEAKER = re.compile(r"^\s*([^\s:：][^:：]{0,39}?)\s*[:：]\s*(\S.*?)\s*$")
 
