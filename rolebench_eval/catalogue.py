@@ -113,6 +113,10 @@ class Language:
     role_prompt: str
     role_clause: tuple[str, str]  # the description clause, and what replaces it without a description
     fewshot_turn: tuple[str, str, str]  # header, one demonstration, the question
+    quotes: tuple[str, str]  # around a quoted phrase (a catchphrase)
+    list_separator: str  # between the items of a list in running text
+    catchphrases: str  # a role description followed by its catchphrases (generate)
+    segment_size: int  # Context-Instruct's default script segment, in `tokens`
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,8 @@ def catalogue() -> Catalogue:
     tasks = {name: _task(name, fields, splits, metrics, families) for name, fields in raw["tasks"].items()}
     groups = {name: Group(name, g["alias"], tuple(g["tasks"]), str(float(g["version"])), g.get("comment"))
               for name, g in raw["groups"].items()}
-    languages = {name: Language(name, lang["tokens"], lang["role_prompt"], tuple(lang["role_clause"]),
-                                tuple(lang["fewshot_turn"])) for name, lang in raw["languages"].items()}
+    languages = {name: Language(name=name, **{k: tuple(v) if isinstance(v, list) else v for k, v in lang.items()})
+                 for name, lang in raw["languages"].items()}
     return Catalogue(splits, tasks, groups, tuple(raw["held_out_roles_en"]), families, metrics, languages)
 
 
