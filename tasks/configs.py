@@ -74,9 +74,10 @@ def _members(group: Group, cat: Catalogue) -> list[Task]:
 
 
 def group_metrics(group: Group, cat: Catalogue) -> list[str]:
-    """What the group row averages: every metric of a member, per default depth for multi-turn members."""
+    """What the group row averages: the metrics every member reports (per default depth for multi-turn
+    members), so that lm-eval never averages a metric over part of the group (and warns)."""
     members = _members(group, cat)
-    names = [m for m in cat.metrics if any(m in t.metrics for t in members)]
+    names = [m for m in cat.metrics if all(m in t.metrics for t in members)]
     if all(t.family in ("multiturn", "probe") for t in members):
         return [depth_metric(m, d) for m in names for d in DEFAULTS["depths"]]
     return names

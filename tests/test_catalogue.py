@@ -89,15 +89,13 @@ def test_template_stops_where_the_plain_layout_starts_a_turn():
     assert template["class"] == f"!function {_TASKS}task.RoleBenchTask"
 
 
-def test_groups_average_what_their_members_report():
+def test_groups_average_what_all_their_members_report():
     files = render()
     averaged = {g: [m["metric"] for m in _yaml(files[f"_{g}.yaml"])["aggregate_metric_list"]]
                 for g in catalogue.catalogue().groups}
-    assert averaged["rolebench_en"] == ["cus", "spe", "raw", "rougeL_f", "resp_tokens"]
-    assert averaged["rolebench"] == averaged["rolebench_en"]
-    assert averaged["rolebench_mt"][:4] == ["cus_d1", "cus_d4", "cus_d8", "spe_d1"]
-    assert len(averaged["rolebench_mt"]) == 6 * 3 and "break_d8" in averaged["rolebench_mt"]
-    assert "prompt_tokens" not in str(averaged)
+    # only what every member reports: a general and a role-specific split share no paper metric
+    assert averaged["rolebench_en"] == averaged["rolebench_zh"] == averaged["rolebench"] == ["rougeL_f", "resp_tokens"]
+    assert averaged["rolebench_mt"] == [f"{m}_d{d}" for m in ("rougeL_f", "resp_tokens", "break") for d in (1, 4, 8)]
 
 
 def test_languages_decide_tokens_and_prompt_texts():
