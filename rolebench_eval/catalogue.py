@@ -7,6 +7,7 @@ YAMLs are generated from it (``tasks/configs.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,7 +57,7 @@ class Family:
     """How a task asks its split; what its YAML names besides the shared template."""
 
     name: str
-    cls: str | None = None  # the task class (default: the template's RoleBenchTask)
+    task_class: str | None = None  # default: the template's RoleBenchTask
     process_results: str | None = None  # default: the template's
     comment: str | None = None  # heads each task YAML of the family
 
@@ -100,7 +101,7 @@ class Group:
     name: str
     alias: str
     tasks: tuple[str, ...]
-    version: str
+    version: float
     comment: str | None = None
 
 
@@ -130,21 +131,18 @@ class Catalogue:
     languages: dict[str, Language]
 
 
-def _families(raw: dict) -> dict[str, Family]:
-    return {name: Family(name, f.get("class"), f.get("process_results"), f.get("comment"))
-            for name, f in raw.items()}
+def _table(raw: dict, table: str, cls: type) -> dict:
+    """The entries of ``raw[table]`` as ``cls`` by name; an :class:`InputError` names an entry that does not fit."""
+    import msgspec
 
-
-def _metrics(raw: dict, families: dict[str, Family]) -> dict[str, Metric]:
-    out = {}
-    for name, fields in raw.items():
-        fields = dict(fields)
-        for key in ("kinds", "families"):
-            fields[key] = tuple(fields.get(key, ()))
-        unknown = set(fields["families"]) - set(families)
-        if unknown:
-            raise InputError(CATALOGUE, None, f"metrics.{name}.families", f"unknown family {sorted(unknown)[0]!r}")
-        out[name] = Metric(name=name, **fields)
+    out, known = {}, {f.name for f in dataclasses.fields(cls)}
+    for name, fields in raw[table].items():
+        if unknown := set(fields) - known:
+            raise InputError(CATALOGUE, None, f"{table}.{name}.{min(unknown)}", "unknown field")
+        try:
+            out[name] = msgspec.convert({"name": name, **fields}, cls)
+        except msgspec.ValidationError as err:
+            raise InputError(CATALOGUE, None, f"{table}.{name}", str(err)) from None
     return out
 
 
@@ -165,15 +163,14 @@ def _task(name: str, fields: dict, splits: dict[str, Split], metrics: dict[str, 
 def catalogue() -> Catalogue:
     """The parsed catalogue (read once)."""
     raw = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
-    splits = {name: Split(name=name, **fields) for name, fields in raw["splits"].items()}
-    families = _families(raw["families"])
-    metrics = _metrics(raw["metrics"], families)
+    splits, families = _table(raw, "splits", Split), _table(raw, "families", Family)
+    metrics = _table(raw, "metrics", Metric)
+    for metric in metrics.values():
+        if unknown := set(metric.families) - set(families):
+            raise InputError(CATALOGUE, None, f"metrics.{metric.name}.families", f"unknown family {min(unknown)!r}")
     tasks = {name: _task(name, fields, splits, metrics, families) for name, fields in raw["tasks"].items()}
-    groups = {name: Group(name, g["alias"], tuple(g["tasks"]), str(float(g["version"])), g.get("comment"))
-              for name, g in raw["groups"].items()}
-    languages = {name: Language(name=name, **{k: tuple(v) if isinstance(v, list) else v for k, v in lang.items()})
-                 for name, lang in raw["languages"].items()}
-    return Catalogue(splits, tasks, groups, tuple(raw["held_out_roles_en"]), families, metrics, languages)
+    return Catalogue(splits, tasks, _table(raw, "groups", Group), tuple(raw["held_out_roles_en"]), families, metrics,
+                     _table(raw, "languages", Language))
 
 
 def splits(custom: bool = False) -> dict[str, Split]:

@@ -54,8 +54,8 @@ def task_yaml(task: Task, cat: Catalogue) -> str:
     lines = _comment(task.comment) or _comment(family.comment, split=task.split.name, metric=task.metric,
                                                depths=_depths(), k=DEFAULT_K)
     lines.append("include: _template_yaml")
-    if family.cls:
-        lines.append(f"class: !function {family.cls}")
+    if family.task_class:
+        lines.append(f"class: !function {family.task_class}")
     lines += [f"task: {task.name}", "dataset_kwargs:", f"  split: {task.split.name}"]
     if family.process_results:
         lines.append(f"process_results: !function {family.process_results}")

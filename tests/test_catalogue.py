@@ -106,6 +106,28 @@ def test_languages_decide_tokens_and_prompt_texts():
         catalogue.language("fr")
 
 
+@pytest.mark.parametrize("damage,field,problem", [
+    (("  cus: {kinds: [general]", "  cus: {kinds: general"), "metrics.cus", "Expected `array`, got `str` - at `$.kinds`"),
+    (("    tokens: characters", "    tokenz: characters"), "languages.zh.tokenz", "unknown field"),
+    (("  rougeL_f: {families: [single,", "  rougeL_f: {families: [singel,"), "metrics.rougeL_f.families",
+     "unknown family 'singel'"),
+])
+def test_a_broken_catalogue_names_the_entry(tmp_path, monkeypatch, damage, field, problem):
+    broken = tmp_path / "splits.yaml"
+    text = catalogue.CATALOGUE.read_text(encoding="utf-8")
+    assert damage[0] in text
+    broken.write_text(text.replace(damage[0], damage[1], 1), encoding="utf-8")
+    monkeypatch.setattr(catalogue, "CATALOGUE", broken)
+    catalogue.catalogue.cache_clear()
+    try:
+        with pytest.raises(InputError) as err:
+            catalogue.catalogue()
+        assert (err.value.path, err.value.field, err.value.problem) == (str(broken), field, problem)
+    finally:
+        monkeypatch.undo()
+        catalogue.catalogue.cache_clear()
+
+
 def test_paper_metric_and_depth_names():
     assert (catalogue.paper_metric("general"), catalogue.paper_metric("specific")) == ("cus", "spe")
     assert catalogue.depth_metric("rougeL_f", 4) == "rougeL_f_d4"
