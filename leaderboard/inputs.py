@@ -29,6 +29,7 @@ from rolebench_eval.errors import InputError
 
 from .model import TaskInfo, clean
 
+
 @dataclass(eq=False)
 class TaskRun:
     """One task of one run: aggregate scores, provenance and (when logged) per-item scores."""

@@ -255,7 +255,7 @@ def language(lang: str) -> Language:
 
 
 @lru_cache(maxsize=None)
-def tokens(lang: str) -> str:
+def token_unit(lang: str) -> str:
     """How texts in ``lang`` are cut into tokens: "words" or "characters" (see splits.yaml)."""
     return language(lang).tokens
 

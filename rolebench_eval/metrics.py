@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from rolebench_eval.catalogue import tokens
+from rolebench_eval.catalogue import token_unit
 
 # ----------------------------------------------------------------- tokenization
 
@@ -30,7 +30,7 @@ def cjk_split(text: str) -> str:
 
 def _paper_text(text: str, lang: str) -> str:
     """The text as the paper metric tokenizes it: as is (words) or one token per character."""
-    return cjk_split(text) if tokens(lang) == "characters" else text
+    return cjk_split(text) if token_unit(lang) == "characters" else text
 
 
 def _sentences(text: str, lang: str) -> list[list[str]]:
@@ -157,7 +157,7 @@ _TOKEN = {  # by the catalogue's language `tokens`
 
 def f_tokens(text: str, lang: str = "en") -> list[str]:
     """Tokens of the conventional ROUGE-L: lowercased runs of letters/digits (zh: plus ideographs)."""
-    return _TOKEN[tokens(lang)].findall(text.lower())
+    return _TOKEN[token_unit(lang)].findall(text.lower())
 
 
 def _lcs_length(x: list[str], masks: dict[str, int], full: int) -> int:

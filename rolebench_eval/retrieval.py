@@ -13,7 +13,7 @@ import re
 import unicodedata
 from typing import Callable, Sequence
 
-from rolebench_eval.catalogue import tokens
+from rolebench_eval.catalogue import token_unit
 
 _WORD = re.compile(r"\w+")
 
@@ -28,7 +28,7 @@ def tokenize(text: str, lang: str) -> list[str]:
         ['沉', '船', '在', '哪']
     """
     text = unicodedata.normalize("NFKC", text).lower()
-    if tokens(lang) == "characters":
+    if token_unit(lang) == "characters":
         return [ch for ch in text if ch.isalnum()]
     return _WORD.findall(text)
 

@@ -99,7 +99,7 @@ def test_groups_average_what_all_their_members_report():
 
 
 def test_languages_decide_tokens_and_prompt_texts():
-    assert {lang: catalogue.tokens(lang) for lang in catalogue.languages()} == {"en": "words", "zh": "characters"}
+    assert {lang: catalogue.token_unit(lang) for lang in catalogue.languages()} == {"en": "words", "zh": "characters"}
     assert catalogue.language("zh").role_clause == ("你是{role}，你的特征描述是：{desc}。", "你是{role}。")
     assert catalogue.language("en").fewshot_turn[1] == "Question: {question}\nAnswer: {answer}"
     with pytest.raises(InputError, match="field 'lang': unsupported language 'fr'; expected one of en, zh"):

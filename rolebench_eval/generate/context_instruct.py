@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolebench_eval.catalogue import language, tokens
+from rolebench_eval.catalogue import language, token_unit
 from rolebench_eval.llm.client import Messages
 
 from .common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
@@ -53,14 +53,14 @@ class Job:
 
 
 def _size(text: str, lang: str) -> int:
-    return sum(1 for ch in text if not ch.isspace()) if tokens(lang) == "characters" else len(text.split())
+    return sum(1 for ch in text if not ch.isspace()) if token_unit(lang) == "characters" else len(text.split())
 
 
 def _cut(line: str, size: int, lang: str) -> list[str]:
     """A line longer than ``size`` cut into pieces of ``size`` words / characters."""
     if _size(line, lang) <= size:
         return [line]
-    if tokens(lang) == "characters":
+    if token_unit(lang) == "characters":
         return [line[i:i + size] for i in range(0, len(line), size)]
     words = line.split()
     return [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
