@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
 
@@ -87,9 +88,9 @@ class Schema:
         raise KeyError(key)
 
     def interval_metrics(self, task: str) -> set[str]:
-        """The metrics of ``task`` that get bootstrap intervals: its paper metric, RAW, and those of
-        columns not marked ``interval: false``."""
-        out = {self.tasks[task].paper_metric, "raw"}
+        """The metrics of ``task`` that get bootstrap intervals: its main and paper metrics (the catalogue's:
+        CUS or SPE, RAW; breaks), and those of columns not marked ``interval: false``."""
+        out = {m for m in self.tasks[task].metrics if catalogue_metrics()[m].main or catalogue_metrics()[m].paper}
         return out | {c.metric for c in self.columns if c.kind == "task_mean" and c.interval and c.metric}
 
     @property
