@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from rolebench_eval.catalogue import languages
 from rolebench_eval.errors import InputError
 
 PROMPT_FORMATS = ("auto", "chat", "plain")
@@ -101,7 +102,7 @@ def _extra_entry(entry: Any, index: int) -> dict:
     unknown = sorted(set(entry) - set(EXTRA_FIELDS))
     if unknown:
         _fail(where, f"unknown field(s) {unknown}; allowed: {list(EXTRA_FIELDS)}")
-    for key, choices in (("lang", ("en", "zh")), ("kind", ("general", "specific"))):
+    for key, choices in (("lang", tuple(languages())), ("kind", ("general", "specific"))):
         if entry.get(key) not in choices:
             _fail(where, f"{key!r} must be one of {choices}, got {entry.get(key)!r}")
     if not isinstance(entry.get("path"), str):

@@ -21,11 +21,12 @@ from typing import Any
 
 import yaml
 
+from rolebench_eval.catalogue import languages
 from rolebench_eval.llm.budget import Prices
 
 from .errors import JudgeConfigError  # noqa: F401  (raised here, imported from here by callers)
 
-LANGS = ("en", "zh")
+LANGS = tuple(languages())  # every language needs its prompts
 BUILTIN_DIR = Path(__file__).parent
 DEFAULTS = BUILTIN_DIR / "defaults.yaml"
 MODEL_ENV = "ROLEBENCH_JUDGE_MODEL"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rolebench_eval.catalogue import depth_metric, split_depth_metric
 from rolebench_eval.outputs import TYPE_BITS
 
 from .bootstrap import Resampling, TaskBoot, TaskItems, percentile_ci, role_groups, task_bootstrap
@@ -35,7 +36,7 @@ from .compute import (
     test_pairs,
     with_intervals,
 )
-from .inputs import DEPTH_METRIC, TaskRun
+from .inputs import TaskRun
 from .model import Cell, Row, Schema
 
 
@@ -134,7 +135,7 @@ def by_language(schema: Schema, stats: dict[str, dict[str, dict[str, Stat]]],
 
 
 def _depths(values: dict[str, float], metric: str) -> set[int]:
-    return {int(hit["depth"]) for m in values if (hit := DEPTH_METRIC.match(m)) and hit["metric"] == metric}
+    return {hit[1] for m in values if (hit := split_depth_metric(m)) and hit[0] == metric}
 
 
 def _by_item(runs: dict[str, TaskRun], metrics: list[str]) -> TaskItems | None:
@@ -166,18 +167,18 @@ def continuity(task: str, paper: str, runs: dict[str, TaskRun], resampling: Resa
     if len(depths) < (1 if probe else 2):
         return {}, {}
     first, last = depths[0], depths[-1]
-    breaks = [f"break_d{d}" for d in depths if all(f"break_d{d}" in tr.values for tr in runs.values())]
+    breaks = [m for m in (depth_metric("break", d) for d in depths) if all(m in tr.values for tr in runs.values())]
     names = list(runs)
-    items = _by_item(runs, sorted({f"{paper}_d{d}" for d in depths} | set(breaks)))
+    items = _by_item(runs, sorted({depth_metric(paper, d) for d in depths} | set(breaks)))
     if probe:
         return _probe(task, last, names, items, runs, resampling), {}
     if items is None:  # no per-item records: the aggregates, unpaired, without intervals
         note = "no per-item scores: difference of the depth means, unpaired, no interval"
-        drops = {n: Stat(tr.values[f"{paper}_d{first}"] - tr.values[f"{paper}_d{last}"], note=note)
+        drops = {n: Stat(tr.values[depth_metric(paper, first)] - tr.values[depth_metric(paper, last)], note=note)
                  for n, tr in runs.items()}
-        curves = {n: [(d, Cell(tr.values[f"{paper}_d{d}"])) for d in depths] for n, tr in runs.items()}
+        curves = {n: [(d, Cell(tr.values[depth_metric(paper, d)])) for d in depths] for n, tr in runs.items()}
         return {"continuity": drops}, curves
-    items.values["drop"] = items.values[f"{paper}_d{first}"] - items.values[f"{paper}_d{last}"]
+    items.values["drop"] = items.values[depth_metric(paper, first)] - items.values[depth_metric(paper, last)]
     boot = task_bootstrap(task, TaskItems({m: v.astype(np.float32) for m, v in items.values.items()},
                                           items.role_codes, items.role_names, items.type_bits),
                           "drop", [], resampling, breakdowns=False)
@@ -191,16 +192,16 @@ def continuity(task: str, paper: str, runs: dict[str, TaskRun], resampling: Resa
 
         out["continuity"][name] = stat("drop", f"{paper.upper()} at depth {first} minus at depth {last}, "
                                                "paired on item_id")
-        if f"break_d{last}" in breaks:
-            out["mt_break"][name] = stat(f"break_d{last}", f"character breaks at depth {last}")
-        curves[name] = [(d, stat(f"{paper}_d{d}").cell()) for d in depths]
+        if depth_metric("break", last) in breaks:
+            out["mt_break"][name] = stat(depth_metric("break", last), f"character breaks at depth {last}")
+        curves[name] = [(d, stat(depth_metric(paper, d)).cell()) for d in depths]
     return {k: v for k, v in out.items() if v}, curves
 
 
 def _probe(task: str, last: int, names: list[str], items: TaskItems | None, runs: dict[str, TaskRun],
            resampling: Resampling) -> dict[str, dict[str, Stat]]:
     """The character-break rate at the deepest depth of a probe task, with its interval."""
-    metric = f"break_d{last}"
+    metric = depth_metric("break", last)
     if items is None:
         return {"mt_break": {n: Stat(tr.values[metric], note="no per-item scores: no interval")
                              for n, tr in runs.items()}}

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebench_eval import outputs
+from rolebench_eval.catalogue import metrics as catalogue_metrics
+from rolebench_eval.catalogue import split_depth_metric
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
 
 from .model import TaskInfo, clean
-
-PER_ITEM_METRICS = ("cus", "spe", "raw", "rougeL_f", "resp_tokens")
-DEPTH_METRIC = re.compile(r"^(?P<metric>cus|spe|break)_d(?P<depth>\d+)$")
 
 
 @dataclass(eq=False)
@@ -70,11 +69,12 @@ class RunResult:
 
 
 def per_item_metrics(info: TaskInfo, values: Mapping[str, float]) -> tuple[str, ...]:
-    """The per-item metrics to read from a samples file of this task."""
+    """The per-item metrics to read from a samples file of this task: its catalogue metrics; of a
+    multi-turn task the main ones (paper metric, character breaks) at each depth the run has."""
     if info.multi_turn:
-        return tuple(sorted(m for m in values if (hit := DEPTH_METRIC.match(m))
-                            and hit["metric"] in (info.paper_metric, "break")))
-    return tuple(m for m in PER_ITEM_METRICS if m in values)
+        main = {m for m in info.metrics if catalogue_metrics()[m].main}
+        return tuple(sorted(m for m in values if (hit := split_depth_metric(m)) and hit[0] in main))
+    return tuple(m for m in info.metrics if m in values)
 
 
 def _metric_values(path: Path, task: str, block: Mapping) -> dict[str, float]:

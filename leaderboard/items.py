@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from rolebench_eval.catalogue import depth_metric
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import write_atomic
 from rolebench_eval.outputs import read_records_at
@@ -181,7 +182,7 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
                 judged.append({"judge": j, **verdict})
         text = clean(record.response)
         same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
-        score = record.metrics.get(metric if item["depth"] is None else f"{metric}_d{item['depth']}")
+        score = record.metrics.get(metric if item["depth"] is None else depth_metric(metric, item["depth"]))
         item["answers"].append({"model": index, "text": "" if same else text, "same_as_rolegpt": same,
                                 "score": score, "judges": judged})
     return item

@@ -1,8 +1,8 @@
 """The leaderboard as data: the column schema (``schema.yaml``), cells, rows and the board.
 
 Every other module of the leaderboard reads these types; this one imports none of them.
-The tasks (label, language, paper metric, seen or unseen roles, family) come from the
-package's task catalogue (``rolebench_eval/splits.yaml``).
+The tasks (label, language, paper metric, metrics, seen or unseen roles, family) come from the
+package's catalogue (``rolebench_eval/splits.yaml``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
 
@@ -41,6 +42,7 @@ class TaskInfo:
     paper_metric: str
     roles: str  # "seen" or "unseen"
     multi_turn: bool = False
+    metrics: tuple[str, ...] = ()  # its per-item metrics (the catalogue's), per depth when multi-turn
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,9 @@ class Schema:
         raise KeyError(key)
 
     def interval_metrics(self, task: str) -> set[str]:
-        """The metrics of ``task`` that get bootstrap intervals: its paper metric, RAW, and those of
-        columns not marked ``interval: false``."""
-        out = {self.tasks[task].paper_metric, "raw"}
+        """The metrics of ``task`` that get bootstrap intervals: its main and paper metrics (the catalogue's:
+        CUS or SPE, RAW; breaks), and those of columns not marked ``interval: false``."""
+        out = {m for m in self.tasks[task].metrics if catalogue_metrics()[m].main or catalogue_metrics()[m].paper}
         return out | {c.metric for c in self.columns if c.kind == "task_mean" and c.interval and c.metric}
 
     @property
@@ -129,7 +131,7 @@ def _tasks() -> dict[str, TaskInfo]:
         return (0,) if t.family == "single" else (1, t.family == "probe", t.split.kind != "specific", t.lang)
 
     return {name: TaskInfo(name, known[name].label, known[name].lang, known[name].metric, known[name].split.roles,
-                           multi_turn=BOARD_FAMILIES[known[name].family])
+                           multi_turn=BOARD_FAMILIES[known[name].family], metrics=known[name].metrics)
             for name in sorted((n for n, t in known.items() if t.family in BOARD_FAMILIES), key=order)}
 
 

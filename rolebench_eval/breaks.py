@@ -18,8 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import languages
+
 PATTERNS_FILE = Path(__file__).with_name("breaks.yaml")
-LANGS = ("en", "zh")
+LANGS = tuple(languages())
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,6 @@ from rolebench_eval.errors import InputError
 
 log = logging.getLogger(__name__)
 ZH_SPLITS = ("general_zh", "specific_zh")
-ZH_TASKS = {"rolebench_general_zh": ("cus", "raw"), "rolebench_specific_zh": ("spe",)}
 PAPER_ROWS = ("RoleGPT", "ChatGLM2", "RoleGLM")  # the paper's Table 4 (Chinese)
 REPLAY_NAME, BASE_NAME, ROCIT_NAME = "RoleGPT (replay)", "tiny-llama (demo)", "tiny-llama + RoCIT (demo)"
 
@@ -160,9 +159,10 @@ def score_table(measured: dict[str, dict]) -> str:
     """The measured Chinese rows (lm-eval results) above the paper's Table 4 rows, ROUGE-L recall."""
     from tabulate import tabulate
 
+    from rolebench_eval.catalogue import task_of_split
     from rolebench_eval.paper import reported
 
-    columns = [(task, metric) for task, metrics in ZH_TASKS.items() for metric in metrics]
+    columns = [(task.name, metric) for task in map(task_of_split, ZH_SPLITS) for metric in task.paper_metrics]
     rows = []
     for name, results in measured.items():
         values = [results["results"].get(task, {}).get(f"{metric},none") for task, metric in columns]

@@ -4,8 +4,9 @@
 of the PyPI package ``rouge`` 1.0.1 (pltrdy), which is what reproduces the paper's numbers
 (PAPER.md 2.2): sentences split on ".", whitespace tokens, case-sensitive, summary-level
 union LCS over *distinct* tokens, divided by the number of distinct reference tokens.
-Chinese text has every non-space character separated by a space first. An item with
-several references scores the maximum over them.
+A language whose tokens are characters (the catalogue's ``languages``: Chinese) has every
+non-space character separated by a space first. An item with several references scores the
+maximum over them.
 
 The union LCS depends on which LCS the backtrack picks, so the backtrack follows
 pltrdy's exactly (diagonal on a match, else up when strictly longer, else left); the
@@ -17,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from rolebench_eval.catalogue import token_unit
+
 # ----------------------------------------------------------------- tokenization
 
 
@@ -25,9 +28,14 @@ def cjk_split(text: str) -> str:
     return " ".join("".join(text.split()))  # str.split() drops exactly the characters isspace() is true for
 
 
+def _paper_text(text: str, lang: str) -> str:
+    """The text as the paper metric tokenizes it: as is (words) or one token per character."""
+    return cjk_split(text) if token_unit(lang) == "characters" else text
+
+
 def _sentences(text: str, lang: str) -> list[list[str]]:
     """pltrdy's preprocessing: split on ".", drop empty pieces, squeeze whitespace."""
-    return _pieces(cjk_split(text) if lang == "zh" else text)
+    return _pieces(_paper_text(text, lang))
 
 
 def _pieces(text: str) -> list[list[str]]:
@@ -141,15 +149,15 @@ def rouge_l(prediction: str, references: list[str] | tuple[str, ...] | str, lang
 # ----------------------------------------------------------------- conventional ROUGE-L F
 
 _CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
-_TOKEN = {
-    "en": re.compile("[a-z0-9]+"),  # Google rouge_score's default tokenizer, without stemming
-    "zh": re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+"),  # each CJK ideograph is a token
+_TOKEN = {  # by the catalogue's language `tokens`
+    "words": re.compile("[a-z0-9]+"),  # Google rouge_score's default tokenizer, without stemming
+    "characters": re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+"),  # each CJK ideograph is a token
 }
 
 
 def f_tokens(text: str, lang: str = "en") -> list[str]:
     """Tokens of the conventional ROUGE-L: lowercased runs of letters/digits (zh: plus ideographs)."""
-    return _TOKEN["zh" if lang == "zh" else "en"].findall(text.lower())
+    return _TOKEN[token_unit(lang)].findall(text.lower())
 
 
 def _lcs_length(x: list[str], masks: dict[str, int], full: int) -> int:
@@ -198,7 +206,7 @@ def item_scores(prediction: str, references: list[str] | tuple[str, ...], lang: 
     Equal to ``(rouge_l(...), rouge_l_f(...), response_tokens(...), rouge_l(prediction, [raw]))``;
     the tasks call this.
     """
-    text = cjk_split(prediction) if lang == "zh" else prediction
+    text = _paper_text(prediction, lang)
     hyp = [_Sentence(tokens) for tokens in _pieces(text)]
     return ItemScores(_best_recall(hyp, references, lang), _best_f(f_tokens(prediction, lang), references, lang),
                       len(text.split()), None if raw is None else _best_recall(hyp, [raw], lang))
@@ -206,5 +214,4 @@ def item_scores(prediction: str, references: list[str] | tuple[str, ...], lang: 
 
 def response_tokens(prediction: str, lang: str = "en") -> int:
     """Length in the paper metric's tokens: whitespace words (en) or characters (zh)."""
-    text = cjk_split(prediction) if lang == "zh" else prediction
-    return len(text.split())
+    return len(_paper_text(prediction, lang).split())

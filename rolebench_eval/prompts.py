@@ -1,7 +1,8 @@
 """The role prompt and the two layouts (chat messages, plain text) every part renders.
 
 This module is the single source of truth for what a model sees: the evaluation tasks,
-the fine-tuning data and the judges all call it. Any change here moves scores: bump
+the fine-tuning data and the judges all call it; the role prompt's texts per language are in
+the catalogue (``splits.yaml``, ``languages``). Any change here or there moves scores: bump
 ``PROMPT_VERSION`` and the tasks' ``metadata.version`` and add a changelog line.
 """
 
@@ -9,29 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-PROMPT_VERSION = "1"
+from rolebench_eval.catalogue import language
 
-# RoleGPT zero-shot role prompt (PAPER.md 5.4, the authors' OpenCompass config).
-# Chinese: the released text says "说话不要嗦"; "嗦" is a mangled "啰嗦" and is fixed here.
-_ROLE_PROMPT = {
-    "en": (
-        "You are {role}, your description is: {desc}. Now please answer some questions to accurately "
-        "show your personality traits! Your speaking style should fully imitate the personality role "
-        "assigned to you! Please do not expose that you are an artificial intelligence model or a "
-        "language model, you must always remember that you are only assigned one personality role. "
-        "Don’t be verbose or too formal or polite when speaking."
-    ),
-    "zh": (
-        "你是{role}，你的特征描述是：{desc}。现在请你回答我的一些问题，以准确展现你的人格特征！"
-        "你的说话风格要全面模仿被赋予的人格角色！请不要暴露你是人工智能模型或者语言模型，"
-        "你要时刻记住你只被赋予的一个人格角色。说话不要啰嗦，也不要太过于正式或礼貌。"
-    ),
-}
-# Without a description (no desc.json for the role) the description clause is dropped.
-_NO_DESC = {
-    "en": ("You are {role}, your description is: {desc}. ", "You are {role}. "),
-    "zh": ("你是{role}，你的特征描述是：{desc}。", "你是{role}。"),
-}
+PROMPT_VERSION = "1"
 
 # Plain-text layout (no chat template): the RoleLLaMA / RoCIT training format.
 PLAIN_TEMPLATE = "### Instruction:\n{system}\n\n### Input:\n{question}\n\n### Response:\n"
@@ -40,12 +21,12 @@ STOP_SEQUENCES = ["\n### Instruction:", "\n### Input:", "\n### Response:"]
 
 
 def role_prompt(role: str, lang: str, description: str | None = None) -> str:
-    """The system prompt that casts the model as ``role`` (``lang`` is "en" or "zh")."""
-    if lang not in _ROLE_PROMPT:
-        raise ValueError(f"unsupported language {lang!r}; expected 'en' or 'zh'")
-    template = _ROLE_PROMPT[lang]
+    """The system prompt that casts the model as ``role``: the RoleGPT zero-shot prompt (PAPER.md 5.4)
+    of the catalogue's language ``lang``, without its description clause when there is no description."""
+    texts = language(lang)
+    template = texts.role_prompt
     if not (description and description.strip()):
-        with_desc, without = _NO_DESC[lang]
+        with_desc, without = texts.role_clause
         template = template.replace(with_desc, without)
         return template.format(role=role)
     return template.format(role=role, desc=description.strip())

@@ -65,7 +65,7 @@ def comparison_rows(results: dict) -> list[Row]:
         entry, res = get_task(task), results["results"][task]
         meta = (results.get("configs", {}).get(task) or {}).get("metadata") or {}
         items = results["n-samples"][task]["original"]
-        for metric in (entry.metric, "raw") if entry.kind == "general" else (entry.metric,):
+        for metric in entry.paper_metrics:
             value, table = paper.get((task, metric), (None, ""))
             scored = _scored(results, task, metric)
             rows.append(Row(task, metric, res.get(f"{metric},none"), value, table, scored, items,

@@ -13,11 +13,13 @@ import re
 import unicodedata
 from typing import Callable, Sequence
 
+from rolebench_eval.catalogue import token_unit
+
 _WORD = re.compile(r"\w+")
 
 
 def tokenize(text: str, lang: str) -> list[str]:
-    """Words (en) or characters (zh), lowercased, NFKC-normalised, without punctuation.
+    """Words (en) or characters (zh: the catalogue's ``tokens``), lowercased, NFKC-normalised, without punctuation.
 
     Example:
         >>> tokenize("Where's the WRECK?", "en")
@@ -26,7 +28,7 @@ def tokenize(text: str, lang: str) -> list[str]:
         ['沉', '船', '在', '哪']
     """
     text = unicodedata.normalize("NFKC", text).lower()
-    if lang == "zh":
+    if token_unit(lang) == "characters":
         return [ch for ch in text if ch.isalnum()]
     return _WORD.findall(text)
 

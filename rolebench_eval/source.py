@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rolebench_eval import hub
 from rolebench_eval.audit import audit
-from rolebench_eval.catalogue import Split, get_split
+from rolebench_eval.catalogue import Split, get_split, languages
 from rolebench_eval.data import (
     ENV_VAR,
     HUB_REPO,
@@ -147,8 +147,8 @@ def custom_lang(source: DataSource, split: str) -> str:
                                  f"split {split!r} reads a folder written by `rolebench-eval generate`; "
                                  "pass that folder as data_dir (--metadata '{\"data_dir\": ...}')")
     record = read_folder_record(meta)
-    if record.lang is None:
-        raise RoleBenchDataError(meta, None, "lang", "expected 'en' or 'zh', got None")
+    if record.lang not in languages():
+        raise RoleBenchDataError(meta, None, "lang", f"expected one of {', '.join(languages())}, got {record.lang!r}")
     for role, entry in record.roles.items():  # a role a killed `generate` left half-written (folder.write_role)
         if entry.writing:
             raise RoleBenchDataError(meta, None, f"roles.{role}.writing",

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from rolebench_eval.breaks import breaks_character, patterns_version
+from rolebench_eval.catalogue import depth_metric
 from rolebench_eval.data import NO_ROLEGPT_ANSWER, is_degenerate, item_id  # noqa: F401  (item_id: re-exported)
 from rolebench_eval.errors import InputError
 
@@ -83,7 +84,7 @@ def settings_from(meta: dict | None) -> Settings:
 
 def per_depth_metrics(metric_list: list[dict], depths: tuple[int, ...]) -> list[dict]:
     """The YAML's metrics, one entry per depth: ``spe`` becomes ``spe_d1``, ``spe_d4``, ..."""
-    return [{**m, "metric": f"{m['metric']}_d{d}"} for d in depths for m in metric_list]
+    return [{**m, "metric": depth_metric(m["metric"], d)} for d in depths for m in metric_list]
 
 
 # ------------------------------------------------------------------ documents
@@ -169,14 +170,14 @@ def process_results_mt(doc: dict, results: list[str]) -> dict[str, float]:
     if not scores:  # the rolegpt replay has no answer for this item
         return {}
     scores["break"] = float(breaks_character(results[0], doc["lang"]))
-    return {f"{name}_d{doc['depth']}": value for name, value in scores.items()}
+    return {depth_metric(name, doc["depth"]): value for name, value in scores.items()}
 
 
 def process_results_probe(doc: dict, results: list[str]) -> dict[str, float]:
     """``break_d<depth>``: 1.0 when the answer to the identity question breaks character."""
     if results[0] == NO_ROLEGPT_ANSWER:
         return {}
-    return {f"break_d{doc['depth']}": float(breaks_character(results[0], doc["lang"]))}
+    return {depth_metric("break", doc["depth"]): float(breaks_character(results[0], doc["lang"]))}
 
 
 # ------------------------------------------------------------------ tasks

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from rolebench_eval.catalogue import language
 from rolebench_eval.data import is_degenerate
 from rolebench_eval.errors import InputError
 from rolebench_eval.metrics import response_tokens
@@ -35,19 +36,12 @@ DEFAULT_K = 3
 RETRIEVAL = "BM25Okapi (k1=1.5, b=0.75) over the role's train items (question + first reference), query: the question"
 MODEL_TOKENS, PAPER_TOKENS = "model tokenizer", "paper metric tokens"
 
-# The one user turn of `_fewshot`: a header, the demonstrations, the question.
-FEWSHOT_TURN = {
-    "en": ("Here are some questions you were asked before, with your answers:",
-           "Question: {question}\nAnswer: {answer}", "Now answer this question:\n{question}"),
-    "zh": ("以下是你以前被问过的一些问题和你的回答：", "问题：{question}\n回答：{answer}", "现在请回答这个问题：\n{question}"),
-}
-
 
 def fewshot_user_turn(demos: list[Turn], question: str, lang: str) -> str:
     """The question with its demonstrations before it; the bare question when there are none."""
     if not demos:
         return question
-    head, shot, tail = FEWSHOT_TURN[lang]
+    head, shot, tail = language(lang).fewshot_turn  # the catalogue's texts of the one user turn
     shots = [shot.format(question=render_question(d["question"]), answer=d["answer"].strip()) for d in demos]
     return "\n\n".join([head, *shots, tail.format(question=render_question(question))])
 

@@ -12,6 +12,7 @@ import logging
 
 from lm_eval.api.task import ConfigurableTask
 
+from rolebench_eval.catalogue import paper_metric
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.errors import InputError
 from rolebench_eval.metrics import item_scores
@@ -83,7 +84,7 @@ def process_results(doc: dict, results: list[str]) -> dict[str, float]:
     if prediction == NO_ROLEGPT_ANSWER:
         return {}
     scores = item_scores(prediction, doc["references"], doc["lang"], doc.get("raw"))
-    out = {"cus" if doc["kind"] == "general" else "spe": scores.recall, "rougeL_f": scores.f, "resp_tokens": scores.length}
+    out = {paper_metric(doc["kind"]): scores.recall, "rougeL_f": scores.f, "resp_tokens": scores.length}
     if scores.raw is not None:
         out["raw"] = scores.raw
     return out

@@ -1,4 +1,4 @@
-"""The task catalogue (rolebench_eval/splits.yaml) is the one task list: the YAMLs agree with it."""
+"""The catalogue (rolebench_eval/splits.yaml) is the one vocabulary: the task YAMLs are generated from it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rolebench_eval import catalogue
 from rolebench_eval.data import read_items
 from rolebench_eval.errors import InputError
 from rolebench_eval.tasks import TASKS_DIR
+from rolebench_eval.tasks.configs import COMMAND, render
 
 
 class _Loader(yaml.SafeLoader):
@@ -20,51 +21,119 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
 
 
-def _yaml(path: Path) -> dict:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+def _yaml(text: str) -> dict:
+    return yaml.load(text, Loader=_Loader)
 
 
-def _task_yamls() -> dict[str, dict]:
-    return {data["task"]: data for p in sorted(Path(TASKS_DIR).glob("rolebench_*.yaml")) if "task" in (data := _yaml(p))}
+def test_task_yamls_are_the_ones_the_catalogue_generates():
+    folder, files = Path(TASKS_DIR), render()
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.is_file()}
+    stale = sorted(n for n in set(files) | set(on_disk) if files.get(n) != on_disk.get(n))
+    assert not stale, f"stale task YAMLs {stale}: run `{COMMAND}`"
 
 
-def _group_yamls() -> dict[str, dict]:
-    return {data["group"]: data for p in sorted(Path(TASKS_DIR).glob("_*.yaml")) if "group" in (data := _yaml(p))}
+def test_the_generated_files_are_every_task_and_group():
+    files = render()
+    assert {d["task"] for t in files.values() if "task" in (d := _yaml(t)) and "group" not in d} == set(
+        catalogue.tasks(custom=True, family=None))
+    assert {_yaml(t)["group"] for t in files.values() if "group" in _yaml(t)} == set(catalogue.catalogue().groups)
 
 
-def test_every_task_yaml_is_in_the_catalogue_and_the_other_way_round():
-    assert set(_task_yamls()) == set(catalogue.tasks(custom=True, family=None))
-    assert set(_group_yamls()) == set(catalogue.catalogue().groups)
+# A task's metrics follow from its family and split: the paper metric of its kind (`break` for
+# probes), RAW where the split has original answers, and what the family adds.
+METRICS = {
+    "rolebench_general_en": ("cus", "raw", "rougeL_f", "resp_tokens"),
+    "rolebench_specific_zh": ("spe", "rougeL_f", "resp_tokens"),
+    "rolebench_custom_general": ("cus", "rougeL_f", "resp_tokens"),  # a generated folder has no RAW answers
+    "rolebench_mt_general_zh": ("cus", "raw", "rougeL_f", "resp_tokens", "break"),
+    "rolebench_mt_specific_en": ("spe", "rougeL_f", "resp_tokens", "break"),
+    "rolebench_mt_probe_en": ("break",),
+    "rolebench_general_zh_fewshot": ("cus", "raw", "rougeL_f", "resp_tokens", "prompt_tokens"),
+    "rolebench_specific_en_dialogue": ("spe", "rougeL_f", "resp_tokens", "prompt_tokens"),
+}
 
 
-# What each family's YAML says besides its split: the class, process_results, the metrics
-# (multi-turn ones per depth from these names: spe -> spe_d1, spe_d4, ...).
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_task_metrics_follow_from_family_and_split(name):
+    task = catalogue.get_task(name)
+    assert task.metrics == METRICS[name]
+    assert task.metric == ("break" if task.family == "probe" else {"general": "cus", "specific": "spe"}[task.kind])
+    assert task.paper_metrics == tuple(m for m in ("cus", "spe", "raw") if m in task.metrics)
+
+
 _TASKS = "rolebench_eval.tasks."
-FAMILY_YAML = {
-    "single": (None, f"!function {_TASKS}task.process_results", ["rougeL_f", "resp_tokens"]),
-    "multiturn": (f"!function {_TASKS}multiturn.MultiTurnTask", f"!function {_TASKS}multiturn.process_results_mt",
-                  ["rougeL_f", "resp_tokens", "break"]),
-    "probe": (f"!function {_TASKS}multiturn.ProbeTask", f"!function {_TASKS}multiturn.process_results_probe", []),
-    "fewshot": (f"!function {_TASKS}studies.FewShotTask", f"!function {_TASKS}task.process_results",
-                ["rougeL_f", "resp_tokens", "prompt_tokens"]),
-    "dialogue": (f"!function {_TASKS}studies.DialogueTask", f"!function {_TASKS}task.process_results",
-                 ["rougeL_f", "resp_tokens", "prompt_tokens"]),
+FAMILY_YAML = {  # what each family's YAML names besides the template's class and process_results
+    "single": (None, None),
+    "multiturn": (f"!function {_TASKS}multiturn.MultiTurnTask", f"!function {_TASKS}multiturn.process_results_mt"),
+    "probe": (f"!function {_TASKS}multiturn.ProbeTask", f"!function {_TASKS}multiturn.process_results_probe"),
+    "fewshot": (f"!function {_TASKS}studies.FewShotTask", None),
+    "dialogue": (f"!function {_TASKS}studies.DialogueTask", None),
 }
 
 
 @pytest.mark.parametrize("name", sorted(catalogue.tasks(custom=True, family=None)))
-def test_task_yaml_agrees_with_the_catalogue(name):
-    entry, data = catalogue.get_task(name), _task_yamls()[name]
-    template = _yaml(Path(TASKS_DIR) / data["include"])
-    cls, process_results, others = FAMILY_YAML[entry.family]
-    assert data["dataset_kwargs"]["split"] == entry.split.name
-    assert data.get("class") == cls and {**template, **data}["process_results"] == process_results
-    raw = ["raw"] if entry.split.raw else []  # RAW, on the general splits that have original answers
-    assert [m["metric"] for m in data["metric_list"]] == [entry.metric, *raw, *others]
-    assert all("aggregation" in m and "higher_is_better" in m for m in data["metric_list"])
+def test_generated_task_yaml_says_what_the_catalogue_says(name):
+    entry, data = catalogue.get_task(name), _yaml(render()[f"{name}.yaml"])
+    assert data["include"] == "_template_yaml" and data["dataset_kwargs"] == {"split": entry.split.name}
+    assert (data.get("class"), data.get("process_results")) == FAMILY_YAML[entry.family]
+    assert [m["metric"] for m in data["metric_list"]] == list(entry.metrics)
+    hib = {"cus": True, "spe": True, "raw": True, "rougeL_f": True, "resp_tokens": None, "break": False,
+           "prompt_tokens": None}
+    assert all(m["higher_is_better"] is hib[m["metric"]] and m["aggregation"] == "mean" for m in data["metric_list"])
     assert str(float(data["metadata"]["version"])) == entry.version
-    paper_metric = "break" if entry.family == "probe" else {"general": "cus", "specific": "spe"}[entry.kind]
-    assert entry.metric == paper_metric
+
+
+def test_template_stops_where_the_plain_layout_starts_a_turn():
+    template = _yaml(render()["_template_yaml"])
+    assert template["generation_kwargs"]["until"] == ["\n### Instruction:", "\n### Input:", "\n### Response:"]
+    assert template["class"] == f"!function {_TASKS}task.RoleBenchTask"
+
+
+def test_groups_average_what_all_their_members_report():
+    files = render()
+    averaged = {g: [m["metric"] for m in _yaml(files[f"_{g}.yaml"])["aggregate_metric_list"]]
+                for g in catalogue.catalogue().groups}
+    # only what every member reports: a general and a role-specific split share no paper metric
+    assert averaged["rolebench_en"] == averaged["rolebench_zh"] == averaged["rolebench"] == ["rougeL_f", "resp_tokens"]
+    assert averaged["rolebench_mt"] == [f"{m}_d{d}" for m in ("rougeL_f", "resp_tokens", "break") for d in (1, 4, 8)]
+
+
+def test_languages_decide_tokens_and_prompt_texts():
+    assert {lang: catalogue.token_unit(lang) for lang in catalogue.languages()} == {"en": "words", "zh": "characters"}
+    assert catalogue.language("zh").role_clause == ("你是{role}，你的特征描述是：{desc}。", "你是{role}。")
+    assert catalogue.language("en").fewshot_turn[1] == "Question: {question}\nAnswer: {answer}"
+    with pytest.raises(InputError, match="field 'lang': unsupported language 'fr'; expected one of en, zh"):
+        catalogue.language("fr")
+
+
+@pytest.mark.parametrize("damage,field,problem", [
+    (("  cus: {kinds: [general]", "  cus: {kinds: general"), "metrics.cus", "Expected `array`, got `str` - at `$.kinds`"),
+    (("    tokens: characters", "    tokenz: characters"), "languages.zh.tokenz", "unknown field"),
+    (("  rougeL_f: {families: [single,", "  rougeL_f: {families: [singel,"), "metrics.rougeL_f.families",
+     "unknown family 'singel'"),
+])
+def test_a_broken_catalogue_names_the_entry(tmp_path, monkeypatch, damage, field, problem):
+    broken = tmp_path / "splits.yaml"
+    text = catalogue.CATALOGUE.read_text(encoding="utf-8")
+    assert damage[0] in text
+    broken.write_text(text.replace(damage[0], damage[1], 1), encoding="utf-8")
+    monkeypatch.setattr(catalogue, "CATALOGUE", broken)
+    catalogue.catalogue.cache_clear()
+    try:
+        with pytest.raises(InputError) as err:
+            catalogue.catalogue()
+        assert (err.value.path, err.value.field, err.value.problem) == (str(broken), field, problem)
+    finally:
+        monkeypatch.undo()
+        catalogue.catalogue.cache_clear()
+
+
+def test_paper_metric_and_depth_names():
+    assert (catalogue.paper_metric("general"), catalogue.paper_metric("specific")) == ("cus", "spe")
+    assert catalogue.depth_metric("rougeL_f", 4) == "rougeL_f_d4"
+    assert catalogue.split_depth_metric("rougeL_f_d4") == ("rougeL_f", 4)
+    assert catalogue.split_depth_metric("break_d12") == ("break", 12)
+    assert catalogue.split_depth_metric("spe") is None and catalogue.split_depth_metric("nope_d1") is None
 
 
 def test_families_are_apart_from_the_paper_tasks():
@@ -72,19 +141,15 @@ def test_families_are_apart_from_the_paper_tasks():
                                       "rolebench_rolegen_specific_en", "rolebench_general_zh", "rolebench_specific_zh"}
     multiturn = set(catalogue.tasks(family="multiturn"))
     assert multiturn == {f"rolebench_mt_{k}_{lang}" for k in ("specific", "general") for lang in ("en", "zh")}
-    assert set(catalogue.catalogue().groups["rolebench_mt"]) == multiturn
-    assert not multiturn & set(catalogue.catalogue().groups["rolebench_en"] + catalogue.catalogue().groups["rolebench_zh"])
+    groups = catalogue.catalogue().groups
+    assert set(groups["rolebench_mt"].tasks) == multiturn
+    assert not multiturn & set(groups["rolebench_en"].tasks + groups["rolebench_zh"].tasks)
     assert set(catalogue.tasks(family="probe")) == {"rolebench_mt_probe_en", "rolebench_mt_probe_zh"}
     for family in ("fewshot", "dialogue"):
         assert {t.split.name for t in catalogue.tasks(family=family).values()} == {
             "specific_en", "general_en", "specific_zh", "general_zh"}
     assert catalogue.task_of_split("specific_zh").name == "rolebench_specific_zh"
     assert {"rolebench_mt", "rolebench_mt_probe_zh", "rolebench_general_zh_dialogue"} <= catalogue.names()
-
-
-@pytest.mark.parametrize("group", sorted(catalogue.catalogue().groups))
-def test_group_yaml_agrees_with_the_catalogue(group):
-    assert tuple(_group_yamls()[group]["task"]) == catalogue.catalogue().groups[group]
 
 
 def test_lookups_name_what_is_known():

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rolebench_eval import catalogue
 from rolebench_eval.errors import InputError
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.bootstrap import DEFAULT_SEED, stratified_means_loop
@@ -26,7 +27,7 @@ SHORT = {"org/model-a": "model-a", MODEL_B: "base-7b+model-b", "org/model-c": "m
          "org/model-i": "model-i"}
 FOLDERS = {"org/model-a": "a", MODEL_B: "b", "org/model-c": "c", XSS: "xss"}
 SCORE_TASKS = ["rolebench_specific_en", "rolebench_rolegen_specific_en", "rolebench_general_zh"]
-PAPER_METRIC = {"rolebench_specific_en": "spe", "rolebench_rolegen_specific_en": "spe", "rolebench_general_zh": "cus"}
+PAPER_METRIC = {t: catalogue.get_task(t).metric for t in SCORE_TASKS}  # the paper metric of each task
 MT = "rolebench_mt_specific_en"
 N_BOOT = 400
 

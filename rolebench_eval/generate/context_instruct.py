@@ -27,16 +27,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rolebench_eval.catalogue import language, token_unit
 from rolebench_eval.llm.client import Messages
 
 from .common import PROMPTS_DIR, GenerateError, GenerateOptions, GenerationResult, ask
 from .filters import Filters, Tally, load_filters, normalize_question
 from .folder import batch_record, check_folder, nothing_written, split_rows, write_role
-from .profile import Profile, load_profile, script_scenes
+from .profile import Profile, load_profile, quoted_list, script_scenes
 from .triplets import Triplet, parse_triplets
 
 TYPES = ("script_agnostic", "script_based")
-DEFAULT_SEGMENT_SIZE = {"en": 400, "zh": 800}
 DEFAULT_MAX_NEW_TOKENS = 2048
 TRIPLET_REASONS = ("malformed", "low_confidence", "breaks_character", "refusal", "question_mentions_source",
                    "duplicate")
@@ -53,14 +53,14 @@ class Job:
 
 
 def _size(text: str, lang: str) -> int:
-    return sum(1 for ch in text if not ch.isspace()) if lang == "zh" else len(text.split())
+    return sum(1 for ch in text if not ch.isspace()) if token_unit(lang) == "characters" else len(text.split())
 
 
 def _cut(line: str, size: int, lang: str) -> list[str]:
     """A line longer than ``size`` cut into pieces of ``size`` words / characters."""
     if _size(line, lang) <= size:
         return [line]
-    if lang == "zh":
+    if token_unit(lang) == "characters":
         return [line[i:i + size] for i in range(0, len(line), size)]
     words = line.split()
     return [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
@@ -101,8 +101,7 @@ def render_request(profile: Profile, job: Job, questions: int) -> Messages:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS_DIR)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     template = env.get_template(f"context_instruct_{job.qtype}_{profile.lang}.jinja")
-    quote = (lambda c: f"“{c}”") if profile.lang == "zh" else (lambda c: f'"{c}"')
-    catchphrases = ("、" if profile.lang == "zh" else ", ").join(quote(c) for c in profile.catchphrases)
+    catchphrases = quoted_list(profile)
     text = template.render(role=profile.name, description=profile.description, segment=job.text,
                            n=questions, catchphrases=catchphrases)
     return [{"role": "user", "content": text.strip()}]
@@ -171,7 +170,7 @@ def generate_context_instruct(profile_path: str | os.PathLike, opts: GenerateOpt
     if opts.max_new_tokens is None:
         opts = dataclasses.replace(opts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
     profile = load_profile(profile_path, allow_outside_paths)
-    size = segment_size or DEFAULT_SEGMENT_SIZE[profile.lang]
+    size = segment_size or language(profile.lang).segment_size
     if size < 1:
         raise GenerateError("--segment-size", None, None, f"must be at least 1, got {size}")
     filters = load_filters(opts.filters, profile.lang)

@@ -38,10 +38,11 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import language, languages
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_jsonl
 
-LANGS = ("en", "zh")
+LANGS = tuple(languages())
 _FIELDS = {"name", "language", "description", "catchphrases", "aliases", "dialogues", "script"}
 _SPEAKER = re.compile(r"^\s*([^\s:：][^:：]{0,39}?)\s*[:：]\s*(\S.*?)\s*$")
 
@@ -201,9 +202,13 @@ def role_description(profile: Profile) -> str:
     desc = profile.description.rstrip(" .。")
     if not profile.catchphrases:
         return desc
-    if profile.lang == "zh":
-        return f"{desc}。你的口头禅是：" + "、".join(f"“{c}”" for c in profile.catchphrases)
-    return f"{desc}. Your catchphrases are: " + ", ".join(f'"{c}"' for c in profile.catchphrases)
+    return language(profile.lang).catchphrases.format(description=desc, catchphrases=quoted_list(profile))
+
+
+def quoted_list(profile: Profile) -> str:
+    """The profile's catchphrases, quoted and listed as its language writes them."""
+    texts = language(profile.lang)
+    return texts.list_separator.join(f"{texts.quotes[0]}{c}{texts.quotes[1]}" for c in profile.catchphrases)
 
 
 def speaker_lines(scene: str) -> list[tuple[str, str] | None]:

@@ -9,7 +9,7 @@ folder (flat drop counts) is read as it is, its old records kept, and stamped 2 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 from msgspec import UNSET, Struct, UnsetType, field
 
@@ -31,7 +31,7 @@ class RoleEntry(Struct, kw_only=True):
 
 class FolderRecord(Struct, kw_only=True):
     format_version: int = FORMAT_VERSION
-    lang: Union[Literal["en", "zh"], None] = None
+    lang: Union[str, None] = None  # one of the catalogue's languages (checked by its reader)
     roles: dict[str, RoleEntry] = field(default_factory=dict)
 
 

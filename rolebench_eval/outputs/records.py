@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from rolebench_eval.catalogue import languages
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_jsonl
 
@@ -61,7 +62,8 @@ def check_doc(doc: Any, path: Path, line: int) -> dict:
     refs = doc.get("references")
     _check(isinstance(refs, list) and all(isinstance(r, str) for r in refs), path, line,
            "doc.references", "missing or not a list of strings")
-    _check(doc.get("lang") in ("en", "zh"), path, line, "doc.lang", f"expected 'en' or 'zh', got {doc.get('lang')!r}")
+    langs = languages()
+    _check(doc.get("lang") in langs, path, line, "doc.lang", f"expected one of {', '.join(langs)}, got {doc.get('lang')!r}")
     _check(doc.get("kind") in ("general", "specific"), path, line, "doc.kind",
            f"expected 'general' or 'specific', got {doc.get('kind')!r}")
     _check(doc.get("rolegpt") is None or isinstance(doc.get("rolegpt"), str), path, line, "doc.rolegpt",
