@@ -13,6 +13,9 @@ from typing import Any, Union
 
 from msgspec import UNSET, Struct, UnsetType, field
 
+from rolebench_eval.catalogue import languages
+from rolebench_eval.errors import InputError
+
 from . import codec
 
 FORMAT_VERSION = 2
@@ -41,4 +44,6 @@ def read_folder_record(path: str | os.PathLike) -> FolderRecord:
     if record.format_version not in READ_VERSIONS:
         raise codec.refuse_version(path, "format_version", record.format_version, READ_VERSIONS,
                                    "not a folder written by rolebench-eval generate")
+    if record.lang is not None and record.lang not in languages():
+        raise InputError(path, None, "lang", f"expected one of {', '.join(languages())}, got {record.lang!r}")
     return record
