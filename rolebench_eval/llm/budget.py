@@ -13,6 +13,7 @@ that get an answer are counted (rate-limited or failed tries are not billed).
 from __future__ import annotations
 
 import argparse
+import math
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -49,6 +50,11 @@ class Caps:
     max_requests: int | None = None
     max_total_tokens: int | None = None  # prompt + completion, all requests together
     max_cost: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(None, None, name, f"a cap must be a finite number >= 0, got {value!r}")
 
 
 def estimate_tokens(messages: Sequence[dict]) -> int:
@@ -179,15 +185,17 @@ class _RenamedMaxTokens(argparse.Action):
 
 def add_budget_arguments(parser) -> None:
     """The budget flags shared by ``judge`` and ``generate`` (an argparse argument group)."""
+    from .config import number_arg
+
     budget = parser.add_argument_group("budget (stops cleanly, keeping everything done)")
-    budget.add_argument("--max-requests", type=int, help="at most this many requests")
-    budget.add_argument("--max-total-tokens", type=int,
+    budget.add_argument("--max-requests", **number_arg(int), help="at most this many requests")
+    budget.add_argument("--max-total-tokens", **number_arg(int),
                         help="at most this many tokens in all requests together (prompt + completion); "
                              "the cap per request is --max-new-tokens")
     budget.add_argument("--max-tokens", nargs="?", action=_RenamedMaxTokens, help=argparse.SUPPRESS)
-    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
-    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens")
-    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+    budget.add_argument("--max-cost", **number_arg(), help="at most this many US dollars (needs prices)")
+    budget.add_argument("--price-input", **number_arg(), help="USD per million prompt tokens")
+    budget.add_argument("--price-output", **number_arg(), help="USD per million completion tokens")
 
 
 def budget_from_args(args) -> tuple[Caps, Prices | None]:

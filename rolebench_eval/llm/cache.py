@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -63,9 +64,24 @@ class CacheError(InputError):
     """The cache file cannot be used (not SQLite, damaged); the message names it and says what to do."""
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no insignificant whitespace (stable across runs)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    r"""JSON with sorted keys and no insignificant whitespace (stable across runs), always UTF-8 encodable.
+
+    A lone surrogate (``"\ud800"`` in an answer: valid JSON, not encodable as UTF-8) is written
+    as its ``\uXXXX`` escape, which reads back as the same character; everything else is written
+    as it is, so the key of encodable text is what it always was.
+
+    Example:
+        >>> canonical_json({"b": chr(0xD800), "a": "é"})
+        '{"a":"é","b":"\\ud800"}'
+        >>> json.loads(canonical_json([chr(0xD800)])) == [chr(0xD800)]
+        True
+    """
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def request_key(request: dict, extra: dict | None = None, endpoint: str | None = None) -> str:

@@ -141,7 +141,8 @@ class _Run:
                 answer = self.client.send(messages)
             except Exception as exc:  # noqa: BLE001 - every failure is classified, none is silent
                 self.limiter.release(token, congested=is_congestion(exc))
-                if not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set():
+                if (not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set()
+                        or self.client.fatal(exc)):
                     self._fail(key, exc)
                     return None
                 delay = self._delay(exc, attempt)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -86,13 +87,24 @@ class ClientConfig:
         clash = sorted(set(self.extra_body or {}) & _FIRST_CLASS)
         if clash:
             raise LLMConfigError(None, None, "extra_body", f"{clash[0]!r} has a setting of its own; set it there")
-        for name in ("timeout", "max_tokens", "max_concurrency"):
-            if not getattr(self, name) > 0:
-                raise LLMConfigError(None, None, name, f"must be positive, got {getattr(self, name)!r}")
+        for name in ("timeout", "max_tokens", "max_concurrency", "max_retries", "backoff_base", "backoff_max"):
+            value, low = getattr(self, name), 0 if name in ("max_retries", "backoff_base", "backoff_max") else None
+            if not (value >= low if low is not None else value > 0) or not math.isfinite(value):
+                raise LLMConfigError(None, None, name, f"must be {'>= 0' if low is not None else 'positive'}, "
+                                                       f"got {value!r}")
 
     def resolved_base_url(self) -> str:
-        """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API."""
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+        """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API.
+
+        Credentials in the URL (``http://user:pass@host/v1``) are refused: the HTTP library would
+        send them as Basic auth in place of the API key, and a 401 would then blame the key.
+        """
+        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+        if "@" in urlsplit(url.strip()).netloc:
+            where = "--base-url" if self.base_url else "$OPENAI_BASE_URL"
+            raise LLMConfigError(None, None, where, "holds credentials (user:password@): remove them and put the "
+                                                    f"key in the environment variable ${self.api_key_env}")
+        return url
 
     def endpoint_id(self) -> str:
         """The endpoint as part of every cache key (:func:`endpoint_id`)."""
@@ -183,6 +195,32 @@ def concurrency_arg(value: str) -> int | str:
     return number
 
 
+class _Number(argparse.Action):
+    """A numeric flag checked when parsed: a bad value is one line naming the flag, exit status 2."""
+
+    def __init__(self, *args, kind=float, low: float | None = 0, strict: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind, self.low, self.strict = kind, low, strict
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            number = self.kind(values)
+        except ValueError:
+            number = None
+        low, op = self.low, ">" if self.strict else ">="
+        below = low is not None and number is not None and (number <= low if self.strict else number < low)
+        if number is None or not math.isfinite(number) or below:
+            what = "a whole number" if self.kind is int else "a finite number"
+            bound = "" if low is None else f" {op} {low:g}"
+            parser.exit(2, f"{parser.prog}: error: argument {option_string}: expected {what}{bound}, got {values!r}\n")
+        setattr(namespace, self.dest, number)
+
+
+def number_arg(kind: type = float, low: float | None = 0, strict: bool = False) -> dict:
+    """``add_argument`` keywords for a numeric flag at or above ``low`` (above it when ``strict``)."""
+    return {"action": _Number, "kind": kind, "low": low, "strict": strict}
+
+
 def json_object_arg(value: str) -> dict:
     """A JSON object given on the command line (argparse type)."""
     try:
@@ -227,10 +265,10 @@ def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = Fa
     end.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
                                            "(default: OPENAI_API_KEY; local servers need none)")
     dec = parser.add_argument_group(f"decoding (default: {defaults_from})")
-    dec.add_argument("--temperature", type=float)
-    dec.add_argument("--top-p", type=float)
-    dec.add_argument("--seed", type=int)
-    dec.add_argument("--max-new-tokens", type=int, help="completion-token cap per request")
+    dec.add_argument("--temperature", **number_arg())
+    dec.add_argument("--top-p", **number_arg())
+    dec.add_argument("--seed", **number_arg(int, low=None))
+    dec.add_argument("--max-new-tokens", **number_arg(int, 1), help="completion-token cap per request")
     dec.add_argument("--max-tokens-param", choices=TOKEN_PARAMS,
                      help="the name the cap is sent under (default max_tokens; switched automatically "
                           "when the endpoint asks for the other)")
@@ -240,9 +278,9 @@ def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = Fa
     req.add_argument("--concurrency", type=concurrency_arg,
                      help="requests in flight: 'auto' (default: starts at 1, grows while latency holds, "
                           "backs off on timeouts, 429 and 5xx) or a number")
-    req.add_argument("--timeout", type=float, help="seconds one request may take in all (default 120)")
-    req.add_argument("--max-retries", type=int, help="retries per request (default 6)")
-    req.add_argument("--backoff-base", type=float, help="first backoff window in seconds, doubling per retry "
+    req.add_argument("--timeout", **number_arg(strict=True), help="seconds one request may take in all (default 120)")
+    req.add_argument("--max-retries", **number_arg(int), help="retries per request (default 6)")
+    req.add_argument("--backoff-base", **number_arg(), help="first backoff window in seconds, doubling per retry "
                                                         "(default 1)")
     req.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
                                      "~/.cache/rolebench-eval, file llm_cache.sqlite)")

@@ -1,51 +1,31 @@
 """Secrets out of every text the client keeps or prints: answers, errors, cache rows, log lines.
 
-The API key, the password and user info of the base URL (``http://user:pass@host/v1``) and
-anything shaped like an OpenAI key (``sk-...``) become ``***``. A server that echoes the key
-inside an answer or an error message gets it stored and printed scrubbed. (httpx sends URL user
-info as a Basic ``Authorization`` header, so its base64 form is scrubbed too.)
+The API key and anything shaped like an OpenAI key (``sk-...``) become ``***``: a server that
+echoes the key inside an answer or an error message gets it stored and printed scrubbed.
+(Credentials in the base URL are refused: :meth:`~rolebench_eval.llm.config.ClientConfig.resolved_base_url`.)
 
 Example:
-    >>> s = Scrubber("sk-live-0123456789", "http://bob:hunter2pass@llm.local/v1")
-    >>> s("key sk-live-0123456789 at http://bob:hunter2pass@llm.local/v1")
-    'key *** at http://***@llm.local/v1'
-    >>> scrub_url("https://u:p@example.org/v1")
-    'https://***@example.org/v1'
+    >>> Scrubber("live-0123456789")("key live-0123456789, or sk-proj-abcdef")
+    'key ***, or ***'
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 MIN_SECRET = 6  # shorter "keys" (a local server's "x") are not secrets worth mangling text for
 
 
-def scrub_url(url: str | None) -> str | None:
-    """``url`` with its user info (``user:password@``) replaced by ``***@``."""
-    return None if url is None else _URL_USERINFO.sub("***@", url)
-
-
 class Scrubber:
-    """A callable that removes the given secrets (and key-shaped strings) from text."""
+    """A callable that removes the API key (and key-shaped strings) from text."""
 
-    def __init__(self, key: str | None = None, base_url: str | None = None):
-        secrets = {key} if key else set()
-        if base_url:
-            parts = urlsplit(base_url)
-            user, password = unquote(parts.username or ""), unquote(parts.password or "")
-            secrets |= {p for p in (parts.password, parts.username, user, password) if p}
-            if user or password:  # httpx sends URL user info as Basic auth: its base64 form is secret too
-                secrets.add(base64.b64encode(f"{user}:{password}".encode()).decode())
-        self.secrets = sorted((s for s in secrets if len(s) >= MIN_SECRET), key=len, reverse=True)
+    def __init__(self, key: str | None = None):
+        self.secrets = [key] if key and len(key) >= MIN_SECRET else []
 
     def __call__(self, text: str) -> str:
-        text = _URL_USERINFO.sub("***@", text)
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return _KEY_LIKE.sub("***", text)
