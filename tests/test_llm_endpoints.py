@@ -16,6 +16,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -102,6 +103,13 @@ def test_one_flag_set_for_every_verb():
     for bad in (["--concurrency", "0"], ["--concurrency", "many"], ["--extra-body", "[1]"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["--model", "m", *bad])
+    numbers = {"--max-requests": "-1", "--max-total-tokens": "-1", "--max-cost": "-0.5", "--price-input": "inf",
+               "--price-output": "-1", "--timeout": "0", "--max-retries": "-1", "--backoff-base": "nan",
+               "--temperature": "-1", "--top-p": "x", "--max-new-tokens": "0", "--seed": "1.5"}
+    for flag, value in numbers.items():  # every numeric flag is checked: one line naming it, exit 2
+        with pytest.raises(SystemExit) as code:
+            parser.parse_args(["--model", "m", flag, value])
+        assert code.value.code == 2
 
 
 # --------------------------------------------------------------------------- failing fast, with the right words
@@ -411,3 +419,15 @@ def test_a_cache_of_a_newer_key_format_is_refused(tmp_path):
     db.close()
     with pytest.raises(CacheError, match=r"cache key format 99 is newer than this rolebench-eval's \(2\)"):
         ResponseCache(path)
+
+
+def test_nothing_listening_is_the_settings_not_a_fault_to_retry(tmp_path, caplog):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"), pytest.raises(EndpointError) as err:
+        _ask(SimpleNamespace(url=url), tmp_path, ["a", "b", "c"], concurrency=2, max_retries=6)
+    assert str(err.value).startswith(f"{url}: nothing answers there (ConnectError: ") and err.value.exit_code == 2
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]  # stopped at the first try
