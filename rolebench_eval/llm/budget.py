@@ -80,33 +80,31 @@ class Budget:
     def __init__(self, caps: Caps | None = None, prices: Prices | None = None):
         self.caps, self.prices = caps or Caps(), prices or Prices()
         if self.caps.max_cost is not None and not self.prices.known:
-            raise InputError(None, None, "--max-cost", "a money cap needs prices: give --price-input and --price-output (per million tokens)")
+            raise InputError(None, None, "--max-cost", "a money cap needs prices: give --price-input and "
+                                                       "--price-output (per million tokens)")
         self._lock = threading.Lock()
-        self._used = [0, 0, 0, 0.0]  # requests, prompt tokens, completion tokens, cost
+        self._used = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
         self._held = [0, 0, 0.0]  # requests, tokens, cost reserved by requests in flight
         self.exhausted: str | None = None
 
-    def _fits(self, tokens: int, cost: float) -> str | None:
-        caps, (req, p_tok, c_tok, spent), (h_req, h_tok, h_cost) = self.caps, self._used, self._held
-        if caps.max_requests is not None and req + h_req + 1 > caps.max_requests:
-            return f"max_requests={caps.max_requests} reached"
-        if caps.max_total_tokens is not None and p_tok + c_tok + h_tok + tokens > caps.max_total_tokens:
-            return f"max_total_tokens={caps.max_total_tokens} would be exceeded"
-        if caps.max_cost is not None and spent + h_cost + cost > caps.max_cost:
-            return f"max_cost={caps.max_cost} would be exceeded"
-        return None
-
     def reserve(self, prompt_tokens: int, max_completion_tokens: int) -> tuple | None:
         """Hold the most a request can cost; None (and ``exhausted`` set) if a cap forbids it."""
-        tokens = prompt_tokens + max_completion_tokens
-        cost = self.prices.cost(prompt_tokens, max_completion_tokens) or 0.0
+        tokens, cost = prompt_tokens + max_completion_tokens, self.prices.cost(prompt_tokens, max_completion_tokens)
+        caps, used = self.caps, self._used
         with self._lock:
-            refusal = self._fits(tokens, cost)
-            if refusal:
-                self.exhausted = self.exhausted or refusal
-                return None
-            self._held = [self._held[0] + 1, self._held[1] + tokens, self._held[2] + cost]
-        return (prompt_tokens, tokens, cost)
+            requests, held_tokens, held_cost = self._held
+            if caps.max_requests is not None and used["requests"] + requests + 1 > caps.max_requests:
+                refusal = f"max_requests={caps.max_requests} reached"
+            elif caps.max_total_tokens is not None and (used["prompt_tokens"] + used["completion_tokens"]
+                                                        + held_tokens + tokens > caps.max_total_tokens):
+                refusal = f"max_total_tokens={caps.max_total_tokens} would be exceeded"
+            elif caps.max_cost is not None and used["cost"] + held_cost + cost > caps.max_cost:
+                refusal = f"max_cost={caps.max_cost} would be exceeded"
+            else:
+                self._held = [requests + 1, held_tokens + tokens, held_cost + (cost or 0.0)]
+                return (prompt_tokens, tokens, cost or 0.0)
+            self.exhausted = self.exhausted or refusal
+            return None
 
     def release(self, reservation: tuple) -> None:
         """Give a reservation back (the request got no answer)."""
@@ -121,16 +119,14 @@ class Budget:
         completion = tokens - estimate if completion_tokens is None else completion_tokens
         self.release(reservation)
         with self._lock:
-            used = self._used
-            self._used = [used[0] + 1, used[1] + prompt, used[2] + completion,
-                          used[3] + (self.prices.cost(prompt, completion) or 0.0)]
+            for name, value in (("requests", 1), ("prompt_tokens", prompt), ("completion_tokens", completion),
+                                ("cost", self.prices.cost(prompt, completion) or 0.0)):
+                self._used[name] += value
 
     def spent(self) -> dict:
         """What the answered requests used: requests, prompt/completion tokens, cost (or None)."""
         with self._lock:
-            req, p_tok, c_tok, cost = self._used
-        return {"requests": req, "prompt_tokens": p_tok, "completion_tokens": c_tok,
-                "cost": cost if self.prices.known else None}
+            return self._used | {"cost": self._used["cost"] if self.prices.known else None}
 
 
 @dataclass

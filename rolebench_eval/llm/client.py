@@ -39,7 +39,7 @@ from .limiter import Limiter
 from .request import (ChatClient, EndpointError, MalformedResponse, failure_kind, is_congestion, is_retryable,
                       retry_after_seconds)
 from .schedule import Schedule
-from .scrub import install_log_filters, remove_log_filters
+from .scrub import quiet_and_scrubbed
 
 __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMConfigError", "MalformedResponse",
            "Messages", "retry_after_seconds", "run_batch"]
@@ -293,14 +293,10 @@ def _bar(total: int, done: int, desc: str, enabled: bool, client: ChatClient):
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    with logging_redirect_tqdm() if enabled else contextlib.nullcontext():
-        undo = install_log_filters(client.redact, client.config.verbose)
-        try:
-            with tqdm(total=total, initial=done, desc=desc, unit="req", disable=not enabled,
-                      dynamic_ncols=True) as bar:
-                yield bar
-        finally:
-            remove_log_filters(undo)
+    with logging_redirect_tqdm() if enabled else contextlib.nullcontext(), \
+            quiet_and_scrubbed(client.redact, client.config.verbose), \
+            tqdm(total=total, initial=done, desc=desc, unit="req", disable=not enabled, dynamic_ncols=True) as bar:
+        yield bar
 
 
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, result: BatchResult,

@@ -40,22 +40,15 @@ class LLMConfigError(InputError):
 class ClientConfig:
     """Endpoint, model, decoding and request settings; the decoding settings are part of every cache key.
 
-    Attributes:
-        model: model name sent to the endpoint.
-        base_url: endpoint root (``http://localhost:8000/v1``); None = ``$OPENAI_BASE_URL`` or OpenAI.
-        api_key_env: name of the environment variable holding the key (never the key).
-        temperature, top_p, seed: sampling settings; None = not sent (the server's default).
-        max_tokens: completion-token cap per request.
-        max_tokens_param: the name it is sent under, ``max_tokens`` or ``max_completion_tokens``
-            (newer OpenAI models accept only the second; the client switches once if told so).
-        extra_body: provider-specific fields sent as they are, e.g. ``{"reasoning_effort": "low"}``.
-        timeout: seconds one request may take in all (connect, wait, body) before it is retried.
-        max_retries: retries per request after the first try.
-        backoff_base, backoff_max: the exponential backoff window in seconds.
-        concurrency: ``"auto"`` (start at one request in flight, grow while latency holds,
-            back off on timeouts, 429 and 5xx) or a fixed number of requests in flight.
-        max_concurrency: the ceiling of ``"auto"``.
-        verbose: show the HTTP library's per-request log lines.
+    ``base_url`` None is ``$OPENAI_BASE_URL``, else OpenAI; ``api_key_env`` names the variable holding
+    the key (never the key). ``temperature``, ``top_p``, ``seed``: None = not sent (the server's
+    default). ``max_tokens`` is the completion cap per request, sent as ``max_tokens_param`` (newer
+    OpenAI models take only ``max_completion_tokens``; the client switches once if told so).
+    ``extra_body``: provider fields sent as they are (``{"reasoning_effort": "low"}``). ``timeout``:
+    seconds one request may take in all; ``max_retries`` after the first try, backing off from
+    ``backoff_base`` up to ``backoff_max`` seconds. ``concurrency``: ``"auto"`` (start at one request
+    in flight, grow while latency holds, back off on timeouts, 429 and 5xx; at most
+    ``max_concurrency``) or a fixed number. ``verbose``: show the HTTP library's per-request lines.
     """
 
     model: str
@@ -88,10 +81,9 @@ class ClientConfig:
         if clash:
             raise LLMConfigError(None, None, "extra_body", f"{clash[0]!r} has a setting of its own; set it there")
         for name in ("timeout", "max_tokens", "max_concurrency", "max_retries", "backoff_base", "backoff_max"):
-            value, low = getattr(self, name), 0 if name in ("max_retries", "backoff_base", "backoff_max") else None
-            if not (value >= low if low is not None else value > 0) or not math.isfinite(value):
-                raise LLMConfigError(None, None, name, f"must be {'>= 0' if low is not None else 'positive'}, "
-                                                       f"got {value!r}")
+            value, positive = getattr(self, name), name in ("timeout", "max_tokens", "max_concurrency")
+            if not math.isfinite(value) or value < 0 or (positive and value == 0):
+                raise LLMConfigError(None, None, name, f"must be {'positive' if positive else '>= 0'}, got {value!r}")
 
     def resolved_base_url(self) -> str:
         """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API.
@@ -232,20 +224,11 @@ def json_object_arg(value: str) -> dict:
     return parsed
 
 
-# flag destination -> ClientConfig field
-_FLAG_FIELDS = {"model": "model", "base_url": "base_url", "api_key_env": "api_key_env",
-                "temperature": "temperature", "top_p": "top_p", "seed": "seed", "max_new_tokens": "max_tokens",
-                "max_tokens_param": "max_tokens_param", "extra_body": "extra_body", "timeout": "timeout",
-                "max_retries": "max_retries", "backoff_base": "backoff_base", "concurrency": "concurrency",
-                "verbose": "verbose"}
-
-
 def overrides_from_args(args: argparse.Namespace) -> dict:
     """The client settings given as flags (ClientConfig field names; flags left out are absent)."""
-    given = {fld: getattr(args, dest, None) for dest, fld in _FLAG_FIELDS.items()}
-    if not given.get("verbose"):
-        given["verbose"] = None
-    return {k: v for k, v in given.items() if v is not None}
+    given = {f.name: getattr(args, "max_new_tokens" if f.name == "max_tokens" else f.name, None)
+             for f in dataclasses.fields(ClientConfig) if f.name != "max_concurrency"}
+    return {k: v for k, v in given.items() if v is not None and v is not False}
 
 
 def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = False,

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
@@ -41,46 +42,31 @@ class Scrubber:
         return value
 
 
-class ScrubFilter(logging.Filter):
-    """A logging filter that scrubs the formatted message (for our and the HTTP library's loggers)."""
-
-    def __init__(self, scrub: Scrubber):
-        super().__init__()
-        self.scrub = scrub
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.scrub(record.getMessage()), ()
-        return True
-
-
 # The HTTP library logs one INFO line per request; httpcore's DEBUG trace is never wanted here.
 # (openai 3 is built on httpx2/httpcore2, earlier versions on httpx/httpcore.)
 PER_REQUEST_LOGGERS = ("httpx", "httpx2", "openai")
 QUIET_LOGGERS = (*PER_REQUEST_LOGGERS, "httpcore", "httpcore2")
 
 
-def install_log_filters(scrub: Scrubber, verbose: bool) -> list:
-    """Silence the HTTP library's per-request INFO lines unless ``verbose``; scrub every printed line.
+@contextlib.contextmanager
+def quiet_and_scrubbed(scrub: Scrubber, verbose: bool):
+    """Inside: the HTTP library's per-request INFO lines are silenced unless ``verbose``, and every
+    printed line is scrubbed (a filter on the root logger's handlers, where lines are printed)."""
+    def scrubbed(record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), ()
+        return True
 
-    The filter goes on the root logger's handlers (where lines are printed, whichever logger
-    wrote them). Returns what :func:`remove_log_filters` undoes.
-    """
-    undo = []
-    for name in QUIET_LOGGERS:
-        logger = logging.getLogger(name)
-        undo.append((logger, None, logger.level))
+    loggers = {name: logging.getLogger(name) for name in QUIET_LOGGERS}
+    levels = {name: logger.level for name, logger in loggers.items()}
+    handlers = list(logging.getLogger().handlers)
+    for name, logger in loggers.items():
         logger.setLevel(logging.INFO if verbose and name in PER_REQUEST_LOGGERS else logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        flt = ScrubFilter(scrub)
-        handler.addFilter(flt)
-        undo.append((handler, flt, None))
-    return undo
-
-
-def remove_log_filters(undo: list) -> None:
-    """Undo :func:`install_log_filters`."""
-    for target, flt, level in reversed(undo):
-        if flt is not None:
-            target.removeFilter(flt)
-        else:
-            target.setLevel(level)
+    for handler in handlers:
+        handler.addFilter(scrubbed)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(scrubbed)
+        for name, logger in loggers.items():
+            logger.setLevel(levels[name])
