@@ -174,53 +174,48 @@ def endpoint_id(url: str) -> str:
     return f"{scheme}://{host}{'' if port is None else f':{port}'}{parts.path.rstrip('/')}"
 
 
-def concurrency_arg(value: str) -> int | str:
-    """``auto`` or a whole number >= 1 (argparse type)."""
-    if value == "auto":
-        return value
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 1, got {value!r}")
-    return number
+class _Checked(argparse.Action):
+    """A flag whose value ``parse`` checks: a bad one is one line naming the flag, exit status 2
+    (argparse's own type errors print the whole usage first)."""
 
-
-class _Number(argparse.Action):
-    """A numeric flag checked when parsed: a bad value is one line naming the flag, exit status 2."""
-
-    def __init__(self, *args, kind=float, low: float | None = 0, strict: bool = False, **kwargs):
+    def __init__(self, *args, parse, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kind, self.low, self.strict = kind, low, strict
+        self.parse = parse
 
     def __call__(self, parser, namespace, values, option_string=None):
         try:
-            number = self.kind(values)
-        except ValueError:
-            number = None
-        low, op = self.low, ">" if self.strict else ">="
-        below = low is not None and number is not None and (number <= low if self.strict else number < low)
-        if number is None or not math.isfinite(number) or below:
-            what = "a whole number" if self.kind is int else "a finite number"
-            bound = "" if low is None else f" {op} {low:g}"
-            parser.exit(2, f"{parser.prog}: error: argument {option_string}: expected {what}{bound}, got {values!r}\n")
-        setattr(namespace, self.dest, number)
+            setattr(namespace, self.dest, self.parse(values))
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: argument {option_string}: {err}, got {values!r}\n")
 
 
 def number_arg(kind: type = float, low: float | None = 0, strict: bool = False) -> dict:
-    """``add_argument`` keywords for a numeric flag at or above ``low`` (above it when ``strict``)."""
-    return {"action": _Number, "kind": kind, "low": low, "strict": strict}
+    """``add_argument`` keywords for a finite number at or above ``low`` (above it when ``strict``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (low is not None and (value <= low if strict else value < low)):
+            bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+            raise ValueError(f"expected {'a whole number' if kind is int else 'a finite number'}{bound}")
+        return value
+    return {"action": _Checked, "parse": parse}
 
 
-def json_object_arg(value: str) -> dict:
-    """A JSON object given on the command line (argparse type)."""
+def _concurrency(text: str) -> int | str:
+    if text != "auto" and (not text.isdigit() or int(text) < 1):
+        raise ValueError("expected 'auto' or a whole number >= 1")
+    return text if text == "auto" else int(text)
+
+
+def _json_object(text: str) -> dict:
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(text)
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not JSON ({err})") from None
+        raise ValueError(f"not JSON ({err})") from None
     if not isinstance(parsed, dict):
-        raise argparse.ArgumentTypeError('expected a JSON object, e.g. \'{"reasoning_effort": "low"}\'')
+        raise ValueError('expected a JSON object, e.g. \'{"reasoning_effort": "low"}\'')
     return parsed
 
 
@@ -255,10 +250,10 @@ def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = Fa
     dec.add_argument("--max-tokens-param", choices=TOKEN_PARAMS,
                      help="the name the cap is sent under (default max_tokens; switched automatically "
                           "when the endpoint asks for the other)")
-    dec.add_argument("--extra-body", type=json_object_arg, metavar="JSON",
+    dec.add_argument("--extra-body", action=_Checked, parse=_json_object, metavar="JSON",
                      help='provider-specific fields sent as they are, e.g. \'{"reasoning_effort": "low"}\'')
     req = parser.add_argument_group("requests")
-    req.add_argument("--concurrency", type=concurrency_arg,
+    req.add_argument("--concurrency", action=_Checked, parse=_concurrency,
                      help="requests in flight: 'auto' (default: starts at 1, grows while latency holds, "
                           "backs off on timeouts, 429 and 5xx) or a number")
     req.add_argument("--timeout", **number_arg(strict=True), help="seconds one request may take in all (default 120)")
