@@ -1,22 +1,17 @@
 """A cached, budgeted, fault-tolerant batch of chat requests to any OpenAI-compatible endpoint.
 
-Used by the judges and the data generators. One call, :func:`run_batch`, takes a list of
-chat requests and returns their answers:
+One call, :func:`run_batch`, used by the judges and the data generators: cached answers cost
+nothing (a request another process holds the claim of is waited for, not sent again); the rest
+go out through :class:`~rolebench_eval.llm.request.ChatClient`, as many at once as the
+:class:`~rolebench_eval.llm.limiter.Limiter` allows, each written to the cache (scrubbed) as it
+arrives, within a :class:`~rolebench_eval.llm.budget.Budget` checked before each request.
 
-* answers already in the :class:`~rolebench_eval.llm.cache.ResponseCache` cost nothing, and
-  a request another process is sending (it holds the claim) is waited for, not sent again;
-* the rest go out through :class:`~rolebench_eval.llm.request.ChatClient`, as many at once as
-  ``concurrency`` allows (``auto``: what the endpoint takes, see :mod:`~rolebench_eval.llm.limiter`);
-* 408/409/429/5xx answers, connection errors, timeouts and malformed bodies are retried with
-  exponential backoff and full jitter, waiting what ``Retry-After`` asks when it is sent; the
-  first retries of each kind are logged as warnings with what to change. (Here, not in the
-  SDK: its retries sleep inside the call, where the limiter cannot see a 429 and a stopping
-  run cannot stop waiting.)
-* 401, 403, 404 and an endpoint where nothing listens stop the run at once with
-  :class:`EndpointError` (exit status 2): a wrong key, URL or model. Another 4xx marks its item
-  failed with the server's words; the same one on the first requests stops the run;
-* every answer is written to the cache the moment it arrives (scrubbed of the API key), so a
-  killed run resumes; a :class:`~rolebench_eval.llm.budget.Budget` is checked before each request.
+Transient failures (408/409/429/5xx, connection errors, timeouts, malformed bodies) are retried
+with exponential backoff and full jitter, or what ``Retry-After`` asks; the first retries of each
+kind are warnings saying what to change. The retries are here, not the SDK's: those sleep inside
+the call, where the limiter cannot see a 429 and a stopping run cannot stop waiting. A wrong key,
+URL or model (401, 403, 404, nothing listening; or the same 4xx on the first requests) stops the
+run with :class:`EndpointError` (exit status 2); another 4xx fails its item with the server's words.
 """
 
 from __future__ import annotations
