@@ -78,7 +78,11 @@ def canonical_json(obj: Any) -> str:
         True
     """
     text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    try:
+        text.encode("utf-8")  # the common case, and cheaper than the search below
+    except UnicodeEncodeError:
+        text = SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def request_key(request: dict, extra: dict | None = None, endpoint: str | None = None) -> str:
