@@ -252,24 +252,13 @@ class _Run:
 def run_batch(requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
               budget: Budget | None = None, progress: bool = True, desc: str = "requests",
               key_extras: Sequence[dict | None] | None = None) -> BatchResult:
-    """Answer every request: from the cache, else from the endpoint, within the budget.
+    """Answer every request (duplicates once): from the cache, else from the endpoint, within the budget.
 
-    Args:
-        requests: chat messages, one list per request (duplicates are sent once).
-        config: endpoint, model, decoding, timeouts, retries and concurrency.
-        cache: where answers are looked up and stored (and other processes' claims seen).
-        budget: caps on what may be spent (none by default).
-        progress: show a progress bar (sent, cached, failed, retries, in flight).
-        desc: the bar's label.
-        key_extras: per request, data mixed into its cache key only, e.g. ``{"sample": 2}`` to
-            get several independent answers to the same prompt at temperature > 0.
-
-    Returns:
-        A :class:`BatchResult`; ``stopped`` says why some answers are missing.
-
-    Raises:
-        EndpointError: a wrong key, URL or model, or the same 4xx on the first requests (the settings).
-        KeyboardInterrupt: after the requests in flight finished (they are cached).
+    ``progress`` draws a bar labelled ``desc``; ``key_extras`` are mixed into each request's cache
+    key only (``{"sample": 2}``: several answers to one prompt at temperature > 0). The result's
+    ``stopped`` says why some answers are missing. Raises :class:`EndpointError` for a wrong key,
+    URL or model (or the same 4xx on the first requests), and ``KeyboardInterrupt`` after the
+    requests in flight finished (they are cached).
     """
     keys = request_keys(requests, config, key_extras)
     answers = cache.get_many(keys)
