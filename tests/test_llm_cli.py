@@ -12,6 +12,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 import pytest
 
@@ -27,8 +30,8 @@ def _script(**extra) -> dict:
     return script | extra
 
 
-def _judge(srv, root: Path, *extra: str, progress: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "rolebench_eval.cli", "judge", str(FIX / "lmeval_out"), "--judge", "pairwise",
+def _judge(srv, root: Path, *extra: str, progress: bool = False, inputs: Path = FIX / "lmeval_out"):
+    cmd = [sys.executable, "-m", "rolebench_eval.cli", "judge", str(inputs), "--judge", "pairwise",
            "--model", "judge-m", "--base-url", srv.url, "--out", str(root / "out"),
            "--cache", str(root / "cache" / "judge.sqlite"), "--backoff-base", "0.01", *extra]
     if not progress:
@@ -110,3 +113,62 @@ def test_max_tokens_is_refused_naming_the_per_request_cap_and_the_budget(llm_ser
     capped = _judge(srv, tmp_path, "--max-total-tokens", "2000", "--concurrency", "1")
     assert capped.returncode == 3 and "max_total_tokens=2000 would be exceeded" in capped.stderr
     assert 0 < srv.count("ok") < N_REQUESTS
+
+
+def test_text_utf8_cannot_encode_is_judged_stored_and_read_back(llm_server, tmp_path):
+    """A lone surrogate (valid JSON) in a candidate's answer and in a verdict: no crash, kept as it was."""
+    import shutil
+
+    inputs = tmp_path / "in"
+    shutil.copytree(FIX / "lmeval_out", inputs)
+    samples = next(inputs.rglob("samples_rolebench_specific_en_*.jsonl"))
+    rows = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    rows[0]["filtered_resps"] = ["CAND Arr \ud800 by the barnacles"]
+    samples.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    script = _script()
+    qid3 = next(rule for rule in script["rules"] if rule["id"] == "qid-3")
+    qid3["reply"] = "Equally good \udfff. [[C]]"
+    srv = llm_server(script, expected_key=KEY)
+    for _ in range(2):  # the rerun reads every answer back from the cache
+        done = _judge(srv, tmp_path, inputs=inputs)
+        assert done.returncode == 0, done.stderr
+        assert srv.count("ok") == N_REQUESTS
+    annotations = (tmp_path / "out" / "fake__cand-7b" / "rolebench_specific_en" / "pairwise" / "annotations.jsonl")
+    by_id = {row["doc_id"]: row for row in map(json.loads, annotations.read_text(encoding="utf-8").splitlines())}
+    assert by_id[0]["candidate"] == "CAND Arr \ud800 by the barnacles" and by_id[0]["status"] == "judged"
+    assert by_id[2]["judge_texts"] == ["Equally good \udfff. [[C]]"] * 2 and by_id[2]["score"] == 0.5
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--max-requests", "-1", "expected a whole number >= 0, got '-1'"),
+    ("--max-cost", "nan", "expected a finite number >= 0, got 'nan'"),
+    ("--timeout", "0", "expected a finite number > 0, got '0'"),
+])
+def test_a_bad_number_is_one_line_naming_the_flag(llm_server, tmp_path, flag, value, expected):
+    srv = llm_server(_script(), expected_key=KEY)
+    done = _judge(srv, tmp_path, flag, value)
+    assert done.returncode == 2 and done.stdout == "" and srv.requests() == []
+    assert done.stderr.strip().splitlines() == [f"rolebench-eval judge: error: argument {flag}: {expected}"]
+
+
+def test_an_endpoint_where_nothing_listens_stops_at_the_first_try(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    done = _judge(SimpleNamespace(url=url), tmp_path)
+    assert done.returncode == 2 and "retrying" not in done.stderr and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"rolebench-eval judge: error: {url}: nothing answers there (ConnectError: ")
+    assert last.endswith("check --base-url and that the server is running")
+    assert not list((tmp_path / "out").rglob("summary.json"))  # no empty summary left behind
+
+
+def test_credentials_in_the_base_url_are_one_line(llm_server, tmp_path):
+    srv = llm_server(_script(), expected_key=KEY)
+    done = _judge(SimpleNamespace(url=srv.url.replace("http://", "http://robin:hunter2@")), tmp_path)
+    assert done.returncode == 2 and srv.requests() == [] and "hunter2" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "rolebench-eval judge: error: field '--base-url': holds credentials (user:password@): remove them and put "
+        "the key in the environment variable $OPENAI_API_KEY")

@@ -16,6 +16,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -102,6 +103,13 @@ def test_one_flag_set_for_every_verb():
     for bad in (["--concurrency", "0"], ["--concurrency", "many"], ["--extra-body", "[1]"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["--model", "m", *bad])
+    numbers = {"--max-requests": "-1", "--max-total-tokens": "-1", "--max-cost": "-0.5", "--price-input": "inf",
+               "--price-output": "-1", "--timeout": "0", "--max-retries": "-1", "--backoff-base": "nan",
+               "--temperature": "-1", "--top-p": "x", "--max-new-tokens": "0", "--seed": "1.5"}
+    for flag, value in numbers.items():  # every numeric flag is checked: one line naming it, exit 2
+        with pytest.raises(SystemExit) as code:
+            parser.parse_args(["--model", "m", flag, value])
+        assert code.value.code == 2
 
 
 # --------------------------------------------------------------------------- failing fast, with the right words
@@ -194,26 +202,36 @@ def test_a_refusal_keeps_its_text(llm_server, tmp_path):
 # --------------------------------------------------------------------------- secrets
 
 
-def test_the_key_and_url_credentials_are_scrubbed_everywhere(llm_server, tmp_path, caplog):
+def test_the_key_is_scrubbed_everywhere(llm_server, tmp_path, caplog):
     rules = [{"id": "echo", "match": ["<echo>"], "reply": f"your key is {KEY}", "echo_key": True},
              {"id": "bad", "match": ["<bad>"], "reply": "x", "error": {"status": 400, "message": f"bad {KEY}"}}]
     srv = llm_server({"rules": rules, "default_reply": "ok"})
-    password = "hunter2-URL-SECRET"
-    url = srv.url.replace("http://", f"http://robin:{password}@")
     with caplog.at_level(logging.INFO):
         with ResponseCache(tmp_path / "cache" / "c.sqlite") as cache:
             result = run_batch([_msgs("<echo>"), _msgs("<bad>"), _msgs("plain")],
-                               ClientConfig(model="m", base_url=url, concurrency=1, verbose=True), cache)
+                               ClientConfig(model="m", base_url=srv.url, concurrency=1, verbose=True), cache)
         written = b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
-    text = result.responses[0]["text"]
-    assert text.startswith("your key is *** (you sent Basic ***)")  # the echoed key and basic auth, scrubbed
+    assert result.responses[0]["text"] == "your key is *** (you sent Bearer ***)"  # the echoed key, scrubbed
     assert result.errors[result.keys[1]] == "400: bad ***"
     printed = "\n".join(r.getMessage() for r in caplog.records)
-    assert "HTTP Request: POST http://***@127.0.0.1" in printed  # --verbose shows them, scrubbed
-    import base64
-    basic = base64.b64encode(f"robin:{password}".encode())
-    for secret in (KEY.encode(), password.encode(), basic):
-        assert secret not in written and secret.decode() not in printed and secret.decode() not in repr(result)
+    assert f"HTTP Request: POST {srv.url}/chat/completions" in printed  # --verbose shows them
+    assert KEY.encode() not in written and KEY not in printed and KEY not in repr(result)
+
+
+@pytest.mark.parametrize("where", ["flag", "env"])
+def test_credentials_in_the_base_url_are_refused_before_anything_is_sent(llm_server, tmp_path, monkeypatch, where):
+    """httpx would send ``user:pass@`` as Basic auth in place of the key, and a 401 would blame the key."""
+    srv = llm_server({"default_reply": "ok"})
+    url = srv.url.replace("http://", "http://robin:hunter2-URL-SECRET@")
+    if where == "env":
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+    with pytest.raises(LLMConfigError) as err, ResponseCache(tmp_path / "c.sqlite") as cache:
+        run_batch([_msgs("x")], ClientConfig(model="m", base_url=url if where == "flag" else None), cache,
+                  progress=False)
+    flag = "--base-url" if where == "flag" else "$OPENAI_BASE_URL"
+    assert str(err.value) == (f"field '{flag}': holds credentials (user:password@): remove them and put the key "
+                              "in the environment variable $OPENAI_API_KEY")
+    assert err.value.exit_code == 2 and "hunter2" not in str(err.value) and srv.requests() == []
 
 
 def test_no_per_request_log_lines_by_default(llm_server, tmp_path, caplog):
@@ -402,3 +420,15 @@ def test_a_cache_of_a_newer_key_format_is_refused(tmp_path):
     db.close()
     with pytest.raises(CacheError, match=r"cache key format 99 is newer than this rolebench-eval's \(2\)"):
         ResponseCache(path)
+
+
+def test_nothing_listening_is_the_settings_not_a_fault_to_retry(tmp_path, caplog):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"), pytest.raises(EndpointError) as err:
+        _ask(SimpleNamespace(url=url), tmp_path, ["a", "b", "c"], concurrency=2, max_retries=6)
+    assert str(err.value).startswith(f"{url}: nothing answers there (ConnectError: ") and err.value.exit_code == 2
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]  # stopped at the first try

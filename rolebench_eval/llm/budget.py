@@ -13,6 +13,7 @@ that get an answer are counted (rate-limited or failed tries are not billed).
 from __future__ import annotations
 
 import argparse
+import math
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -50,6 +51,11 @@ class Caps:
     max_total_tokens: int | None = None  # prompt + completion, all requests together
     max_cost: float | None = None
 
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(None, None, name, f"a cap must be a finite number >= 0, got {value!r}")
+
 
 def estimate_tokens(messages: Sequence[dict]) -> int:
     """Approximate prompt tokens: ASCII characters / 4, other characters (CJK) 1 each.
@@ -74,33 +80,31 @@ class Budget:
     def __init__(self, caps: Caps | None = None, prices: Prices | None = None):
         self.caps, self.prices = caps or Caps(), prices or Prices()
         if self.caps.max_cost is not None and not self.prices.known:
-            raise InputError(None, None, "--max-cost", "a money cap needs prices: give --price-input and --price-output (per million tokens)")
+            raise InputError(None, None, "--max-cost", "a money cap needs prices: give --price-input and "
+                                                       "--price-output (per million tokens)")
         self._lock = threading.Lock()
-        self._used = [0, 0, 0, 0.0]  # requests, prompt tokens, completion tokens, cost
+        self._used = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
         self._held = [0, 0, 0.0]  # requests, tokens, cost reserved by requests in flight
         self.exhausted: str | None = None
 
-    def _fits(self, tokens: int, cost: float) -> str | None:
-        caps, (req, p_tok, c_tok, spent), (h_req, h_tok, h_cost) = self.caps, self._used, self._held
-        if caps.max_requests is not None and req + h_req + 1 > caps.max_requests:
-            return f"max_requests={caps.max_requests} reached"
-        if caps.max_total_tokens is not None and p_tok + c_tok + h_tok + tokens > caps.max_total_tokens:
-            return f"max_total_tokens={caps.max_total_tokens} would be exceeded"
-        if caps.max_cost is not None and spent + h_cost + cost > caps.max_cost:
-            return f"max_cost={caps.max_cost} would be exceeded"
-        return None
-
     def reserve(self, prompt_tokens: int, max_completion_tokens: int) -> tuple | None:
         """Hold the most a request can cost; None (and ``exhausted`` set) if a cap forbids it."""
-        tokens = prompt_tokens + max_completion_tokens
-        cost = self.prices.cost(prompt_tokens, max_completion_tokens) or 0.0
+        tokens, cost = prompt_tokens + max_completion_tokens, self.prices.cost(prompt_tokens, max_completion_tokens)
+        caps, used = self.caps, self._used
         with self._lock:
-            refusal = self._fits(tokens, cost)
-            if refusal:
-                self.exhausted = self.exhausted or refusal
-                return None
-            self._held = [self._held[0] + 1, self._held[1] + tokens, self._held[2] + cost]
-        return (prompt_tokens, tokens, cost)
+            requests, held_tokens, held_cost = self._held
+            if caps.max_requests is not None and used["requests"] + requests + 1 > caps.max_requests:
+                refusal = f"max_requests={caps.max_requests} reached"
+            elif caps.max_total_tokens is not None and (used["prompt_tokens"] + used["completion_tokens"]
+                                                        + held_tokens + tokens > caps.max_total_tokens):
+                refusal = f"max_total_tokens={caps.max_total_tokens} would be exceeded"
+            elif caps.max_cost is not None and used["cost"] + held_cost + cost > caps.max_cost:
+                refusal = f"max_cost={caps.max_cost} would be exceeded"
+            else:
+                self._held = [requests + 1, held_tokens + tokens, held_cost + (cost or 0.0)]
+                return (prompt_tokens, tokens, cost or 0.0)
+            self.exhausted = self.exhausted or refusal
+            return None
 
     def release(self, reservation: tuple) -> None:
         """Give a reservation back (the request got no answer)."""
@@ -115,16 +119,14 @@ class Budget:
         completion = tokens - estimate if completion_tokens is None else completion_tokens
         self.release(reservation)
         with self._lock:
-            used = self._used
-            self._used = [used[0] + 1, used[1] + prompt, used[2] + completion,
-                          used[3] + (self.prices.cost(prompt, completion) or 0.0)]
+            for name, value in (("requests", 1), ("prompt_tokens", prompt), ("completion_tokens", completion),
+                                ("cost", self.prices.cost(prompt, completion) or 0.0)):
+                self._used[name] += value
 
     def spent(self) -> dict:
         """What the answered requests used: requests, prompt/completion tokens, cost (or None)."""
         with self._lock:
-            req, p_tok, c_tok, cost = self._used
-        return {"requests": req, "prompt_tokens": p_tok, "completion_tokens": c_tok,
-                "cost": cost if self.prices.known else None}
+            return self._used | {"cost": self._used["cost"] if self.prices.known else None}
 
 
 @dataclass
@@ -179,15 +181,17 @@ class _RenamedMaxTokens(argparse.Action):
 
 def add_budget_arguments(parser) -> None:
     """The budget flags shared by ``judge`` and ``generate`` (an argparse argument group)."""
+    from .config import number_arg
+
     budget = parser.add_argument_group("budget (stops cleanly, keeping everything done)")
-    budget.add_argument("--max-requests", type=int, help="at most this many requests")
-    budget.add_argument("--max-total-tokens", type=int,
+    budget.add_argument("--max-requests", **number_arg(int), help="at most this many requests")
+    budget.add_argument("--max-total-tokens", **number_arg(int),
                         help="at most this many tokens in all requests together (prompt + completion); "
                              "the cap per request is --max-new-tokens")
     budget.add_argument("--max-tokens", nargs="?", action=_RenamedMaxTokens, help=argparse.SUPPRESS)
-    budget.add_argument("--max-cost", type=float, help="at most this many US dollars (needs prices)")
-    budget.add_argument("--price-input", type=float, help="USD per million prompt tokens")
-    budget.add_argument("--price-output", type=float, help="USD per million completion tokens")
+    budget.add_argument("--max-cost", **number_arg(), help="at most this many US dollars (needs prices)")
+    budget.add_argument("--price-input", **number_arg(), help="USD per million prompt tokens")
+    budget.add_argument("--price-output", **number_arg(), help="USD per million completion tokens")
 
 
 def budget_from_args(args) -> tuple[Caps, Prices | None]:

@@ -1,19 +1,16 @@
 """An on-disk cache of chat completions that several processes can share: SQLite in WAL mode.
 
-The key is a hash of everything that decides an answer: the endpoint (scheme, host, port and
-path of the base URL, never its credentials or query: a local server restarted elsewhere with
-another checkpoint under the same served name asks again), the model, the decoding settings,
-the rendered messages and whatever the caller adds; never the API key. The key's recipe is
-versioned (:data:`KEY_FORMAT`, kept as the file's ``PRAGMA user_version``): answers stored
-under an older recipe are never reused, and opening such a file says so once.
-A row is written once, in its own transaction (``INSERT OR IGNORE``), right after the
-answer arrives: a run killed at any moment (Ctrl-C, SIGKILL) keeps every answer it had
-received, and a rerun sends only the requests whose key has no row.
+The key hashes everything that decides an answer: the endpoint (scheme, host, port, path: a
+server restarted elsewhere with another checkpoint under the same name asks again), the model,
+the decoding, the messages and whatever the caller adds; never the API key. Its recipe is
+versioned (:data:`KEY_FORMAT`, the file's ``PRAGMA user_version``): answers stored under an
+older recipe are never reused, and opening such a file says so once. A row is written once, in
+its own transaction, as the answer arrives: a run killed at any moment (Ctrl-C, SIGKILL) keeps
+every answer it received, and a rerun sends only the requests whose key has no row.
 
-Processes sharing one file **claim** a key before sending it (:meth:`ResponseCache.claim`),
-so two judges over the same inputs send each unique request once: the second waits for
-the first one's answer instead of asking again. A claim expires (its owner refreshes it
-while it retries); the claim of a process that died on this machine is stale at once.
+Processes sharing one file **claim** a key before sending it (:meth:`ResponseCache.claim`), so
+two judges over the same inputs send each request once: the second waits for the first one's
+answer. A claim expires (its owner refreshes it while retrying); a dead local owner's at once.
 
 Example:
     >>> cache = ResponseCache(":memory:")
@@ -30,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -63,9 +61,28 @@ class CacheError(InputError):
     """The cache file cannot be used (not SQLite, damaged); the message names it and says what to do."""
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no insignificant whitespace (stable across runs)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    r"""JSON with sorted keys and no insignificant whitespace (stable across runs), always UTF-8 encodable.
+
+    A lone surrogate (``"\ud800"`` in an answer: valid JSON, not encodable as UTF-8) is written
+    as its ``\uXXXX`` escape, which reads back as the same character; everything else is written
+    as it is, so the key of encodable text is what it always was.
+
+    Example:
+        >>> canonical_json({"b": chr(0xD800), "a": "é"})
+        '{"a":"é","b":"\\ud800"}'
+        >>> json.loads(canonical_json([chr(0xD800)])) == [chr(0xD800)]
+        True
+    """
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")  # the common case, and cheaper than the search below
+    except UnicodeEncodeError:
+        text = SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def request_key(request: dict, extra: dict | None = None, endpoint: str | None = None) -> str:
@@ -182,11 +199,7 @@ class ResponseCache:
 
     def get(self, key: str) -> dict | None:
         """The cached response for ``key`` (with ``created_at``), or None."""
-        with self._lock:
-            row = self._execute("SELECT response, created_at FROM responses WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        return json.loads(row[0]) | {"created_at": row[1]}
+        return self.get_many([key]).get(key)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
         """Cached responses for those of ``keys`` that have one."""
@@ -225,23 +238,24 @@ class ResponseCache:
         ``CLAIMED`` (send it) or ``BUSY`` (another live process is asking; wait for its answer)."""
         now = time.time()
         with self._lock:
-            if self._execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
-                return CACHED
-            row = self._execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
-            if row is not None and row[0] != owner and row[1] > now and not owner_is_dead(row[0]):
-                return BUSY  # read-only check first: waiting processes poll without taking the write lock
+            state = self._holder(key, owner, now)  # read-only first: waiting processes poll without the write lock
+            if state is not None:
+                return state
             self._execute("BEGIN IMMEDIATE")
             try:
-                if self._execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
-                    return CACHED
-                row = self._execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
-                if row is not None and row[0] != owner and row[1] > now and not owner_is_dead(row[0]):
-                    return BUSY
-                self._execute("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?, ?, ?)",
-                              (key, owner, now + ttl))
-                return CLAIMED
+                state = self._holder(key, owner, now)
+                if state is None:
+                    self._execute("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?, ?, ?)",
+                                  (key, owner, now + ttl))
+                return state or CLAIMED
             finally:
                 self._commit()
+
+    def _holder(self, key: str, owner: str, now: float) -> str | None:
+        if self._execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
+            return CACHED
+        row = self._execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
+        return BUSY if row is not None and row[0] != owner and row[1] > now and not owner_is_dead(row[0]) else None
 
     def extend(self, key: str, owner: str, ttl: float) -> None:
         """Keep ``owner``'s claim on ``key`` for another ``ttl`` seconds (while it retries)."""

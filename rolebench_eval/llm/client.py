@@ -1,46 +1,40 @@
 """A cached, budgeted, fault-tolerant batch of chat requests to any OpenAI-compatible endpoint.
 
-Used by the judges and the data generators. One call, :func:`run_batch`, takes a list of
-chat requests and returns their answers:
+One call, :func:`run_batch`, used by the judges and the data generators: cached answers cost
+nothing (a request another process holds the claim of is waited for, not sent again); the rest
+go out through :class:`~rolebench_eval.llm.request.ChatClient`, as many at once as the
+:class:`~rolebench_eval.llm.limiter.Limiter` allows, each written to the cache (scrubbed) as it
+arrives, within a :class:`~rolebench_eval.llm.budget.Budget` checked before each request.
 
-* answers already in the :class:`~rolebench_eval.llm.cache.ResponseCache` cost nothing, and
-  a request another process is sending (it holds the claim) is waited for, not sent again;
-* the rest go out through the ``openai`` SDK (OpenAI, vLLM, Ollama, llama.cpp server,
-  ``transformers serve``: anything speaking ``/v1/chat/completions``), as many at once as
-  ``concurrency`` allows (``auto``: what the endpoint takes, see
-  :mod:`~rolebench_eval.llm.limiter`); ``timeout`` bounds each request in all;
-* 408/409/429/5xx answers, connection errors, timeouts and malformed bodies are retried
-  with exponential backoff and jitter, waiting what ``Retry-After`` asks when it is sent;
-  the first retries of each kind are logged as warnings with what to change;
-* a setting the endpoint refuses (``max_tokens``, ``temperature``, ``top_p``, ``seed``) is
-  adapted once for the run (:mod:`~rolebench_eval.llm.compat`); every answer records the
-  ``decoding`` actually sent;
-* 401, 403 and 404 stop the run at once with :class:`EndpointError` (exit status 2): a
-  wrong key, URL or model. Another 4xx marks its item failed with the server's words; the
-  same one on the first requests stops the run (it is the settings, not the items);
-* every answer is written to the cache the moment it arrives (scrubbed of the API key), so
-  a killed run resumes; a :class:`~rolebench_eval.llm.budget.Budget` (requests, tokens,
-  money) is checked before each request is sent.
+Transient failures (408/409/429/5xx, connection errors, timeouts, malformed bodies) are retried
+with exponential backoff and full jitter, or what ``Retry-After`` asks; the first retries of each
+kind are warnings saying what to change. The retries are here, not the SDK's: those sleep inside
+the call, where the limiter cannot see a 429 and a stopping run cannot stop waiting. A wrong key,
+URL or model (401, 403, 404, nothing listening; or the same 4xx on the first requests) stops the
+run with :class:`EndpointError` (exit status 2); another 4xx fails its item with the server's words.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Sequence
+
+from rolebench_eval.errors import EXIT_BUDGET, EXIT_REQUESTS
 
 from .budget import Budget, estimate_tokens
 from .cache import CACHED, CLAIMED, ResponseCache, new_owner, request_keys
 from .config import ClientConfig, LLMConfigError, Messages
 from .limiter import Limiter
-from .progress import Progress
-from .result import HINTS, BatchResult
 from .request import (ChatClient, EndpointError, MalformedResponse, failure_kind, is_congestion, is_retryable,
                       retry_after_seconds)
 from .schedule import Schedule
+from .scrub import quiet_and_scrubbed
 
 __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMConfigError", "MalformedResponse",
            "Messages", "retry_after_seconds", "run_batch"]
@@ -48,21 +42,79 @@ __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMCon
 log = logging.getLogger(__name__)
 CONFIG_REJECTIONS = 3  # the same 4xx on this many first requests (none answered yet): the settings are wrong
 WARN_FIRST = 3  # retries of each kind logged as warnings; later ones only counted
+# What to change, by the cause of a stop; a retry warning says the same (without "then rerun").
+HINTS = {
+    "timeout": "the endpoint did not answer within --timeout {timeout:g} s: raise --timeout (a local model "
+               "may need minutes per answer) or lower --concurrency",
+    "connection": "cannot reach {endpoint}: check that the server is running and --base-url",
+    "rate_limit": "the endpoint kept rate-limiting (429): lower --concurrency or wait",
+    "server": "the endpoint kept failing (5xx): wait, lower --concurrency or raise --max-retries",
+    "malformed": "the endpoint kept answering with something that is not a chat completion (an HTML page, "
+                 "no choices): check --base-url (it should be the OpenAI-compatible /v1 root)",
+}
+_FINAL = {
+    "rejected": "the endpoint rejected {n_failed} request(s) (first: {first}); they are left unanswered. "
+                "Fix what the message names, then rerun the same command (answers received are kept)",
+    "budget": "rerun the same command with a higher cap to finish",
+    "interrupted": "rerun the same command to resume",
+}
+
+
+@dataclass
+class BatchResult:
+    """What :func:`run_batch` did. ``responses[i]`` answers ``requests[i]`` (None if not answered).
+
+    ``stopped`` is None when every request has an answer, else why not ("budget: ...", "error: ...",
+    "interrupted"); ``stop_kind`` the cause (``budget``, ``rejected``, ``interrupted`` or a key of
+    :data:`HINTS`); ``errors`` maps request keys to the scrubbed error of each request that failed
+    for good; ``decoding`` is what was sent at the end (after ``adaptations``).
+    """
+
+    keys: list[str]
+    responses: list[dict | None]
+    n_cached: int = 0
+    n_sent: int = 0
+    n_retries: int = 0
+    n_failed: int = 0
+    stopped: str | None = None
+    stop_kind: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    spent: dict = field(default_factory=dict)
+    decoding: dict = field(default_factory=dict)
+    adaptations: list[str] = field(default_factory=list)
+    peak_concurrency: int = 0
+    timeout: float = 0.0
+    endpoint: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """3 for a budget stop, 4 for failed requests, 0 when complete."""
+        if self.stopped is None:
+            return 0
+        return EXIT_BUDGET if self.stop_kind == "budget" else EXIT_REQUESTS
+
+    def hint(self) -> str:
+        """What to do about ``stopped``, in words that match its cause."""
+        kind, first = self.stop_kind or "", next(iter(self.errors.values()), "")
+        text = HINTS[kind] + ", then rerun the same command" if kind in HINTS else _FINAL.get(kind, "rerun")
+        return text.format(timeout=self.timeout, endpoint=self.endpoint, n_failed=self.n_failed, first=first)
+
+    def stop_message(self, kept: str = "every answer received is kept") -> str:
+        """One line for the terminal: why the run stopped, what is kept, what to do."""
+        return f"stopped before the end ({self.stopped}); {kept}. {self.hint()}"
 
 
 class _Run:
     """The state one batch shares between its worker threads."""
 
-    def __init__(self, client: ChatClient, cache: ResponseCache, budget: Budget, todo: dict, progress: Progress):
-        self.client, self.cache, self.budget, self.todo, self.progress = client, cache, budget, todo, progress
+    def __init__(self, client: ChatClient, cache: ResponseCache, budget: Budget, todo: dict, bar, done: int):
+        self.client, self.cache, self.budget, self.todo, self.bar, self.done = client, cache, budget, todo, bar, done
         config = client.config
         self.limiter = Limiter(config.concurrency, config.max_concurrency)
         self.schedule = Schedule(list(todo), client.stop)
         self.owner, self.ttl = new_owner(), config.timeout + 30
         self.lock = threading.Lock()
-        self.stopped: str | None = None
-        self.stop_kind: str | None = None
-        self.fatal: Exception | None = None
+        self.stopped = self.stop_kind = self.fatal = None
         self.errors: dict[str, str] = {}
         self.n_sent = self.n_waited = self.retries = 0  # sent and answered; answered by another process
         self.rejections: list[str] = []
@@ -76,6 +128,14 @@ class _Run:
             self.client.stop.set()
         self.schedule.stop_new()
 
+    def show(self) -> None:
+        """Redraw the bar from the counters: sent, cached (or answered by another process), failed, retries."""
+        with self.lock:
+            n = self.done + self.n_sent + self.n_waited + len(self.errors)
+            self.bar.set_postfix(sent=self.n_sent, cached=self.done + self.n_waited, failed=len(self.errors),
+                                 retries=self.retries, in_flight=self.limiter.in_flight, refresh=False)
+            self.bar.update(n - self.bar.n)
+
     def worker(self) -> None:
         """Take a slot, then a key; claim it; send it (or wait for whoever holds it)."""
         while True:
@@ -86,40 +146,34 @@ class _Run:
                     self.limiter.release(token)
                 return
             state = self.cache.claim(key, self.owner, self.ttl)
-            if state != CLAIMED:
-                self.limiter.release(token)
-                self._not_sent(key, state)
+            if state == CLAIMED:
+                self.schedule.taken(key)
+                try:
+                    self._ask(key, token)
+                finally:
+                    self.show()
                 continue
-            self.schedule.taken(key)
-            try:
-                self._ask(key, token)
-            finally:
-                self.progress.update(self)
-
-    def _not_sent(self, key: str, state: str) -> None:
-        if state == CACHED:  # another process answered it meanwhile
-            self.schedule.taken(key)
-            with self.lock:
-                self.n_waited += 1
-            self.progress.update(self)
-        else:  # another process is asking: look again later
-            self.schedule.defer(key)
+            self.limiter.release(token)
+            if state == CACHED:  # another process answered it meanwhile
+                self.schedule.taken(key)
+                with self.lock:
+                    self.n_waited += 1
+                self.show()
+            else:  # another process is asking: look again later
+                self.schedule.defer(key)
 
     def _ask(self, key: str, token: int) -> None:
-        if self.stopped or self.client.stop.is_set():
-            self.limiter.release(token)
-            self.cache.release(key, self.owner)
-            return
-        messages = self.todo[key]
-        reservation = self.budget.reserve(estimate_tokens(messages), self.client.config.max_tokens)
-        if reservation is None:
-            self.limiter.release(token)
-            self.cache.release(key, self.owner)
-            self.halt(f"budget: {self.budget.exhausted}", "budget")
-            return
-        answer = self._with_retries(key, messages, token)
+        messages, reservation = self.todo[key], None
+        if not (self.stopped or self.client.stop.is_set()):
+            reservation = self.budget.reserve(estimate_tokens(messages), self.client.config.max_tokens)
+            if reservation is None:
+                self.halt(f"budget: {self.budget.exhausted}", "budget")
+        answer = self._with_retries(key, messages, token) if reservation else None
         if answer is None:
-            self.budget.release(reservation)
+            if reservation:
+                self.budget.release(reservation)
+            else:
+                self.limiter.release(token)
             self.cache.release(key, self.owner)
             return
         self.budget.settle(reservation, answer["prompt_tokens"], answer["completion_tokens"])
@@ -128,7 +182,7 @@ class _Run:
         with self.lock:
             self.n_sent += 1
 
-    def _with_retries(self, key: str, messages: Messages, token: int) -> dict | None:
+    def _with_retries(self, key: str, messages: Messages, token: int | None) -> dict | None:
         config = self.client.config
         for attempt in range(config.max_retries + 1):
             if attempt:
@@ -141,11 +195,11 @@ class _Run:
                 answer = self.client.send(messages)
             except Exception as exc:  # noqa: BLE001 - every failure is classified, none is silent
                 self.limiter.release(token, congested=is_congestion(exc))
-                if not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set():
+                if (not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set()
+                        or self.client.fatal(exc)):
                     self._fail(key, exc)
                     return None
-                delay = self._delay(exc, attempt)
-                self._retrying(exc, attempt, delay)
+                delay = self._retrying(exc, attempt)
                 self.cache.extend(key, self.owner, delay + self.ttl)
                 if self.client.stop.wait(delay):
                     return None
@@ -154,23 +208,20 @@ class _Run:
             return answer
         return None  # pragma: no cover - the loop returns
 
-    def _delay(self, exc: Exception, attempt: int) -> float:
-        after = retry_after_seconds(exc)
-        if after is not None:
-            return min(after, 120.0)
-        config = self.client.config
-        return random.uniform(0, min(config.backoff_max, config.backoff_base * 2 ** attempt))  # full jitter
-
-    def _retrying(self, exc: Exception, attempt: int, delay: float) -> None:
-        kind = failure_kind(exc)
+    def _retrying(self, exc: Exception, attempt: int) -> float:
+        """Count and (the first few of each kind) log a retry; returns how long to wait before it."""
+        config, kind, after = self.client.config, failure_kind(exc), retry_after_seconds(exc)
+        delay = min(after, 120.0) if after is not None else random.uniform(
+            0, min(config.backoff_max, config.backoff_base * 2 ** attempt))  # full jitter
         with self.lock:
             self.retries += 1
             seen = self.warned[kind] = self.warned.get(kind, 0) + 1
         if seen <= WARN_FIRST:
-            hint = HINTS[kind].format(timeout=self.client.config.timeout, endpoint=self.client.endpoint)
+            hint = HINTS[kind].format(timeout=config.timeout, endpoint=self.client.endpoint)
             more = "; further retries of this kind are only counted" if seen == WARN_FIRST else ""
             log.warning("retrying in %.1f s (try %d of %d failed: %s). If this repeats: %s%s", delay, attempt + 1,
-                        self.client.config.max_retries + 1, self.client.describe(exc), hint, more)
+                        config.max_retries + 1, self.client.describe(exc), hint, more)
+        return delay
 
     def _fail(self, key: str, exc: Exception) -> None:
         text = self.client.describe(exc)
@@ -178,23 +229,16 @@ class _Run:
             self.errors[key] = text
         if self.client.stop.is_set():
             return
-        fatal = self.client.fatal(exc)
+        fatal, kind = self.client.fatal(exc), failure_kind(exc)
         if fatal is not None:
             self.fatal = self.fatal or fatal
-            self.halt(f"error: {text}", "rejected")
+        if fatal is not None or kind != "rejected":  # a wrong setting, or retries exhausted: stop sending
+            self.halt(f"error: {text}", "rejected" if fatal is not None else kind)
             return
-        kind = failure_kind(exc)
-        if kind != "rejected":  # retries exhausted: the endpoint is unwell, stop sending
-            self.halt(f"error: {text}", kind)
-            return
-        self._rejected(text)
-
-    def _rejected(self, text: str) -> None:
         with self.lock:
-            n_failed = len(self.errors)
             if not self.n_sent:
                 self.rejections.append(text)
-            first = self.rejections[:CONFIG_REJECTIONS]
+            first, n_failed = self.rejections[:CONFIG_REJECTIONS], len(self.errors)
         if n_failed <= WARN_FIRST:
             log.error("a request was rejected (%s); its item is left unanswered, the others go on", text)
         if len(self.todo) > 1 and len(first) == min(CONFIG_REJECTIONS, len(self.todo)) and len(set(first)) == 1:
@@ -208,42 +252,43 @@ class _Run:
 def run_batch(requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
               budget: Budget | None = None, progress: bool = True, desc: str = "requests",
               key_extras: Sequence[dict | None] | None = None) -> BatchResult:
-    """Answer every request: from the cache, else from the endpoint, within the budget.
+    """Answer every request (duplicates once): from the cache, else from the endpoint, within the budget.
 
-    Args:
-        requests: chat messages, one list per request (duplicates are sent once).
-        config: endpoint, model, decoding, timeouts, retries and concurrency.
-        cache: where answers are looked up and stored (and other processes' claims seen).
-        budget: caps on what may be spent (none by default).
-        progress: show a progress bar (sent, cached, failed, retries, in flight).
-        desc: the bar's label.
-        key_extras: per request, data mixed into its cache key only, e.g. ``{"sample": 2}`` to
-            get several independent answers to the same prompt at temperature > 0.
-
-    Returns:
-        A :class:`BatchResult`; ``stopped`` says why some answers are missing.
-
-    Raises:
-        EndpointError: a 401/403/404, or the same 4xx on the first requests (the settings).
-        KeyboardInterrupt: after the requests in flight finished (they are cached).
+    ``progress`` draws a bar labelled ``desc``; ``key_extras`` are mixed into each request's cache
+    key only (``{"sample": 2}``: several answers to one prompt at temperature > 0). The result's
+    ``stopped`` says why some answers are missing. Raises :class:`EndpointError` for a wrong key,
+    URL or model (or the same 4xx on the first requests), and ``KeyboardInterrupt`` after the
+    requests in flight finished (they are cached).
     """
     keys = request_keys(requests, config, key_extras)
     answers = cache.get_many(keys)
     todo = {k: m for k, m in zip(keys, requests) if k not in answers}
     result = BatchResult(keys=keys, responses=[], n_cached=len(set(keys)) - len(todo), timeout=config.timeout)
     if todo:
-        _send(todo, config, cache, budget or Budget(), result, Progress(len(set(keys)), result.n_cached, desc,
-                                                                          progress, config.verbose))
+        _send(todo, config, cache, budget or Budget(), result, progress, desc)
         answers = cache.get_many(keys)  # what was stored, with its created_at: reruns see the same
     result.responses = [answers.get(k) for k in keys]
     return result
 
 
+@contextlib.contextmanager
+def _bar(total: int, done: int, desc: str, enabled: bool, client: ChatClient):
+    """A tqdm bar with log lines printed above it (never through it), scrubbed, the HTTP library's quiet."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm() if enabled else contextlib.nullcontext(), \
+            quiet_and_scrubbed(client.redact, client.config.verbose), \
+            tqdm(total=total, initial=done, desc=desc, unit="req", disable=not enabled, dynamic_ncols=True) as bar:
+        yield bar
+
+
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, result: BatchResult,
-          bar: Progress) -> None:
+          progress: bool, desc: str) -> None:
     client = ChatClient(config)
-    run = _Run(client, cache, budget, todo, bar)
-    with bar.session(client.redact), ThreadPoolExecutor(max_workers=config.workers) as pool:
+    with _bar(len(set(result.keys)), result.n_cached, desc, progress, client) as bar, \
+            ThreadPoolExecutor(max_workers=config.workers) as pool:
+        run = _Run(client, cache, budget, todo, bar, result.n_cached)
         futures = [pool.submit(run.worker) for _ in range(config.workers)]
         try:
             while wait(futures, timeout=0.5).not_done:

@@ -45,18 +45,11 @@ _NAMED = re.compile(r"\b(" + "|".join(ADAPTABLE) + r")\b")
 
 
 def error_body(exc: BaseException) -> dict:
-    """The JSON error object of an ``openai.APIStatusError`` (``{}`` when there is none)."""
+    """The JSON error object of an ``openai.APIStatusError`` (the SDK parsed it; ``{}`` when there is none)."""
     body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        return body.get("error") if isinstance(body.get("error"), dict) else body
-    response = getattr(exc, "response", None)
-    try:
-        parsed = json.loads(response.text) if response is not None else None
-    except (ValueError, AttributeError):
-        return {}
-    if isinstance(parsed, dict):
-        return parsed.get("error") if isinstance(parsed.get("error"), dict) else parsed
-    return {}
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    return body if isinstance(body, dict) else {}
 
 
 def error_message(exc: BaseException) -> str:

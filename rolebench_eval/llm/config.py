@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -39,22 +40,15 @@ class LLMConfigError(InputError):
 class ClientConfig:
     """Endpoint, model, decoding and request settings; the decoding settings are part of every cache key.
 
-    Attributes:
-        model: model name sent to the endpoint.
-        base_url: endpoint root (``http://localhost:8000/v1``); None = ``$OPENAI_BASE_URL`` or OpenAI.
-        api_key_env: name of the environment variable holding the key (never the key).
-        temperature, top_p, seed: sampling settings; None = not sent (the server's default).
-        max_tokens: completion-token cap per request.
-        max_tokens_param: the name it is sent under, ``max_tokens`` or ``max_completion_tokens``
-            (newer OpenAI models accept only the second; the client switches once if told so).
-        extra_body: provider-specific fields sent as they are, e.g. ``{"reasoning_effort": "low"}``.
-        timeout: seconds one request may take in all (connect, wait, body) before it is retried.
-        max_retries: retries per request after the first try.
-        backoff_base, backoff_max: the exponential backoff window in seconds.
-        concurrency: ``"auto"`` (start at one request in flight, grow while latency holds,
-            back off on timeouts, 429 and 5xx) or a fixed number of requests in flight.
-        max_concurrency: the ceiling of ``"auto"``.
-        verbose: show the HTTP library's per-request log lines.
+    ``base_url`` None is ``$OPENAI_BASE_URL``, else OpenAI; ``api_key_env`` names the variable holding
+    the key (never the key). ``temperature``, ``top_p``, ``seed``: None = not sent (the server's
+    default). ``max_tokens`` is the completion cap per request, sent as ``max_tokens_param`` (newer
+    OpenAI models take only ``max_completion_tokens``; the client switches once if told so).
+    ``extra_body``: provider fields sent as they are (``{"reasoning_effort": "low"}``). ``timeout``:
+    seconds one request may take in all; ``max_retries`` after the first try, backing off from
+    ``backoff_base`` up to ``backoff_max`` seconds. ``concurrency``: ``"auto"`` (start at one request
+    in flight, grow while latency holds, back off on timeouts, 429 and 5xx; at most
+    ``max_concurrency``) or a fixed number. ``verbose``: show the HTTP library's per-request lines.
     """
 
     model: str
@@ -86,13 +80,23 @@ class ClientConfig:
         clash = sorted(set(self.extra_body or {}) & _FIRST_CLASS)
         if clash:
             raise LLMConfigError(None, None, "extra_body", f"{clash[0]!r} has a setting of its own; set it there")
-        for name in ("timeout", "max_tokens", "max_concurrency"):
-            if not getattr(self, name) > 0:
-                raise LLMConfigError(None, None, name, f"must be positive, got {getattr(self, name)!r}")
+        for name in ("timeout", "max_tokens", "max_concurrency", "max_retries", "backoff_base", "backoff_max"):
+            value, positive = getattr(self, name), name in ("timeout", "max_tokens", "max_concurrency")
+            if not math.isfinite(value) or value < 0 or (positive and value == 0):
+                raise LLMConfigError(None, None, name, f"must be {'positive' if positive else '>= 0'}, got {value!r}")
 
     def resolved_base_url(self) -> str:
-        """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API."""
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+        """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API.
+
+        Credentials in the URL (``http://user:pass@host/v1``) are refused: the HTTP library would
+        send them as Basic auth in place of the API key, and a 401 would then blame the key.
+        """
+        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+        if "@" in urlsplit(url.strip()).netloc:
+            where = "--base-url" if self.base_url else "$OPENAI_BASE_URL"
+            raise LLMConfigError(None, None, where, "holds credentials (user:password@): remove them and put the "
+                                                    f"key in the environment variable ${self.api_key_env}")
+        return url
 
     def endpoint_id(self) -> str:
         """The endpoint as part of every cache key (:func:`endpoint_id`)."""
@@ -170,44 +174,56 @@ def endpoint_id(url: str) -> str:
     return f"{scheme}://{host}{'' if port is None else f':{port}'}{parts.path.rstrip('/')}"
 
 
-def concurrency_arg(value: str) -> int | str:
-    """``auto`` or a whole number >= 1 (argparse type)."""
-    if value == "auto":
+class _Checked(argparse.Action):
+    """A flag whose value ``parse`` checks: a bad one is one line naming the flag, exit status 2
+    (argparse's own type errors print the whole usage first)."""
+
+    def __init__(self, *args, parse, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parse = parse
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest, self.parse(values))
+        except ValueError as err:
+            parser.exit(2, f"{parser.prog}: error: argument {option_string}: {err}, got {values!r}\n")
+
+
+def number_arg(kind: type = float, low: float | None = 0, strict: bool = False) -> dict:
+    """``add_argument`` keywords for a finite number at or above ``low`` (above it when ``strict``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (low is not None and (value <= low if strict else value < low)):
+            bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+            raise ValueError(f"expected {'a whole number' if kind is int else 'a finite number'}{bound}")
         return value
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 1, got {value!r}")
-    return number
+    return {"action": _Checked, "parse": parse}
 
 
-def json_object_arg(value: str) -> dict:
-    """A JSON object given on the command line (argparse type)."""
+def _concurrency(text: str) -> int | str:
+    if text != "auto" and (not text.isdigit() or int(text) < 1):
+        raise ValueError("expected 'auto' or a whole number >= 1")
+    return text if text == "auto" else int(text)
+
+
+def _json_object(text: str) -> dict:
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(text)
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not JSON ({err})") from None
+        raise ValueError(f"not JSON ({err})") from None
     if not isinstance(parsed, dict):
-        raise argparse.ArgumentTypeError('expected a JSON object, e.g. \'{"reasoning_effort": "low"}\'')
+        raise ValueError('expected a JSON object, e.g. \'{"reasoning_effort": "low"}\'')
     return parsed
-
-
-# flag destination -> ClientConfig field
-_FLAG_FIELDS = {"model": "model", "base_url": "base_url", "api_key_env": "api_key_env",
-                "temperature": "temperature", "top_p": "top_p", "seed": "seed", "max_new_tokens": "max_tokens",
-                "max_tokens_param": "max_tokens_param", "extra_body": "extra_body", "timeout": "timeout",
-                "max_retries": "max_retries", "backoff_base": "backoff_base", "concurrency": "concurrency",
-                "verbose": "verbose"}
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
     """The client settings given as flags (ClientConfig field names; flags left out are absent)."""
-    given = {fld: getattr(args, dest, None) for dest, fld in _FLAG_FIELDS.items()}
-    if not given.get("verbose"):
-        given["verbose"] = None
-    return {k: v for k, v in given.items() if v is not None}
+    given = {f.name: getattr(args, "max_new_tokens" if f.name == "max_tokens" else f.name, None)
+             for f in dataclasses.fields(ClientConfig) if f.name != "max_concurrency"}
+    return {k: v for k, v in given.items() if v is not None and v is not False}
 
 
 def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = False,
@@ -227,22 +243,22 @@ def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = Fa
     end.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
                                            "(default: OPENAI_API_KEY; local servers need none)")
     dec = parser.add_argument_group(f"decoding (default: {defaults_from})")
-    dec.add_argument("--temperature", type=float)
-    dec.add_argument("--top-p", type=float)
-    dec.add_argument("--seed", type=int)
-    dec.add_argument("--max-new-tokens", type=int, help="completion-token cap per request")
+    dec.add_argument("--temperature", **number_arg())
+    dec.add_argument("--top-p", **number_arg())
+    dec.add_argument("--seed", **number_arg(int, low=None))
+    dec.add_argument("--max-new-tokens", **number_arg(int, 1), help="completion-token cap per request")
     dec.add_argument("--max-tokens-param", choices=TOKEN_PARAMS,
                      help="the name the cap is sent under (default max_tokens; switched automatically "
                           "when the endpoint asks for the other)")
-    dec.add_argument("--extra-body", type=json_object_arg, metavar="JSON",
+    dec.add_argument("--extra-body", action=_Checked, parse=_json_object, metavar="JSON",
                      help='provider-specific fields sent as they are, e.g. \'{"reasoning_effort": "low"}\'')
     req = parser.add_argument_group("requests")
-    req.add_argument("--concurrency", type=concurrency_arg,
+    req.add_argument("--concurrency", action=_Checked, parse=_concurrency,
                      help="requests in flight: 'auto' (default: starts at 1, grows while latency holds, "
                           "backs off on timeouts, 429 and 5xx) or a number")
-    req.add_argument("--timeout", type=float, help="seconds one request may take in all (default 120)")
-    req.add_argument("--max-retries", type=int, help="retries per request (default 6)")
-    req.add_argument("--backoff-base", type=float, help="first backoff window in seconds, doubling per retry "
+    req.add_argument("--timeout", **number_arg(strict=True), help="seconds one request may take in all (default 120)")
+    req.add_argument("--max-retries", **number_arg(int), help="retries per request (default 6)")
+    req.add_argument("--backoff-base", **number_arg(), help="first backoff window in seconds, doubling per retry "
                                                         "(default 1)")
     req.add_argument("--cache", help="SQLite cache file (default: $ROLEBENCH_CACHE_DIR or "
                                      "~/.cache/rolebench-eval, file llm_cache.sqlite)")

@@ -1,29 +1,34 @@
-"""One chat request against any OpenAI-compatible endpoint: send, adapt, classify the failure, read the answer.
+"""One chat request against any OpenAI-compatible endpoint: send, adapt, read within a deadline, classify failures.
 
 :class:`ChatClient` is shared by the worker threads of a batch. It holds the API key (read
 from the environment, kept in memory only), the scrubber that takes it out of every text,
-the run's :class:`~rolebench_eval.llm.compat.Decoding` and the ``openai`` client. The SDK's
-own retries are off: :mod:`rolebench_eval.llm.client` retries, so that waits are
-configurable, malformed bodies are retried too, and a stopping run stops waiting.
+the run's :class:`~rolebench_eval.llm.compat.Decoding` and the ``openai`` client, whose error
+classes classify every failure. The SDK's own retries are off: :mod:`rolebench_eval.llm.client`
+retries, so that the concurrency limiter sees every try, malformed bodies are retried too, and
+a stopping run stops waiting.
+
+``--timeout`` is a whole-request deadline, kept through public APIs only: the answer is read
+as a stream (the SDK's ``with_streaming_response``) against a monotonic deadline checked after
+every chunk, so a 200 whose body trickles in one byte at a time ends at the deadline (httpx's
+own timeouts bound each socket read, not the request). A read that gets nothing at all ends
+at httpx's read timeout, ``--timeout`` too.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import os
+import sys
 import threading
 import time
+from types import ModuleType
 
+from .cache import SURROGATE
 from .compat import Decoding, error_body, error_message, sdk_arguments, unsupported_parameter
 from .config import OPENAI_URL, ClientConfig, LLMConfigError, Messages
-from .scrub import Scrubber, scrub_url
-from .transport import deadline, http_client
+from .scrub import Scrubber
 
-log = logging.getLogger(__name__)
-
-MAX_RETRY_AFTER = 120.0
 RETRY_STATUS = {408, 409, 429}
 _FATAL_HINTS = {
     401: "the endpoint rejected the API key: check ${env} (the key is read from there)",
@@ -42,8 +47,7 @@ class MalformedResponse(Exception):
 
 def retry_after_seconds(exc: BaseException) -> float | None:
     """The server-requested delay of a failed request (``retry-after-ms`` or ``Retry-After``)."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     try:
         if headers.get("retry-after-ms"):
             return float(headers["retry-after-ms"]) / 1000
@@ -53,51 +57,47 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         try:
             return max(0.0, float(value))
         except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
 
 
-def status_of(exc: BaseException) -> int | None:
-    """The HTTP status of a failed request, None for transport failures."""
-    return getattr(exc, "status_code", None)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Transient failures: 408/409/429/5xx, connection errors, timeouts, malformed bodies."""
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRY_STATUS or exc.status_code >= 500
-    return isinstance(exc, (openai.APIConnectionError, json.JSONDecodeError, MalformedResponse))
-
-
-def is_congestion(exc: BaseException) -> bool:
-    """Failures that say "fewer requests at once, please": timeouts, dropped connections, 429, 5xx."""
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError)
-
-
 def failure_kind(exc: BaseException) -> str:
-    """``timeout``, ``connection``, ``rate_limit``, ``server``, ``malformed`` or ``rejected`` (other 4xx)."""
+    """``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx, 408, 409), ``malformed`` or ``rejected``."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
         return "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "connection"
-    status = status_of(exc)
-    if status == 429:
+    if isinstance(exc, openai.RateLimitError):
         return "rate_limit"
-    if status is not None and (status >= 500 or status in RETRY_STATUS):
-        return "server"
-    if status is None:
-        return "malformed"
-    return "rejected"
+    if isinstance(exc, openai.APIStatusError):
+        return "server" if exc.status_code >= 500 or exc.status_code in RETRY_STATUS else "rejected"
+    return "malformed" if isinstance(exc, MalformedResponse) else "rejected"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Transient failures: 408/409/429/5xx, connection errors, timeouts, malformed bodies."""
+    return failure_kind(exc) != "rejected"
+
+
+def is_congestion(exc: BaseException) -> bool:
+    """Failures that say "fewer requests at once, please": timeouts, dropped connections, 429, 5xx."""
+    return failure_kind(exc) in ("timeout", "connection", "rate_limit", "server")
+
+
+def httpx_module() -> ModuleType:
+    """The httpx package the installed ``openai`` SDK is built on (``httpx``, or ``httpx2`` for openai 3)."""
+    import openai
+
+    client = next(c for c in openai.DefaultHttpxClient.__mro__[1:] if c.__name__ == "Client")
+    return sys.modules[client.__module__.split(".")[0]]
+
+
+def sendable(messages: Messages) -> Messages:
+    """``messages`` as UTF-8 can carry them: a lone surrogate is sent as U+FFFD (the cache keeps the text)."""
+    return [{k: SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for k, v in m.items()} for m in messages]
 
 
 class ChatClient:
@@ -106,20 +106,20 @@ class ChatClient:
     def __init__(self, config: ClientConfig, stop: threading.Event | None = None):
         import openai
 
-        self.config = config
-        self.stop = stop or threading.Event()
+        self.config, self.stop, self.hx = config, stop or threading.Event(), httpx_module()
+        base_url = config.resolved_base_url()
         key = os.environ.get(config.api_key_env)
-        base_url = config.base_url or os.environ.get("OPENAI_BASE_URL")
         if not key:
-            if not base_url:
+            if base_url == OPENAI_URL:
                 raise LLMConfigError(f"${config.api_key_env}", None, None, "no API key: set this environment variable "
                                      "(or give --base-url for a local server, which needs none)")
             key = "EMPTY"  # local servers (vLLM, Ollama, llama.cpp, transformers serve) accept any key
-        self.redact = Scrubber(None if key == "EMPTY" else key, base_url)
-        self.endpoint = scrub_url(base_url or OPENAI_URL)
+        self.redact = Scrubber(None if key == "EMPTY" else key)
+        self.endpoint = base_url
         self.decoding = Decoding(config)
-        self._client = openai.OpenAI(api_key=key, base_url=config.base_url, max_retries=0, timeout=config.timeout,
-                                     http_client=http_client(config.timeout, config.workers + 4))
+        self.reached = False  # the endpoint answered something (a status, a body) in this run
+        timeout = self.hx.Timeout(config.timeout, connect=min(config.timeout, openai.DEFAULT_TIMEOUT.connect))
+        self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
 
     def send(self, messages: Messages) -> dict:
         """One answer for ``messages``: a single HTTP try, plus one more per setting the endpoint refuses."""
@@ -128,48 +128,72 @@ class ChatClient:
         for _ in range(len(self.config.decoding()) + 2):
             fields = self.decoding.current()
             try:
-                with deadline(self.config.timeout):
-                    response = self._client.chat.completions.create(
-                        **sdk_arguments(messages, self.config.model, fields))
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:  # 400, 422 (pydantic servers)
+                return self._answer(self._post(messages, fields), fields)
+            except openai.APIStatusError as exc:
+                self.reached = True
+                if not isinstance(exc, (openai.BadRequestError, openai.UnprocessableEntityError)):  # 400, 422
+                    raise
                 message = self.redact(error_message(exc))
                 if not self.decoding.adapt(fields, unsupported_parameter(error_body(exc), message), message,
                                            self.endpoint):
                     raise
-                continue
-            return self._answer(response, fields)
         raise MalformedResponse("the endpoint kept refusing the adapted settings")  # pragma: no cover
 
-    def _answer(self, response, fields: dict) -> dict:
-        choices = getattr(response, "choices", None)
-        if not choices or getattr(choices[0], "message", None) is None:
+    def _post(self, messages: Messages, fields: dict) -> dict:
+        """The answer's JSON, read as a stream until the request's deadline."""
+        import openai
+
+        deadline = time.monotonic() + self.config.timeout
+        create = self._client.chat.completions.with_streaming_response.create
+        with create(**sdk_arguments(sendable(messages), self.config.model, fields)) as response:
+            self.reached, body = True, bytearray()
+            try:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if time.monotonic() > deadline:
+                        raise self.hx.ReadTimeout("the request's deadline (--timeout) passed")
+            except self.hx.TimeoutException as exc:
+                raise openai.APITimeoutError(request=response.http_request) from exc
+            except self.hx.RequestError as exc:  # the body was cut short
+                raise openai.APIConnectionError(request=response.http_request) from exc
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise MalformedResponse(f"the answer is not JSON ({exc})") from None
+
+    def _answer(self, data, fields: dict) -> dict:
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
             raise MalformedResponse("the answer has no choices" if isinstance(choices, list)
                                     else "the answer is not a chat completion")
-        choice, message = choices[0], choices[0].message
-        refusal = getattr(message, "refusal", None)
-        if message.content is None and refusal is None and choice.finish_reason is None:
+        choice, message = choices[0], choices[0]["message"]
+        content, refusal = message.get("content"), message.get("refusal")
+        if content is None and refusal is None and choice.get("finish_reason") is None:
             raise MalformedResponse("the answer has no content, no refusal and no finish reason")
-        usage = response.usage
-        prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
-        return {"text": self.redact(message.content or ""), "refusal": self.redact(refusal) if refusal else None,
-                "finish_reason": choice.finish_reason, "model": response.model, "decoding": fields,
+        usage = data.get("usage") or {}
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        return {"text": self.redact(content or ""), "refusal": self.redact(refusal) if refusal else None,
+                "finish_reason": choice.get("finish_reason"), "model": data.get("model"), "decoding": fields,
                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
                 "prompt_tokens": prompt, "completion_tokens": completion}
 
     def describe(self, exc: BaseException) -> str:
         """A failure in one scrubbed line: ``<status or kind>: <the server's words>``."""
-        status = status_of(exc)
-        head = f"{status}" if status else type(exc).__name__
-        return self.redact(f"{head}: {error_message(exc) if status else exc}")
+        status = getattr(exc, "status_code", None)
+        return self.redact(f"{status}: {error_message(exc)}" if status else f"{type(exc).__name__}: {exc}")
 
     def fatal(self, exc: BaseException) -> EndpointError | None:
-        """The run-stopping error for a 401, 403 or 404 (wrong key, URL or model), else None."""
-        status = status_of(exc)
+        """The run-stopping error for a wrong key, URL or model (401, 403, 404, nothing listening), else None."""
+        status = getattr(exc, "status_code", None)
+        cause = exc.__cause__
+        if status is None and not self.reached and isinstance(cause, (self.hx.ConnectError, self.hx.ConnectTimeout)):
+            return EndpointError(self.endpoint, None, None,
+                                 f"nothing answers there ({type(cause).__name__}: {self.redact(str(cause))}): "
+                                 "check --base-url and that the server is running")
         if status not in _FATAL_HINTS:
             return None
         hint = _FATAL_HINTS[status].replace("${env}", f"${self.config.api_key_env}")
-        return EndpointError(self.endpoint, None, None,
-                             f"{self.describe(exc)} (model {self.config.model!r}); {hint}")
+        return EndpointError(self.endpoint, None, None, f"{self.describe(exc)} (model {self.config.model!r}); {hint}")
 
     def close(self) -> None:
         self._client.close()
