@@ -108,7 +108,7 @@ def _row_view(row: Row, layout: list, extents: dict) -> dict:
         if fails is not None and c.metric in ("win_rate", "rubric_mean") and fails.value:
             view["fails"] = f"{fails.value:g} unparsed"
             view["title"] += f"; {fails.note}"
-        cells.append({**view, "cls": ("main" if c.main else "split") + (" judge" if c.kind == "judge" else "")})
+        cells.append({**view, "cls": _cls(c)})
     return {
         "name": row.name, "full": row.full_name or row.name, "source": row.source, "comparable": row.comparable,
         "reasons": row.reasons, "rank": rank_text(row), "rank_sort": "" if row.rank is None else row.rank,
@@ -119,15 +119,22 @@ def _row_view(row: Row, layout: list, extents: dict) -> dict:
     }
 
 
+def _cls(col: Column | str) -> str:
+    """A column's classes: ``split`` (shown with the per-split columns), else ``main``; ``aside`` for the
+    main columns the per-split view shows in their place (all but the Score)."""
+    if isinstance(col, str):
+        return "test main aside"
+    return "split" if not col.main else "main" if col.key == "score" else "main aside"
+
+
 def _groups(layout: list) -> list[dict]:
-    """Header groups: consecutive columns of one group, folded when none of them is a main column."""
+    """Header groups: consecutive columns of one group and one view (see :func:`_cls`)."""
     groups: list[dict] = []
     for col in layout:
         name = "Paired tests of the Score" if isinstance(col, str) else col.group
-        folded = False if isinstance(col, str) else not col.main
-        if not groups or groups[-1]["name"] != name or groups[-1]["folded"] != folded:
-            groups.append({"name": name, "span": 0, "folded": folded, "test": isinstance(col, str),
-                           "judge": not isinstance(col, str) and col.kind == "judge"})
+        cls = _cls(col).replace("test ", "")
+        if not groups or groups[-1]["name"] != name or groups[-1]["cls"] != cls:
+            groups.append({"name": name, "span": 0, "cls": cls})
         groups[-1]["span"] += 1
     return groups
 
@@ -206,6 +213,7 @@ def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: 
             r.value(c.key) is not None for c in cols if c.main)),
         heatmap=_heatmap(board, browser), browser=browser,
         twin_notes=list(dict.fromkeys(r.twin_note for r in board.rows if r.twin_note)),
+        classes={c.key: _cls(c) for c in cols},
         breakdowns={k: _breakdown(board, k) for k in ("language", "type")},
         depth_png=base64.b64encode(depth_png).decode() if depth_png else "",
         css=Markup((HERE / "leaderboard.css").read_text(encoding="utf-8")), script=script, script_hash=digest)

@@ -57,7 +57,7 @@
       var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
       Array.prototype.forEach.call(body.rows, function (row) {
         var cell = row.querySelector("td.name");
-        var text = (cell.textContent + " " + (cell.getAttribute("title") || "")).toLowerCase();
+        var text = (cell.querySelector(".model").textContent + " " + cell.getAttribute("data-full")).toLowerCase();
         row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
       });
     });
