@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from rolebench_eval.fileio import write_atomic
 from .model import MEASURED, Cell, Column, Leaderboard, Row
+from .plots import plot_labels
 from .render import cell_text, over_text, rank_text, shown_columns, test_text
 
 HERE = Path(__file__).parent
@@ -214,6 +215,7 @@ def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: 
         heatmap=_heatmap(board, browser), browser=browser,
         twin_notes=list(dict.fromkeys(r.twin_note for r in board.rows if r.twin_note)),
         classes={c.key: _cls(c) for c in cols},
+        figure_labels=[(short, name) for name, short in plot_labels(board).items() if short.strip() != name],
         breakdowns={k: _breakdown(board, k) for k in ("language", "type")},
         depth_png=base64.b64encode(depth_png).decode() if depth_png else "",
         css=Markup((HERE / "leaderboard.css").read_text(encoding="utf-8")), script=script, script_hash=digest)
