@@ -114,6 +114,7 @@ def _row_view(row: Row, layout: list, extents: dict) -> dict:
         "name": row.name, "full": row.full_name or row.name, "source": row.source, "comparable": row.comparable,
         "reasons": row.reasons, "rank": rank_text(row), "rank_sort": "" if row.rank is None else row.rank,
         "citation": row.citation or "", "cells": cells, "twin": row.twin, "twin_note": row.twin_note,
+        "n": "" if row.cells.get("score") is None or row.cells["score"].n is None else f"{row.cells['score'].n:,}",
         "no_main": row.source != MEASURED and not any(row.value(c.key) is not None for c in layout
                                                        if not isinstance(c, str) and c.main),
         "above": _test_view(row.vs_above), "baseline": _test_view(row.vs_baseline),

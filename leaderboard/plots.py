@@ -60,6 +60,9 @@ def _wrap(text: str, width: int) -> str:
 
 
 def _pyplot(texts: list[str]):
+    quiet = logging.getLogger("matplotlib")
+    if quiet.level == logging.NOTSET:  # its font-cache notes are not ours to print; a level set by the user stays
+        quiet.setLevel(logging.ERROR)
     try:
         import matplotlib
     except ImportError as exc:

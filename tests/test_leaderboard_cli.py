@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -212,3 +213,14 @@ def test_the_browser_data_is_kept_for_the_same_files_and_read_again_when_one_cha
     again = build_leaderboard([tmp_path / "a"], options=opts).items
     texts = [a["text"] for i in again["items"] if i["task"] == "rolebench_general_zh" for a in i["answers"]]
     assert "Changed (0)." in texts and again != first
+
+
+def test_the_console_has_only_our_lines_even_when_matplotlib_builds_its_font_cache(tmp_path):
+    code = "import sys; from rolebench_eval.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "fresh-matplotlib"), "PYTHONWARNINGS": "default"}
+    done = subprocess.run([sys.executable, "-c", code, "leaderboard", str(RUNS), "--judges", str(JUDGES), "--out",
+                           str(tmp_path / "site"), "--no-cache", "--n-boot", "20"], capture_output=True, text=True,
+                          env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "fresh-matplotlib").is_dir() and (tmp_path / "site" / "scores.png").is_file()
+    assert [line for line in done.stderr.splitlines() if not line.startswith(("warning: ", "note: "))] == []
