@@ -15,7 +15,7 @@ fails the commit is a failed request (exit 4): each one line, naming the reposit
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebench_eval.errors import InputError, RequestsFailed
@@ -31,7 +31,7 @@ class Push:
     """Where to push: ``repo_id`` (ORG/NAME) with the token read from the environment."""
 
     repo_id: str
-    token: str
+    token: str = field(repr=False)  # never printed, not even in a traceback's locals
     samples: bool = False
 
 
