@@ -170,7 +170,7 @@ def measure(label: str, runs: list[Path], root: Path, args, target: float | None
             wall, cpu, board = build(runs, root / "site", cache, args.n_boot)
             hot.append(wall)
             hot_cpu.append(cpu)
-    ranked = sum(r.rank is not None for r in board.rows)
+    ranked = sum(r.rank is not None for r in board.measured)  # paper rows are ranked too
     if ranked != len(runs):
         raise SystemExit(f"only {ranked} of {len(runs)} runs ranked ({[r.reasons for r in board.excluded][:1]}): "
                          "the synthetic set does not match the installed tasks; delete it to regenerate")

@@ -33,6 +33,7 @@ from .compute import Stat, column_stat
 from .inputs import RunResult, TaskRun
 from .judges import attach_judges, find_summaries
 from .model import MEASURED, REPORTED, Cell, Leaderboard, Row, Schema, load_schema
+from .order import link_twins, one_order
 
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
@@ -272,12 +273,14 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
         _fail(errors, exc, opts.strict)
     judge_cols, judge_notes, unmatched, used = attach_judges(schema, shown, summaries)
     paper_rows, citation = reported_rows(schema, result.column_tasks)
+    ordered = one_order(result.ordered, paper_rows)
+    twins = link_twins(ordered, paper_tables().get("remeasured", {}))
     board = Leaderboard(
-        columns=list(schema.columns) + judge_cols, rows=result.ordered + paper_rows,
-        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes,
+        columns=list(schema.columns) + judge_cols, rows=ordered,
+        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes + twins,
         unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
         breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
-        baseline=baseline, citation=citation,
+        baseline=baseline, citation=citation, judge_summaries=dict(used),
         settings={"seed": opts.seed, "n_boot": opts.n_boot, "interval": INTERVAL, "test": TEST,
                   "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},

@@ -4,11 +4,13 @@ Example::
 
     rolebench-eval leaderboard outputs/ --judges judged/ --out site/ --baseline rolegpt \\
         --name "outputs/org__tuned=RoleLLaMA lr=2e-4"
+    HF_TOKEN=hf_... rolebench-eval leaderboard outputs/ --out site/ --push-to-hub my-org/rolebench-board
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +52,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="items per role in the item browser, items.html (default 20; 0: no browser)")
     parser.add_argument("--browse-models", type=_count, default=10, metavar="N",
                         help="measured rows (by rank) whose answers the item browser shows (default 10)")
+    parser.add_argument("--push-to-hub", metavar="ORG/NAME",
+                        help="then upload the site, the results, run records and judge summaries to this Hugging "
+                             "Face dataset repository in one commit (token: $HF_TOKEN only)")
+    parser.add_argument("--push-samples", action="store_true",
+                        help="with --push-to-hub: upload the runs' samples files too (large)")
     parser.set_defaults(func=main)
     return parser
 
@@ -83,6 +90,13 @@ def main(args: argparse.Namespace) -> int:
     for path in [*args.inputs, *args.judges]:  # a typo is bad input, not a run to leave out
         if not Path(path).exists():
             raise InputError(path, None, None, "no such file or folder")
+    target = None
+    if args.push_to_hub:
+        from .publish import prepare
+
+        target = prepare(args.push_to_hub, os.environ, args.push_samples)  # before the build: fail fast
+    elif args.push_samples:
+        raise InputError(None, None, "--push-samples", "goes with --push-to-hub ORG/NAME")
     board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
     report(board)
     measured = len(board.measured)
@@ -91,5 +105,12 @@ def main(args: argparse.Namespace) -> int:
         pages += f" (item browser: {board.outputs['items_html'].name})"
     print(f"{measured} measured row(s); {pages}")
     if not measured:
-        raise NothingUsable("no run could be ranked (see the warnings above); the page holds the paper's rows only")
+        raise NothingUsable("no run could be ranked (see the warnings above); the page holds the paper's rows only"
+                            + ("; nothing was pushed" if target else ""))
+    if target is not None:
+        from .publish import push
+
+        url, files = push(board, target)
+        print(f"pushed {len(files)} files to {target.repo_id}: {' '.join(files)}")
+        print(f"commit: {url}")
     return EXIT_OK

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from rolebench_eval.fileio import write_atomic
 from .model import MEASURED, Cell, Column, Leaderboard, Row
+from .plots import plot_labels
 from .render import cell_text, over_text, rank_text, shown_columns, test_text
 
 HERE = Path(__file__).parent
@@ -61,6 +62,8 @@ def _cell_view(col: Column, cell: Cell | None, extent: tuple[float, float], repo
     title = col.description if cell is None or not cell.note else cell.note
     if cell is not None and cell.n is not None:
         title = f"n = {cell.n}" + (f"; {cell.note}" if cell.note else "")
+    if cell is not None and cell.lo is not None and cell.hi is not None:
+        title = f"95% interval {_ci(col, cell)}; {title}"
     return {
         "text": cell_text(col, cell, with_ci=False),
         "ci": "" if cell is None or cell.lo is None else _ci(col, cell),
@@ -106,25 +109,34 @@ def _row_view(row: Row, layout: list, extents: dict) -> dict:
         if fails is not None and c.metric in ("win_rate", "rubric_mean") and fails.value:
             view["fails"] = f"{fails.value:g} unparsed"
             view["title"] += f"; {fails.note}"
-        cells.append({**view, "cls": "main" if c.main else "split"})
+        cells.append({**view, "cls": _cls(c)})
     return {
         "name": row.name, "full": row.full_name or row.name, "source": row.source, "comparable": row.comparable,
         "reasons": row.reasons, "rank": rank_text(row), "rank_sort": "" if row.rank is None else row.rank,
-        "citation": row.citation or "", "cells": cells,
+        "citation": row.citation or "", "cells": cells, "twin": row.twin, "twin_note": row.twin_note,
+        "n": "" if row.cells.get("score") is None or row.cells["score"].n is None else f"{row.cells['score'].n:,}",
         "no_main": row.source != MEASURED and not any(row.value(c.key) is not None for c in layout
                                                        if not isinstance(c, str) and c.main),
         "above": _test_view(row.vs_above), "baseline": _test_view(row.vs_baseline),
     }
 
 
+def _cls(col: Column | str) -> str:
+    """A column's classes: ``split`` (shown with the per-split columns), else ``main``; ``aside`` for the
+    main columns the per-split view shows in their place (all but the Score)."""
+    if isinstance(col, str):
+        return "test main aside"
+    return "split" if not col.main else "main" if col.key == "score" else "main aside"
+
+
 def _groups(layout: list) -> list[dict]:
-    """Header groups: consecutive columns of one group, folded when none of them is a main column."""
+    """Header groups: consecutive columns of one group and one view (see :func:`_cls`)."""
     groups: list[dict] = []
     for col in layout:
         name = "Paired tests of the Score" if isinstance(col, str) else col.group
-        folded = False if isinstance(col, str) else not col.main
-        if not groups or groups[-1]["name"] != name or groups[-1]["folded"] != folded:
-            groups.append({"name": name, "span": 0, "folded": folded})
+        cls = _cls(col).replace("test ", "")
+        if not groups or groups[-1]["name"] != name or groups[-1]["cls"] != cls:
+            groups.append({"name": name, "span": 0, "cls": cls})
         groups[-1]["span"] += 1
     return groups
 
@@ -202,6 +214,9 @@ def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: 
         n_hidden=sum(1 for r in board.rows if r.source != MEASURED and not any(
             r.value(c.key) is not None for c in cols if c.main)),
         heatmap=_heatmap(board, browser), browser=browser,
+        twin_notes=list(dict.fromkeys(r.twin_note for r in board.rows if r.twin_note)),
+        classes={c.key: _cls(c) for c in cols},
+        figure_labels=[(short, name) for name, short in plot_labels(board).items() if short.strip() != name],
         breakdowns={k: _breakdown(board, k) for k in ("language", "type")},
         depth_png=base64.b64encode(depth_png).decode() if depth_png else "",
         css=Markup((HERE / "leaderboard.css").read_text(encoding="utf-8")), script=script, script_hash=digest)

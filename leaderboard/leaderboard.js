@@ -51,6 +51,18 @@
     });
   }
 
+  var filter = document.getElementById("filter");
+  if (filter) {  // rows whose name (or full run name) holds every word typed
+    filter.addEventListener("input", function () {
+      var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var cell = row.querySelector("td.name");
+        var text = (cell.querySelector(".model").textContent + " " + cell.getAttribute("data-full")).toLowerCase();
+        row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+      });
+    });
+  }
+
   var toggle = document.getElementById("show-reported");
   if (toggle) {
     toggle.addEventListener("change", function () {

@@ -226,7 +226,8 @@ class Row:
     """One model: ``measured`` (from lm-eval runs) or ``reported`` (from the paper).
 
     ``name`` is the short label shown on the page (unique on the board); ``full_name`` the run
-    name(s) behind it (``outputs.run_name``), shown on hover.
+    name(s) behind it (``outputs.run_name``), shown on hover. ``twin`` is the other row of the same
+    system when it is on the board both ways (measured and reported), ``twin_note`` why they differ.
     """
 
     name: str
@@ -241,6 +242,8 @@ class Row:
     run_names: set[str] = field(default_factory=set)
     citation: str | None = None
     full_name: str = ""
+    twin: str | None = None
+    twin_note: str | None = None
 
     def value(self, key: str) -> float | None:
         """The value of column ``key`` (None when the row has none)."""
@@ -254,7 +257,8 @@ class Leaderboard:
 
     Attributes:
         columns: Static schema columns followed by the judge columns of each (task, judge).
-        rows: Ranked measured rows, then unranked measured rows, then reported rows.
+        rows: Every row with a Score, measured or reported, in one ranking (``order.one_order``);
+            then the unranked measured rows, then the reported rows without a Score.
         excluded: Measured rows left out as not comparable (shown with ``include_incomparable``).
         errors: Inputs that could not be read; their rows are missing.
         notes: Other things a reader should know (duplicates, superseded judge summaries).
@@ -269,6 +273,7 @@ class Leaderboard:
         citation: The paper, for the reported rows.
         items: The item browser's data (see ``html.items_data``), or None when not built.
         outputs: What was written, by kind.
+        judge_summaries: ``(row name, task, judge) -> summary file`` of every judge summary used.
     """
 
     columns: list[Column]
@@ -287,6 +292,7 @@ class Leaderboard:
     citation: str = ""
     items: dict | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
+    judge_summaries: dict[tuple[str, str, str], Path] = field(default_factory=dict)
 
     def row(self, name: str) -> Row:
         """The shown row called ``name``, or whose run is called ``name`` (measured first)."""

@@ -31,13 +31,38 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-
 
 
 def label(text: str) -> str:
-    """An input string as a plot label: cut to MAX_LABEL characters, never hidden from a legend."""
+    """An input string as a plot label: at most MAX_LABEL characters (its head and its tail around an
+    ellipsis, where names of one family differ), never hidden from a legend."""
     text = " ".join(str(text).split())
-    text = text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 1] + "…"
+    if len(text) > MAX_LABEL:
+        head = (MAX_LABEL - 1) * 3 // 5
+        text = text[:head].rstrip() + "…" + text[head - MAX_LABEL + 1:].lstrip()
     return " " + text if text.startswith("_") else text
 
 
+def plot_labels(board: Leaderboard) -> dict[str, str]:
+    """Row name -> its label in the figures (:func:`label`, numbered where two would read the same).
+    The page lists every shortened one with its full name."""
+    out: dict[str, str] = {}
+    for name in [r.name for r in board.rows]:
+        short, k = label(name), 1
+        while short in out.values():
+            k += 1
+            short = f"{label(name)[:MAX_LABEL - 4]}… {k}"
+        out[name] = short
+    return out
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
 def _pyplot(texts: list[str]):
+    quiet = logging.getLogger("matplotlib")
+    if quiet.level == logging.NOTSET:  # its font-cache notes are not ours to print; a level set by the user stays
+        quiet.setLevel(logging.ERROR)
     try:
         import matplotlib
     except ImportError as exc:
@@ -100,10 +125,11 @@ def plot_scores(plt, board: Leaderboard, path: Path) -> Path | None:
             ax.plot(cell.value, y, "o", color=MEASURED_COLOR, ms=6)
         else:
             ax.plot(cell.value, y, "D", mfc="white", mec=REPORTED_COLOR, mew=1.8, ms=6)
-    ax.set_yticks(range(len(rows)), [label(r.name) + ("" if r.source == MEASURED else " (paper)") for r in rows],
+    labels = plot_labels(board)
+    ax.set_yticks(range(len(rows)), [labels[r.name] + ("" if r.source == MEASURED else " (paper)") for r in rows],
                   fontsize=9)
     tasks = ", ".join(t.replace("rolebench_", "") for t in board.score_tasks)
-    ax.set_xlabel(f"Score: mean ROUGE-L recall over {tasks}", fontsize=9)
+    ax.set_xlabel(_wrap(f"Score: mean ROUGE-L recall over {tasks}", 80), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title("RoleBench: measured (95% bootstrap CI) vs reported", fontsize=11)
@@ -123,16 +149,16 @@ def plot_splits(plt, board: Leaderboard, path: Path) -> Path | None:
     palette = plt.get_cmap("tab10").colors
     warm = ["#c08a00", "#b35900", "#8c564b", "#d62728", "#7f7f7f", "#bcbd22", "#e377c2", "#17becf"]
     hatches = ["///", "\\\\\\", "xxx", "...", "+++", "ooo", "---", "|||"]
-    n_measured = 0
+    n_measured, labels = 0, plot_labels(board)
     for i, row in enumerate(rows):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(keys))]
         if row.source == MEASURED:
-            style, name = {"color": palette[n_measured % len(palette)]}, label(row.name)
+            style, name = {"color": palette[n_measured % len(palette)]}, labels[row.name]
             n_measured += 1
         else:
             k = i - n_measured
             style = {"hatch": hatches[k % len(hatches)], "edgecolor": warm[k % len(warm)], "facecolor": "white"}
-            name = f"{label(row.name)} (paper)"
+            name = f"{labels[row.name]} (paper)"
         ax.bar(xs, [row.value(k) or 0 for k in keys], width * 0.95, label=name, **style)
         bars = [(x, row.cells[k]) for x, k in zip(xs, keys) if row.cells.get(k) is not None
                 and row.cells[k].lo is not None]
@@ -140,8 +166,8 @@ def plot_splits(plt, board: Leaderboard, path: Path) -> Path | None:
             ax.errorbar([x for x, _ in bars], [c.value for _, c in bars], fmt="none", color="black", lw=1, capsize=2,
                         yerr=[[max(0.0, c.value - c.lo) for _, c in bars],  # float32 ends
                               [max(0.0, c.hi - c.value) for _, c in bars]])
-    ax.set_xticks(range(len(keys)), [f"{cols[k].group.split(' (')[0]}\n{cols[k].display_name}" for k in keys],
-                  fontsize=8)
+    ax.set_xticks(range(len(keys)), [f"{_wrap(cols[k].group.split(' (')[0], 14)}\n{cols[k].display_name}"
+                                     for k in keys], fontsize=8)
     ax.set_ylabel("ROUGE-L recall")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=7, ncol=2, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
@@ -161,7 +187,8 @@ def plot_roles(plt, board: Leaderboard, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(min(16, max(6, 0.16 * len(roles) + 2)), 1.4 + 0.3 * len(models)),
                            layout="constrained")
     image = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
-    ax.set_yticks(range(len(models)), [label(m) for m in models], fontsize=8)
+    labels = plot_labels(board)
+    ax.set_yticks(range(len(models)), [labels[m] for m in models], fontsize=8)
     if len(roles) <= MAX_ROLE_LABELS:
         ax.set_xticks(range(len(roles)), [label(r) for r in roles], fontsize=6, rotation=90)
     else:
@@ -180,13 +207,14 @@ def plot_depth(plt, board: Leaderboard, path: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks) + 1.5, 3.4), squeeze=False,
                              layout="constrained")
+    labels = plot_labels(board)
     for ax, task in zip(axes[0], tasks):
         for model in models:
             curve = board.depth_curves[model].get(task)
             if not curve:
                 continue
             depths = [d for d, _ in curve]
-            line, = ax.plot(depths, [c.value for _, c in curve], "o-", ms=4, label=label(model))
+            line, = ax.plot(depths, [c.value for _, c in curve], "o-", ms=4, label=labels[model])
             if all(c.lo is not None for _, c in curve):
                 ax.fill_between(depths, [c.lo for _, c in curve], [c.hi for _, c in curve], alpha=0.15,
                                 color=line.get_color())

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from .model import Cell, Column, Leaderboard, PairedTest, Row
 
 JSON_KIND = "rolebench-leaderboard"
-JSON_SCHEMA_VERSION = 2
+JSON_SCHEMA_VERSION = 3  # 3: reported rows are ranked among the measured ones; twin, twin_note
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -99,7 +99,9 @@ def markdown(board: Leaderboard) -> str:
         f"Score = mean paper metric over: {tasks}. Intervals: {board.settings['interval']} "
         f"({board.settings['n_boot']} resamples, seed {board.settings['seed']}). Tests: {board.settings['test']}"
         + (f"; baseline: {md(board.baseline)}." if board.baseline else "."),
-        "Rows marked `reported` are the paper's published numbers (no intervals), never re-measured.", "",
+        "Rows marked `reported` are the paper's published numbers (no intervals), never re-measured, ranked among "
+        "the measured rows by the Score of their published cells; a measured row's tests are against the measured "
+        "row above it.", "",
         markdown_table(board), "",
     ]
     for kind, title in (("language", "By language"), ("type", "By item type")):

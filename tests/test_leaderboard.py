@@ -62,8 +62,8 @@ def direct_score(model: str) -> float:
 
 def test_ranking_is_by_score_with_ties_marked(board):
     rows = board.measured
-    assert [(r.rank, r.name) for r in rows] == [
-        (1, "model-a"), (2, "model-c"), (3, "base-7b+model-b"), (4, "model-i"), (5, XSS)]
+    assert [(r.rank, r.name) for r in rows] == [  # rank 2 is the paper's RoleGPT (one order: see below)
+        (1, "model-a"), (3, "model-c"), (4, "base-7b+model-b"), (5, "model-i"), (6, XSS)]
     assert [r.full_name for r in rows] == ["org/model-a", "org/model-c", MODEL_B, "org/model-i", XSS]
     assert board.score_tasks == SCORE_TASKS
     for row in rows:
@@ -187,16 +187,40 @@ def test_a_later_limit_run_does_not_hide_a_full_run(tmp_path):
     assert not board.excluded
 
 
-def test_reported_rows_come_from_the_paper_and_are_never_ranked(board):
+def test_reported_rows_come_from_the_paper_ranked_among_the_measured_ones(board):
     reported = {r.name: r for r in board.rows if r.source == "reported"}
     assert {"RoleGPT", "RoleLLaMA", "RoleGLM", "ChatGLM2", "LLaMA-script"} <= set(reported)
     gpt = reported["RoleGPT"]
-    assert gpt.rank is None and "2310.00746" in gpt.citation
+    assert "2310.00746" in gpt.citation
+    # one order: by Score, the paper's row (Score of its published cells) between the measured ones
+    assert [(r.rank, r.name, r.source) for r in board.rows[:4]] == [
+        (1, "model-a", "measured"), (2, "RoleGPT", "reported"), (3, "model-c", "measured"),
+        (4, "base-7b+model-b", "measured")]
+    assert gpt.vs_above is None and board.row("model-c").vs_above.other == "model-a"  # tests: measured rows only
+    no_score = [r for r in board.rows if r.source == "reported" and r.value("score") is None]
+    assert no_score and board.rows[-len(no_score):] == no_score and all(r.rank is None for r in no_score)
     assert gpt.value("en_spe") == 0.3229 and gpt.value("zh_raw") == 0.5748 and gpt.cells["en_spe"].lo is None
     assert gpt.value("score") == pytest.approx((0.3229 + 0.2985 + 0.5368) / 3)
     assert reported["RoleLLaMA"].value("paper_wr_en") == pytest.approx(0.5582)
     assert reported["LLaMA"].value("rolegen_avg") == 0.2238  # kept as published, although inconsistent
-    assert board.rows.index(gpt) > max(board.rows.index(r) for r in board.measured)
+    assert gpt.twin is None and not any(r.twin for r in board.rows)  # no measured row is a paper system
+
+
+def test_a_system_both_measured_and_reported_carries_a_note_saying_why(tmp_path):
+    board = build_leaderboard([RUNS], out=tmp_path, options=Options(
+        n_boot=50, browse_items=0, names={"org/model-c": "RoleGPT (replay)", "org/model-a": "RoleLLaMA-7B"}))
+    replay, paper = board.row("RoleGPT (replay)"), board.row("RoleGPT")
+    assert (replay.twin, paper.twin) == ("RoleGPT", "RoleGPT (replay)")
+    assert replay.twin_note == paper.twin_note == (
+        f"RoleGPT (replay) and RoleGPT (paper) are the same system, measured here and as reported (Score "
+        f"{replay.value('score'):.4f} measured, {paper.value('score'):.4f} reported): CUS here takes the best match "
+        "over an item's references (the paper's rule is unpublished), and role-generalization SPE counts the 500 of "
+        "2,534 items that have a RoleGPT answer in the dataset.")
+    assert board.row("RoleLLaMA-7B").twin is None  # another name, another system
+    assert replay.twin_note in board.notes
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert page.count("also as reported: RoleGPT ↓") == 1 and page.count("also measured: RoleGPT (replay) ↓") == 1
+    assert '<ul id="same-system" class="twins"><li>RoleGPT (replay) and RoleGPT (paper) are the same system' in page
 
 
 def test_seen_unseen_gap(board):
@@ -277,11 +301,16 @@ def test_outputs_are_written_and_escaped(board):
     assert incomparable == {"org/model-d", "org/model-e", "org/model-f"}
     data = json.loads(out["json"].read_text(encoding="utf-8"))
     assert data["kind"] == "rolebench-leaderboard" and data["score_tasks"] == SCORE_TASKS
-    assert data["rows"][2]["vs_above"]["tie"] is True
+    rows = {r["name"]: r for r in data["rows"]}
+    assert rows["base-7b+model-b"]["vs_above"]["tie"] is True and rows["RoleGPT"]["rank"] == 2
     assert data["depth_curves"]["model-a"][MT][0]["depth"] == 1
     for name in ("scores_png", "splits_png", "roles_png", "depth_png"):
         assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out["html"].parent.glob(".*.tmp"))
+    page = out["html"].read_text(encoding="utf-8")
+    n = board.row("model-a").cells["score"].n
+    assert n == sum(len(samples("org/model-a", t)) for t in SCORE_TASKS)  # each row shows its n
+    assert f'<span class="model">model-a</span><span class="n" title="items scored on the Score\'s tasks">n = {n:,}</span>' in page
 
 
 def test_the_item_browser_keeps_per_role_items_with_every_models_answer():

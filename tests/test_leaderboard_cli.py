@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.build import Options
-from rolebench_eval.leaderboard.plots import label
+from rolebench_eval.leaderboard.plots import label, plot_labels
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "leaderboard"
 RUNS, JUDGES = FIX / "runs", FIX / "judges"
@@ -80,7 +81,22 @@ def test_no_string_in_any_input_breaks_or_poisons_the_outputs(tmp_path):
 
 def test_plot_labels_are_never_markup_or_hidden():
     assert label("_hidden") == " _hidden" and label("$x$") == "$x$"
-    assert label("w" * 300).endswith("…") and len(label("w" * 300)) == 40
+    assert label("w" * 300) == "w" * 23 + "…" + "w" * 16
+
+
+def test_long_names_are_shortened_apart_in_the_figures_and_spelled_out_in_the_page(tmp_path):
+    recipe = "org/a-model-fine-tuned-with-the-rolebench-recipe-lr={}-epochs=3"
+    names = {"org/model-a": recipe.format("1e-4"), "org/model-c": recipe.format("2e-4")}
+    board = build_leaderboard([RUNS], out=tmp_path, options=Options(n_boot=20, browse_items=0, names=names))
+    labels = plot_labels(board)
+    assert labels[names["org/model-a"]] == "org/a-model-fine-tuned-…lr=1e-4-epochs=3"
+    assert labels[names["org/model-c"]] == "org/a-model-fine-tuned-…lr=2e-4-epochs=3"  # the tails tell them apart
+    assert len(set(labels.values())) == len(labels) and labels["model-i"] == "model-i"
+    twins = plot_labels(build_leaderboard([RUNS], options=Options(n_boot=20, browse_items=0, names={
+        "org/model-a": "x" * 50, "org/model-c": "x" * 51})))
+    assert twins["x" * 50] != twins["x" * 51]  # read the same when cut: numbered
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert (f"<dt>org/a-model-fine-tuned-…lr=1e-4-epochs=3</dt><dd>{names['org/model-a']}</dd>") in page
 
 
 def test_name_takes_the_equals_sign_that_names_a_run_and_an_unmatched_one_is_exit_2(tmp_path):
@@ -197,3 +213,14 @@ def test_the_browser_data_is_kept_for_the_same_files_and_read_again_when_one_cha
     again = build_leaderboard([tmp_path / "a"], options=opts).items
     texts = [a["text"] for i in again["items"] if i["task"] == "rolebench_general_zh" for a in i["answers"]]
     assert "Changed (0)." in texts and again != first
+
+
+def test_the_console_has_only_our_lines_even_when_matplotlib_builds_its_font_cache(tmp_path):
+    code = "import sys; from rolebench_eval.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "fresh-matplotlib"), "PYTHONWARNINGS": "default"}
+    done = subprocess.run([sys.executable, "-c", code, "leaderboard", str(RUNS), "--judges", str(JUDGES), "--out",
+                           str(tmp_path / "site"), "--no-cache", "--n-boot", "20"], capture_output=True, text=True,
+                          env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "fresh-matplotlib").is_dir() and (tmp_path / "site" / "scores.png").is_file()
+    assert [line for line in done.stderr.splitlines() if not line.startswith(("warning: ", "note: "))] == []

@@ -93,8 +93,10 @@ def _shot(page, name: str, tmp_path: Path) -> tuple[int, int]:
     page.screenshot(path=str(shot), full_page=True)
     head = shot.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
-    if os.environ.get("ROLEBENCH_SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["ROLEBENCH_SCREENSHOT_DIR"]) / name)
+    if os.environ.get("ROLEBENCH_SCREENSHOT_DIR"):  # kept as artifacts (.ci/run sets it)
+        keep = Path(os.environ["ROLEBENCH_SCREENSHOT_DIR"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, keep / name)
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
@@ -114,7 +116,7 @@ def _names(page) -> list[str]:
 @pytest.mark.slow
 def test_page_renders_offline_and_fits_1400_px(page):
     assert page.title() == "RoleBench leaderboard"
-    assert _names(page)[:5] == ["model-a", "model-c", "base-7b+model-b", "model-i", XSS]
+    assert _names(page)[:6] == ["model-a", "RoleGPT", "model-c", "base-7b+model-b", "model-i", XSS]  # one order
     widths = page.evaluate("""() => { const w = document.querySelector('.table-wrap'), d = document.documentElement;
                                       return [d.scrollWidth, d.clientWidth, w.scrollWidth, w.clientWidth]; }""")
     assert widths[0] <= widths[1] and widths[2] <= widths[3], widths  # no horizontal scroll, page or table
@@ -225,3 +227,61 @@ def test_screenshots_are_the_whole_page_at_1400_px_folded_or_not(page, tmp_path)
     unfolded = page.evaluate(size)
     assert unfolded[0] == 1400  # the wider table scrolls inside its frame; the page itself never does
     assert _shot(page, "leaderboard-splits.png", tmp_path) == (1400, unfolded[1]) and unfolded[1] >= folded[1]
+
+
+WIDTHS = (1400, 800, 390)  # a desktop, half a screen, a phone
+FITS = """() => { const d = document.documentElement, w = document.querySelector('#board')?.closest('.table-wrap');
+                   return [d.scrollWidth, d.clientWidth, w ? w.scrollWidth : 0, w ? w.clientWidth : 0]; }"""
+
+
+def _reachable(page, selectors: list[str], width: int) -> None:
+    """Each control is shown, inside the screen's width, and takes input."""
+    for selector in selectors:
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("splits", [False, True], ids=["main", "per-split"])
+def test_the_board_fits_every_width_in_both_views(browser, site, tmp_path, width, splits):
+    page = _open(browser, (site / "index.html").as_uri(), width)
+    if splits:
+        page.check("#show-splits")
+    page_width, client, table, frame = page.evaluate(FITS)
+    assert page_width == client == width  # the page never scrolls sideways
+    if width == 1400:
+        assert table <= frame, (table, frame)  # no column needs scrolling on a desktop, in either view
+    _reachable(page, ["#filter", "#show-reported", "#show-splits", "#board thead th[data-key='score'] button"], width)
+    shown = page.eval_on_selector_all("#board thead tr.cols th", "(ths) => ths.filter(t => t.offsetParent !== null)"
+                                                                 ".map(t => t.dataset.key || t.textContent.trim())")
+    if splits:  # the paper's tables in place of the tests and judges
+        assert {"en_spe", "zh_cus", "rougeL_f"} <= set(shown) and "Δ above" not in shown
+        assert not any(k.startswith("judge:") for k in shown)
+    else:
+        assert "Δ above" in shown and "en_spe" not in shown and any(k.startswith("judge:") for k in shown)
+    name = f"board-{width}{'-splits' if splits else ''}.png"
+    assert _shot(page, name, tmp_path)[0] == width
+    page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_item_browser_fits_every_width(browser, site, tmp_path, width):
+    page = _open(browser, (site / "items.html").as_uri(), width)
+    page_width, client, _, _ = page.evaluate(FITS)
+    assert page_width == client == width
+    _reachable(page, ["#task", "#role", "#q", "#list li:first-child button"], width)
+    page.fill("#q", "Question 7")
+    page.click("#list li:first-child button")
+    assert page.locator("#detail h2.question").text_content().startswith("Question 7")
+    assert page.evaluate(FITS)[0] == width  # an open item with long answers does not widen the page either
+    assert _shot(page, f"items-{width}.png", tmp_path)[0] == width
+    page.close()
+
+
+def test_the_search_box_keeps_the_rows_whose_name_holds_every_word(page):
+    page.fill("#filter", "model")
+    assert _names(page) == ["model-a", "model-c", "base-7b+model-b", "model-i"]  # not the paper rows
+    page.fill("#filter", "7B MODEL")  # any case; the run's full name counts too
+    assert _names(page) == ["base-7b+model-b"]
+    page.fill("#filter", "")
+    assert len(_names(page)) > 3
