@@ -83,7 +83,10 @@ def build_venv(where: Path, torch: str) -> Path:
     env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}
     pip = [str(python), "-m", "pip", "install", "-q", "--upgrade"]
     subprocess.run(pip + [f"torch=={torch}", "setuptools", "wheel"], check=True, env=env)
-    subprocess.run(pip + ["--upgrade-strategy", "eager", f"{REPO}[dev]"], check=True, env=env)
+    # An eager upgrade would replace the pinned torch by the newest (a CUDA build: gigabytes); hold it.
+    hold = where / "torch-pin.txt"
+    hold.write_text(f"torch=={torch}\n", encoding="utf-8")
+    subprocess.run(pip + ["--upgrade-strategy", "eager", "-c", str(hold), f"{REPO}[dev]"], check=True, env=env)
     return python
 
 
