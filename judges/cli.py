@@ -8,16 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rolebench_eval.errors import EXIT_OK, InputError
+from rolebench_eval.errors import EXIT_OK
 from rolebench_eval.llm.budget import budget_from_args
-from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
+from rolebench_eval.llm.config import add_llm_arguments, number_arg, overrides_from_args
 
 EPILOG = """\
 examples:
-  # OpenAI (key from $OPENAI_API_KEY), paper-style win rate against RoleGPT:
-  rolebench-eval judge out/ --judge rank --model gpt-4o --dry-run
+  # OpenAI (key from $OPENAI_API_KEY), paper-style win rate of a model's run against RoleGPT:
+  rolebench-eval judge runs/my-model --judge rank --model gpt-4o --dry-run
   # the paper's joint ranking: several checkpoints and RoleGPT ranked in one prompt per item
   rolebench-eval judge out/model-a out/model-b out/model-c --judge rank --model gpt-4o
+  # ... on the items every run answered (else k varies where a run lacks an item)
+  rolebench-eval judge out/model-a out/model-b --judge rank --common-items --model gpt-4o
   # Table 7: one model's zero-shot, _fewshot and _dialogue runs ranked together
   rolebench-eval judge out/ --judge rank --across-variants --model gpt-4o
   rolebench-eval judge out/ --judge rank --model gpt-4o --max-cost 5 --price-input 2.5 --price-output 10
@@ -43,15 +45,21 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--judge", required=True, help="a built-in judge (rank, pairwise, rubric) or a judge folder")
     p.add_argument("--baseline", default="rolegpt",
                    help="'rolegpt' (the dataset's RoleGPT answers, default) or another model's lm-eval output")
-    p.add_argument("--max-systems", type=int,
+    p.add_argument("--max-systems", **number_arg(int, 2),
                    help="rank: most systems (runs + baseline) ranked in one prompt (else the judge config, 5)")
     p.add_argument("--across-variants", action="store_true",
                    help="rank: put the zero-shot, _fewshot and _dialogue runs of a split in one prompt per "
                         "item (the paper's Table 7), each run a system per variant ('run [fewshot]')")
+    p.add_argument("--common-items", action="store_true",
+                   help="rank: rank only the items every run answered (else an item a run lacks is ranked "
+                        "among the systems that have it, and k varies)")
+    p.add_argument("--allow-identical", action="store_true",
+                   help="judge a run whose answers are all the baseline's own (the rolegpt replay against "
+                        "RoleGPT): refused otherwise, since the judge would compare identical answers")
     p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
     add_llm_arguments(p, defaults_from="the judge config",
                       model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
-    p.add_argument("--limit", type=int, help="judge only the first N items of each task")
+    p.add_argument("--limit", **number_arg(int, 1), help="judge only the first N items of each task")
     p.set_defaults(func=main)
     return p
 
@@ -62,7 +70,8 @@ def _options(args: argparse.Namespace):
     caps, prices = budget_from_args(args)
     return JudgeOptions(judge=args.judge, baseline=args.baseline, out=args.out, cache=args.cache, caps=caps,
                         prices=prices, limit=args.limit, max_systems=args.max_systems,
-                        across_variants=args.across_variants, dry_run=args.dry_run,
+                        across_variants=args.across_variants, common_items=args.common_items,
+                        allow_identical=args.allow_identical, dry_run=args.dry_run,
                         progress=not args.no_progress, client=overrides_from_args(args))
 
 
@@ -74,6 +83,12 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _k(summary: dict) -> str:
+    """rank: the systems in its prompts, "2-3" when the runs cover different items; else "-"."""
+    low, high = summary["n_systems_min"], summary["n_systems_max"]
+    return "-" if high is None else str(high) if low == high else f"{low}-{high}"
+
+
 def _table(summaries: list[dict]) -> str:
     from tabulate import tabulate
 
@@ -82,10 +97,10 @@ def _table(summaries: list[dict]) -> str:
     rows = []
     for s in summaries:
         headline, ci, lc, detail = get(s["protocol"]).table_cells(s)
-        rows.append([s["model"], s["task"], s["judge"], s["n_total"], s["n_parsed"], s["n_parse_failures"],
+        rows.append([s["model"], s["task"], s["judge"], _k(s), s["n_total"], s["n_parsed"], s["n_parse_failures"],
                      s["n_skipped_no_baseline"], _fmt(headline), _fmt(ci), _fmt(lc), _fmt(detail),
                      _fmt(s["rouge_agreement"])])
-    headers = ["model", "task", "judge", "n", "parsed", "parse fail", "no baseline", "win rate | rubric mean",
+    headers = ["model", "task", "judge", "k", "n", "parsed", "parse fail", "no baseline", "win rate | rubric mean",
                "95% CI", "LC win rate", "flip | rank | break", "tau vs ROUGE"]
     return tabulate(rows, headers=headers)
 
@@ -94,13 +109,12 @@ def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
     from .run import check_usable, judge_outputs
 
-    if args.max_systems is not None and args.max_systems < 2:
-        raise InputError("--max-systems", None, None, f"expected at least 2, got {args.max_systems}")
     report = judge_outputs(args.inputs, _options(args))
     if report.estimate is not None:
         for unit in report.units:
             print(f"{unit.model} / {unit.task}: {len(unit.items)} items to judge, "
-                  f"{len(unit.skipped)} without a baseline answer (skipped)")
+                  f"{len(unit.skipped)} without a baseline answer (skipped)"
+                  + (f", {len(unit.not_common)} not answered by every run (skipped)" if unit.not_common else ""))
         print("\n".join(report.estimate.lines()))
         return EXIT_OK
     print(_table(report.summaries))

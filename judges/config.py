@@ -4,9 +4,10 @@
 loads any folder with the same layout. The folder's config is merged over the shared
 defaults (``judges/defaults.yaml``) section by section; its ``protocol`` names the protocol
 object (``judges/protocols/<name>.py``), which validates its own config section (named like
-the protocol, e.g. ``rubric:``). Prompts are Jinja2 templates rendered with
-``StrictUndefined`` (a misspelt variable is an error, not an empty string). The variables
-are listed in judges/README.md.
+the protocol, e.g. ``rubric:``). Prompts are Jinja2 templates rendered in jinja2's sandbox
+(judge folders are data people share: a template that reaches for Python internals is an
+error naming its file, and nothing of it runs) with ``StrictUndefined`` (a misspelt variable
+is an error, not an empty string). The variables are listed in judges/README.md.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Judge:
     request: dict = field(default_factory=dict)
     prices: Prices = field(default_factory=Prices)
     prompts: dict[str, dict[str, str]] = field(default_factory=dict)
+    prompt_files: dict[str, dict[str, Path]] = field(default_factory=dict)  # where each template came from
     settings: dict | None = None
     config_hash: str = ""
 
@@ -69,20 +71,40 @@ class Judge:
     def render(self, **variables: Any) -> list[dict[str, str]]:
         """The chat messages of one judge request, in the language ``variables["lang"]``."""
         lang = variables.get("lang")
+        if lang not in self.prompts:
+            raise JudgeConfigError(self.folder / "config.yaml", None, "prompts", f"no {lang!r} prompts")
+        return [{"role": part, "content": self._render(lang, part, variables)} for part in ("system", "user")]
+
+    def _render(self, lang: str, part: str, variables: dict) -> str:
+        """One template rendered, or one error naming its file (a user's template is input, not code)."""
+        import jinja2
+
         try:
-            templates = self.prompts[lang]
-        except KeyError:
-            raise JudgeConfigError(self.folder / "config.yaml", None, "prompts", f"no {lang!r} prompts") from None
-        return [{"role": "system", "content": _template(templates["system"]).render(**variables).strip()},
-                {"role": "user", "content": _template(templates["user"]).render(**variables).strip()}]
+            return _template(self.prompts[lang][part]).render(**variables).strip()
+        except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as err:
+            where = self.prompt_files.get(lang, {}).get(part, self.folder / "config.yaml")
+            raise JudgeConfigError(where, None, None, _template_problem(err)) from None
+
+
+def _template_problem(err: Exception) -> str:
+    import jinja2.sandbox
+
+    if isinstance(err, jinja2.sandbox.SecurityError):
+        return (f"the template reaches for Python internals ({err}); judge templates are rendered in jinja2's "
+                "sandbox and may use only their variables and filters (judges/README.md)")
+    if isinstance(err, jinja2.UndefinedError):
+        return f"{err} (the variables a template gets are listed in judges/README.md)"
+    return f"the template failed to render: {type(err).__name__}: {err}"
 
 
 @lru_cache(maxsize=64)
 def _template(source: str):
-    """A compiled Jinja2 template (compiled once per source text)."""
+    """A compiled Jinja2 template (compiled once per source text), for jinja2's immutable sandbox."""
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                        autoescape=False)
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
     return env.from_string(source)
 
@@ -118,20 +140,28 @@ def _client_keys() -> set[str]:
     return {f.name for f in dataclasses.fields(ClientConfig)} - {"model", "base_url", "api_key_env"}
 
 
-def _load_prompts(folder: Path, where: Path, spec: Any) -> dict[str, dict[str, str]]:
+def _load_prompts(folder: Path, where: Path, spec: Any) -> tuple[dict, dict]:
+    """The template sources and their files by language and part; a template that does not compile
+    is an error naming its file and line."""
+    import jinja2
+
     spec = _check_keys(where, "prompts", spec, set(LANGS))
-    prompts = {}
+    prompts, files_of = {}, {}
     for lang in LANGS:
         files = _check_keys(where, f"prompts.{lang}", spec.get(lang), {"system", "user"})
         if set(files) != {"system", "user"}:
             raise JudgeConfigError(where, None, f"prompts.{lang}", "needs 'system' and 'user' template files")
-        prompts[lang] = {}
+        prompts[lang], files_of[lang] = {}, {}
         for part, filename in files.items():
             path = folder / str(filename)
             if not path.is_file():
                 raise JudgeConfigError(where, None, f"prompts.{lang}.{part}", f"file {path} not found")
-            prompts[lang][part] = path.read_text(encoding="utf-8")
-    return prompts
+            prompts[lang][part], files_of[lang][part] = path.read_text(encoding="utf-8"), path
+            try:
+                _template(prompts[lang][part])
+            except jinja2.TemplateSyntaxError as err:
+                raise JudgeConfigError(path, err.lineno, None, f"invalid template: {err.message}") from None
+    return prompts, files_of
 
 
 def _read_yaml(where: Path) -> Any:
@@ -176,7 +206,7 @@ def load_judge(name_or_path: str | os.PathLike) -> Judge:
     raw = _check_keys(where, "(top level)", raw, _TOP_KEYS | {protocol})
     config = _merged(raw, protocol)
     client_keys = _client_keys()
-    prompts = _load_prompts(folder, where, config.get("prompts"))
+    prompts, prompt_files = _load_prompts(folder, where, config.get("prompts"))
     prices = _check_keys(where, "prices", config.get("prices"), _PRICES)
     return Judge(
         name=folder.name, folder=folder, protocol=protocol, description=config.get("description") or "",
@@ -185,6 +215,6 @@ def load_judge(name_or_path: str | os.PathLike) -> Judge:
         decoding=_check_keys(where, "decoding", config.get("decoding"), client_keys),
         request=_check_keys(where, "request", config.get("request"), client_keys),
         prices=Prices(prices.get("input_per_million"), prices.get("output_per_million")),
-        prompts=prompts, settings=protocols.get(protocol).check_settings(where, config.get(protocol)),
+        prompts=prompts, prompt_files=prompt_files, settings=protocols.get(protocol).check_settings(where, config.get(protocol)),
         config_hash=_config_hash(config, prompts),
     )

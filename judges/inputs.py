@@ -113,6 +113,34 @@ def ranked_with(task: str) -> tuple[str, str | None]:
     return task_of_split(known.split.name).name, VARIANTS[known.family]
 
 
+def check_variants(units: Sequence[Unit], inputs: Sequence[str | os.PathLike]) -> None:
+    """``across_variants`` needs a split with two of its variants among the runs (else it would be a
+    plain rank, silently): an :class:`InputError` naming the tasks it looked for."""
+    found: dict[str, set[str]] = {}
+    for unit in units:
+        found.setdefault(unit.group or unit.task, set()).add(unit.task)
+    if any(len(variants) > 1 for variants in found.values()):
+        return
+    have = {task for variants in found.values() for task in variants}
+    looked = sorted(t for t in tasks(custom=True, family=None) if ranked_with(t)[0] in found and t not in have)
+    raise InputError("--across-variants", None, None, "ranks a split's zero-shot, _fewshot and _dialogue runs "
+                     f"together, but no split has two of them in {', '.join(map(str, inputs))}: found "
+                     f"{', '.join(sorted(have))}; looked for {', '.join(looked) or 'a prompting-study variant'}")
+
+
+def refuse_identical(units: Sequence[Unit]) -> None:
+    """A candidate whose every answer is the baseline's own (the ``rolegpt`` replay against RoleGPT,
+    a run given as its own baseline) would pay for a judge to compare identical texts: an
+    :class:`InputError` naming its samples file, unless asked for (``allow_identical``)."""
+    for unit in units:
+        if unit.baseline_name and unit.items and all(
+                item.candidate.strip() == (item.baseline or "").strip() for item in unit.items):
+            raise InputError(unit.path, None, None, f"every answer of {unit.system} ({len(unit.items)} items of "
+                             f"{unit.task}) is the baseline's ({unit.baseline_name}) own, so judging it compares "
+                             "identical answers; judge a model's run, or pass --allow-identical to measure the "
+                             "judge on identical answers")
+
+
 def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str,
                 limit: int | None = None, across_variants: bool = False) -> list[Unit]:
     """Read every samples file and pair each candidate answer with its baseline answer.
@@ -147,4 +175,6 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
                 log.warning("%s: %d of %d items have no %s answer; they are skipped, not judged",
                             path, len(left_out), len(samples), what)
         units.append(unit)
+    if across_variants:
+        check_variants(units, inputs)
     return units

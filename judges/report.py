@@ -37,7 +37,8 @@ def annotation(item: Item, status: str, judge_model: str, **fields: Any) -> dict
     """One annotations line.
 
     ``status`` is judged, parse_error (also a refusal: ``refused`` is true),
-    skipped_no_baseline, skipped_no_answer (the candidate logged no answer) or pending
+    skipped_no_baseline, skipped_no_answer (the candidate logged no answer),
+    skipped_not_common (rank --common-items: another run lacks the item) or pending
     (not judged yet: budget reached or request failed). The fields not given here take their
     defaults (null, ``refused`` false) from the schema when written.
     """
@@ -97,6 +98,7 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
         "n_total": len(records), "n_judged": count["judged"] + count["parse_error"], "n_parsed": count["judged"],
         "n_parse_failures": count["parse_error"], "n_refusals": sum(1 for r in records if r.get("refused")),
         "n_skipped_no_baseline": count["skipped_no_baseline"], "n_skipped_no_answer": count["skipped_no_answer"],
+        "n_skipped_not_common": count["skipped_not_common"],
         "n_pending": count["pending"], "complete": count["pending"] == 0,
     }
     if systems:

@@ -29,7 +29,7 @@ from rolebench_eval.metrics import rouge_l
 
 from . import report
 from .config import MODEL_ENV, Judge, JudgeConfigError, load_judge
-from .inputs import build_units
+from .inputs import build_units, refuse_identical
 from .protocols import Item, Job, Unit
 from .protocols.base import judge_job
 
@@ -65,8 +65,18 @@ class JudgeOptions:
     limit: int | None = None
     max_systems: int | None = None
     across_variants: bool = False  # rank: the zero-shot, _fewshot and _dialogue runs in one prompt
+    common_items: bool = False  # rank: only the items every run answered
+    allow_identical: bool = False  # judge a run whose answers are the baseline's own
     dry_run: bool = False
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        """The judge's own numbers (the client checks its settings): a bad one is one line, exit status 2."""
+        for name, low in (("limit", 1), ("max_systems", 2)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise InputError(f"--{name.replace('_', '-')}", None, None,
+                                 f"expected a whole number >= {low}, got {value!r}")
 
 
 @dataclass
@@ -93,14 +103,16 @@ def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
     return ClientConfig.layered(config, options, opts.client, {"model": model})
 
 
-def plan_jobs(units: list[Unit], judge: Judge, max_systems: int | None = None) -> list[Job]:
+def plan_jobs(units: list[Unit], judge: Judge, max_systems: int | None = None,
+              common_items: bool = False) -> list[Job]:
     """The protocol's jobs, task by task (the joint rank puts every run of a task, and across
     variants every variant of it, in one prompt)."""
     by_task: dict[str, list[Unit]] = {}
     for unit in units:
         by_task.setdefault(unit.group or unit.task, []).append(unit)
     return [job for task_units in by_task.values()
-            for job in judge.impl.jobs(task_units, judge, {"max_systems": max_systems})]
+            for job in judge.impl.jobs(task_units, judge, {"max_systems": max_systems,
+                                                           "common_items": common_items})]
 
 
 def configured_decoding(config: ClientConfig) -> dict:
@@ -132,6 +144,7 @@ def _records(judge: Judge, config: ClientConfig, units: list[Unit], jobs: list[J
     for n, unit in enumerate(units):
         records[n] += [report.annotation(i, "skipped_no_baseline", config.model) for i in unit.skipped]
         records[n] += [report.annotation(i, "skipped_no_answer", config.model) for i in unit.no_answer]
+        records[n] += [report.annotation(i, "skipped_not_common", config.model) for i in unit.not_common]
         records[n].sort(key=lambda r: r["doc_id"])
     return records
 
@@ -143,16 +156,25 @@ def _meta(judge: Judge, config: ClientConfig, unit: Unit, stopped: str | None) -
             "role_description": ROLE_DESCRIPTION, "samples_file": str(unit.path), "stopped": stopped}
 
 
+def _check_rank_options(judge: Judge, opts: JudgeOptions) -> None:
+    """The options that shape the joint ranking need the rank protocol."""
+    for flag, given, what in (("--across-variants", opts.across_variants, "ranks the variants of a task together"),
+                              ("--common-items", opts.common_items, "ranks only the items every run answered")):
+        if given and judge.protocol != "rank":
+            raise InputError(flag, None, None, f"{what}: it needs --judge rank (or a judge folder of protocol "
+                             f"rank), not {judge.name} ({judge.protocol})")
+
+
 def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> JudgeReport:
     """Judge lm-eval outputs; writes annotations and summaries unless ``opts.dry_run``."""
     judge = load_judge(opts.judge)
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
-    if opts.across_variants and judge.protocol != "rank":
-        raise InputError("--across-variants", None, None, "ranks the variants of a task together: it needs "
-                         f"--judge rank (or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
+    _check_rank_options(judge, opts)
     units = build_units(inputs, judge, opts.baseline, opts.limit, opts.across_variants)
-    jobs = plan_jobs(units, judge, opts.max_systems)
+    if not opts.allow_identical:
+        refuse_identical(units)
+    jobs = plan_jobs(units, judge, opts.max_systems, opts.common_items)
     plan = [judge.impl.requests(judge, job) for job in jobs]
     flat = [messages for requests in plan for messages in requests]
     result = JudgeReport(units)
@@ -206,6 +228,7 @@ def _nothing_judged(summaries: list[dict]) -> None:
     total = sum(s["n_total"] for s in summaries)
     no_base = sum(s["n_skipped_no_baseline"] for s in summaries)
     no_answer = sum(s["n_skipped_no_answer"] for s in summaries)
+    not_common = sum(s["n_skipped_not_common"] for s in summaries)
     baselines = sorted({str(s["baseline"]) for s in summaries if s["n_skipped_no_baseline"]})
     hint = []
     if no_base:
@@ -213,5 +236,7 @@ def _nothing_judged(summaries: list[dict]) -> None:
                     "baseline file, or a --baseline run lacking these items)")
     if no_answer:
         hint.append(f"{no_answer} have no candidate answer (the run logged none)")
+    if not_common:
+        hint.append(f"{not_common} were not answered by every run (--common-items)")
     raise NothingUsable(f"nothing was judged: of {total} items, " + ("; ".join(hint) or "none to judge")
                         + "; the summaries were written with no win rate")

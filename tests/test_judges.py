@@ -242,6 +242,31 @@ def test_unknown_judge_and_undefined_template_variable(tmp_path):
         _requests(load_judge(folder), item)
 
 
+@pytest.mark.parametrize("template, problem", [
+    ("{{ ''.__class__.__mro__ }}", "reaches for Python internals"),
+    ("{{ cycler.__init__.__globals__.os.system('touch ' ~ marker) }}", "reaches for Python internals"),
+    ("{{ question.__class__.__subclasses__() }}", "reaches for Python internals"),
+    ("{{ 1 / 0 }}", "ZeroDivisionError"),
+])
+def test_a_template_reaching_for_python_internals_is_one_error_naming_its_file(tmp_path, template, problem):
+    """Judge folders are shared data: templates render in jinja2's sandbox, and nothing of a hostile one runs."""
+    folder = _copy_judge(tmp_path)
+    marker = tmp_path / "PWNED"
+    (folder / "user_en.jinja").write_text(template.replace("marker", repr(str(marker))), encoding="utf-8")
+    judge = load_judge(folder)
+    with pytest.raises(JudgeConfigError) as err:
+        _requests(judge, protocols.Item(0, "R", "q", "en", "general", ("r",), "p", "c", "b"))
+    assert str(err.value).startswith(f"{folder / 'user_en.jinja'}: ") and problem in str(err.value)
+    assert "\n" not in str(err.value) and not marker.exists()
+
+
+def test_a_template_that_does_not_compile_names_its_file_and_line(tmp_path):
+    folder = _copy_judge(tmp_path)
+    (folder / "system_zh.txt").write_text("line one\n{% if %}\n", encoding="utf-8")
+    with pytest.raises(JudgeConfigError, match=f"^{folder / 'system_zh.txt'}:2: invalid template"):
+        load_judge(folder)
+
+
 def test_a_judge_folder_overrides_the_shared_defaults(tmp_path):
     folder = _copy_judge(tmp_path, "rank")
     config = folder / "config.yaml"

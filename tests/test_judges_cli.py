@@ -193,3 +193,43 @@ def test_no_verdict_parsed_exits_5_after_writing_the_files(llm_server, tmp_path)
     first = tmp_path / "out" / "fake__cand-7b" / "rolebench_general_zh" / "rank" / "annotations.jsonl"
     assert str(first) in error[0]  # where the first failure is (tasks in name order)
     assert srv.count("ok") == 9
+
+
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    from rolebench_eval.cli import main
+
+    try:
+        code = main(["judge", str(OUT), "--model", "judge-m", "--no-progress", *args])
+    except SystemExit as exit_:  # argparse's own exit
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--limit", "-1", "expected a whole number >= 1"), ("--limit", "0", "expected a whole number >= 1"),
+    ("--limit", "1.5", "expected a whole number >= 1"), ("--max-systems", "1", "expected a whole number >= 2"),
+    ("--max-systems", "nan", "expected a whole number >= 2"),
+])
+def test_the_judges_own_numeric_flags_are_one_line_exit_2(capsys, tmp_path, flag, value, expected):
+    code, err = _cli(capsys, "--judge", "rank", "--out", str(tmp_path / "out"), "--dry-run", flag, value)
+    assert (code, err) == (2, f"rolebench-eval judge: error: argument {flag}: {expected}, got {value!r}\n")
+
+
+def test_a_hostile_template_stops_a_dry_run_naming_its_file_and_runs_nothing(capsys, tmp_path, monkeypatch):
+    """A judge folder is shared data: its template renders in jinja2's sandbox, even under --dry-run."""
+    import shutil
+
+    from rolebench_eval.judges.config import load_judge
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    folder = tmp_path / "shared_judge"
+    shutil.copytree(load_judge("pairwise").folder, folder)
+    marker = tmp_path / "PWNED"
+    (folder / "user_en.jinja").write_text(
+        "{{ cycler.__init__.__globals__.os.system('touch %s') }} {{ answer_a }}" % marker, encoding="utf-8")
+    code, err = _cli(capsys, "--judge", str(folder), "--out", str(tmp_path / "out"), "--dry-run",
+                     "--cache", str(tmp_path / "cache.sqlite"), "--base-url", "http://127.0.0.1:9/v1")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"rolebench-eval judge: error: {folder / 'user_en.jinja'}: the template reaches for "
+                          "Python internals")
+    assert not marker.exists() and not (tmp_path / "out").exists()

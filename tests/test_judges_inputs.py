@@ -210,3 +210,103 @@ def test_across_variants_needs_the_rank_protocol(llm_server, tmp_path):
     with pytest.raises(InputError, match="--across-variants: .* needs --judge rank"):
         judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, "pairwise", across_variants=True))
     assert srv.requests() == []
+
+
+def test_across_variants_without_a_variant_run_names_what_it_looked_for(llm_server, tmp_path):
+    from rolebench_eval.errors import InputError
+
+    write_run(tmp_path / "runs" / "org__m", "org/m", TASK, [_doc("qid-1: a?", "BASE a")], ["ZERO a"])
+    srv = llm_server({"default_reply": "x"}, expected_key=KEY)
+    with pytest.raises(InputError) as err:
+        judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, across_variants=True, dry_run=True))
+    assert str(err.value) == (
+        f"--across-variants: ranks a split's zero-shot, _fewshot and _dialogue runs together, but no split has two "
+        f"of them in {tmp_path / 'runs'}: found {TASK}; looked for {TASK}_dialogue, {TASK}_fewshot")
+    assert err.value.exit_code == 2 and srv.requests() == []
+
+
+# ------------------------------------------------------------------ runs that cover different items (rank)
+
+
+def _uneven(root: Path) -> None:
+    """alfa answered qid-1 and qid-2, brav only qid-1."""
+    docs = [_doc("qid-1: where is the tide?", "BASE tide"), _doc("qid-2: what is a barnacle?", "BASE barnacle")]
+    write_run(root / "runs" / "org__alfa", "org/alfa", TASK, docs, ["ALFA tide", "ALFA barnacle"])
+    write_run(root / "runs" / "org__brav", "org/brav", TASK, docs[:1], ["BRAV tide"])
+
+
+def test_runs_covering_different_items_warn_and_report_k(llm_server, tmp_path, caplog):
+    _uneven(tmp_path)
+    srv = llm_server({"rules": [_ranks("qid-1:", {"ALFA": 1, "BRAV": 2, "BASE": 3}),
+                                _ranks("qid-2:", {"BASE": 1, "ALFA": 2})]}, expected_key=KEY)
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"):
+        report = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path))
+    warned = [r.getMessage() for r in caplog.records if "cover different items" in r.getMessage()]
+    assert warned == [f"{TASK}: the runs cover different items (org/alfa: 2, org/brav: 1 answered); 1 of 2 prompts "
+                      "rank fewer than all 3 systems, so the mean ranks mix k (see n_systems_min/_max); pass "
+                      "--common-items to rank only the items every run answered"]
+    by = {s["model"]: s for s in report.summaries}
+    assert (by["org/alfa"]["n_systems_min"], by["org/alfa"]["n_systems_max"], by["org/alfa"]["mean_rank"]) == (2, 3, 1.5)
+    assert (by["org/brav"]["n_systems_min"], by["org/brav"]["n_systems_max"]) == (3, 3)
+    from rolebench_eval.judges.cli import _table
+
+    table = _table(report.summaries).splitlines()
+    assert table[0].split()[:5] == ["model", "task", "judge", "k", "n"]
+    assert table[2].split()[:5] == ["org/alfa", TASK, "rank", "2-3", "2"]
+    assert table[3].split()[:5] == ["org/brav", TASK, "rank", "3", "1"]
+
+
+def test_common_items_ranks_only_the_items_every_run_answered(llm_server, tmp_path, caplog):
+    _uneven(tmp_path)
+    srv = llm_server({"rules": [_ranks("qid-1:", {"ALFA": 1, "BRAV": 2, "BASE": 3}),
+                                _ranks("qid-2:", {"BASE": 1, "ALFA": 2})]}, expected_key=KEY)
+    with caplog.at_level(logging.WARNING, logger="rolebench_eval"):
+        report = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, common_items=True))
+    assert not [r for r in caplog.records if "cover different items" in r.getMessage()]
+    assert [e["rule"] for e in srv.requests()] == ["qid-1:"]
+    alfa = next(s for s in report.summaries if s["model"] == "org/alfa")
+    assert (alfa["n_total"], alfa["n_judged"], alfa["n_skipped_not_common"], alfa["n_systems_min"],
+            alfa["n_systems_max"], alfa["win_rate"], alfa["mean_rank"]) == (2, 1, 1, 3, 3, 1.0, 1.0)
+    assert [r["status"] for r in _rows(tmp_path, "org__alfa", TASK)] == ["judged", "skipped_not_common"]
+
+
+def test_common_items_needs_the_rank_protocol(llm_server, tmp_path):
+    from rolebench_eval.errors import InputError
+
+    _uneven(tmp_path)
+    srv = llm_server({"default_reply": "x"}, expected_key=KEY)
+    with pytest.raises(InputError, match="^--common-items: .* needs --judge rank"):
+        judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, "pairwise", common_items=True))
+
+
+# ------------------------------------------------------------------ a candidate that is the baseline
+
+
+def test_a_run_whose_answers_are_the_baselines_own_is_refused_unless_asked_for(llm_server, tmp_path):
+    from rolebench_eval.errors import InputError
+
+    docs = [_doc("qid-1: a?", "BASE a"), _doc("qid-2: b?", " BASE b\n"), _doc("qid-3: c?", None)]
+    path = write_run(tmp_path / "runs" / "rolegpt", "rolegpt", TASK, docs, ["BASE a", "BASE b", "BASE c"])
+    srv = llm_server({"rules": [_ranks("qid-", {"BASE": 1})], "default_reply": "[[C]]"}, expected_key=KEY)
+    for judge in ("rank", "pairwise"):
+        with pytest.raises(InputError) as err:
+            judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, judge, dry_run=True))
+        assert str(err.value) == (
+            f"{path}: every answer of rolegpt (2 items of {TASK}) is the baseline's (rolegpt) own, so judging it "
+            "compares identical answers; judge a model's run, or pass --allow-identical to measure the judge on "
+            "identical answers")
+    assert srv.requests() == []
+    asked = judge_outputs([str(tmp_path / "runs")], _opts(srv, tmp_path, "pairwise", allow_identical=True))
+    assert (asked.summaries[0]["n_judged"], asked.summaries[0]["win_rate"]) == (2, 0.5)
+    # one answer of its own is a model's run: judged without the flag
+    write_run(tmp_path / "other" / "m", "org/m", TASK, docs, ["BASE a", "MINE b", "x"])
+    judge_outputs([str(tmp_path / "other")], _opts(srv, tmp_path / "o", "pairwise", dry_run=True))
+
+
+@pytest.mark.parametrize("field, value", [("limit", 0), ("limit", -1), ("max_systems", 1), ("limit", 2.5)])
+def test_the_judges_own_numbers_are_checked(field, value):
+    from rolebench_eval.errors import InputError
+
+    flag = "--" + field.replace("_", "-")
+    with pytest.raises(InputError, match=f"^{flag}: expected a whole number >= "):
+        JudgeOptions(judge="rank", **{field: value})

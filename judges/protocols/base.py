@@ -72,6 +72,7 @@ class Unit:
     k_range: tuple[int, int] | None = None  # rank: fewest and most systems in one of its prompts
     group: str | None = None  # the task whose items it is ranked with (itself unless across variants)
     variant: str | None = None  # across variants: "zero-shot", "fewshot" or "dialogue"
+    not_common: list[Item] = field(default_factory=list)  # rank --common-items: items another run lacks
 
     @property
     def system(self) -> str:

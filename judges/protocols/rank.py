@@ -18,11 +18,14 @@ list of ``{"model", "reason", "rank"}`` (a Python literal or JSON; ties allowed)
 
 Settings (config section ``rank``): ``max_systems`` (default 5; more systems in one task
 is an error) and ``order_seed``. With one input this is candidate vs baseline, k = 2.
+When the runs cover different items, k varies across a run's prompts (a warning says so);
+``common_items`` (``--common-items``) ranks only the items every run answered.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from ..parsing import ParseError, parse_ranking
 from .base import OUTCOME_SCORE, Item, Job, Judgment, Unit, VersusBaseline, check_keys, template_variables
 
 BASELINE = "baseline"
+log = logging.getLogger(__name__)
 
 
 def shown_order(item: Item, systems: list[tuple[str, str]], seed: int) -> list[int]:
@@ -91,12 +95,15 @@ class Rank(VersusBaseline):
             raise InputError(f"task {group}", None, None, f"{len(systems)} systems to rank in one prompt "
                              f"({', '.join(systems)}), more than max_systems={limit}; judge fewer runs at once, "
                              f"or raise --max-systems (long prompts with many answers judge worse)")
+        if options.get("common_items"):
+            keep_common(units)
         groups: dict[tuple[str, str, int], list[tuple[Unit, Item]]] = {}
         for unit in units:
             for item in unit.items:
                 groups.setdefault(item.key, []).append((unit, item))
         jobs = [Job(members) for members in groups.values()]
         _record_systems(units, jobs, systems)
+        _warn_uneven(units, jobs, group)
         return jobs
 
     def _shown(self, judge, job: Job) -> list[tuple[str, str, str]]:
@@ -141,6 +148,25 @@ class Rank(VersusBaseline):
 
     def statistics(self, parsed: list[dict], judge) -> dict:
         return {**super().statistics(parsed, judge), "mean_rank": stats.mean([r["rank"] for r in parsed])}
+
+
+def keep_common(units: list[Unit]) -> None:
+    """Rank only the items every unit answered: each unit's others move to its ``not_common``."""
+    common = set.intersection(*({item.key for item in unit.items} for unit in units))
+    for unit in units:
+        unit.not_common = [item for item in unit.items if item.key not in common]
+        unit.items = [item for item in unit.items if item.key in common]
+
+
+def _warn_uneven(units: list[Unit], jobs: list[Job], group: str) -> None:
+    """One warning when the runs cover different items: their prompts rank different numbers of
+    systems, and a run's mean rank then mixes k (its summary says n_systems_min and _max)."""
+    uneven = sum(1 for job in jobs if len(job.members) < len(units))
+    if uneven:
+        log.warning("%s: the runs cover different items (%s answered); %d of %d prompts rank fewer than all "
+                    "%d systems, so the mean ranks mix k (see n_systems_min/_max); pass --common-items to rank "
+                    "only the items every run answered", group,
+                    ", ".join(f"{u.system}: {len(u.items)}" for u in units), uneven, len(jobs), len(units) + 1)
 
 
 def _record_systems(units: list[Unit], jobs: list[Job], systems: list[str]) -> None:

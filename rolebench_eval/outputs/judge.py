@@ -30,7 +30,8 @@ Name = Annotated[str, Meta(min_length=1)]
 Count = Annotated[int, Meta(ge=0)]
 Rate = Annotated[float, Meta(ge=0, le=1)]
 Interval = Annotated[list[float], Meta(min_length=2, max_length=2)]  # [lo, hi]
-Status = Literal["judged", "parse_error", "skipped_no_baseline", "skipped_no_answer", "pending"]
+Status = Literal["judged", "parse_error", "skipped_no_baseline", "skipped_no_answer", "skipped_not_common",
+                 "pending"]
 
 
 class Header(Struct):
@@ -67,6 +68,7 @@ class JudgeSummary(Struct, kw_only=True):
     n_refusals: Count = 0
     n_skipped_no_baseline: Count = 0
     n_skipped_no_answer: Count = 0
+    n_skipped_not_common: Count = 0  # rank --common-items: items another run lacks, not ranked
     n_pending: Count = 0
     complete: bool = True
     win_rate: Annotated[Union[Rate, None], STATISTIC] = None
