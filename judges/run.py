@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
 import msgspec
 
 from rolebench_eval.errors import InputError, NothingUsable
+from rolebench_eval.llm.batch import BatchSettings, export_requests, import_outputs, run_batch_jobs
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
@@ -67,6 +69,9 @@ class JudgeOptions:
     across_variants: bool = False  # rank: the zero-shot, _fewshot and _dialogue runs in one prompt
     dry_run: bool = False
     progress: bool = True
+    batch: BatchSettings | None = None  # send as OpenAI Batch jobs (priced at its discount)
+    batch_export: str | os.PathLike | None = None  # write the uncached requests as a batch input file, send nothing
+    batch_import: str | os.PathLike | None = None  # read a batch output file into the cache first
 
 
 @dataclass
@@ -79,6 +84,8 @@ class JudgeReport:
     summaries: list[dict] = field(default_factory=list)  # each as written to its summary.json
     folders: list[Path] = field(default_factory=list)
     first_failure: tuple[Path, dict] | None = None  # (folder, annotation) of the first parse failure
+    imported: dict | None = None  # --batch-import: lines by outcome
+    exported: int | None = None  # --batch-export: requests written
 
 
 def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
@@ -148,6 +155,8 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     judge = load_judge(opts.judge)
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
+    if opts.batch is not None:
+        prices = opts.batch.prices(prices)
     if opts.across_variants and judge.protocol != "rank":
         raise InputError("--across-variants", None, None, "ranks the variants of a task together: it needs "
                          f"--judge rank (or a judge folder of protocol rank), not {judge.name} ({judge.protocol})")
@@ -157,11 +166,17 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     flat = [messages for requests in plan for messages in requests]
     result = JudgeReport(units)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
+        if opts.batch_import:
+            result.imported = import_outputs(opts.batch_import, flat, config, cache)
+        if opts.batch_export:
+            result.exported = export_requests(opts.batch_export, flat, config, cache)
+            return result
         if opts.dry_run:
             result.estimate = estimate(flat, config, cache, prices)
             return result
-        result.batch = run_batch(flat, config, cache, Budget(opts.caps, prices), progress=opts.progress,
-                                 desc=f"judge {judge.name}")
+        send = run_batch if opts.batch is None else partial(run_batch_jobs, settings=opts.batch)
+        result.batch = send(flat, config, cache, Budget(opts.caps, prices), progress=opts.progress,
+                            desc=f"judge {judge.name}")
     configured = configured_decoding(config)
     by_unit = _records(judge, config, units, jobs, plan, iter(result.batch.responses), configured)
     for n, unit in enumerate(units):

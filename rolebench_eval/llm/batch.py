@@ -1,0 +1,323 @@
+"""The same requests as :func:`~rolebench_eval.llm.client.run_batch`, sent as OpenAI Batch jobs (half the price).
+
+:func:`run_batch_jobs` keys every request as the synchronous client does and sends only the
+uncached ones, as JSONL files (``custom_id`` = the cache key) uploaded with ``files.create(purpose=
+"batch")`` and started with ``batches.create``, split at the Batch API's limits per input file
+(:data:`MAX_REQUESTS` requests, :data:`MAX_BYTES` bytes). Each job is recorded beside the cache
+(:mod:`rolebench_eval.outputs.batch`) as soon as it exists, so a killed or repeated run polls the
+same jobs and never submits a request twice. Answers land in the same cache under the same keys:
+a later run without ``--batch`` finds them.
+
+When a job ends, its output file is read into the cache, whatever the status: an expired or
+cancelled job keeps what it completed. Lines of its error file are counted and resubmitted in a
+new job, up to ``max_resubmits`` times; what is still unanswered after that (or was never run:
+a failed, expired or cancelled job) is left for a rerun, and the result says how many.
+:func:`export_requests` writes the same JSONL for ``vllm run-batch`` or any OpenAI-batch tool;
+:func:`import_outputs` reads such a tool's output file into the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from rolebench_eval.outputs.batch import (BatchJob, BatchJobs, BatchOutputLine, jobs_path, read_jobs, read_output_lines,
+                                         write_jobs)
+
+from .budget import Budget, Prices, estimate_tokens
+from .cache import ResponseCache, canonical_json, request_keys
+from .client import BatchResult, _bar
+from .config import ClientConfig, Messages
+from .request import ChatClient, EndpointError, MalformedResponse, answer_from, is_retryable, sendable
+
+log = logging.getLogger(__name__)
+#: The Batch API's limits per input file (API reference, ``batches.create``: "up to 50,000 requests,
+#: and can be up to 200 MB in size").
+MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024
+URL = "/v1/chat/completions"
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """``poll_interval`` seconds between looks at the jobs; ``max_resubmits`` new jobs for error-file
+    lines; ``discount`` the batch price as a share of the synchronous one; the per-file limits."""
+
+    poll_interval: float = 30.0
+    max_resubmits: int = 2
+    discount: float = 0.5
+    max_requests: int = MAX_REQUESTS
+    max_bytes: int = MAX_BYTES
+
+    def prices(self, prices: Prices | None) -> Prices | None:
+        """``prices`` at the batch discount (what ``--dry-run`` and ``--max-cost`` count)."""
+        if prices is None or not prices.known:
+            return prices
+        return Prices(prices.input_per_million * self.discount, prices.output_per_million * self.discount)
+
+
+def request_line(key: str, messages: Messages, config: ClientConfig) -> bytes:
+    """One line of a batch input file: the body the synchronous client would send, under its cache key."""
+    body = {"model": config.model, "messages": sendable(messages)} | config.decoding()
+    line = {"custom_id": key, "method": "POST", "url": URL, "body": body}
+    return canonical_json(line).encode("utf-8") + b"\n"
+
+
+def split_files(lines: Sequence[tuple[str, bytes]], max_requests: int, max_bytes: int) -> list[list]:
+    """``(key, line)`` pairs in files of at most ``max_requests`` lines and ``max_bytes`` bytes."""
+    files, size = [[]], 0
+    for key, line in lines:
+        if files[-1] and (len(files[-1]) == max_requests or size + len(line) > max_bytes):
+            files.append([])
+            size = 0
+        files[-1].append((key, line))
+        size += len(line)
+    return [f for f in files if f]
+
+
+def export_requests(path: str | Path, requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
+                    key_extras=None) -> int:
+    """Write the uncached requests as one batch input file; returns how many lines."""
+    from rolebench_eval.fileio import write_atomic
+
+    keys = request_keys(requests, config, key_extras)
+    cached = cache.get_many(keys)
+    todo = {k: m for k, m in zip(keys, requests) if k not in cached}
+    write_atomic(path, b"".join(request_line(k, m, config) for k, m in todo.items()))
+    return len(todo)
+
+
+def _answer(line: BatchOutputLine) -> tuple[dict | None, str | None]:
+    """(answer, None) for a line that answers, else (None, why not)."""
+    response = line.response
+    if line.error or response is None or response.status_code != 200:
+        error = line.error or ((response.body or {}).get("error") if response else None) or {}
+        status = response.status_code if response else error.get("code", "error")
+        return None, f"{status}: {error.get('message', error) if isinstance(error, dict) else error}"
+    try:
+        return answer_from(response.body or {}, {}), None
+    except MalformedResponse as err:
+        return None, f"malformed: {err}"
+
+
+def import_outputs(path: str | Path, requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
+                   key_extras=None) -> dict:
+    """Read a batch output file (``vllm run-batch``'s or OpenAI's) into the cache: counts by outcome.
+
+    Lines whose ``custom_id`` is none of these requests' keys are counted as ``foreign`` and left.
+    """
+    todo = dict(zip(request_keys(requests, config, key_extras), requests))
+    counts = {"stored": 0, "already_cached": 0, "failed": 0, "foreign": 0}
+    for _, line in read_output_lines(path):
+        if line.custom_id not in todo:
+            counts["foreign"] += 1
+            continue
+        answer, _why = _answer(line)
+        if answer is None:
+            counts["failed"] += 1
+            continue
+        answer["decoding"] = config.decoding()
+        stored = cache.put(line.custom_id, config.request_body(todo[line.custom_id]), answer)
+        counts["stored" if stored else "already_cached"] += 1
+    return counts
+
+
+class _Jobs:
+    """One ``--batch`` run: submit what no recorded job carries, poll every job until it ends, collect."""
+
+    def __init__(self, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
+                 todo: dict, bar, done: int):
+        self.client, self.config, self.cache, self.budget = ChatClient(config), config, cache, budget
+        self.settings, self.todo, self.bar, self.done0 = settings, todo, bar, done
+        self.path = None if cache.path == ":memory:" else jobs_path(cache.path)
+        self.record, self.endpoint = read_jobs(self.path) if self.path else BatchJobs(), config.endpoint_id()
+        self.reserved: dict[str, tuple] = {}
+        self.errors: dict[str, str] = {}
+        self.counts: dict[str, tuple] = {}  # job id -> (status, completed, failed, total)
+        self.n_sent = self.n_resubmitted = 0
+        self.stopped = self.stop_kind = None
+
+    def _save(self) -> None:
+        if self.path:
+            write_jobs(self.path, self.record)
+
+    def _call(self, fn, *args, **kwargs):
+        """An SDK call; a wrong key, URL or model is an :class:`EndpointError` (exit 2)."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - classified like the synchronous client's failures
+            fatal = self.client.fatal(exc)
+            if fatal is not None or not is_retryable(exc):
+                raise fatal or EndpointError(self.client.endpoint, None, None, self.client.describe(exc)) from None
+            raise
+
+    def pending(self) -> list[BatchJob]:
+        return [j for j in self.record.jobs if j.endpoint == self.endpoint and not j.collected]
+
+    def submit(self, keys: list[str], attempt: int) -> None:
+        """Reserve the budget for each request, then upload and start one job per file."""
+        chosen = []
+        for key in keys:
+            reservation = self.budget.reserve(estimate_tokens(self.todo[key]), self.config.max_tokens)
+            if reservation is None:
+                self.stopped, self.stop_kind = f"budget: {self.budget.exhausted}", "budget"
+                break
+            self.reserved[key] = reservation
+            chosen.append((key, request_line(key, self.todo[key], self.config)))
+        sdk = self.client.sdk
+        for part in split_files(chosen, self.settings.max_requests, self.settings.max_bytes):
+            data = b"".join(line for _, line in part)
+            uploaded = self._call(sdk.files.create, file=("rolebench_batch.jsonl", data), purpose="batch")
+            batch = self._call(sdk.batches.create, input_file_id=uploaded.id, endpoint=URL, completion_window="24h",
+                               metadata={"tool": "rolebench-eval"})
+            self.record.jobs.append(BatchJob(id=batch.id, endpoint=self.endpoint, model=self.config.model,
+                                             keys=[k for k, _ in part], attempt=attempt, status=batch.status))
+            self._save()  # at once: a kill from here on resumes this job, never submits it again
+            self.n_sent += len(part)
+            log.info("submitted batch %s: %d requests (attempt %d)", batch.id, len(part), attempt)
+
+    def poll(self) -> None:
+        """Look at every unfinished job until all have ended; collect each as it ends."""
+        while True:
+            for job in self.pending():
+                try:
+                    batch = self._call(self.client.sdk.batches.retrieve, job.id)
+                except Exception as exc:  # noqa: BLE001 - a transient failure: look again next round
+                    log.warning("could not look at batch %s (%s); trying again", job.id, self.client.describe(exc))
+                    continue
+                job.status, counts = batch.status, batch.request_counts
+                done = (counts.completed, counts.failed, counts.total) if counts else (0, 0, len(job.keys))
+                self.counts[job.id] = (batch.status, *done)
+                if batch.status in TERMINAL:
+                    self.collect(job, batch)
+                self._save()
+            self.show()
+            if not self.pending():
+                return
+            time.sleep(self.settings.poll_interval)
+
+    def collect(self, job: BatchJob, batch) -> None:
+        """Read the job's output and error files into the cache; resubmit error lines or leave them."""
+        answered, failed = set(), {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id:
+                for raw in self._call(self.client.sdk.files.content, file_id).text.splitlines():
+                    if raw.strip():
+                        self._store(json.loads(raw), job, answered, failed)
+        if batch.status == "failed" and batch.errors:
+            why = "; ".join(e.message or "" for e in batch.errors.data or [])
+            failed.update({k: f"batch failed: {why}" for k in job.keys if k not in answered})
+        job.collected = True
+        retry = [k for k in failed if k in self.todo and job.attempt < self.settings.max_resubmits
+                 and batch.status != "failed"]
+        self.errors.update({k: v for k, v in failed.items() if k not in retry})
+        if retry:
+            log.warning("batch %s: %d request(s) in its error file (first: %s); resubmitting them (attempt %d of %d)",
+                        job.id, len(retry), failed[retry[0]], job.attempt + 1, self.settings.max_resubmits)
+            self.n_resubmitted += len(retry)
+            self.submit(retry, job.attempt + 1)
+        left = [k for k in job.keys if k not in answered and k not in failed]
+        if left:
+            log.warning("batch %s ended %s with %d of %d requests unanswered: they are left for a rerun",
+                        job.id, batch.status, len(left), len(job.keys))
+
+    def _store(self, row: dict, job: BatchJob, answered: set, failed: dict) -> None:
+        from rolebench_eval.outputs import codec
+
+        line = codec.decode(json.dumps(row).encode(), BatchOutputLine, f"batch {job.id} output")
+        key = line.custom_id
+        answer, why = _answer(line)
+        reservation = self.reserved.pop(key, None)
+        if answer is None:
+            failed[key] = self.client.redact(why)
+            if reservation:
+                self.budget.release(reservation)
+            return
+        answer = {**answer, "text": self.client.redact(answer["text"]), "decoding": self.config.decoding()}
+        if reservation:
+            self.budget.settle(reservation, answer["prompt_tokens"], answer["completion_tokens"])
+        messages = self.todo.get(key)
+        request = self.config.request_body(messages) if messages is not None else {"batch": job.id}
+        self.cache.put(key, self.client.redact.value(request), answer)
+        answered.add(key)
+
+    def show(self) -> None:
+        """The bar: requests the jobs report done, and each job state with its count."""
+        states: dict[str, int] = {}
+        for status, *_ in self.counts.values():
+            states[status] = states.get(status, 0) + 1
+        done = len(self.cache.get_many(self.todo))
+        running = sum(c + f for s, c, f, _ in self.counts.values() if s not in TERMINAL)
+        self.bar.set_postfix_str(", ".join(f"{s} {n}" for s, n in sorted(states.items()))
+                                 + f"; failed {len(self.errors)}", refresh=False)
+        self.bar.update(min(self.bar.total, self.done0 + done + running) - self.bar.n)
+
+
+def run_batch_jobs(requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
+                   budget: Budget | None = None, settings: BatchSettings = BatchSettings(), progress: bool = True,
+                   desc: str = "requests", key_extras=None) -> BatchResult:
+    """:func:`~rolebench_eval.llm.client.run_batch` through the Batch API (see the module docstring)."""
+    keys = request_keys(requests, config, key_extras)
+    answers = cache.get_many(keys)
+    todo = {k: m for k, m in zip(keys, requests) if k not in answers}
+    result = BatchResult(keys=keys, responses=[], n_cached=len(set(keys)) - len(todo), timeout=config.timeout)
+    if todo:
+        _send(todo, config, cache, budget or Budget(), settings, result, progress, desc)
+        answers = cache.get_many(keys)
+    result.responses = [answers.get(k) for k in keys]
+    missing = len({k for k in keys if k not in answers})
+    if missing and result.stopped is None:
+        result.stopped, result.stop_kind = f"batch: {missing} request(s) left unanswered", "batch"
+    return result
+
+
+def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
+          result: BatchResult, progress: bool, desc: str) -> None:
+    with _bar(len(set(result.keys)), result.n_cached, desc, progress, ChatClient(config)) as bar:
+        jobs = _Jobs(config, cache, budget, settings, todo, bar, result.n_cached)
+        carried = {k for j in jobs.pending() for k in j.keys}
+        resumed = [j.id for j in jobs.pending() if carried & set(todo)]
+        if resumed:
+            log.info("resuming %d recorded batch job(s): %s", len(resumed), ", ".join(resumed))
+        try:
+            jobs.submit([k for k in todo if k not in carried], 0)
+            jobs.poll()
+        finally:
+            jobs.client.close()
+    result.n_sent, result.n_retries, result.errors = jobs.n_sent, jobs.n_resubmitted, jobs.errors
+    result.n_failed, result.spent, result.endpoint = len(jobs.errors), budget.spent(), jobs.client.endpoint
+    result.stopped, result.stop_kind = jobs.stopped, jobs.stop_kind
+    result.decoding = config.decoding()
+
+
+def add_batch_arguments(parser) -> None:
+    """``--batch`` and its settings, ``--batch-export`` and ``--batch-import`` (an argparse group)."""
+    from .config import number_arg
+
+    group = parser.add_argument_group("batch (OpenAI Batch API: half the price, answers within 24 h)")
+    group.add_argument("--batch", action="store_true",
+                       help="send the uncached requests as Batch jobs (recorded beside --cache: a rerun "
+                            "polls the same jobs) and wait for them")
+    group.add_argument("--batch-poll-interval", **number_arg(strict=True), default=30.0, metavar="SECONDS",
+                       help="seconds between looks at the jobs (default 30)")
+    group.add_argument("--batch-resubmits", **number_arg(int), default=2, metavar="N",
+                       help="new jobs for the lines of a job's error file (default 2); then left for a rerun")
+    group.add_argument("--batch-discount", **number_arg(), default=0.5, metavar="SHARE",
+                       help="the batch price as a share of --price-input/--price-output, for --dry-run and "
+                            "--max-cost (default 0.5)")
+    group.add_argument("--batch-export", metavar="FILE", help="write the uncached requests as a batch input "
+                       "file (for vllm run-batch or any OpenAI-batch tool), send nothing")
+    group.add_argument("--batch-import", metavar="FILE", help="read a batch output file (vllm run-batch's, "
+                       "OpenAI's) into the cache first")
+
+
+def settings_from_args(args) -> BatchSettings | None:
+    """The settings of :func:`add_batch_arguments`, or None without ``--batch``."""
+    if not args.batch:
+        return None
+    return BatchSettings(poll_interval=args.batch_poll_interval, max_resubmits=args.batch_resubmits,
+                         discount=args.batch_discount)
