@@ -173,3 +173,17 @@ def test_export_then_vllm_run_batch_output_imports_into_the_cache(llm_server, tm
         result = run_batch(_requests(2), config, cache, progress=False)
     assert [r["text"] for r in result.responses] == ["local 0", "local 1"] and result.n_sent == 0
     assert srv.requests() == []
+
+
+def test_nothing_listening_stops_at_the_first_call(tmp_path):
+    import socket
+
+    from rolebench_eval.llm.client import ClientConfig, EndpointError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    config = ClientConfig(model="m", base_url=f"http://127.0.0.1:{port}/v1", timeout=2.0)
+    with ResponseCache(tmp_path / "c.sqlite") as cache, pytest.raises(EndpointError, match="nothing answers"):
+        run_batch_jobs(_requests(2), config, cache, settings=FAST, progress=False)
+    assert read_jobs(jobs_path(tmp_path / "c.sqlite")).jobs == []

@@ -186,6 +186,8 @@ class _Jobs:
             for job in self.pending():
                 try:
                     batch = self._call(self.client.sdk.batches.retrieve, job.id)
+                except EndpointError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - a transient failure: look again next round
                     log.warning("could not look at batch %s (%s); trying again", job.id, self.client.describe(exc))
                     continue
