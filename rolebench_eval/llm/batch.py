@@ -18,13 +18,13 @@ a failed, expired or cancelled job) is left for a rerun, and the result says how
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from rolebench_eval.outputs import codec
 from rolebench_eval.outputs.batch import (BatchJob, BatchJobs, BatchOutputLine, jobs_path, read_jobs, read_output_lines,
                                          write_jobs)
 
@@ -91,15 +91,15 @@ def export_requests(path: str | Path, requests: Sequence[Messages], config: Clie
     return len(todo)
 
 
-def _answer(line: BatchOutputLine) -> tuple[dict | None, str | None]:
-    """(answer, None) for a line that answers, else (None, why not)."""
+def _answer(line: BatchOutputLine, redact=str) -> tuple[dict | None, str | None]:
+    """(answer, None) for a line that answers, else (None, why not); ``redact`` scrubs the texts."""
     response = line.response
     if line.error or response is None or response.status_code != 200:
         error = line.error or ((response.body or {}).get("error") if response else None) or {}
         status = response.status_code if response else error.get("code", "error")
         return None, f"{status}: {error.get('message', error) if isinstance(error, dict) else error}"
     try:
-        return answer_from(response.body or {}, {}), None
+        return answer_from(response.body or {}, {}, redact), None
     except MalformedResponse as err:
         return None, f"malformed: {err}"
 
@@ -207,13 +207,17 @@ class _Jobs:
         answered, failed = set(), {}
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
-                for raw in self._call(self.client.sdk.files.content, file_id).text.splitlines():
+                for raw in self._call(self.client.sdk.files.content, file_id).content.splitlines():
                     if raw.strip():
-                        self._store(json.loads(raw), job, answered, failed)
+                        self._store(codec.decode(raw, BatchOutputLine, f"batch {job.id} output"), job, answered,
+                                    failed)
         if batch.status == "failed" and batch.errors:
             why = "; ".join(e.message or "" for e in batch.errors.data or [])
             failed.update({k: f"batch failed: {why}" for k in job.keys if k not in answered})
         job.collected = True
+        for key in set(job.keys) - answered:
+            if key in self.reserved:
+                self.budget.release(self.reserved.pop(key))
         retry = [k for k in failed if k in self.todo and job.attempt < self.settings.max_resubmits
                  and batch.status != "failed"]
         self.errors.update({k: v for k, v in failed.items() if k not in retry})
@@ -227,19 +231,14 @@ class _Jobs:
             log.warning("batch %s ended %s with %d of %d requests unanswered: they are left for a rerun",
                         job.id, batch.status, len(left), len(job.keys))
 
-    def _store(self, row: dict, job: BatchJob, answered: set, failed: dict) -> None:
-        from rolebench_eval.outputs import codec
-
-        line = codec.decode(json.dumps(row).encode(), BatchOutputLine, f"batch {job.id} output")
+    def _store(self, line: BatchOutputLine, job: BatchJob, answered: set, failed: dict) -> None:
         key = line.custom_id
-        answer, why = _answer(line)
-        reservation = self.reserved.pop(key, None)
+        answer, why = _answer(line, self.client.redact)
         if answer is None:
             failed[key] = self.client.redact(why)
-            if reservation:
-                self.budget.release(reservation)
             return
-        answer = {**answer, "text": self.client.redact(answer["text"]), "decoding": self.config.decoding()}
+        answer["decoding"] = self.config.decoding()
+        reservation = self.reserved.pop(key, None)
         if reservation:
             self.budget.settle(reservation, answer["prompt_tokens"], answer["completion_tokens"])
         messages = self.todo.get(key)
