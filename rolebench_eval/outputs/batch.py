@@ -1,4 +1,5 @@
-"""``<cache>.batches.json``: the OpenAI Batch jobs a cache is waiting for (written and read by :mod:`rolebench_eval.llm.batch`).
+"""``<cache>.batches.json``: the Batch jobs a cache waits for (read and written by :mod:`rolebench_eval.llm.batch`);
+and the lines of a batch output file (OpenAI's, ``vllm run-batch``'s).
 
 Each job is recorded the moment ``batches.create`` returns, with the cache keys it carries (its
 lines' ``custom_id``), so a killed or repeated ``--batch`` run polls the same jobs instead of
