@@ -187,3 +187,12 @@ def test_nothing_listening_stops_at_the_first_call(tmp_path):
     with ResponseCache(tmp_path / "c.sqlite") as cache, pytest.raises(EndpointError, match="nothing answers"):
         run_batch_jobs(_requests(2), config, cache, settings=FAST, progress=False)
     assert read_jobs(jobs_path(tmp_path / "c.sqlite")).jobs == []
+
+
+def test_the_bar_shows_job_states_and_counts(llm_server, tmp_path, capsys):
+    srv = llm_server(RULES)
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        run_batch_jobs(_requests(), client_config(srv), cache, progress=True, desc="judge rank",
+                       settings=BatchSettings(poll_interval=0.01, max_requests=4))
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("judge rank: 100%") and "6/6" in last and "completed 2; failed 0" in last
