@@ -196,3 +196,24 @@ def test_the_bar_shows_job_states_and_counts(llm_server, tmp_path, capsys):
                        settings=BatchSettings(poll_interval=0.01, max_requests=4))
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("judge rank: 100%") and "6/6" in last and "completed 2; failed 0" in last
+
+
+def test_a_bad_record_or_output_file_is_one_error_naming_file_line_and_field(tmp_path):
+    from rolebench_eval.errors import InputError
+    from rolebench_eval.outputs.batch import BatchJob, BatchJobs, read_output_lines, write_jobs
+
+    path = tmp_path / "c.sqlite.batches.json"
+    write_jobs(path, BatchJobs(jobs=[BatchJob(id="batch_9", endpoint="http://h:80/v1", model="m", keys=["k"])]))
+    assert read_jobs(path).jobs[0].id == "batch_9"
+    path.write_text('{"format_version": 1, "jobs": [{"id": 3}]}')
+    with pytest.raises(InputError) as err:
+        read_jobs(path)
+    assert (err.value.path, err.value.field) == (str(path), "jobs[0].id") and "expected str" in err.value.problem
+    path.write_text('{"format_version": 2, "jobs": []}')
+    with pytest.raises(InputError, match="newer rolebench-eval"):
+        read_jobs(path)
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"custom_id": "a", "response": null}\n{"response": {"status_code": 200}}\n')
+    with pytest.raises(InputError) as err:
+        list(read_output_lines(out))
+    assert (err.value.line, err.value.field, err.value.problem) == (2, "custom_id", "missing")
