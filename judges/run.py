@@ -23,7 +23,8 @@ from typing import Sequence
 import msgspec
 
 from rolebench_eval.errors import InputError, NothingUsable
-from rolebench_eval.llm.batch import BatchSettings, export_requests, import_outputs, run_batch_jobs
+from rolebench_eval.llm.batch import BatchSettings, run_batch_jobs
+from rolebench_eval.llm.batchfile import export_requests, import_outputs
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rolebench_eval.llm.batch import BatchSettings, export_requests, import_outputs, run_batch_jobs
+from rolebench_eval.llm.batch import BatchSettings, run_batch_jobs
+from rolebench_eval.llm.batchfile import export_requests, import_outputs
 from rolebench_eval.llm.budget import Budget, Caps, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, request_keys
 from rolebench_eval.llm.client import run_batch

@@ -12,8 +12,7 @@ When a job ends, its output file is read into the cache, whatever the status: an
 cancelled job keeps what it completed. Lines of its error file are counted and resubmitted in a
 new job, up to ``max_resubmits`` times; what is still unanswered after that (or was never run:
 a failed, expired or cancelled job) is left for a rerun, and the result says how many.
-:func:`export_requests` writes the same JSONL for ``vllm run-batch`` or any OpenAI-batch tool;
-:func:`import_outputs` reads such a tool's output file into the cache.
+The lines themselves, and the file in / file out of ``vllm run-batch``: :mod:`.batchfile`.
 """
 
 from __future__ import annotations
@@ -21,24 +20,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from rolebench_eval.outputs import codec
-from rolebench_eval.outputs.batch import (BatchJob, BatchJobs, BatchOutputLine, jobs_path, read_jobs, read_output_lines,
-                                         write_jobs)
+from rolebench_eval.outputs.batch import BatchJob, BatchJobs, BatchOutputLine, jobs_path, read_jobs, write_jobs
 
+from .batchfile import URL, answer_of, request_line, split_files
 from .budget import Budget, Prices, estimate_tokens
-from .cache import ResponseCache, canonical_json, request_keys
+from .cache import ResponseCache, request_keys
 from .client import BatchResult, _bar
 from .config import ClientConfig, Messages
-from .request import ChatClient, EndpointError, MalformedResponse, answer_from, is_retryable, sendable
+from .request import ChatClient, EndpointError, is_retryable
 
 log = logging.getLogger(__name__)
 #: The Batch API's limits per input file (API reference, ``batches.create``: "up to 50,000 requests,
 #: and can be up to 200 MB in size").
 MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024
-URL = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
@@ -58,72 +55,6 @@ class BatchSettings:
         if prices is None or not prices.known:
             return prices
         return Prices(prices.input_per_million * self.discount, prices.output_per_million * self.discount)
-
-
-def request_line(key: str, messages: Messages, config: ClientConfig) -> bytes:
-    """One line of a batch input file: the body the synchronous client would send, under its cache key."""
-    body = {"model": config.model, "messages": sendable(messages)} | config.decoding()
-    line = {"custom_id": key, "method": "POST", "url": URL, "body": body}
-    return canonical_json(line).encode("utf-8") + b"\n"
-
-
-def split_files(lines: Sequence[tuple[str, bytes]], max_requests: int, max_bytes: int) -> list[list]:
-    """``(key, line)`` pairs in files of at most ``max_requests`` lines and ``max_bytes`` bytes."""
-    files, size = [[]], 0
-    for key, line in lines:
-        if files[-1] and (len(files[-1]) == max_requests or size + len(line) > max_bytes):
-            files.append([])
-            size = 0
-        files[-1].append((key, line))
-        size += len(line)
-    return [f for f in files if f]
-
-
-def export_requests(path: str | Path, requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
-                    key_extras=None) -> int:
-    """Write the uncached requests as one batch input file; returns how many lines."""
-    from rolebench_eval.fileio import write_atomic
-
-    keys = request_keys(requests, config, key_extras)
-    cached = cache.get_many(keys)
-    todo = {k: m for k, m in zip(keys, requests) if k not in cached}
-    write_atomic(path, b"".join(request_line(k, m, config) for k, m in todo.items()))
-    return len(todo)
-
-
-def _answer(line: BatchOutputLine, redact=str) -> tuple[dict | None, str | None]:
-    """(answer, None) for a line that answers, else (None, why not); ``redact`` scrubs the texts."""
-    response = line.response
-    if line.error or response is None or response.status_code != 200:
-        error = line.error or ((response.body or {}).get("error") if response else None) or {}
-        status = response.status_code if response else error.get("code", "error")
-        return None, f"{status}: {error.get('message', error) if isinstance(error, dict) else error}"
-    try:
-        return answer_from(response.body or {}, {}, redact), None
-    except MalformedResponse as err:
-        return None, f"malformed: {err}"
-
-
-def import_outputs(path: str | Path, requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache,
-                   key_extras=None) -> dict:
-    """Read a batch output file (``vllm run-batch``'s or OpenAI's) into the cache: counts by outcome.
-
-    Lines whose ``custom_id`` is none of these requests' keys are counted as ``foreign`` and left.
-    """
-    todo = dict(zip(request_keys(requests, config, key_extras), requests))
-    counts = {"stored": 0, "already_cached": 0, "failed": 0, "foreign": 0}
-    for _, line in read_output_lines(path):
-        if line.custom_id not in todo:
-            counts["foreign"] += 1
-            continue
-        answer, _why = _answer(line)
-        if answer is None:
-            counts["failed"] += 1
-            continue
-        answer["decoding"] = config.decoding()
-        stored = cache.put(line.custom_id, config.request_body(todo[line.custom_id]), answer)
-        counts["stored" if stored else "already_cached"] += 1
-    return counts
 
 
 class _Jobs:
@@ -233,7 +164,7 @@ class _Jobs:
 
     def _store(self, line: BatchOutputLine, job: BatchJob, answered: set, failed: dict) -> None:
         key = line.custom_id
-        answer, why = _answer(line, self.client.redact)
+        answer, why = answer_of(line, self.client.redact)
         if answer is None:
             failed[key] = self.client.redact(why)
             return
