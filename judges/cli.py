@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rolebench_eval.errors import EXIT_OK
+from rolebench_eval.llm.batch import add_batch_arguments, settings_from_args
 from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.llm.config import add_llm_arguments, number_arg, overrides_from_args
 
@@ -23,6 +24,12 @@ examples:
   # Table 7: one model's zero-shot, _fewshot and _dialogue runs ranked together
   rolebench-eval judge out/ --judge rank --across-variants --model gpt-4o
   rolebench-eval judge out/ --judge rank --model gpt-4o --max-cost 5 --price-input 2.5 --price-output 10
+  # the same as OpenAI Batch jobs at half the price (rerun the same command to resume polling them):
+  rolebench-eval judge out/ --judge rank --model gpt-4o --batch --max-cost 5 --price-input 2.5 --price-output 10
+  # a local judge through vllm run-batch: export, run, import
+  rolebench-eval judge out/ --judge rank --model <served model> --batch-export requests.jsonl
+  vllm run-batch -i requests.jsonl -o answers.jsonl --model <served model>
+  rolebench-eval judge out/ --judge rank --model <served model> --batch-import answers.jsonl --max-requests 0
   # a local vLLM or Ollama server:
   rolebench-eval judge out/ --judge pairwise --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-72B-Instruct
   # another model as the baseline, a judge folder of your own:
@@ -59,6 +66,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
     add_llm_arguments(p, defaults_from="the judge config",
                       model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
+    add_batch_arguments(p)
     p.add_argument("--limit", **number_arg(int, 1), help="judge only the first N items of each task")
     p.set_defaults(func=main)
     return p
@@ -72,7 +80,9 @@ def _options(args: argparse.Namespace):
                         prices=prices, limit=args.limit, max_systems=args.max_systems,
                         across_variants=args.across_variants, common_items=args.common_items,
                         allow_identical=args.allow_identical, dry_run=args.dry_run,
-                        progress=not args.no_progress, client=overrides_from_args(args))
+                        progress=not args.no_progress, client=overrides_from_args(args),
+                        batch=settings_from_args(args), batch_export=args.batch_export,
+                        batch_import=args.batch_import)
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -110,6 +120,11 @@ def main(args: argparse.Namespace) -> int:
     from .run import check_usable, judge_outputs
 
     report = judge_outputs(args.inputs, _options(args))
+    if report.imported is not None:
+        print(f"{args.batch_import}: " + ", ".join(f"{n} {what}" for what, n in report.imported.items()))
+    if report.exported is not None:
+        print(f"wrote {report.exported} requests to {args.batch_export} (the answers: --batch-import FILE)")
+        return EXIT_OK
     if report.estimate is not None:
         for unit in report.units:
             print(f"{unit.model} / {unit.task}: {len(unit.items)} items to judge, "

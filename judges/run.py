@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
 import msgspec
 
 from rolebench_eval.errors import InputError, NothingUsable
+from rolebench_eval.llm.batch import BatchSettings, run_batch_jobs
+from rolebench_eval.llm.batchfile import export_requests, import_outputs
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
@@ -69,6 +72,9 @@ class JudgeOptions:
     allow_identical: bool = False  # judge a run whose answers are the baseline's own
     dry_run: bool = False
     progress: bool = True
+    batch: BatchSettings | None = None  # send as OpenAI Batch jobs (priced at its discount)
+    batch_export: str | os.PathLike | None = None  # write the uncached requests as a batch input file, send nothing
+    batch_import: str | os.PathLike | None = None  # read a batch output file into the cache first
 
     def __post_init__(self) -> None:
         """The judge's own numbers (the client checks its settings): a bad one is one line, exit status 2."""
@@ -89,6 +95,8 @@ class JudgeReport:
     summaries: list[dict] = field(default_factory=list)  # each as written to its summary.json
     folders: list[Path] = field(default_factory=list)
     first_failure: tuple[Path, dict] | None = None  # (folder, annotation) of the first parse failure
+    imported: dict | None = None  # --batch-import: lines by outcome
+    exported: int | None = None  # --batch-export: requests written
 
 
 def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
@@ -171,6 +179,8 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     config = client_config(judge, opts)
     prices = opts.prices or judge.prices
     _check_rank_options(judge, opts)
+    if opts.batch is not None:
+        prices = opts.batch.prices(prices)
     units = build_units(inputs, judge, opts.baseline, opts.limit, opts.across_variants)
     if not opts.allow_identical:
         refuse_identical(units)
@@ -179,11 +189,17 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     flat = [messages for requests in plan for messages in requests]
     result = JudgeReport(units)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
+        if opts.batch_import:
+            result.imported = import_outputs(opts.batch_import, flat, config, cache)
+        if opts.batch_export:
+            result.exported = export_requests(opts.batch_export, flat, config, cache)
+            return result
         if opts.dry_run:
             result.estimate = estimate(flat, config, cache, prices)
             return result
-        result.batch = run_batch(flat, config, cache, Budget(opts.caps, prices), progress=opts.progress,
-                                 desc=f"judge {judge.name}")
+        send = run_batch if opts.batch is None else partial(run_batch_jobs, settings=opts.batch)
+        result.batch = send(flat, config, cache, Budget(opts.caps, prices), progress=opts.progress,
+                            desc=f"judge {judge.name}")
     configured = configured_decoding(config)
     by_unit = _records(judge, config, units, jobs, plan, iter(result.batch.responses), configured)
     for n, unit in enumerate(units):

@@ -57,6 +57,8 @@ _FINAL = {
                 "Fix what the message names, then rerun the same command (answers received are kept)",
     "budget": "rerun the same command with a higher cap to finish",
     "interrupted": "rerun the same command to resume",
+    "batch": "rerun the same command to submit them in a new batch job, or without --batch to ask for them "
+             "one by one",
 }
 
 

@@ -100,6 +100,25 @@ def sendable(messages: Messages) -> Messages:
     return [{k: SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for k, v in m.items()} for m in messages]
 
 
+def answer_from(data, fields: dict, redact=str) -> dict:
+    """The cache's answer record from a chat-completion body (raises :class:`MalformedResponse`);
+    ``redact`` takes the key out of the texts. Synchronous and batch answers go through it alike."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
+        raise MalformedResponse("the answer has no choices" if isinstance(choices, list)
+                                else "the answer is not a chat completion")
+    choice, message = choices[0], choices[0]["message"]
+    content, refusal = message.get("content"), message.get("refusal")
+    if content is None and refusal is None and choice.get("finish_reason") is None:
+        raise MalformedResponse("the answer has no content, no refusal and no finish reason")
+    usage = data.get("usage") or {}
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return {"text": redact(content or ""), "refusal": redact(refusal) if refusal else None,
+            "finish_reason": choice.get("finish_reason"), "model": data.get("model"), "decoding": fields,
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+            "prompt_tokens": prompt, "completion_tokens": completion}
+
+
 class ChatClient:
     """One ``openai.OpenAI`` client for the threads of a run (see the module docstring)."""
 
@@ -162,20 +181,12 @@ class ChatClient:
             raise MalformedResponse(f"the answer is not JSON ({exc})") from None
 
     def _answer(self, data, fields: dict) -> dict:
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
-            raise MalformedResponse("the answer has no choices" if isinstance(choices, list)
-                                    else "the answer is not a chat completion")
-        choice, message = choices[0], choices[0]["message"]
-        content, refusal = message.get("content"), message.get("refusal")
-        if content is None and refusal is None and choice.get("finish_reason") is None:
-            raise MalformedResponse("the answer has no content, no refusal and no finish reason")
-        usage = data.get("usage") or {}
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        return {"text": self.redact(content or ""), "refusal": self.redact(refusal) if refusal else None,
-                "finish_reason": choice.get("finish_reason"), "model": data.get("model"), "decoding": fields,
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
-                "prompt_tokens": prompt, "completion_tokens": completion}
+        return answer_from(data, fields, self.redact)
+
+    @property
+    def sdk(self):
+        """The run's ``openai.OpenAI`` client (the batch transport uploads files and creates batches with it)."""
+        return self._client
 
     def describe(self, exc: BaseException) -> str:
         """A failure in one scrubbed line: ``<status or kind>: <the server's words>``."""

@@ -21,7 +21,9 @@ naming the file, line and field; a version this package cannot read is refused, 
   train/eval prompt check, ``--resume``); ``<run folder>/rolebench_run.json``:
   :class:`.adapter.RunRecord` (finetune -> ``--resume``);
 - ``<generated folder>/rolebench_custom.json``: :class:`.generated.FolderRecord` (generate -> the
-  data source and the next generate run).
+  data source and the next generate run);
+- ``<cache>.batches.json``: :class:`.batch.BatchJobs` (a ``--batch`` run -> the next one, which polls
+  the same jobs), and batch output lines: :class:`.batch.BatchOutputLine` (OpenAI, ``vllm run-batch``).
 """
 
 from .records import Record, check_doc, iter_records, read_records, read_records_at
