@@ -15,6 +15,7 @@ fails the commit is a failed request (exit 4): each one line, naming the reposit
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,11 +101,15 @@ def _refused(exc: Exception) -> int | None:
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import httpx
-    except ImportError:  # huggingface_hub < 1 speaks through requests, whose errors are OSErrors
-        return (OSError,)
-    return (httpx.TransportError, OSError)
+    """What the Hub client raises when the Hub cannot be reached: its HTTP library's transport errors.
+
+    huggingface_hub has spoken through requests (< 1), httpx (1.x) and httpx2 (2.x); the library is read off
+    the public ``get_session()`` instead of importing one by name (requests' errors are OSErrors)."""
+    from huggingface_hub import get_session
+
+    http = sys.modules.get(type(get_session()).__module__.partition(".")[0])
+    transport = getattr(http, "TransportError", None)
+    return (transport, OSError) if isinstance(transport, type) else (OSError,)
 
 
 def push(board: Leaderboard, target: Push) -> tuple[str, list[str]]:

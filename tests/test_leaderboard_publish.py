@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -104,6 +105,23 @@ def test_a_failed_commit_is_one_line_exit_4_and_nothing_half_published(tmp_path,
     assert "nothing was published, rerun to try again" in line
     assert hub.commits == [] and hub.repos == {KEY: {}}  # the repository exists; not one file in it
     assert ("POST", f"/api/{KEY}/commit/main") in hub.requests  # the one commit was sent, and refused whole
+
+
+def test_a_hub_that_does_not_answer_is_one_line_exit_4(tmp_path):
+    hub = SimpleNamespace(url=f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    done = push(tmp_path, hub)
+    assert done.returncode == 4, done.stderr[-3000:]
+    [line] = _error_lines(done)
+    assert f"{hub.url}/{KEY}: cannot reach the Hub (ConnectError" in line
+    assert line.endswith("nothing was published")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("token, repo, field", [(None, REPO, "HF_TOKEN"), (TOKEN, "no-org", "--push-to-hub"),
