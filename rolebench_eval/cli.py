@@ -63,6 +63,12 @@ def _merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _board(args: argparse.Namespace) -> int:
+    from rolebench_eval.board import main
+
+    return main(args.spec, jobs=args.jobs, out=args.out)
+
+
 def _data_check(args: argparse.Namespace) -> int:
     from rolebench_eval.datacheck import check_data, format_report
     from rolebench_eval.source import DataSource
@@ -127,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--output-path", "--output_path", dest="output_path", required=True,
                        help="a new folder for the merged run (lm-eval's --output_path layout)")
     merge.set_defaults(func=_merge)
+
+    board = sub.add_parser("board", help="a board spec's grid: (model x task x shard) runs, merge, judge, leaderboard",
+                           description="Runs every step of BOARD.yaml whose output is not complete yet (a rerun "
+                                       "resumes; a finished board does nothing); a failed step is reported with "
+                                       "its log, the others go on (exit status 4 at the end).")
+    board.add_argument("spec", metavar="BOARD.yaml", help="the board spec (examples/board_replay.yaml)")
+    board.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    board.add_argument("--out", help="output folder (default: the spec's out, else BOARD beside the spec)")
+    board.set_defaults(func=_board)
 
     data = sub.add_parser("data", help="inspect a RoleBench copy").add_subparsers(dest="data_verb", metavar="ACTION")
     check = data.add_parser("check", help="what `run` would refuse, and counts: rows, roles, references, "
