@@ -151,10 +151,26 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
     return EXIT_OK
 
 
+def _submit(pools: list, jobs: int, *args):
+    """Submit to the pool, starting a fresh one when a worker died (which breaks the whole pool)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn: a worker imports lm-eval once and runs step after step, nothing inherited from the board
+    for _ in range(2):
+        if not pools:
+            pools.append(ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")))
+        try:
+            return pools[-1].submit(execute, *args)
+        except BrokenProcessPool:
+            pools.pop().shutdown(wait=False)
+    raise RuntimeError("cannot start worker processes")
+
+
 def run_board(spec: BoardSpec, jobs: int = 1, progress: bool = True) -> Outcome:
     """Run every step not done yet on a pool of ``jobs`` worker processes, each step after those it needs."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     from tqdm import tqdm
 
@@ -163,9 +179,8 @@ def run_board(spec: BoardSpec, jobs: int = 1, progress: bool = True) -> Outcome:
     pending = {s.name: s for s in steps if not is_done(out, s)}
     result.skipped = [s.name for s in steps if s.name not in pending]
     bar = tqdm(total=len(steps), initial=len(result.skipped), desc="board", unit="step", disable=not progress)
-    running: dict = {}
-    # spawn: a worker imports lm-eval once and runs step after step, nothing inherited from the board
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    running, pools = {}, []
+    try:
         while pending or running:
             busy = {s.name for s in running.values()}
             for step in list(pending.values()):
@@ -173,21 +188,26 @@ def run_board(spec: BoardSpec, jobs: int = 1, progress: bool = True) -> Outcome:
                     result.blocked.append(pending.pop(step.name).name)
                     bar.update()
                 elif all(n not in pending and n not in busy for n in step.needs):
-                    running[pool.submit(execute, pending.pop(step.name), str(out), spec.data_dir)] = step
+                    running[_submit(pools, jobs, pending.pop(step.name), str(out), spec.data_dir)] = step
                     busy.add(step.name)
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 step = running.pop(future)
-                code = 1 if future.exception() is not None else future.result()  # a worker that died: 1
+                died = future.exception()
+                code = 1 if died is not None else future.result()
                 if code == EXIT_OK:
                     result.ran.append(step.name)
                 else:
                     result.failed[step.name] = str(out / "logs" / f"{step.name}.log")
-                    bar.write(f"failed: {step.label} (exit {code}); log: {result.failed[step.name]}")
+                    why = f"its worker died: {died!r}" if died is not None else f"exit {code}"
+                    bar.write(f"failed: {step.label} ({why}); log: {result.failed[step.name]}")
                 bar.update()
-    bar.close()
+    finally:
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
+        bar.close()
     return result
 
 
