@@ -141,7 +141,9 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
             code = 1
         finally:
             sys.stdout.flush(), sys.stderr.flush()
-            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            for fd, saved_fd in zip((1, 2), saved):  # the worker runs the next step with its own streams
+                os.dup2(saved_fd, fd)
+                os.close(saved_fd)
     if code != EXIT_OK:
         return code
     shutil.rmtree(final, ignore_errors=True)  # a folder whose record did not match
