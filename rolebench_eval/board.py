@@ -153,35 +153,67 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
     return EXIT_OK
 
 
-def _submit(pools: list, jobs: int, *args):
-    """Submit to the pool, starting a fresh one when a worker died (which breaks the whole pool)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+class LocalBackend:
+    """A pool of ``jobs`` spawned worker processes (a worker imports lm-eval once and runs step after step)."""
 
-    # spawn: a worker imports lm-eval once and runs step after step, nothing inherited from the board
-    for _ in range(2):
-        if not pools:
-            pools.append(ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")))
+    def __init__(self, jobs: int):
+        self.jobs, self.pools = jobs, []
+
+    def submit(self, step: Step, out: str, data_dir: str | None):
+        """A future of the step's exit status; a fresh pool when a worker died (which breaks a pool whole)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        for _ in range(2):
+            if not self.pools:
+                self.pools.append(ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")))
+            try:
+                return self.pools[-1].submit(execute, step, out, data_dir)
+            except BrokenProcessPool:
+                self.pools.pop().shutdown(wait=False)
+        raise RuntimeError("cannot start worker processes")
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(cancel_futures=True)
+
+
+class RayBackend:
+    """Each step a Ray task with the CPUs and GPUs its model asks for, on the cluster at ``address``."""
+
+    def __init__(self, address: str | None):
         try:
-            return pools[-1].submit(execute, *args)
-        except BrokenProcessPool:
-            pools.pop().shutdown(wait=False)
-    raise RuntimeError("cannot start worker processes")
+            import ray
+        except ImportError as err:
+            raise ImportError("the ray backend needs the 'ray' extra", name="ray") from err
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=False)
+        self.ray, self.task = ray, ray.remote(execute)
+
+    def submit(self, step: Step, out: str, data_dir: str | None):
+        options = self.task.options(num_cpus=step.cpus, num_gpus=step.gpus, max_retries=0)
+        return options.remote(step, out, data_dir).future()
+
+    def close(self) -> None:
+        self.ray.shutdown()
 
 
-def run_board(spec: BoardSpec, jobs: int = 1, progress: bool = True) -> Outcome:
-    """Run every step not done yet on a pool of ``jobs`` worker processes, each step after those it needs."""
+def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
+    """Run every step not done yet on ``backend`` (:class:`LocalBackend`, :class:`RayBackend`), each step
+    after those it needs."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     from tqdm import tqdm
 
     out, result = Path(spec.out), Outcome()
+    # resolved here: a Ray worker has neither this process's environment nor its working folder
+    data_dir = spec.data_dir or os.environ.get("ROLEBENCH_DATA_DIR")
+    data_dir = data_dir and str(Path(data_dir).resolve())
     steps = plan(spec)
     pending = {s.name: s for s in steps if not is_done(out, s)}
     result.skipped = [s.name for s in steps if s.name not in pending]
     bar = tqdm(total=len(steps), initial=len(result.skipped), desc="board", unit="step", disable=not progress)
-    running, pools = {}, []
+    running = {}
     try:
         while pending or running:
             busy = {s.name for s in running.values()}
@@ -190,7 +222,7 @@ def run_board(spec: BoardSpec, jobs: int = 1, progress: bool = True) -> Outcome:
                     result.blocked.append(pending.pop(step.name).name)
                     bar.update()
                 elif all(n not in pending and n not in busy for n in step.needs):
-                    running[_submit(pools, jobs, pending.pop(step.name), str(out), spec.data_dir)] = step
+                    running[backend.submit(pending.pop(step.name), str(out), data_dir)] = step
                     busy.add(step.name)
             if not running:
                 break
@@ -207,20 +239,20 @@ def run_board(spec: BoardSpec, jobs: int = 1, progress: bool = True) -> Outcome:
                     bar.write(f"failed: {step.label} ({why}); log: {result.failed[step.name]}")
                 bar.update()
     finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        backend.close()
         bar.close()
     return result
 
 
-def main(path: str, jobs: int = 1, out: str | None = None) -> int:
+def main(path: str, jobs: int = 1, out: str | None = None, backend: str = "local",
+         ray_address: str | None = None) -> int:
     """The verb: run the board at ``path``; 0 when every step is done, 4 when one failed."""
     if jobs < 1:
         raise InputError(None, None, "--jobs", f"expected a count >= 1, got {jobs}")
     spec = read_spec(path)
     if out is not None:
         spec.out = str(Path(out).resolve())
-    result = run_board(spec, jobs)
+    result = run_board(spec, RayBackend(ray_address) if backend == "ray" else LocalBackend(jobs))
     print(f"board {spec.out}: {len(result.ran)} step(s) run, {len(result.skipped)} already done, "
           f"{len(result.failed)} failed, {len(result.blocked)} not run (a step they need failed)")
     if result.failed or result.blocked:

@@ -29,10 +29,10 @@ EPILOG = textwrap.dedent("""\
 """)
 
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
-EXTRAS = {"openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
+EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
           "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
-VERB_EXTRAS = {"judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
+VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
@@ -66,7 +66,7 @@ def _merge(args: argparse.Namespace) -> int:
 def _board(args: argparse.Namespace) -> int:
     from rolebench_eval.board import main
 
-    return main(args.spec, jobs=args.jobs, out=args.out)
+    return main(args.spec, jobs=args.jobs, out=args.out, backend=args.backend, ray_address=args.ray_address)
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "resumes; a finished board does nothing); a failed step is reported with "
                                        "its log, the others go on (exit status 4 at the end).")
     board.add_argument("spec", metavar="BOARD.yaml", help="the board spec (examples/board_replay.yaml)")
-    board.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    board.add_argument("--jobs", type=int, default=1, help="local backend: worker processes (default 1)")
+    board.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local: a pool of worker processes (default); ray: each step a Ray task")
+    board.add_argument("--ray-address", help="the Ray cluster (default: $RAY_ADDRESS, else the local one)")
     board.add_argument("--out", help="output folder (default: the spec's out, else BOARD beside the spec)")
     board.set_defaults(func=_board)
 

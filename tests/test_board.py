@@ -144,3 +144,40 @@ def test_a_failed_step_is_reported_with_its_log_and_the_others_go_on(tmp_path, f
     assert "no_such_model" in log.read_text(encoding="utf-8")
     assert (out / "runs" / "dummy" / "rolebench_specific_zh").is_dir()
     assert not (out / "leaderboard").exists()
+
+
+RAY_CLUSTER = """set -e
+ip link set lo up
+export RAY_USAGE_STATS_ENABLED=0
+ray start --head --node-ip-address=127.0.0.1 --port=6379 --num-cpus=2 --num-gpus=0 --include-dashboard=false \\
+    --disable-usage-stats > "$1/ray-start.log" 2>&1
+trap 'ray stop --force > /dev/null 2>&1' EXIT
+RAY_ADDRESS=127.0.0.1:6379 "$2" -m rolebench_eval.cli board "$3" --backend ray --out "$1/ray"
+"""
+
+
+@pytest.mark.slow
+def test_the_ray_backend_gives_the_local_board(tmp_path, fixture_data_dir):
+    """A Ray cluster of its own, in a network namespace with loopback only: no traffic leaves the test."""
+    pytest.importorskip("ray")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs a network namespace of its own (unshare -n) for the test's Ray cluster")
+    spec = _spec(tmp_path, "models:\n  - {name: replay, model: rolegpt, resources: {cpus: 1}}\n"
+                           "  - {name: dummy, model: dummy}\ntasks: [rolebench_specific_zh]\nshards: 2\n")
+    script = tmp_path / "cluster.sh"
+    script.write_text(RAY_CLUSTER, encoding="utf-8")
+    env = {**os.environ, "ROLEBENCH_DATA_DIR": str(fixture_data_dir),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    ray = subprocess.run(["unshare", "-n", "bash", str(script), str(tmp_path), sys.executable, str(spec)],
+                         cwd=REPO, env=env, capture_output=True, text=True)
+    assert ray.returncode == 0, ray.stdout + ray.stderr
+    assert COUNTS.search(ray.stdout).groups() == ("7", "0", "0", "0")
+    code, counts, stderr = _finish(_board(spec, tmp_path / "local", fixture_data_dir, "--jobs", "2"))
+    assert (code, counts) == (0, (7, 0, 0, 0)), stderr
+    for table in ("leaderboard.csv", "breakdowns.csv"):
+        assert ((tmp_path / "ray" / "leaderboard" / table).read_text(encoding="utf-8")
+                == (tmp_path / "local" / "leaderboard" / table).read_text(encoding="utf-8"))
+    for model in ("replay", "dummy"):
+        [ray_samples] = (tmp_path / "ray" / "runs" / model).rglob("samples_*.jsonl")
+        [local_samples] = (tmp_path / "local" / "runs" / model).rglob("samples_*.jsonl")
+        assert ray_samples.read_text(encoding="utf-8") == local_samples.read_text(encoding="utf-8")
