@@ -29,10 +29,10 @@ EPILOG = textwrap.dedent("""\
 """)
 
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
-EXTRAS = {"openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
+EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
           "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
-VERB_EXTRAS = {"judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
+VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
@@ -61,6 +61,12 @@ def _merge(args: argparse.Namespace) -> int:
     written = write_merged(merge_parts(read_parts(args.parts), group_config), args.output_path)
     print(f"merged {len(args.parts)} inputs into {written}")
     return EXIT_OK
+
+
+def _board(args: argparse.Namespace) -> int:
+    from rolebench_eval.board import main
+
+    return main(args.spec, jobs=args.jobs, out=args.out, backend=args.backend, ray_address=args.ray_address)
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -127,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--output-path", "--output_path", dest="output_path", required=True,
                        help="a new folder for the merged run (lm-eval's --output_path layout)")
     merge.set_defaults(func=_merge)
+
+    board = sub.add_parser("board", help="a board spec's grid: (model x task x shard) runs, merge, judge, leaderboard",
+                           description="Runs every step of BOARD.yaml whose output is not complete yet (a rerun "
+                                       "resumes; a finished board does nothing); a failed step is reported with "
+                                       "its log, the others go on (exit status 4 at the end).")
+    board.add_argument("spec", metavar="BOARD.yaml", help="the board spec (examples/board_replay.yaml)")
+    board.add_argument("--jobs", type=int, default=1, help="local backend: worker processes (default 1)")
+    board.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local: a pool of worker processes (default); ray: each step a Ray task")
+    board.add_argument("--ray-address", help="the Ray cluster (default: $RAY_ADDRESS, else the local one)")
+    board.add_argument("--out", help="output folder (default: the spec's out, else BOARD beside the spec)")
+    board.set_defaults(func=_board)
 
     data = sub.add_parser("data", help="inspect a RoleBench copy").add_subparsers(dest="data_verb", metavar="ACTION")
     check = data.add_parser("check", help="what `run` would refuse, and counts: rows, roles, references, "

@@ -1,0 +1,263 @@
+"""``rolebench-eval board BOARD.yaml``: from a list of models to a leaderboard, resumable step by step.
+
+The spec (:mod:`rolebench_eval.outputs.board_spec`) becomes a plan of steps, each one ``rolebench-eval``
+verb with its own output folder: (model x task x shard) ``run`` -> ``merge`` per (model, task) ->
+``judge`` per judge step -> ``leaderboard``. A step calls the verb itself (:func:`rolebench_eval.cli.main`
+in a worker process, its output in a log file), so the board does nothing a verb does not.
+
+A step writes into ``OUT/.staging/`` and its folder is renamed into place when the verb exits 0, then
+its record (``OUT/.steps/<step>.json``: the command) is written: a step is done when its folder and a
+record of the same command exist. A rerun after a kill at any moment redoes only unfinished steps; a
+rerun of a finished board does no work. A failed step is reported with its log and the rest of the
+grid goes on; the steps that need it are not run; the board then exits 4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, InputError
+from rolebench_eval.outputs.board_spec import BoardSpec, read_spec
+
+
+@dataclass(frozen=True)
+class Step:
+    """One verb run: ``argv`` writes ``staging``, which becomes ``out`` when it succeeds."""
+
+    name: str  # file-safe, unique in the board: names its record, log and staging folder
+    label: str  # for the progress display and the report
+    argv: tuple[str, ...]
+    out: str
+    needs: tuple[str, ...] = ()  # names of the steps whose outputs it reads
+    gpus: float = 0.0
+    cpus: float = 1.0
+
+
+@dataclass
+class Outcome:
+    skipped: list[str] = field(default_factory=list)  # done before this run
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> log path
+    blocked: list[str] = field(default_factory=list)  # not run: a step they need failed
+
+
+def _staging(out: Path, name: str) -> str:
+    return str(out / ".staging" / name)
+
+
+def _run_steps(spec: BoardSpec, out: Path, model, task: str) -> list[Step]:
+    """The run steps of one (model, task), then its merge step when it has more than one shard."""
+    n = spec.shards_of(task)
+    base = f"{model.folder}.{task}"
+    flags = ["--model", model.model, "--model_args", model.lm_eval_model_args(), "--tasks", task,
+             "--log_samples", *(["--apply_chat_template"] if model.apply_chat_template else []), *model.run_args]
+    merged = out / "runs" / model.folder / task
+    if n == 1:
+        return [Step(base, f"run {model.name} {task}", ("run", *flags, "--output_path", _staging(out, base)),
+                     str(merged), gpus=model.resources.gpus, cpus=model.resources.cpus)]
+    parts = [Step(f"{base}.{k}-of-{n}", f"run {model.name} {task} {k}/{n}",
+                  ("run", *flags, "--shard", f"{k}/{n}", "--output_path", _staging(out, f"{base}.{k}-of-{n}")),
+                  str(out / "parts" / model.folder / task / f"{k}-of-{n}"),
+                  gpus=model.resources.gpus, cpus=model.resources.cpus) for k in range(n)]
+    merge = Step(f"{base}.merge", f"merge {model.name} {task}",
+                 ("merge", *(p.out for p in parts), "--output-path", _staging(out, f"{base}.merge")),
+                 str(merged), needs=tuple(p.name for p in parts))
+    return [*parts, merge]
+
+
+def plan(spec: BoardSpec) -> list[Step]:
+    """Every step of the board, each after the steps it needs (a pure function of the spec)."""
+    out = Path(spec.out)
+    grid = [_run_steps(spec, out, model, task) for model in spec.models for task in spec.tasks]
+    steps = [s for cell in grid for s in cell]
+    finals = {cell[-1].out: cell[-1].name for cell in grid}  # the step that writes runs/<model>/<task>
+    inputs = list(finals)
+    judged = []
+    for i, judge in enumerate(spec.judges):
+        name = f"judge.{i}"
+        flags = [*(["--model", judge.model] if judge.model else []),
+                 *(["--base-url", judge.base_url] if judge.base_url else []), *judge.args]
+        steps.append(Step(name, f"judge {judge.judge}", ("judge", *inputs, "--judge", judge.judge, *flags,
+                                                         "--out", _staging(out, name)),
+                          str(out / "judgments" / str(i)), needs=tuple(finals.values())))
+        judged.append(steps[-1])
+    opts = spec.leaderboard
+    names = [f"{out / 'runs' / m.folder / task}={m.name}" for m in spec.models for task in spec.tasks]
+    flags = [*(a for n in names for a in ("--name", n)), *(["--baseline", opts.baseline] if opts.baseline else []),
+             *(["--include-incomparable"] if opts.include_incomparable else []),
+             *(["--seed", str(opts.seed)] if opts.seed is not None else []),
+             *(["--n-boot", str(opts.n_boot)] if opts.n_boot is not None else []), *opts.args,
+             *(["--judges", *(j.out for j in judged)] if judged else [])]
+    steps.append(Step("leaderboard", "leaderboard", ("leaderboard", *inputs, *flags, "--out",
+                                                     _staging(out, "leaderboard")),
+                      str(out / "leaderboard"), needs=(*finals.values(), *(j.name for j in judged))))
+    return steps
+
+
+def _record_path(out: Path, step: Step) -> Path:
+    return out / ".steps" / f"{step.name}.json"
+
+
+def is_done(out: Path, step: Step) -> bool:
+    """The step's folder exists and its record holds the same command (a changed spec redoes the step)."""
+    record = _record_path(out, step)
+    if not (Path(step.out).is_dir() and record.is_file()):
+        return False
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("argv") == list(step.argv)
+    except (OSError, ValueError):
+        return False
+
+
+def execute(step: Step, out: str, data_dir: str | None) -> int:
+    """Run one step (in a worker process): the verb's output goes to the step's log; returns its exit status."""
+    from rolebench_eval import cli
+    from rolebench_eval.fileio import write_json_atomic
+
+    root = Path(out)
+    staging, final = Path(step.argv[-1]), Path(step.out)
+    shutil.rmtree(staging, ignore_errors=True)  # what a killed try left
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    if data_dir is not None:
+        os.environ["ROLEBENCH_DATA_DIR"] = data_dir
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(root / "logs" / f"{step.name}.log", "w", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        try:
+            code = cli.main(list(step.argv))
+        except SystemExit as exit_:  # lm-eval's own argument errors
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:  # noqa: BLE001  (reported with its log; the grid goes on)
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            for fd, saved_fd in zip((1, 2), saved):  # the worker runs the next step with its own streams
+                os.dup2(saved_fd, fd)
+                os.close(saved_fd)
+    if code != EXIT_OK:
+        return code
+    shutil.rmtree(final, ignore_errors=True)  # a folder whose record did not match
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(final)
+    write_json_atomic(_record_path(root, step), {"argv": list(step.argv)})
+    return EXIT_OK
+
+
+class LocalBackend:
+    """A pool of ``jobs`` spawned worker processes (a worker imports lm-eval once and runs step after step)."""
+
+    def __init__(self, jobs: int):
+        self.jobs, self.pools = jobs, []
+
+    def submit(self, step: Step, out: str, data_dir: str | None):
+        """A future of the step's exit status; a fresh pool when a worker died (which breaks a pool whole)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        for _ in range(2):
+            if not self.pools:
+                self.pools.append(ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")))
+            try:
+                return self.pools[-1].submit(execute, step, out, data_dir)
+            except BrokenProcessPool:
+                self.pools.pop().shutdown(wait=False)
+        raise RuntimeError("cannot start worker processes")
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(cancel_futures=True)
+
+
+class RayBackend:
+    """Each step a Ray task with the CPUs and GPUs its model asks for, on the cluster at ``address``."""
+
+    def __init__(self, address: str | None):
+        try:
+            import ray
+        except ImportError as err:
+            raise ImportError("the ray backend needs the 'ray' extra", name="ray") from err
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=False)
+        self.ray, self.task = ray, ray.remote(execute)
+
+    def submit(self, step: Step, out: str, data_dir: str | None):
+        options = self.task.options(num_cpus=step.cpus, num_gpus=step.gpus, max_retries=0)
+        return options.remote(step, out, data_dir).future()
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
+    """Run every step not done yet on ``backend`` (:class:`LocalBackend`, :class:`RayBackend`), each step
+    after those it needs."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from tqdm import tqdm
+
+    out, result = Path(spec.out), Outcome()
+    # resolved here: a Ray worker has neither this process's environment nor its working folder
+    data_dir = spec.data_dir or os.environ.get("ROLEBENCH_DATA_DIR")
+    data_dir = data_dir and str(Path(data_dir).resolve())
+    steps = plan(spec)
+    pending = {s.name: s for s in steps if not is_done(out, s)}
+    result.skipped = [s.name for s in steps if s.name not in pending]
+    bar = tqdm(total=len(steps), initial=len(result.skipped), desc="board", unit="step", disable=not progress)
+    running = {}
+    try:
+        while pending or running:
+            busy = {s.name for s in running.values()}
+            for step in list(pending.values()):
+                if any(n in result.failed or n in result.blocked for n in step.needs):
+                    result.blocked.append(pending.pop(step.name).name)
+                    bar.update()
+                elif all(n not in pending and n not in busy for n in step.needs):
+                    running[backend.submit(pending.pop(step.name), str(out), data_dir)] = step
+                    busy.add(step.name)
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = running.pop(future)
+                died = future.exception()
+                code = 1 if died is not None else future.result()
+                if code == EXIT_OK:
+                    result.ran.append(step.name)
+                else:
+                    result.failed[step.name] = str(out / "logs" / f"{step.name}.log")
+                    why = f"its worker died: {died!r}" if died is not None else f"exit {code}"
+                    bar.write(f"failed: {step.label} ({why}); log: {result.failed[step.name]}")
+                bar.update()
+    finally:
+        backend.close()
+        bar.close()
+    return result
+
+
+def main(path: str, jobs: int = 1, out: str | None = None, backend: str = "local",
+         ray_address: str | None = None) -> int:
+    """The verb: run the board at ``path``; 0 when every step is done, 4 when one failed."""
+    if jobs < 1:
+        raise InputError(None, None, "--jobs", f"expected a count >= 1, got {jobs}")
+    spec = read_spec(path)
+    if out is not None:
+        spec.out = str(Path(out).resolve())
+    result = run_board(spec, RayBackend(ray_address) if backend == "ray" else LocalBackend(jobs))
+    print(f"board {spec.out}: {len(result.ran)} step(s) run, {len(result.skipped)} already done, "
+          f"{len(result.failed)} failed, {len(result.blocked)} not run (a step they need failed)")
+    if result.failed or result.blocked:
+        for name, log in result.failed.items():
+            print(f"failed: {name}: see {log}", file=sys.stderr)
+        return EXIT_REQUESTS
+    print(f"leaderboard: {Path(spec.out) / 'leaderboard'}")
+    return EXIT_OK
