@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 
-from rolebench_eval.catalogue import Catalogue, Group, Task, catalogue, depth_metric
+from rolebench_eval.catalogue import Catalogue, Group, Task, catalogue, depth_metric, reasoning_markers
 from rolebench_eval.prompts import STOP_SEQUENCES
 
 from .multiturn import DEFAULTS
+from .reasoning import NAME as REASONING
 from .studies import DEFAULT_K
 
 COMMAND = "python scripts/generate_task_yamls.py"
@@ -32,6 +33,13 @@ generation_kwargs:
   max_gen_toks: 256
   do_sample: false
 process_results: !function {_TASKS}.process_results
+# The answer after the reasoning block (tasks/reasoning.py); the ensemble keeps lm-eval's
+# default name, so results stay keyed "<metric>,none" as every reader and earlier run has them.
+filter_list:
+  - name: none
+    filter:
+      - {{function: {REASONING}, start: {json.dumps(reasoning_markers()[0])}, end: {json.dumps(reasoning_markers()[1])}}}
+      - {{function: take_first}}
 """
 
 
