@@ -176,7 +176,8 @@ def catalogue() -> Catalogue:
 
 def _reasoning(raw) -> tuple[str, str]:
     if not (isinstance(raw, dict) and all(isinstance(raw.get(k), str) and raw[k].strip() for k in ("start", "end"))):
-        raise InputError(CATALOGUE, None, "reasoning", "expected {start: <marker>, end: <marker>}, two non-empty strings")
+        raise InputError(CATALOGUE, None, "reasoning",
+                         "expected {start: <marker>, end: <marker>}, two non-empty strings")
     return raw["start"], raw["end"]
 
 

@@ -18,6 +18,7 @@ from .reasoning import NAME as REASONING
 from .studies import DEFAULT_K
 
 COMMAND = "python scripts/generate_task_yamls.py"
+_START, _END = reasoning_markers()
 _TASKS = "rolebench_eval.tasks.task"
 TEMPLATE = f"""\
 # Shared settings of every RoleBench task. Anything here that can move a score is
@@ -38,7 +39,7 @@ process_results: !function {_TASKS}.process_results
 filter_list:
   - name: none
     filter:
-      - {{function: {REASONING}, start: {json.dumps(reasoning_markers()[0])}, end: {json.dumps(reasoning_markers()[1])}}}
+      - {{function: {REASONING}, start: {json.dumps(_START)}, end: {json.dumps(_END)}}}
       - {{function: take_first}}
 """
 

@@ -99,8 +99,8 @@ def test_groups_average_what_all_their_members_report():
     # only what every member reports: a general and a role-specific split share no paper metric
     shared = ["rougeL_f", "resp_tokens", "unfinished_reasoning"]
     assert averaged["rolebench_en"] == averaged["rolebench_zh"] == averaged["rolebench"] == shared
-    assert averaged["rolebench_mt"] == [f"{m}_d{d}" for m in ("rougeL_f", "resp_tokens", "break", "unfinished_reasoning")
-                                        for d in (1, 4, 8)]
+    per_depth = ("rougeL_f", "resp_tokens", "break", "unfinished_reasoning")
+    assert averaged["rolebench_mt"] == [f"{m}_d{d}" for m in per_depth for d in (1, 4, 8)]
 
 
 def test_languages_decide_tokens_and_prompt_texts():

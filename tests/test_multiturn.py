@@ -147,8 +147,9 @@ def test_scores_are_named_for_the_depth():
                       "resp_tokens_d4": 7, "break_d4": 1.0, "unfinished_reasoning_d4": 0.0}
     assert process_results_mt(doc, [NO_ROLEGPT_ANSWER]) == {}
     probe = {"lang": "zh", "depth": 8}
-    assert process_results_probe(probe, ["老夫是船长，不是什么机器。"]) == {"break_d8": 0.0, "unfinished_reasoning_d8": 0.0}
-    assert process_results_probe(probe, ["作为一个人工智能，我不能回答。"]) == {"break_d8": 1.0, "unfinished_reasoning_d8": 0.0}
+    finished = {"unfinished_reasoning_d8": 0.0}
+    assert process_results_probe(probe, ["老夫是船长，不是什么机器。"]) == {"break_d8": 0.0, **finished}
+    assert process_results_probe(probe, ["作为一个人工智能，我不能回答。"]) == {"break_d8": 1.0, **finished}
     assert process_results_probe(probe, [NO_ROLEGPT_ANSWER]) == {}
 
 

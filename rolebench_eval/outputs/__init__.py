@@ -8,7 +8,8 @@ The judges and the leaderboard both read runs through this package:
   (the base model: ``pretrained``, ``model``, ``path`` or ``engine`` of ``model_args``), plus the
   adapter when there is one (``peft``, ``lora_local_path`` or ``delta``): ``base+adapter``;
 - :func:`read_records` yields the per-item records of a samples file (document, answer,
-  per-item metrics, whether the reasoning never closed; :mod:`.records`); :func:`read_scores` reads only ids, roles, item types
+  per-item metrics, whether the reasoning never closed;
+  :mod:`.records`); :func:`read_scores` reads only ids, roles, item types
   and metric values, fast, for the leaderboard (:mod:`.scores`).
 
 The files one part of the package writes and another reads each have one msgspec schema here,
