@@ -108,9 +108,10 @@ def _table(summaries: list[dict]) -> str:
     for s in summaries:
         headline, ci, lc, detail = get(s["protocol"]).table_cells(s)
         rows.append([s["model"], s["task"], s["judge"], _k(s), s["n_total"], s["n_parsed"], s["n_parse_failures"],
-                     s["n_skipped_no_baseline"], _fmt(headline), _fmt(ci), _fmt(lc), _fmt(detail),
-                     _fmt(s["rouge_agreement"])])
-    headers = ["model", "task", "judge", "k", "n", "parsed", "parse fail", "no baseline", "win rate | rubric mean",
+                     s["n_skipped_no_baseline"], s.get("n_unfinished_reasoning", 0), _fmt(headline), _fmt(ci),
+                     _fmt(lc), _fmt(detail), _fmt(s["rouge_agreement"])])
+    headers = ["model", "task", "judge", "k", "n", "parsed", "parse fail", "no baseline", "unfinished reasoning",
+               "win rate | rubric mean",
                "95% CI", "LC win rate", "flip | rank | break", "tau vs ROUGE"]
     return tabulate(rows, headers=headers)
 

@@ -29,10 +29,12 @@ log = logging.getLogger(__name__)
 VARIANTS = {"single": "zero-shot", "fewshot": "fewshot", "dialogue": "dialogue"}
 
 
-def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None, occurrence: int) -> Item:
+def _item(doc_id: int, doc: dict, candidate: str, baseline: str | None, occurrence: int,
+          unfinished: bool = False) -> Item:
     return Item(doc_id=doc_id, role=doc["role"], question=doc["question"], lang=doc["lang"], kind=doc["kind"],
                 references=tuple(doc["references"]), role_prompt=doc["system_prompt"], candidate=candidate,
-                baseline=baseline, description=doc.get("description"), occurrence=occurrence)
+                baseline=baseline, description=doc.get("description"), occurrence=occurrence,
+                unfinished_reasoning=unfinished)
 
 
 def occurrences(docs) -> list[tuple[str, str, int]]:
@@ -163,7 +165,7 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
         unit = Unit(run.name, task, path, name, [], [], [], group=group, variant=variant)
         for s, key in zip(samples, occurrences(s.doc for s in samples)):
             base = None if name is None else s.doc.get("rolegpt") if answers is None else answers.get(key)
-            item = _item(s.doc_id, s.doc, s.response, base, key[2])
+            item = _item(s.doc_id, s.doc, s.response, base, key[2], s.unfinished_reasoning)
             if _is_no_answer(s.response):
                 unit.no_answer.append(item)
             elif name is not None and base is None:
@@ -174,6 +176,9 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
             if left_out:
                 log.warning("%s: %d of %d items have no %s answer; they are skipped, not judged",
                             path, len(left_out), len(samples), what)
+        if unfinished := sum(s.unfinished_reasoning for s in samples):
+            log.warning("%s: unfinished_reasoning: %d of %d items (the reasoning never closed); their answer is "
+                        "empty and is judged as such", path, unfinished, len(samples))
         units.append(unit)
     if across_variants:
         check_variants(units, inputs)

@@ -44,7 +44,8 @@ def annotation(item: Item, status: str, judge_model: str, **fields: Any) -> dict
     """
     return {"doc_id": item.doc_id, "role": item.role, "question": item.question, "lang": item.lang,
             "kind": item.kind, "status": status, "candidate": item.candidate, "baseline": item.baseline,
-            "judge_model": judge_model, "package_version": __version__, **fields}
+            "unfinished_reasoning": item.unfinished_reasoning, "judge_model": judge_model,
+            "package_version": __version__, **fields}
 
 
 def judged_annotation(item: Item, judgment: Judgment, responses: list[dict], requests: list[list[dict]],
@@ -100,6 +101,7 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
         "n_skipped_no_baseline": count["skipped_no_baseline"], "n_skipped_no_answer": count["skipped_no_answer"],
         "n_skipped_not_common": count["skipped_not_common"],
         "n_pending": count["pending"], "complete": count["pending"] == 0,
+        "n_unfinished_reasoning": sum(1 for r in records if r.get("unfinished_reasoning")),
     }
     if systems:
         low, high = k_range or (len(systems), len(systems))

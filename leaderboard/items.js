@@ -109,7 +109,9 @@
     if (answer.same_as_rolegpt) {
       card.appendChild(el("div", "text muted", "The same answer as RoleGPT's, above."));
     } else {
-      card.appendChild(answer.text.trim() === "" ? el("div", "text muted", "(an empty answer)") : el("div", "text", answer.text));
+      var unfinished = "(unfinished reasoning: the model was still reasoning when it stopped; scored as an empty answer)";
+      card.appendChild(answer.unfinished ? el("div", "text muted", unfinished)
+        : answer.text.trim() === "" ? el("div", "text muted", "(an empty answer)") : el("div", "text", answer.text));
     }
     answer.judges.forEach(function (v) {
       var judge = data.judges[v.judge];
@@ -151,6 +153,13 @@
       detail.appendChild(gpt);
     }
     detail.appendChild(el("h3", null, "Answers (" + item.answers.length + ")"));
+    var unfinished = tasks[item.task].unfinished || [];
+    if (unfinished.length) {
+      detail.appendChild(el("p", "muted", "Unfinished reasoning on this task (scored as empty answers): " +
+        unfinished.map(function (u) {
+          return data.models[u[0]].name + " " + u[1] + " of " + u[2] + " items";
+        }).join(", ")));
+    }
     var grid = el("div", "answers");
     var answers = item.answers.slice().sort(function (a, b) {
       var ca = data.models[a.model].name === state.model, cb = data.models[b.model].name === state.model;

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from rolebench_eval.catalogue import depth_metric
+from rolebench_eval.catalogue import depth_metric, split_depth_metric
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import write_atomic
-from rolebench_eval.outputs import read_records_at
+from rolebench_eval.outputs import UNFINISHED_REASONING, is_unfinished_metric, read_records_at
 
 from .judges import read_verdicts
 from .model import Leaderboard, Schema, clean
@@ -109,10 +109,13 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
         wanted = {d for ids in chosen.values() for d in ids}
         info = schema.tasks[task]
         metrics = tuple(task_runs[have[0]][task].items.metrics) if info.multi_turn else (info.paper_metric,)
+        metrics += _unfinished_names(metrics, info.multi_turn)
         records = {m: _safe(board, _records, {}, task_runs[m][task], wanted, metrics, m == have[0])
                    for m in have}  # the documents once, from the first model: the others give their answers
         out["tasks"].append({"name": task, "label": info.label, "metric": info.paper_metric,
-                             "roles": [_code(r, roles, out["roles"]) for r in chosen]})
+                             "roles": [_code(r, roles, out["roles"]) for r in chosen],
+                             "unfinished": [[i, *n] for i, m in enumerate(models)
+                                            if m in have and (n := _unfinished_count(task_runs[m][task]))]})
         for role, ids in chosen.items():
             for doc_id in ids:
                 first = records[have[0]].get(doc_id)
@@ -125,6 +128,22 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
                                           [(i, records[m].get(doc_id)) for i, m in enumerate(models) if m in have],
                                           verdicts, judges, models))
     return out
+
+
+def _unfinished_names(metrics: tuple[str, ...], multi_turn: bool) -> tuple[str, ...]:
+    """The per-item unfinished-reasoning metric to read beside ``metrics`` (per depth when multi-turn)."""
+    if not multi_turn:
+        return (UNFINISHED_REASONING,)
+    depths = sorted({hit[1] for m in metrics if (hit := split_depth_metric(m))})
+    return tuple(depth_metric(UNFINISHED_REASONING, d) for d in depths)
+
+
+def _unfinished_count(task_run) -> tuple[int, int] | None:
+    """(n, N): how many of the run's scored items never closed their reasoning, from its results; None for none."""
+    shares = [v for m, v in task_run.values.items() if is_unfinished_metric(m)]
+    total = len(task_run.items.doc_ids)
+    count = round(sum(shares) / len(shares) * total) if shares else 0
+    return (count, total) if count else None
 
 
 def _safe(board: Leaderboard, read, empty, *args):
@@ -184,5 +203,5 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
         same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
         score = record.metrics.get(metric if item["depth"] is None else depth_metric(metric, item["depth"]))
         item["answers"].append({"model": index, "text": "" if same else text, "same_as_rolegpt": same,
-                                "score": score, "judges": judged})
+                                "score": score, "judges": judged, "unfinished": record.unfinished_reasoning})
     return item

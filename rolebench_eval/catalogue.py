@@ -129,6 +129,7 @@ class Catalogue:
     families: dict[str, Family]
     metrics: dict[str, Metric]
     languages: dict[str, Language]
+    reasoning: tuple[str, str]  # the start and end markers of a reasoning block
 
 
 def _table(raw: dict, table: str, cls: type) -> dict:
@@ -170,7 +171,14 @@ def catalogue() -> Catalogue:
             raise InputError(CATALOGUE, None, f"metrics.{metric.name}.families", f"unknown family {min(unknown)!r}")
     tasks = {name: _task(name, fields, splits, metrics, families) for name, fields in raw["tasks"].items()}
     return Catalogue(splits, tasks, _table(raw, "groups", Group), tuple(raw["held_out_roles_en"]), families, metrics,
-                     _table(raw, "languages", Language))
+                     _table(raw, "languages", Language), _reasoning(raw.get("reasoning")))
+
+
+def _reasoning(raw) -> tuple[str, str]:
+    if not (isinstance(raw, dict) and all(isinstance(raw.get(k), str) and raw[k].strip() for k in ("start", "end"))):
+        raise InputError(CATALOGUE, None, "reasoning",
+                         "expected {start: <marker>, end: <marker>}, two non-empty strings")
+    return raw["start"], raw["end"]
 
 
 def splits(custom: bool = False) -> dict[str, Split]:
@@ -239,6 +247,11 @@ def paper_metric(kind: str) -> str:
         if metric.main and kind in metric.kinds and (not metric.families or "single" in metric.families):
             return metric.name
     raise KeyError(kind)
+
+
+def reasoning_markers() -> tuple[str, str]:
+    """(start, end): the markers of a reasoning block, whose answer follows the end marker."""
+    return catalogue().reasoning
 
 
 def languages() -> dict[str, Language]:

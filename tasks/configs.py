@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 
-from rolebench_eval.catalogue import Catalogue, Group, Task, catalogue, depth_metric
+from rolebench_eval.catalogue import Catalogue, Group, Task, catalogue, depth_metric, reasoning_markers
 from rolebench_eval.prompts import STOP_SEQUENCES
 
 from .multiturn import DEFAULTS
+from .reasoning import NAME as REASONING
 from .studies import DEFAULT_K
 
 COMMAND = "python scripts/generate_task_yamls.py"
+_START, _END = reasoning_markers()
 _TASKS = "rolebench_eval.tasks.task"
 TEMPLATE = f"""\
 # Shared settings of every RoleBench task. Anything here that can move a score is
@@ -32,6 +34,13 @@ generation_kwargs:
   max_gen_toks: 256
   do_sample: false
 process_results: !function {_TASKS}.process_results
+# The answer after the reasoning block (tasks/reasoning.py); the ensemble keeps lm-eval's
+# default name, so results stay keyed "<metric>,none" as every reader and earlier run has them.
+filter_list:
+  - name: none
+    filter:
+      - {{function: {REASONING}, start: {json.dumps(_START)}, end: {json.dumps(_END)}}}
+      - {{function: take_first}}
 """
 
 

@@ -32,6 +32,8 @@ from rolebench_eval.data import NO_ROLEGPT_ANSWER, is_degenerate, item_id  # noq
 from rolebench_eval.errors import InputError
 
 from .conversation import ConversationTask, Turn
+from .reasoning import METRIC as UNFINISHED
+from .reasoning import is_unfinished
 from .task import process_results
 
 log = logging.getLogger(__name__)
@@ -174,10 +176,12 @@ def process_results_mt(doc: dict, results: list[str]) -> dict[str, float]:
 
 
 def process_results_probe(doc: dict, results: list[str]) -> dict[str, float]:
-    """``break_d<depth>``: 1.0 when the answer to the identity question breaks character."""
+    """``break_d<depth>``: 1.0 when the answer to the identity question breaks character (and
+    ``unfinished_reasoning_d<depth>``)."""
     if results[0] == NO_ROLEGPT_ANSWER:
         return {}
-    return {depth_metric("break", doc["depth"]): float(breaks_character(results[0], doc["lang"]))}
+    return {depth_metric("break", doc["depth"]): float(breaks_character(results[0], doc["lang"])),
+            depth_metric(UNFINISHED, doc["depth"]): float(is_unfinished(results[0]))}
 
 
 # ------------------------------------------------------------------ tasks

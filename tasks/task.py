@@ -26,7 +26,7 @@ from rolebench_eval.prompts import (
 )
 from rolebench_eval.source import SplitData, load_split
 
-from . import shard
+from . import reasoning, shard
 
 log = logging.getLogger(__name__)
 _CHECKED_ADAPTERS: set[tuple[str, bool]] = set()
@@ -75,7 +75,8 @@ def build_docs(data: SplitData) -> list[dict]:
 
 
 def process_results(doc: dict, results: list[str]) -> dict[str, float]:
-    """Per-item scores: the paper metric (``cus`` or ``spe``), ``raw``, ROUGE-L F and answer length.
+    """Per-item scores: the paper metric (``cus`` or ``spe``), ``raw``, ROUGE-L F, answer length and
+    ``unfinished_reasoning`` (1.0 when the answer is the empty one of an unclosed reasoning block).
 
     ``raw`` (general items) is the paper metric against the instruction's original answer; an
     item without one gets no ``raw`` at all (never a 0), so the mean is over covered items.
@@ -84,7 +85,8 @@ def process_results(doc: dict, results: list[str]) -> dict[str, float]:
     if prediction == NO_ROLEGPT_ANSWER:
         return {}
     scores = item_scores(prediction, doc["references"], doc["lang"], doc.get("raw"))
-    out = {paper_metric(doc["kind"]): scores.recall, "rougeL_f": scores.f, "resp_tokens": scores.length}
+    out = {paper_metric(doc["kind"]): scores.recall, "rougeL_f": scores.f, "resp_tokens": scores.length,
+           reasoning.METRIC: float(reasoning.is_unfinished(prediction))}
     if scores.raw is not None:
         out["raw"] = scores.raw
     return out
@@ -96,6 +98,7 @@ class RoleBenchTask(ConfigurableTask):
     def __init__(self, config: dict | None = None):
         config = dict(config or {})
         config.pop("class", None)  # TaskConfig does not know the key that brought us here
+        config["filter_list"] = reasoning.filter_list(config.get("filter_list"), config.get("metadata"))
         self._keeps_system: bool | None = None
         super().__init__(config=config)
 

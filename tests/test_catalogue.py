@@ -40,16 +40,19 @@ def test_the_generated_files_are_every_task_and_group():
 
 
 # A task's metrics follow from its family and split: the paper metric of its kind (`break` for
-# probes), RAW where the split has original answers, and what the family adds.
+# probes), RAW where the split has original answers, what the family adds, and every task's count of
+# unfinished reasoning.
 METRICS = {
-    "rolebench_general_en": ("cus", "raw", "rougeL_f", "resp_tokens"),
-    "rolebench_specific_zh": ("spe", "rougeL_f", "resp_tokens"),
-    "rolebench_custom_general": ("cus", "rougeL_f", "resp_tokens"),  # a generated folder has no RAW answers
-    "rolebench_mt_general_zh": ("cus", "raw", "rougeL_f", "resp_tokens", "break"),
-    "rolebench_mt_specific_en": ("spe", "rougeL_f", "resp_tokens", "break"),
-    "rolebench_mt_probe_en": ("break",),
-    "rolebench_general_zh_fewshot": ("cus", "raw", "rougeL_f", "resp_tokens", "prompt_tokens"),
-    "rolebench_specific_en_dialogue": ("spe", "rougeL_f", "resp_tokens", "prompt_tokens"),
+    "rolebench_general_en": ("cus", "raw", "rougeL_f", "resp_tokens", "unfinished_reasoning"),
+    "rolebench_specific_zh": ("spe", "rougeL_f", "resp_tokens", "unfinished_reasoning"),
+    # a generated folder has no RAW answers
+    "rolebench_custom_general": ("cus", "rougeL_f", "resp_tokens", "unfinished_reasoning"),
+    "rolebench_mt_general_zh": ("cus", "raw", "rougeL_f", "resp_tokens", "break", "unfinished_reasoning"),
+    "rolebench_mt_specific_en": ("spe", "rougeL_f", "resp_tokens", "break", "unfinished_reasoning"),
+    "rolebench_mt_probe_en": ("break", "unfinished_reasoning"),
+    "rolebench_general_zh_fewshot": ("cus", "raw", "rougeL_f", "resp_tokens", "prompt_tokens",
+                                     "unfinished_reasoning"),
+    "rolebench_specific_en_dialogue": ("spe", "rougeL_f", "resp_tokens", "prompt_tokens", "unfinished_reasoning"),
 }
 
 
@@ -78,7 +81,7 @@ def test_generated_task_yaml_says_what_the_catalogue_says(name):
     assert (data.get("class"), data.get("process_results")) == FAMILY_YAML[entry.family]
     assert [m["metric"] for m in data["metric_list"]] == list(entry.metrics)
     hib = {"cus": True, "spe": True, "raw": True, "rougeL_f": True, "resp_tokens": None, "break": False,
-           "prompt_tokens": None}
+           "prompt_tokens": None, "unfinished_reasoning": False}
     assert all(m["higher_is_better"] is hib[m["metric"]] and m["aggregation"] == "mean" for m in data["metric_list"])
     assert str(float(data["metadata"]["version"])) == entry.version
 
@@ -94,8 +97,10 @@ def test_groups_average_what_all_their_members_report():
     averaged = {g: [m["metric"] for m in _yaml(files[f"_{g}.yaml"])["aggregate_metric_list"]]
                 for g in catalogue.catalogue().groups}
     # only what every member reports: a general and a role-specific split share no paper metric
-    assert averaged["rolebench_en"] == averaged["rolebench_zh"] == averaged["rolebench"] == ["rougeL_f", "resp_tokens"]
-    assert averaged["rolebench_mt"] == [f"{m}_d{d}" for m in ("rougeL_f", "resp_tokens", "break") for d in (1, 4, 8)]
+    shared = ["rougeL_f", "resp_tokens", "unfinished_reasoning"]
+    assert averaged["rolebench_en"] == averaged["rolebench_zh"] == averaged["rolebench"] == shared
+    per_depth = ("rougeL_f", "resp_tokens", "break", "unfinished_reasoning")
+    assert averaged["rolebench_mt"] == [f"{m}_d{d}" for m in per_depth for d in (1, 4, 8)]
 
 
 def test_languages_decide_tokens_and_prompt_texts():

@@ -124,7 +124,7 @@ def test_incomparable_runs_are_excluded_with_reasons(board):
     reasons = {r.full_name: " ".join(r.reasons) for r in board.excluded}
     assert set(reasons) == {"org/model-d", "org/model-e", "org/model-f"}
     assert "--limit 4" in reasons["org/model-d"]
-    assert "task version 0.9" in reasons["org/model-e"] and "1.0" in reasons["org/model-e"]
+    assert "task version 0.9" in reasons["org/model-e"] and "the installed task is 1.1" in reasons["org/model-e"]
     assert "rolebench_general_zh: data ffffffffffff" in reasons["org/model-f"]
     assert not any(r.full_name in reasons for r in board.rows)
 

@@ -36,7 +36,7 @@ def test_read_run_takes_scores_versions_and_provenance():
     assert (run.model, run.adapter) == ("org/base-7b", "org/model-b")
     assert sorted(run.tasks) == ["rolebench_general_zh", "rolebench_rolegen_specific_en", "rolebench_specific_en"]
     spe = run.tasks["rolebench_specific_en"]
-    assert spe.version == "1.0" and spe.data == "a" * 64 and spe.prompt_version == "1"
+    assert spe.version == "1.1" and spe.data == "a" * 64 and spe.prompt_version == "1"
     assert spe.values["spe"] == pytest.approx(np.mean(
         [0.30, 0.42, 0.25, 0.38, 0.33, 0.29, 0.45, 0.31, 0.36, 0.27, 0.40, 0.34]))
     assert run.limit is None

@@ -144,11 +144,12 @@ def test_scores_are_named_for_the_depth():
     scores = process_results_mt(doc, ["As an AI, the sea wanted me."])
     assert scores == {"spe_d4": rouge_l("As an AI, the sea wanted me.", doc["references"], "en"),
                       "rougeL_f_d4": rouge_l_f("As an AI, the sea wanted me.", doc["references"], "en"),
-                      "resp_tokens_d4": 7, "break_d4": 1.0}
+                      "resp_tokens_d4": 7, "break_d4": 1.0, "unfinished_reasoning_d4": 0.0}
     assert process_results_mt(doc, [NO_ROLEGPT_ANSWER]) == {}
     probe = {"lang": "zh", "depth": 8}
-    assert process_results_probe(probe, ["老夫是船长，不是什么机器。"]) == {"break_d8": 0.0}
-    assert process_results_probe(probe, ["作为一个人工智能，我不能回答。"]) == {"break_d8": 1.0}
+    finished = {"unfinished_reasoning_d8": 0.0}
+    assert process_results_probe(probe, ["老夫是船长，不是什么机器。"]) == {"break_d8": 0.0, **finished}
+    assert process_results_probe(probe, ["作为一个人工智能，我不能回答。"]) == {"break_d8": 1.0, **finished}
     assert process_results_probe(probe, [NO_ROLEGPT_ANSWER]) == {}
 
 
@@ -187,7 +188,8 @@ def test_results_carry_per_depth_metrics_and_settings(echo_run):
     res = echo_run["results"]["rolebench_mt_specific_en"]
     assert res["sample_len"] == 8
     keys = {k.split(",")[0] for k in res if k.endswith(",none") and "_stderr" not in k}
-    assert keys == {f"{m}_d{d}" for m in ("spe", "rougeL_f", "resp_tokens", "break") for d in (1, 4, 8)}
+    assert keys == {f"{m}_d{d}" for m in ("spe", "rougeL_f", "resp_tokens", "break", "unfinished_reasoning")
+                    for d in (1, 4, 8)}
     assert res["spe_d1,none"] != res["spe_d8,none"]  # the echo answers grow with the history
     meta = echo_run["configs"]["rolebench_mt_specific_en"]["metadata"]
     assert meta["depths"] == [1, 4, 8] and meta["items_per_role"] == 4 and meta["history_seed"] == 0
@@ -200,7 +202,7 @@ def test_other_depths_run_end_to_end(mt_data_dir, caplog):
                    data_dir=mt_data_dir, metadata={"depths": [2, 5]}, log_samples=True)
     res = out["results"]["rolebench_mt_specific_zh"]
     assert {k for k in res if k.endswith(",none") and "stderr" not in k} == {
-        f"{m}_d{d},none" for m in ("spe", "rougeL_f", "resp_tokens", "break") for d in (2, 5)}
+        f"{m}_d{d},none" for m in ("spe", "rougeL_f", "resp_tokens", "break", "unfinished_reasoning") for d in (2, 5)}
     assert res["spe_d2_stderr,none"] != "N/A"  # declared metrics: mean with its standard error
     assert out["higher_is_better"]["rolebench_mt_specific_zh"]["spe_d5"] is True
     assert "No aggregation function defined" not in caplog.text
@@ -268,7 +270,8 @@ def test_chat_history_is_alternating_messages_under_the_role_prompt(tiny_llama, 
                       f"<|assistant|>\n{first['answer']}</s>\n<|user|>\n{second['question']}</s>\n"
                       f"<|assistant|>\n{second['answer']}</s>\n<|user|>\n{doc['question']}</s>\n<|assistant|>\n")
     probe = out["results"]["rolebench_mt_probe_zh"]
-    assert {k for k in probe if k.endswith(",none") and "stderr" not in k} == {"break_d1,none", "break_d3,none"}
+    assert {k for k in probe if k.endswith(",none") and "stderr" not in k} == {
+        f"{m}_d{d},none" for m in ("break", "unfinished_reasoning") for d in (1, 3)}
     assert out["configs"]["rolebench_mt_specific_zh"]["metadata"]["role_prompt_placement"] == "system"
 
 
@@ -342,9 +345,10 @@ def test_plain_lm_eval_runs_continuity_and_probes_on_the_real_chinese_data(tiny_
     assert out.returncode == 0, out.stderr[-3000:]
     res = _results(tmp_path)
     keys = {t: {k for k in r if k.endswith(",none") and "stderr" not in k} for t, r in res["results"].items()}
-    assert keys["rolebench_mt_specific_zh"] == {f"{m}_d{d},none" for m in ("spe", "rougeL_f", "resp_tokens", "break")
-                                                for d in (1, 4, 8)}
-    assert keys["rolebench_mt_probe_zh"] == {f"break_d{d},none" for d in (1, 4, 8)}
+    unfinished = "unfinished_reasoning"
+    assert keys["rolebench_mt_specific_zh"] == {f"{m}_d{d},none" for m in ("spe", "rougeL_f", "resp_tokens", "break",
+                                                                           unfinished) for d in (1, 4, 8)}
+    assert keys["rolebench_mt_probe_zh"] == {f"{m}_d{d},none" for m in ("break", unfinished) for d in (1, 4, 8)}
     meta = res["configs"]["rolebench_mt_specific_zh"]["metadata"]
     assert meta["scored_items"] == 100 and meta["data"]["file"] == "rolebench-zh/role_specific/test.jsonl"
     assert res["configs"]["rolebench_mt_probe_zh"]["metadata"]["scored_items"] == 25

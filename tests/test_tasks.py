@@ -92,7 +92,7 @@ def test_a_group_run_gives_no_lm_eval_warning(fixture_data_dir, caplog):
 
 def test_results_record_data_provenance_and_versions(fixture_run, fixture_data_dir):
     meta = fixture_run["configs"]["rolebench_specific_zh"]["metadata"]
-    assert meta["version"] == 1.0 and meta["prompt_version"] == "1"
+    assert meta["version"] == 1.1 and meta["prompt_version"] == "1"
     assert meta["data"]["origin"] == "local" and len(meta["data"]["sha256"]) == 64
     assert meta["role_descriptions"] == "0 of 2 roles"
     assert fixture_run["configs"]["rolebench_specific_en"]["metadata"]["role_descriptions"] == "2 of 2 roles"
@@ -198,7 +198,7 @@ def test_raw_is_scored_on_covered_items_only_and_recorded(fixture_run, fixture_d
     assert [("raw" in s) for s in samples] == [raw is not None for raw in data.raw]  # no raw, no 0
     meta = fixture_run["configs"]["rolebench_general_en"]["metadata"]
     assert meta["raw"]["coverage"] == "3 of 4 items have a raw answer" and meta["raw"]["fields"] == {"target": 6}
-    assert meta["data_audit"]["raw_answers"] == "3 of 4 items" and meta["version"] == 1.1
+    assert meta["data_audit"]["raw_answers"] == "3 of 4 items" and meta["version"] == 1.2
     assert "raw,none" not in fixture_run["results"]["rolebench_general_zh"]  # no instructions-zh file
     assert fixture_run["configs"]["rolebench_general_zh"]["metadata"]["raw"]["found"] is False
 

@@ -49,6 +49,7 @@ class Item:
     baseline: str | None
     description: str | None = None
     occurrence: int = 0  # how many earlier docs of its run have the same (role, question)
+    unfinished_reasoning: bool = False  # the candidate never closed its reasoning: its answer is empty
 
     @property
     def key(self) -> tuple[str, str, int]:

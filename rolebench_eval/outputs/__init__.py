@@ -8,7 +8,8 @@ The judges and the leaderboard both read runs through this package:
   (the base model: ``pretrained``, ``model``, ``path`` or ``engine`` of ``model_args``), plus the
   adapter when there is one (``peft``, ``lora_local_path`` or ``delta``): ``base+adapter``;
 - :func:`read_records` yields the per-item records of a samples file (document, answer,
-  per-item metrics; :mod:`.records`); :func:`read_scores` reads only ids, roles, item types
+  per-item metrics, whether the reasoning never closed;
+  :mod:`.records`); :func:`read_scores` reads only ids, roles, item types
   and metric values, fast, for the leaderboard (:mod:`.scores`).
 
 The files one part of the package writes and another reads each have one msgspec schema here,
@@ -26,7 +27,9 @@ naming the file, line and field; a version this package cannot read is refused, 
   the same jobs), and batch output lines: :class:`.batch.BatchOutputLine` (OpenAI, ``vllm run-batch``).
 """
 
-from .records import Record, check_doc, iter_records, read_records, read_records_at
+from .records import (
+    UNFINISHED_REASONING, Record, check_doc, is_unfinished_metric, iter_records, read_records, read_records_at,
+)
 from .runs import (
     ADAPTER_KEYS, BASE_KEYS, RESULTS, SAMPLES, Run, find_runs, latest_samples, model_args, read_run, run_identity,
     run_name, sanitize_model_name,
@@ -35,7 +38,8 @@ from .scores import TYPE_BITS, Scores, read_scores
 
 __all__ = [
     "ADAPTER_KEYS", "BASE_KEYS", "RESULTS", "SAMPLES",
-    "TYPE_BITS", "Record", "Run", "Scores", "check_doc", "find_runs", "iter_records", "latest_samples",
+    "TYPE_BITS", "UNFINISHED_REASONING", "Record", "Run", "Scores", "check_doc", "find_runs", "is_unfinished_metric",
+    "iter_records", "latest_samples",
     "model_args", "read_records", "read_records_at", "read_run", "read_scores", "run_identity", "run_name",
     "sanitize_model_name",
 ]

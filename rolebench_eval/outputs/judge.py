@@ -70,6 +70,7 @@ class JudgeSummary(Struct, kw_only=True):
     n_skipped_no_answer: Count = 0
     n_skipped_not_common: Count = 0  # rank --common-items: items another run lacks, not ranked
     n_pending: Count = 0
+    n_unfinished_reasoning: Count = 0  # candidate answers whose reasoning never closed (judged as the empty answer)
     complete: bool = True
     win_rate: Annotated[Union[Rate, None], STATISTIC] = None
     ci95: Annotated[Union[Interval, None], STATISTIC] = None
@@ -115,6 +116,7 @@ class Annotation(Struct, kw_only=True):
     status: Status
     candidate: Union[str, None] = None
     baseline: Union[str, None] = None
+    unfinished_reasoning: bool = False  # the candidate never closed its reasoning: ``candidate`` is empty
     judge_texts: Union[list[str], None] = None
     judge_refusals: Union[list[Union[str, None]], None] = None
     refused: bool = False

@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from rolebench_eval.catalogue import languages
+from rolebench_eval.catalogue import languages, split_depth_metric
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import read_jsonl
 
 from .codec import field_and_problem, lenient_decode
 from .runs import Run, latest_samples
+
+#: The per-item metric of an answer whose reasoning block never closed (tasks/reasoning.py): 1.0, scored empty.
+UNFINISHED_REASONING = "unfinished_reasoning"
+
+
+def is_unfinished_metric(name: str) -> bool:
+    """``unfinished_reasoning``, or one of its per-depth names (``unfinished_reasoning_d4``)."""
+    return name == UNFINISHED_REASONING or (split_depth_metric(name) or ("",))[0] == UNFINISHED_REASONING
+
 
 @dataclass(frozen=True)
 class Record:
@@ -27,9 +36,14 @@ class Record:
 
     doc_id: int
     doc: dict
-    response: str
+    response: str  # the answer: lm-eval's filtered_resps, without the reasoning block
     metrics: dict[str, float]
     doc_hash: str = ""
+
+    @property
+    def unfinished_reasoning(self) -> bool:
+        """The model was still reasoning when it stopped: ``response`` is the empty answer it scored as."""
+        return any(value for name, value in self.metrics.items() if is_unfinished_metric(name))
 
 
 _NOT_METRICS = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",
