@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rolebench_eval.errors import EXIT_OK, InputError
+from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
@@ -28,7 +29,7 @@ examples:
 
 exit status: 0 all judged; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404,
 or the same 400 on the first requests); 3 budget reached; 4 requests failed (timeouts, 5xx, an item's 400);
-5 no verdict parsed; 130 interrupted. Stopped runs keep every answer received (cached); rerun the same command.
+5 no verdict parsed; 6 could not write (answers so far are cached); 130 interrupted. Stopped runs keep every answer received (cached); rerun the same command.
 """
 
 
@@ -96,6 +97,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.max_systems is not None and args.max_systems < 2:
         raise InputError("--max-systems", None, None, f"expected at least 2, got {args.max_systems}")
+    if not args.dry_run:  # before any request is paid for
+        ensure_writable(args.out, "the judge outputs")
     report = judge_outputs(args.inputs, _options(args))
     if report.estimate is not None:
         for unit in report.units:
