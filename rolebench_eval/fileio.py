@@ -25,6 +25,7 @@ A multi-file output (a leaderboard site) is built whole beside its destination a
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -169,11 +170,13 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise InputError(path, err.lineno, None, f"invalid JSON ({err.msg}); truncated or corrupt file?") from None
 
 
-def ensure_writable(folder: str | os.PathLike, what: str) -> Path:
+def ensure_writable(folder: str | os.PathLike, what: str, create: bool = True) -> Path:
     """Create ``folder`` (with its parents) and check a file can be written in it; returns it.
 
     Called before any request is sent, model loaded or training step taken, so a folder the
     machine refuses (a file in the way, read-only, no permission, under ``/proc``) costs nothing.
+    With ``create`` false a missing folder is left missing (a run that keeps nothing leaves no
+    trace): its nearest existing parent is checked instead.
 
     Raises:
         CouldNotWrite: naming the folder, ``what`` and the OS's reason.
@@ -182,11 +185,17 @@ def ensure_writable(folder: str | os.PathLike, what: str) -> Path:
     if folder.exists() and not folder.is_dir():
         raise CouldNotWrite(folder, what, "it exists and is not a folder; pass a folder (new or existing)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder, prefix=".rolebench-write-check."):
-            pass
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise CouldNotWrite.from_os_error(err, what, path=folder) from None
+    probe = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".rolebench-write-check."))
+    except OSError as err:  # the probe's own name says nothing to the user: name the folder
+        raise CouldNotWrite(folder, what, err.strerror or str(err)) from None
     return folder
 
 

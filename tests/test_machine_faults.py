@@ -161,6 +161,10 @@ def test_ensure_writable_creates_and_checks(tmp_path):
     with pytest.raises(CouldNotWrite) as err:
         ensure_writable(tmp_path / "f" / "sub", "x")
     assert err.value.path == str(tmp_path / "f" / "sub") and err.value.reason == "Not a directory"
+    assert ensure_writable(tmp_path / "new" / "data", "x", create=False) == tmp_path / "new" / "data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "f"]  # checked, nothing left behind
+    with pytest.raises(CouldNotWrite, match=r"could not write x \(/proc/rolebench/data\): No such file or directory"):
+        ensure_writable("/proc/rolebench/data", "x", create=False)
 
 
 # --------------------------------------------------------------------------- two writers of one folder
@@ -392,3 +396,17 @@ def test_divergence_stops_at_that_step(tmp_path):
     with pytest.raises(Diverged, match="at step 5: grad_norm is nan") as err:
         callback.on_log(args, SimpleNamespace(global_step=5), None, logs={"loss": 0.0, "grad_norm": math.nan})
     assert err.value.exit_code == 5
+
+
+@pytest.mark.slow
+def test_a_diverging_run_exits_5_and_writes_no_adapter(tiny_llama, fixture_data_dir, tmp_path):
+    """A finite but absurd learning rate passes the checks; the first non-finite step stops the run."""
+    from rolebench_eval.finetune import train
+    from rolebench_eval.finetune.trainer import Diverged
+
+    tiny = HERE.parent / "finetune" / "recipes" / "tiny_cpu.yaml"
+    with pytest.raises(Diverged, match="training diverged at step [1-4]: .*no adapter written") as err:
+        train(tiny, model_name_or_path=str(tiny_llama), output_dir=str(tmp_path / "run"),
+              data_dir=str(fixture_data_dir), splits=["general_zh"], learning_rate=1e30, max_steps=4)
+    assert err.value.exit_code == 5
+    assert not (tmp_path / "run" / "adapter").exists() and not (tmp_path / "run" / "adapter.partial").exists()

@@ -87,7 +87,7 @@ def read_meta(out: Path) -> FolderRecord:
 
 def check_folder(out: Path, profile: Profile) -> None:
     """Refuse a folder the machine will not let us write, or one of another language (before any request is sent)."""
-    ensure_writable(out, "the generated data folder")
+    ensure_writable(out, "the generated data folder", create=False)  # a run that keeps nothing leaves no folder
     lang = read_meta(out).lang
     if lang not in (None, profile.lang):
         raise RoleBenchDataError(out / CUSTOM_META, None, "lang",
