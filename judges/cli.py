@@ -29,7 +29,8 @@ examples:
 
 exit status: 0 all judged; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404,
 or the same 400 on the first requests); 3 budget reached; 4 requests failed (timeouts, 5xx, an item's 400);
-5 no verdict parsed; 6 could not write (answers so far are cached); 130 interrupted. Stopped runs keep every answer received (cached); rerun the same command.
+5 no verdict parsed; 6 could not write (answers so far are cached); 130 interrupted. Stopped runs keep every
+answer received (cached); rerun the same command.
 """
 
 

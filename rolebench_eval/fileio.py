@@ -212,7 +212,7 @@ def whole_folder(dest: str | os.PathLike, what: str, marker: str | None = None) 
         CouldNotWrite: ``dest`` cannot be written or holds other files.
     """
     created = not os.path.lexists(dest)
-    dest = ensure_writable(dest, what)
+    dest = ensure_writable(dest, what).absolute()  # "." has no name to stage beside
     if any(dest.iterdir()) and not (marker and (dest / marker).exists()):
         earlier = f" and no {marker} of an earlier build" if marker else ""
         raise CouldNotWrite(dest, what, f"the folder holds other files{earlier}; pass a new or empty folder")

@@ -114,6 +114,7 @@ def test_a_refused_write_anywhere_is_exit_6_naming_the_path(monkeypatch, capsys)
 # --------------------------------------------------------------------------- whole outputs or none
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_the_previous_site_whole(small_fs, tmp_path):
     first = tmp_path / "first"
     assert _board("--out", str(first), "--n-boot", "20")[0] == 0
@@ -266,6 +267,7 @@ def test_judge_out_read_only_costs_nothing(llm_server, small_fs, tmp_path, monke
     assert srv.requests() == []
 
 
+@pytest.mark.slow
 def test_judge_out_refused_after_paying_says_where_the_answers_are(llm_server, tmp_path, monkeypatch, capsys):
     from rolebench_eval.judges import report
 
