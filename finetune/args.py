@@ -6,7 +6,9 @@ how it is mixed and rendered, and how a run resumes are ours. Nothing here impor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +124,8 @@ def check_settings(script: RoleBenchArguments, training, model, given: set[str])
     if not model.use_peft:
         _fail("use_peft", "RoCIT trains a LoRA adapter (what lm-eval loads with peft=); full fine-tuning "
                           "is not supported here")
+    check_numbers((script, training, model), given)
+    check_output_dir(script, training.output_dir)
     if training.learning_rate <= 0:
         _fail("learning_rate", f"must be > 0, got {training.learning_rate}")
     if model.lora_r < 1 or model.lora_alpha <= 0:
@@ -133,6 +137,9 @@ def check_settings(script: RoleBenchArguments, training, model, given: set[str])
                                      "unset for peft's default for the model")
     if training.max_length is not None and training.max_length < 8:
         _fail("max_length", "must be at least 8 tokens")
+    if training.max_steps < -1:
+        _fail("max_steps", f"got {training.max_steps}: a number of optimizer steps (> 0), or -1 (the default) to "
+                           "train num_train_epochs epochs")
     if training.max_steps == 0 or (training.max_steps < 0 and training.num_train_epochs <= 0):
         _fail("max_steps" if training.max_steps == 0 else "num_train_epochs", "no training step would run")
     for key in ("per_device_train_batch_size", "gradient_accumulation_steps"):
@@ -146,3 +153,34 @@ def check_settings(script: RoleBenchArguments, training, model, given: set[str])
         _fail("eval_holdout", f"holds {script.eval_holdout} items out of training for an eval loss that "
                               "eval_strategy: 'no' never computes; set eval_strategy: steps (and eval_steps) or "
                               "eval_holdout: 0")
+
+
+# Ranges of numeric trainer keys beyond "finite" (lower bound, upper bound, inclusive); None: open.
+RANGES = {"weight_decay": (0, None), "max_grad_norm": (0, None),
+          "adam_beta1": (0, 1), "adam_beta2": (0, 1), "adam_epsilon": (0, None), "seed": (0, None),
+          "num_train_epochs": (0, None)}
+
+
+def check_numbers(objects, given: set[str]) -> None:
+    """Every number the user set is finite and in range (``.inf`` / ``.nan`` train garbage or die late)."""
+    for obj in objects:
+        for spec in fields(obj):
+            value = getattr(obj, spec.name)
+            if spec.name not in given or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                _fail(spec.name, f"must be a finite number, got {value}")
+            low, high = RANGES.get(spec.name, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                _fail(spec.name, f"must be in [{low}, {'inf' if high is None else high}], got {value}")
+
+
+def check_output_dir(script: RoleBenchArguments, output_dir: str) -> None:
+    """Refuse an output folder inside a data folder (run files would land beside ``train.jsonl``)."""
+    out = Path(output_dir).expanduser().resolve()
+    data = [script.data_dir or os.environ.get("ROLEBENCH_DATA_DIR")]
+    data += [str(Path(e["path"]).expanduser().parent) for e in script.extra_data]
+    for folder in filter(None, data):
+        folder = Path(folder).expanduser().resolve()
+        if out == folder or folder in out.parents:
+            _fail("output_dir", f"{output_dir} is inside the data folder {folder}; choose a folder outside it")

@@ -34,6 +34,7 @@ from .args import RecipeError, RoleBenchArguments
 from .data import Mix, build_mix
 from .resume import ADAPTER_DIR, Plan, kill_point, plan_run, prepare, reached_the_end
 
+from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.provenance import base_model_record, package_versions
 from rolebench_eval.outputs import codec
 from rolebench_eval.outputs.adapter import FORMAT_VERSION, PROVENANCE_FILE, Provenance, RunRecord
@@ -53,6 +54,7 @@ def main(script_args: RoleBenchArguments, training_args, model_args) -> Path:
             log.info("%s", note)
     if plan.finished:
         return output_dir / ADAPTER_DIR
+    ensure_writable(output_dir, "the training run folder")  # before any model is loaded
     mix = build_mix(script_args, training_args.seed)
     if is_main_process():
         log.info("training mix: %s", json.dumps({k: v for k, v in mix.summary.items() if k != "sources"}))

@@ -1,12 +1,17 @@
-"""TRL's SFTTrainer with two small additions: a progress bar that shows the loss, and the test-only kill points.
+"""TRL's SFTTrainer with small additions: a progress bar that shows the loss, a stop on divergence, and the
+test-only kill points.
 
 Imported only when training starts (it imports torch, transformers and trl).
 """
 
 from __future__ import annotations
 
+import math
+
 from transformers import ProgressCallback, TrainerCallback
 from trl import SFTTrainer
+
+from rolebench_eval.errors import NothingUsable
 
 from .resume import kill_point
 
@@ -17,6 +22,7 @@ class RoCITTrainer(SFTTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.add_callback(KillPoints())
+        self.add_callback(StopOnDivergence())
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         super().save_model(output_dir, _internal_call=_internal_call)
@@ -31,6 +37,35 @@ class KillPoints(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             kill_point("step", state.global_step + 1)
+
+
+class Diverged(NothingUsable):
+    """Training produced a non-finite loss, gradient norm or weight: stopped, no adapter written (exit 5)."""
+
+
+class StopOnDivergence(TrainerCallback):
+    """Stop at the first step whose trainable weights, loss or gradient norm are not finite.
+
+    Raising inside the loop ends ``train()`` before the adapter is saved, so a diverged run
+    never leaves an adapter of NaNs; checkpoints written before the step are kept.
+    """
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        if model is None:
+            return
+        for name, param in model.named_parameters():
+            if param.requires_grad and not bool(torch.isfinite(param).all()):
+                raise Diverged(f"training diverged at step {state.global_step}: trainable weight {name} is not "
+                               f"finite (learning rate {args.learning_rate}); no adapter written")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        for key in ("loss", "grad_norm"):
+            value = (logs or {}).get(key)
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                raise Diverged(f"training diverged at step {state.global_step}: {key} is {value} "
+                               f"(learning rate {args.learning_rate}); no adapter written")
 
 
 class LossBar(ProgressCallback):

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rolebench_eval.errors import EXIT_OK
+from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.batch import add_batch_arguments, settings_from_args
 from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.llm.config import add_llm_arguments, number_arg, overrides_from_args
@@ -37,7 +38,8 @@ examples:
 
 exit status: 0 all judged; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404,
 or the same 400 on the first requests); 3 budget reached; 4 requests failed (timeouts, 5xx, an item's 400);
-5 no verdict parsed; 130 interrupted. Stopped runs keep every answer received (cached); rerun the same command.
+5 no verdict parsed; 6 could not write (answers so far are cached); 130 interrupted. Stopped runs keep every
+answer received (cached); rerun the same command.
 """
 
 
@@ -120,6 +122,8 @@ def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
     from .run import check_usable, judge_outputs
 
+    if not args.dry_run and args.batch_export is None:  # before any request is paid for
+        ensure_writable(args.out, "the judge outputs")
     report = judge_outputs(args.inputs, _options(args))
     if report.imported is not None:
         print(f"{args.batch_import}: " + ", ".join(f"{n} {what}" for what, n in report.imported.items()))

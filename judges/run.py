@@ -22,7 +22,7 @@ from typing import Sequence
 
 import msgspec
 
-from rolebench_eval.errors import InputError, NothingUsable
+from rolebench_eval.errors import CouldNotWrite, InputError, NothingUsable
 from rolebench_eval.llm.batch import BatchSettings, run_batch_jobs
 from rolebench_eval.llm.batchfile import export_requests, import_outputs
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
@@ -207,7 +207,12 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
         summary = report.summarize(records, _meta(judge, config, unit, result.batch.stopped), judge,
                                    unit.systems, configured, unit.k_range)
         folder = report.output_dir(opts.out, unit.model, unit.task, judge.name)
-        report.write_outputs(folder, records, summary)
+        try:
+            report.write_outputs(folder, records, summary)
+        except OSError as err:  # after paying: say where the answers are
+            raise CouldNotWrite.from_os_error(err, "the judge outputs", f"every answer received is cached in "
+                                              f"{opts.cache or default_cache_path()}: rerun with another --out, "
+                                              "at no cost", path=folder) from None
         summary = msgspec.to_builtins(summary)
         result.summaries.append(summary)
         result.folders.append(folder)

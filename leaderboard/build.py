@@ -291,24 +291,36 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
 def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
            opts: Options, cache_dir: Path | None, clock) -> None:
     """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
-    in another process (when ``opts.processes``) while the browser's lines are read."""
-    drawing = None
-    if out is not None:
-        from .plots import Drawing
+    in another process (when ``opts.processes``) while the browser's lines are read. The site is
+    built whole beside ``out`` and swapped in at the end, under the folder's lock: a failure
+    (a full disk) leaves the previous site whole."""
+    if out is None:
+        _browser(board, schema, task_runs, used, opts, cache_dir, clock)
+        return
+    from rolebench_eval.fileio import folder_lock, whole_folder
 
-        Path(out).mkdir(parents=True, exist_ok=True)
+    from .plots import Drawing
+
+    out = Path(out)
+    what = "the leaderboard site"
+    with folder_lock(out, what), whole_folder(out, what, marker="leaderboard.json") as stage:
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
         background = opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
-        drawing = Drawing(board, Path(out), cache_dir, background)
+        drawing = Drawing(board, stage, cache_dir, background)
+        _browser(board, schema, task_runs, used, opts, cache_dir, clock)
+        write_outputs(board, stage, cache_dir, drawing)
+    board.outputs = {kind: out / path.relative_to(stage) for kind, path in board.outputs.items()}
+    clock("write")
+
+
+def _browser(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, opts: Options,
+             cache_dir: Path | None, clock) -> None:
     if opts.browse_items > 0:
         from .items import items_data
 
         board.items = items_data(board, schema, task_runs, used, opts.browse_items, opts.browse_models, cache_dir)
         clock("item browser")
-    if out is not None:
-        write_outputs(board, Path(out), cache_dir, drawing)
-        clock("write")
 
 
 class _Clock:

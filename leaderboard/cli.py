@@ -24,6 +24,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a count >= 1, got {text!r}")
+    return value
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``leaderboard`` verb to a ``rolebench-eval`` subparsers object."""
     parser = subparsers.add_parser(
@@ -47,7 +54,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                              "(default: $XDG_CACHE_HOME/rolebench-eval/leaderboard)")
     parser.add_argument("--no-cache", action="store_true", help="read every samples file again, cache nothing")
     parser.add_argument("--seed", type=int, default=None, help="bootstrap seed")
-    parser.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--n-boot", type=_positive, default=None, help="bootstrap resamples (default 1000)")
     parser.add_argument("--browse-items", type=_count, default=20, metavar="N",
                         help="items per role in the item browser, items.html (default 20; 0: no browser)")
     parser.add_argument("--browse-models", type=_count, default=10, metavar="N",
@@ -75,6 +82,8 @@ def report(board, out=sys.stderr) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the verb: 0 on success, 2 on a bad input (every one under --strict), 5 when no run could be ranked."""
+    from rolebench_eval.fileio import ensure_writable
+
     from .build import Options, build_leaderboard
     from .scores import default_cache_dir
 
@@ -97,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
         target = prepare(args.push_to_hub, os.environ, args.push_samples)  # before the build: fail fast
     elif args.push_samples:
         raise InputError(None, None, "--push-samples", "goes with --push-to-hub ORG/NAME")
+    ensure_writable(args.out, "the leaderboard site")  # before any file is read
     board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
     report(board)
     measured = len(board.measured)

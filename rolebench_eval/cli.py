@@ -1,9 +1,10 @@
 """``rolebench-eval``: one console script, a few verbs, thin wrappers over library calls.
 
 One exit policy for every verb (:mod:`rolebench_eval.errors`): 0 done, 2 bad input, 3 stopped
-by a budget, 4 requests failed, 5 nothing usable produced, 130 interrupted. A verb raises
-the matching error (or returns the status); this module prints it as one line, with the
-traceback only under ``--debug``.
+by a budget, 4 requests failed, 5 nothing usable produced, 6 could not write, 130 interrupted.
+A verb raises the matching error (or returns the status); this module prints it as one line,
+with the traceback only under ``--debug``. What the machine refuses (an ``OSError`` of the file
+system, SQLite's disk errors) is exit 6 here, whichever verb met it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sqlite3
 import sys
 import textwrap
 
 from rolebench_eval import __version__
-from rolebench_eval.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError, RoleBenchError
+from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SQLITE_WRITE_FAULTS, WRITE_ERRNOS,
+                                   CouldNotWrite, InputError, RoleBenchError)
+from rolebench_eval.fileio import ensure_writable
 
 EPILOG = textwrap.dedent("""\
     quick start:
@@ -25,7 +29,9 @@ EPILOG = textwrap.dedent("""\
       rolebench-eval data check ../shared/rolebench
 
     exit status (every verb): 0 done; 2 bad input; 3 stopped by a budget; 4 requests failed;
-    5 nothing usable produced; 130 interrupted. Add --debug (before the verb) for tracebacks.
+    5 nothing usable produced; 6 could not write (no space, read-only, permission, not a folder,
+    quota, file too large: the line names the path and what was kept); 130 interrupted.
+    Add --debug (before the verb) for tracebacks.
 """)
 
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
@@ -84,6 +90,8 @@ def _data_check(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from rolebench_eval.reproduce import format_rows, reproduce
 
+    if args.output_path:
+        ensure_writable(args.output_path, "the replay's lm-eval outputs")
     _, rows, skipped = reproduce(args.data_dir, args.output_path, args.limit)
     print("\nRoleGPT replay (model `rolegpt`) against the RoleLLM paper, ROUGE-L recall as in the paper:\n")
     print(format_rows(rows))
@@ -99,6 +107,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from rolebench_eval.demo import run_demo
 
+    ensure_writable(args.out, "the demo folder")
     page = run_demo(args.data_dir, args.out)
     print(f"leaderboard page: {page}")
     return EXIT_OK
@@ -202,6 +211,15 @@ def _missing_extra(err: ImportError, verb: str) -> str | None:
     return f"this needs the package {package!r}, which is not installed: {install_command(extra)}"
 
 
+def write_fault(err: BaseException) -> CouldNotWrite | None:
+    """What the machine refused, as the one line of exit 6; None for any other error (a bug: traceback)."""
+    if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+        return CouldNotWrite.from_os_error(err, "output", "files written before are whole (each written atomically)")
+    if isinstance(err, sqlite3.OperationalError) and any(f in str(err) for f in SQLITE_WRITE_FAULTS):
+        return CouldNotWrite(None, "a SQLite cache", str(err), "rows stored before are kept")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script; returns the exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -230,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"rolebench-eval {_verb(argv)}: error: {hint}", file=sys.stderr)
         return EXIT_INPUT
+    except (OSError, sqlite3.OperationalError) as err:
+        fault = write_fault(err)
+        if debug or fault is None:
+            raise
+        print(f"rolebench-eval {_verb(argv)}: error: {fault}", file=sys.stderr)
+        return fault.exit_code
     except KeyboardInterrupt:
         if debug:
             raise

@@ -15,12 +15,15 @@ status, so that ``rolebench-eval`` maps them the same way for every verb:
 3     stopped by a budget (:class:`BudgetStopped`); a rerun resumes
 4     requests failed (:class:`RequestsFailed`); a rerun resumes
 5     nothing usable produced (:class:`NothingUsable`)
+6     could not write (:class:`CouldNotWrite`: the machine refused a write: no space, read-only,
+      permission, not a folder, quota, file too large); what was kept is said
 130   interrupted (Ctrl-C)
 ====  ======================================================================
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
 EXIT_OK = 0
@@ -28,7 +31,16 @@ EXIT_INPUT = 2
 EXIT_BUDGET = 3
 EXIT_REQUESTS = 4
 EXIT_NOTHING = 5
+EXIT_WRITE = 6
 EXIT_INTERRUPTED = 130
+
+# What the machine refuses when a file or folder is written: these OSErrors are CouldNotWrite
+# (exit 6); any other OSError (a refused connection, ...) is not a write fault.
+WRITE_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ENOSPC", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EEXIST", "ENOENT", "EDQUOT", "EFBIG",
+    "EIO", "ENAMETOOLONG", "EMFILE", "ENOTEMPTY", "EXDEV", "ELOOP") if hasattr(errno, name))
+# SQLite's words for the same faults (sqlite3.OperationalError carries no errno).
+SQLITE_WRITE_FAULTS = ("disk is full", "disk I/O error", "readonly database", "unable to open database file")
 
 
 class RoleBenchError(Exception):
@@ -86,3 +98,35 @@ class NothingUsable(RoleBenchError):
     """The run finished but produced nothing usable (every answer dropped, no verdict parsed, ...)."""
 
     exit_code = EXIT_NOTHING
+
+
+class CouldNotWrite(RoleBenchError):
+    """The machine refused a write (``OSError``, SQLite's disk errors): one line naming the path,
+    what was being written, the OS's reason and what was kept.
+
+    Attributes:
+        path: The file or folder that could not be written.
+        what: What was being written ("the leaderboard site", "the judge cache", ...).
+        reason: The OS's reason ("No space left on device", ...).
+        kept: What is safe despite the failure, and what to do ("answers so far are cached: ...").
+    """
+
+    exit_code = EXIT_WRITE
+
+    def __init__(self, path: str | os.PathLike | None, what: str, reason: str, kept: str = ""):
+        self.path = None if path is None else str(path)
+        self.what, self.reason, self.kept = what, reason, kept
+        tail = f"; {kept}" if kept else ""
+        super().__init__(f"could not write {what} ({self.path or 'unknown path'}): {reason}{tail}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.what, self.reason, self.kept))
+
+    @classmethod
+    def from_os_error(cls, err: OSError, what: str = "output", kept: str = "",
+                      path: str | os.PathLike | None = None) -> "CouldNotWrite":
+        """The one line for an ``OSError``: the path it names (else ``path``) and its reason."""
+        where = err.filename if err.filename is not None else path
+        if getattr(err, "filename2", None):
+            where = f"{where} -> {err.filename2}"
+        return cls(where, what, err.strerror or str(err), kept)

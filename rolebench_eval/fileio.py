@@ -17,20 +17,26 @@ decoded through their schema (:mod:`rolebench_eval.outputs.codec`) and written w
 
 Writes go to a temporary file in the same folder, are fsynced and moved into place with
 ``os.replace``: a reader sees the old file or the new one, never half of one, even after a kill.
+A multi-file output (a leaderboard site) is built whole beside its destination and swapped in
+(:func:`whole_folder`); a folder several commands may write at once is locked
+(:func:`folder_lock`). :func:`ensure_writable` checks an output folder before any work is paid for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from rolebench_eval.errors import InputError
+from rolebench_eval.errors import CouldNotWrite, InputError
 
 # Line breaks for str.splitlines() and JavaScript-era JSON readers, escaped by our writer.
 _SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
@@ -154,7 +160,7 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     except OSError as err:
         raise InputError(path, None, None, f"cannot read {what}: {err.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (editors on Windows add one) is not content
     except UnicodeDecodeError as err:
         line = raw[:err.start].count(b"\n") + 1
         raise InputError(path, line, None, "not valid UTF-8; files must be UTF-8") from None
@@ -162,6 +168,102 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(path, err.lineno, None, f"invalid JSON ({err.msg}); truncated or corrupt file?") from None
+
+
+def ensure_writable(folder: str | os.PathLike, what: str, create: bool = True) -> Path:
+    """Create ``folder`` (with its parents) and check a file can be written in it; returns it.
+
+    Called before any request is sent, model loaded or training step taken, so a folder the
+    machine refuses (a file in the way, read-only, no permission, under ``/proc``) costs nothing.
+    With ``create`` false a missing folder is left missing (a run that keeps nothing leaves no
+    trace): its nearest existing parent is checked instead.
+
+    Raises:
+        CouldNotWrite: naming the folder, ``what`` and the OS's reason.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CouldNotWrite(folder, what, "it exists and is not a folder; pass a folder (new or existing)")
+    try:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CouldNotWrite.from_os_error(err, what, path=folder) from None
+    probe = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".rolebench-write-check."))
+    except OSError as err:  # the probe's own name says nothing to the user: name the folder
+        raise CouldNotWrite(folder, what, err.strerror or str(err)) from None
+    return folder
+
+
+@contextlib.contextmanager
+def whole_folder(dest: str | os.PathLike, what: str, marker: str | None = None) -> Iterator[Path]:
+    """A staging folder beside ``dest`` that replaces ``dest`` whole when the block ends without error.
+
+    A failure (a full disk halfway) removes the staging folder and leaves the previous
+    ``dest`` as it was (absent if it was); readers see the old build or the new one, never a
+    mix. ``dest`` must be new, empty, or an earlier build of the same output (holding
+    ``marker``): a folder of other files is refused, never swapped away.
+
+    Raises:
+        CouldNotWrite: ``dest`` cannot be written or holds other files.
+    """
+    created = not os.path.lexists(dest)
+    dest = ensure_writable(dest, what).absolute()  # "." has no name to stage beside
+    if any(dest.iterdir()) and not (marker and (dest / marker).exists()):
+        earlier = f" and no {marker} of an earlier build" if marker else ""
+        raise CouldNotWrite(dest, what, f"the folder holds other files{earlier}; pass a new or empty folder")
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    try:
+        yield stage
+        os.chmod(stage, 0o755)  # mkdtemp makes 0700; outputs are meant to be read by others
+        _swap(stage, dest)
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)  # made empty above: leave no trace
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _swap(stage: Path, dest: Path) -> None:
+    """Move ``stage`` to ``dest``, the old ``dest`` aside first and removed after."""
+    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    os.replace(dest, old)
+    try:
+        os.replace(stage, dest)
+    except BaseException:
+        os.replace(old, dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold the lock of ``folder`` (the file ``.<name>.lock`` beside it) while the block runs.
+
+    Every writer of a folder several commands may write at once takes it, so none loses
+    another's rows. A second writer says once that it waits, then waits; a lock left by a
+    killed process is free (``filelock`` uses ``flock``, released by the OS with the process).
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder).absolute()
+    lock = FileLock(folder.parent / f".{folder.name}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another command writing {what} {folder} (lock {lock.lock_file})", file=sys.stderr)
+        lock.acquire()
+    except OSError as err:
+        raise CouldNotWrite.from_os_error(err, f"the lock of {what}", path=lock.lock_file) from None
+    try:
+        yield folder
+    finally:
+        lock.release()
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -38,6 +38,7 @@ from .task import process_results
 
 log = logging.getLogger(__name__)
 DEFAULTS = {"depths": (1, 4, 8), "items_per_role": 20, "history_seed": 0}
+METADATA_KEYS = tuple(DEFAULTS)  # the --metadata keys these tasks read
 PROBES_FILE = Path(__file__).with_name("probes.yaml")
 
 

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 
 from rolebench_eval import catalogue
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import ensure_writable
 
 from . import TASKS_DIR, shard
 
@@ -82,7 +83,10 @@ def evaluate(
 
     # As lm-eval's CLI does: tasks see the model args (e.g. peft=) as metadata.
     args = simple_parse_args_string(model_args) if isinstance(model_args, str) else dict(model_args or {})
-    metadata = args | dict(kwargs.pop("metadata", None) or {})
+    user = dict(kwargs.pop("metadata", None) or {})
+    if only_rolebench(tasks):
+        check_metadata_keys(user)
+    metadata = args | user
     if data_dir is not None:
         metadata["data_dir"] = str(data_dir)
     tm = task_manager(include_defaults=not only_rolebench(tasks), metadata=metadata)
@@ -97,6 +101,52 @@ def evaluate(
         if samples is not None:
             results["samples"] = samples
     return results
+
+
+def _user_metadata(text: str | None) -> dict:
+    """The user's ``--metadata`` as lm-eval reads it (JSON, or ``k=v,...``); {} when absent or unreadable
+    (lm-eval then says what is wrong with it)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        from lm_eval.utils import simple_parse_args_string
+
+        try:
+            value = simple_parse_args_string(text)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def check_metadata_keys(metadata: dict) -> None:
+    """A ``--metadata`` key no RoleBench task reads: one or two edits from a known key (``depth``, ``K``)
+    is bad input with a did-you-mean; any other gets a warning naming the keys the tasks read."""
+    import difflib
+    import logging
+
+    from .multiturn import METADATA_KEYS as CONTINUITY
+    from .studies import METADATA_KEYS as STUDIES
+    from .task import METADATA_KEYS as EVERY_TASK
+
+    known = (*EVERY_TASK, *CONTINUITY, *STUDIES)
+    for key in (k for k in metadata if k not in known):
+        near = [k for k in known if _edits(str(key).lower(), k) <= min(2, len(k) // 3)]  # "k": its case only
+        if near:
+            best = difflib.get_close_matches(str(key).lower(), near, n=1, cutoff=0) or near
+            raise InputError("--metadata", None, key, f"no RoleBench task reads this key; did you mean {best[0]!r}?")
+        logging.getLogger(__name__).warning("--metadata key %r is read by no RoleBench task (ignored); the tasks "
+                                            "read: %s", key, ", ".join(known))
+
+
+def _edits(a: str, b: str) -> int:
+    """How many characters differ between ``a`` and ``b`` (insertions, deletions, replacements; difflib's
+    matching blocks, an upper bound of the edit distance)."""
+    import difflib
+
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes()
+               if tag != "equal")
 
 
 def _flag(argv: Sequence[str], name: str, short: str | None = None) -> str | None:
@@ -163,6 +213,11 @@ def run_lm_eval(argv: Sequence[str]) -> int:
         argv = argv[1:]
     if "-h" in argv or "--help" in argv:
         print(shard.HELP + "\n")
+    if only_rolebench(_flag(argv, "--tasks", "-t") or ""):  # other tasks read keys of their own
+        check_metadata_keys(_user_metadata(_flag(argv, "--metadata")))
+    output = _flag(argv, "--output_path", "-o")
+    if output and not output.endswith(".json"):  # a folder (lm-eval also takes a results file's name)
+        ensure_writable(output, "the run's lm-eval outputs")  # before any model is loaded
     argv = _shard_to_metadata(argv)
     if _flag(argv, "--model") == "rolegpt" and _flag(argv, "--model_args") is None:
         argv += ["--model_args", "model=rolegpt"]  # else lm-eval names the output folder at random

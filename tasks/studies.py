@@ -33,6 +33,7 @@ from .multiturn import item_id
 
 log = logging.getLogger(__name__)
 DEFAULT_K = 3
+METADATA_KEYS = ("k",)  # the --metadata keys these tasks read
 RETRIEVAL = "BM25Okapi (k1=1.5, b=0.75) over the role's train items (question + first reference), query: the question"
 MODEL_TOKENS, PAPER_TOKENS = "model tokenizer", "paper metric tokens"
 

@@ -30,6 +30,8 @@ from . import reasoning, shard
 
 log = logging.getLogger(__name__)
 _CHECKED_ADAPTERS: set[tuple[str, bool]] = set()
+# The --metadata keys every RoleBench task reads (the adapter's keys usually arrive from model_args).
+METADATA_KEYS = ("data_dir", "revision", shard.METADATA_KEY, "peft", "lora_local_path", "pretrained")
 
 
 def warn_on_adapter_mismatch(meta: dict, apply_chat_template: bool) -> list[str]:

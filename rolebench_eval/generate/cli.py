@@ -27,7 +27,7 @@ examples:
 
 exit status: 0 done; 2 bad input or settings the endpoint refuses (wrong key, URL or model: 401/403/404, or the
 same 400 on the first requests); 3 budget reached; 4 requests failed; 5 nothing usable (every answer dropped:
-nothing is written); 130 interrupted.
+nothing is written); 6 could not write (no space, read-only, ...: answers so far are cached); 130 interrupted.
 Every answer is cached as it arrives: rerun the same command to resume or to rewrite the files for free.
 The end of a run prints what was received, kept and dropped (by reason); <out>/rolebench_custom.json
 holds the full record.

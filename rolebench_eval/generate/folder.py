@@ -30,7 +30,8 @@ from msgspec import UNSET
 from rolebench_eval import __version__
 from rolebench_eval.data import RoleBenchDataError, parse_row, read_descriptions
 from rolebench_eval.errors import NothingUsable
-from rolebench_eval.fileio import read_jsonl, sha256_file, write_json_atomic, write_jsonl
+from rolebench_eval.fileio import (ensure_writable, folder_lock, read_jsonl, sha256_file, write_json_atomic,
+                                   write_jsonl)
 from rolebench_eval.llm.client import BatchResult
 from rolebench_eval.outputs import codec
 from rolebench_eval.outputs.generated import CUSTOM_META, FORMAT_VERSION, FolderRecord, RoleEntry, read_folder_record
@@ -85,7 +86,8 @@ def read_meta(out: Path) -> FolderRecord:
 
 
 def check_folder(out: Path, profile: Profile) -> None:
-    """Refuse to mix languages in one folder (before any request is sent)."""
+    """Refuse a folder the machine will not let us write, or one of another language (before any request is sent)."""
+    ensure_writable(out, "the generated data folder", create=False)  # a run that keeps nothing leaves no folder
     lang = read_meta(out).lang
     if lang not in (None, profile.lang):
         raise RoleBenchDataError(out / CUSTOM_META, None, "lang",
@@ -113,8 +115,15 @@ def write_role(out: Path, profile: Profile, method: str, folder: str, files: dic
     file stops the run before anything changes. Each file is replaced atomically, and the
     folder record marks the role as being written until the last one is: a kill in between
     leaves a folder that ``run`` and ``data check`` refuse, naming the role, until the same
-    command is run again.
+    command is run again. The folder's lock is held throughout: two commands writing one folder at
+    once take turns (the second says it waits), and neither loses the other's rows.
     """
+    with folder_lock(out, "the generated data folder"):
+        return _write_role(out, profile, method, folder, files, record)
+
+
+def _write_role(out: Path, profile: Profile, method: str, folder: str, files: dict[str, list[dict]],
+                record: dict) -> dict[str, int]:
     paths = {name: out / folder / f"{name}.jsonl" for name in files}
     kept = {name: other_roles_rows(path, profile.name) for name, path in paths.items()}
     meta = read_meta(out)

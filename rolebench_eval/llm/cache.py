@@ -36,7 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from rolebench_eval.errors import InputError
+from rolebench_eval.errors import SQLITE_WRITE_FAULTS, CouldNotWrite, InputError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -181,6 +181,10 @@ class ResponseCache:
         self._db.execute(f"PRAGMA user_version = {KEY_FORMAT}")
 
     def _damaged(self, err: sqlite3.DatabaseError):
+        if any(fault in str(err) for fault in SQLITE_WRITE_FAULTS):  # the machine, not the file
+            raise CouldNotWrite(self.path, "the response cache", str(err),
+                                "answers stored before are kept: free space (or pass --cache with a file "
+                                "elsewhere) and rerun to resume") from None
         raise CacheError(self.path, None, None,
                          f"not a usable response cache ({err}). Move the file aside (its answers are lost, "
                          f"a rerun asks again) or pass --cache with another file") from None
@@ -195,7 +199,7 @@ class ResponseCache:
 
     def _commit(self) -> None:
         if self._db.in_transaction:
-            self._db.execute("COMMIT")
+            self._execute("COMMIT")
 
     def get(self, key: str) -> dict | None:
         """The cached response for ``key`` (with ``created_at``), or None."""

@@ -91,9 +91,10 @@ def decode(raw: bytes, type_: type[T], path: str | os.PathLike, line: int | None
 
 
 def read_bytes(path: str | os.PathLike, what: str) -> bytes:
-    """The file's bytes; a missing or unreadable file is an :class:`InputError`."""
+    """The file's bytes, without a UTF-8 byte-order mark (editors on Windows add one); a missing or
+    unreadable file is an :class:`InputError`."""
     try:
-        return Path(path).read_bytes()
+        return Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")
     except FileNotFoundError:
         raise InputError(path, None, None, f"{what} not found") from None
     except OSError as err:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Callable, Iterable
 
 from rolebench_eval.data import item_id
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import whole_folder
 
 from .runs import find_runs
 
@@ -284,19 +284,13 @@ def write_merged(merged: Merged, out: str | os.PathLike) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(out, None, "--output_path", "already exists and is not empty; merge writes a new folder")
     date = datetime.now().isoformat().replace(":", "-")
-    staging = out.with_name(f".{out.name}.merging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    folder = staging / str(merged.results.get("model_name_sanitized") or "merged")
-    try:
-        folder.mkdir(parents=True)
+    name = str(merged.results.get("model_name_sanitized") or "merged")
+    with whole_folder(out, "the merged run") as staging:
+        folder = staging / name
+        folder.mkdir()
         text = json.dumps(merged.results, indent=2, ensure_ascii=False)
         (folder / f"results_{date}.json").write_text(text, encoding="utf-8")
         for task, lines in merged.samples.items():
             (folder / f"samples_{task}_{date}.jsonl").write_text("".join(f"{line}\n" for line in lines),
                                                                   encoding="utf-8")
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; a failed write leaves nothing
-    return out / folder.name / f"results_{date}.json"
+    return out / name / f"results_{date}.json"
