@@ -2,8 +2,9 @@
 
 Runs are found and named through the core's output contract (``rolebench_eval.outputs``:
 base model plus adapter, ``base+adapter``); judge summaries are matched on that same run
-name. A run of the ``rolegpt`` replay is labelled ``RoleGPT (replay)``. A ``PATH=LABEL`` rename applies to the runs found at an input, results file, folder,
-run name or adapter; every rename must match a run.
+name. A run of the ``rolegpt`` replay is labelled ``RoleGPT (replay)`` (``outputs.models``). A
+``PATH=LABEL`` rename applies to the runs found at an input, results file, folder, run name or
+adapter; every rename must match a run.
 
 A run is not comparable when it was made with ``--limit``, when a task's version or prompt
 version differs from the installed task's, or when its data (the sha256 of the test file,

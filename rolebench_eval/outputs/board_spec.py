@@ -16,7 +16,6 @@ from typing import Annotated, Any, Union
 
 from msgspec import Meta, Struct, field
 
-
 from . import codec
 from .models import ModelInfo
 
