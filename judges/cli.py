@@ -12,7 +12,8 @@ from rolebench_eval.errors import EXIT_OK
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.batch import add_batch_arguments, settings_from_args
 from rolebench_eval.llm.budget import budget_from_args
-from rolebench_eval.llm.config import add_llm_arguments, number_arg, overrides_from_args
+from rolebench_eval.flags import number_arg
+from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
 EPILOG = """\
 examples:

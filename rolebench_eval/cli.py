@@ -20,6 +20,7 @@ from rolebench_eval import __version__
 from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SQLITE_WRITE_FAULTS, WRITE_ERRNOS,
                                    CouldNotWrite, InputError, RoleBenchError)
 from rolebench_eval.fileio import ensure_writable
+from rolebench_eval.flags import number_arg
 
 EPILOG = textwrap.dedent("""\
     quick start:
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "resumes; a finished board does nothing); a failed step is reported with "
                                        "its log, the others go on (exit status 4 at the end).")
     board.add_argument("spec", metavar="BOARD.yaml", help="the board spec (examples/board_replay.yaml)")
-    board.add_argument("--jobs", type=int, default=1, help="local backend: worker processes (default 1)")
+    board.add_argument("--jobs", **number_arg(int, 1), default=1, help="local backend: worker processes (default 1)")
     board.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local: a pool of worker processes (default); ray: each step a Ray task")
     board.add_argument("--ray-address", help="the Ray cluster (default: $RAY_ADDRESS, else the local one)")
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("reproduce", help="replay RoleGPT on RoleBench and compare with the paper")
     repro.add_argument("--data-dir", help="RoleBench root (default: $ROLEBENCH_DATA_DIR, else the Hub)")
     repro.add_argument("--output-path", help="also write lm-eval results and samples here")
-    repro.add_argument("--limit", type=int, help="items per task (smoke runs only; not comparable)")
+    repro.add_argument("--limit", **number_arg(int, 1), help="items per task (smoke runs only; not comparable)")
     repro.set_defaults(func=_reproduce)
 
     demo = sub.add_parser("demo", help="offline end to end: replay, tiny model + RoCIT adapter, leaderboard page")
