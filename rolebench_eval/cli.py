@@ -71,9 +71,9 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _board(args: argparse.Namespace) -> int:
-    from rolebench_eval.board import main
+    from rolebench_eval import board
 
-    return main(args.spec, jobs=args.jobs, out=args.out, backend=args.backend, ray_address=args.ray_address)
+    return board.main(args.spec, main, jobs=args.jobs, out=args.out, backend=args.backend, ray_address=args.ray_address)
 
 
 def _data_check(args: argparse.Namespace) -> int:
