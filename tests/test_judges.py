@@ -434,7 +434,8 @@ def test_limit_and_summary_written_atomically(llm_server, tmp_path):
 
 @pytest.mark.integration
 def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
-    """lm-eval's own files (rolegpt replay on the real Chinese data) go through the judge."""
+    """lm-eval's own files (rolegpt replay on the real Chinese data) go through the judge (RoleGPT against itself,
+    asked for: it measures the judge's order bias)."""
     from rolebench_eval.tasks.runner import run_lm_eval
 
     data_dir = Path(os.environ.get("ROLEBENCH_DATA_DIR", HERE.parent.parent / "shared" / "rolebench"))
@@ -445,7 +446,7 @@ def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
                  "--log_samples", "--limit", "3"])
     ranked = '[{"model": "model_1", "rank": 1}, {"model": "model_2", "rank": 2}]'
     srv = llm_server({"default_reply": ranked}, expected_key=KEY)
-    _, by_task = _run(srv, tmp_path, "rank", inputs=[out])
+    _, by_task = _run(srv, tmp_path, "rank", inputs=[out], allow_identical=True)
     summary = by_task["rolebench_specific_zh"]
     assert (summary["model"], summary["n_total"], summary["n_parsed"]) == ("rolegpt", 3, 3)
     # RoleGPT against itself: whichever answer is shown first wins, so the rate follows the order
