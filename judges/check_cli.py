@@ -92,7 +92,7 @@ def lines(health) -> list[str]:
                    f"parsed of {ident.n_total} ({ident.n_parse_failures} parse failures, {ident.n_pending} pending)")
         out.append(tabulate([[r.role, r.n, r.n_parsed, _fmt(r.accuracy), _fmt(r.ci95),
                               "AT OR BELOW CHANCE" if r.at_or_below_chance else ""] for r in ident.roles],
-                            headers=["role", "n", "parsed", "accuracy", "95% CI", ""]))
+                            headers=["role", "n", "parsed", "accuracy", "95% CI", ""], disable_numparse=True))
     if agree is not None:
         out.append(f"(b) agreement with {agree.labels_file} ({agree.judge}): accuracy {_fmt(agree.accuracy)} "
                    f"{_fmt(agree.accuracy_ci95)}, Cohen's kappa {_fmt(agree.kappa)} {_fmt(agree.kappa_ci95)} over "

@@ -67,8 +67,8 @@ def panels(columns: list[Column], summaries: list, used: dict, found: list) -> l
         models.setdefault((task, judge), set()).add(model_of.get(path))
     out = []
     for n, (path, h) in enumerate(found):
-        groups = sorted({c.group for c in columns if c.kind == "judge" and h.judge_model in models.get((c.task, c.judge),
-                                                                                                       ())})
+        groups = sorted({c.group for c in columns
+                         if c.kind == "judge" and h.judge_model in models.get((c.task, c.judge), ())})
         where = f"{path}; beside " + ", ".join(groups) if groups else f"{path}; no judge column here comes from it"
         out.append({"id": f"judge-health-{n}", "judge_model": clean(h.judge_model), "groups": groups,
                     "where": clean(where), "lines": _lines(h), "complete": h.complete})

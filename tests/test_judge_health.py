@@ -9,6 +9,7 @@ pairwise preferences and one ranking of three answers (eight pairs in all).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,8 @@ BY_HAND = {"老船长": (2, 3), "小书童": (2, 2), "女侠客": (1, 3), "算�
 
 
 def _identify_rules() -> list[dict]:
-    return [{"id": f"identify-{n}", "match": [phrase], "reply": f"说话风格像。[[{name}]]" if name else "看不出来。"}
-            for n, (phrase, name) in enumerate(NAMED.items())]
+    return [{"id": f"identify-{n}", "match": [phrase],
+             "reply": f"说话风格像。[[{name}]]" if name else "看不出来。"} for n, (phrase, name) in enumerate(NAMED.items())]
 
 
 def _prefers(n: int, better: str, worse: str) -> dict:
@@ -130,7 +131,8 @@ def test_parse_choice_reads_numbers_and_names_only():
             parse_choice(text, names)
 
 
-@pytest.mark.parametrize("judge, rules, flips", [("pairwise", _pairwise_rules, 2 / 8), ("rank", _rank_rules, None)])
+@pytest.mark.parametrize("judge, rules, flips", [("pairwise", _pairwise_rules, 2 / 8),
+                                                 ("rank", _rank_rules, None)])
 def test_agreement_with_people_gives_accuracy_and_kappa_by_hand(llm_server, tmp_path, judge, rules, flips):
     srv = llm_server({"rules": rules()})
     report = check_judge(_options(srv, tmp_path, labels=LABELS, judge=judge))
@@ -234,7 +236,8 @@ def test_the_leaderboard_shows_a_judge_health_panel_beside_that_judges_columns(t
     assert "Cohen's kappa 0.415 [-0.100–0.800]" in ours["lines"][2]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "<script>alert('role')</script>" not in html and "<i>other</i>" not in html and "<b>labels" not in html
-    assert "&lt;script&gt;alert(&#39;role&#39;)&lt;/script&gt;: 0.000 [0.000–0.000], n = 4 — at or below chance" in html
+    assert ("&lt;script&gt;alert(&#39;role&#39;)&lt;/script&gt;: 0.000 [0.000–0.000], n = 4 — at or below chance"
+            in html)
     assert f'href="#{ours["id"]}">judge health</a>' in html and f'id="{ours["id"]}"' in html
     assert html.count(">judge health</a>") == len(ours["groups"])
 
@@ -253,3 +256,32 @@ def test_the_identify_folder_renders_the_numbered_names_in_both_languages():
         assert "1. 小书童\n2. 老船长\n" in user and "那浪比桅杆还高。" in user and "[[n]]" in user
     with pytest.raises(InputError, match="judge check"):
         judge.impl.jobs([], judge, {})
+
+
+def test_cli_judge_check_prints_the_health_and_a_dry_run_prices_it(llm_server, tmp_path):
+    srv = llm_server({"rules": _identify_rules() + _pairwise_rules()})
+    cmd = [sys.executable, "-m", "rolebench_eval.cli", "judge", "check", "--split", "specific_zh", "--data-dir",
+           str(FIX), "--k", "4", "--items-per-role", "3", "--labels", str(LABELS), "--model", MODEL, "--base-url",
+           srv.url, "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c.sqlite"), "--no-progress",
+           "--price-input", "2.5", "--price-output", "10"]
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "identification:\n  requests to send: 12 " in dry.stdout and "agreement:\n  requests to send: 16 " in dry.stdout
+    assert srv.count("ok") == 0 and not (tmp_path / "out" / "health").exists()
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "accuracy 0.455" in run.stdout and "AT OR BELOW CHANCE" in run.stdout
+    assert "accuracy 0.625" in run.stdout and "Cohen's kappa 0.415" in run.stdout
+    assert (tmp_path / "out" / "health" / MODEL / "specific_zh" / "health.json").is_file()
+    assert srv.count("ok") == 12 + 16
+
+
+def test_no_reply_parsed_is_exit_5(llm_server, tmp_path):
+    srv = llm_server({"rules": [], "default_reply": "I cannot tell."})
+    cmd = [sys.executable, "-m", "rolebench_eval.cli", "judge", "check", "--split", "specific_zh", "--data-dir",
+           str(FIX), "--items-per-role", "1", "--model", MODEL, "--base-url", srv.url, "--out", str(tmp_path / "out"),
+           "--cache", str(tmp_path / "c.sqlite"), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 5 and "no reply of the judge parsed (4 answered)" in proc.stderr
+    assert (tmp_path / "out" / "health" / MODEL / "specific_zh" / "health.json").is_file()
