@@ -32,15 +32,14 @@ from rolebench_eval.outputs import sanitize_model_name
 from rolebench_eval.outputs.judge import decode_summary
 from rolebench_eval.source import load_split
 
-from . import health
+from . import agreement, health
 from .config import Judge, load_judge
-from .protocols import Item, Job, Unit
+from .protocols import Item, Job
 from .protocols.base import judge_job
 from .protocols.identify import LOWEST, Choice
 from .run import JudgeOptions, client_config
 
 log = logging.getLogger(__name__)
-PAIRWISE_OUTCOME = {"win": "A", "loss": "B", "tie": "tie"}  # the first answer of the pair is the candidate
 
 
 @dataclass
@@ -133,35 +132,15 @@ def identification_part(opts: CheckOptions, judge: Judge, config: ClientConfig) 
     return Part("identification", judge, config, jobs), asked
 
 
-def _label_item(label: schema.HumanLabel, line: int, first: str, second: str) -> Item:
-    reference = label.reference
-    return Item(doc_id=line, role=label.role, question=label.question, lang=label.lang,
-                kind="specific" if reference else "general", references=(reference,) if reference else (),
-                role_prompt="", candidate=first, baseline=second, description=label.description)
-
-
 def agreement_part(opts: CheckOptions, model: str) -> tuple[Part, list[tuple[int, schema.HumanLabel]]]:
-    """One job per pair of answers (pairwise judge) or per label (rank judge: all its answers in one prompt)."""
+    """The labelled answers as the ``--judge`` (pairwise or rank) judges runs, and the labels."""
     judge = load_judge(opts.judge)
     if judge.protocol not in ("pairwise", "rank"):
         raise InputError("--judge", None, None, f"agreement with people compares pairwise or rank verdicts; "
                          f"{judge.name} is a {judge.protocol} judge")
     labels = schema.read_labels(opts.labels)
-    jobs = []
-    for line, label in labels:
-        answers = label.answers
-        if judge.protocol == "pairwise":
-            jobs += [Job([(None, _label_item(label, line, answers[i], answers[j]))])
-                     for i in range(len(answers)) for j in range(i + 1, len(answers))]
-            continue
-        members = []
-        for i, answer in enumerate(answers[:-1]):
-            unit = Unit(model=f"answer {i + 1}", task="human labels", path=Path(opts.labels),
-                        baseline_name=f"answer {len(answers)}", items=[], skipped=[], no_answer=[])
-            members.append((unit, _label_item(label, line, answer, answers[-1])))
-        jobs.append(Job(members))
     config = client_config(judge, JudgeOptions(judge=opts.judge, client={**opts.client, "model": model}))
-    return Part("agreement", judge, config, jobs), labels
+    return Part("agreement", judge, config, agreement.jobs(judge, labels, Path(opts.labels))), labels
 
 
 def _answers(part: Part, result: BatchResult) -> list:
@@ -189,47 +168,6 @@ def _identification(part: Part, answered: list, asked: dict) -> tuple[schema.Ide
                      "named": value.get("named"), "correct": value.get("correct"), "parse_error": judgment.error,
                      "judge_text": responses[0].get("text") or ""})
     return health.identification(outcomes, pending, asked), rows
-
-
-def _rank_pairs(judgment, n_answers: int) -> list[str] | None:
-    """The judge's A / B / tie for each pair of a label's answers, from the ranks it gave (None: not parsed)."""
-    if judgment.value is None:
-        return None
-    rank_of = {entry["system"]: entry["rank"] for entry in judgment.value["shown"]}
-    return health.order_pairs([rank_of[f"answer {i + 1}"] for i in range(n_answers)])
-
-
-def _agreement(part: Part, answered: list, labels: list, labels_file: str) -> schema.Agreement:
-    """(b): each label's (person, judge) pairs, then the numbers; a pair not answered yet is pending."""
-    per_label: dict[int, list] = {}
-    flips, pending = [], 0
-    humans = [(line, health.human_pairs(label), label) for line, label in labels]
-    if part.judge.protocol == "pairwise":
-        expected = [(line, human) for line, pairs, _ in humans for human in pairs]
-        for (line, human), done in zip(expected, answered):
-            if done is None:
-                pending += 1
-                continue
-            judgment = done[0][0]
-            if judgment.value is not None:
-                flips.append(judgment.extra["flip"])
-            verdict = PAIRWISE_OUTCOME[judgment.value["outcome"]] if judgment.value is not None else None
-            per_label.setdefault(line, []).append((human, verdict))
-    else:
-        for (line, pairs, label), done in zip(humans, answered):
-            if done is None:
-                pending += len(pairs)
-                continue
-            judged = _rank_pairs(done[0][0], len(label.answers)) or [None] * len(pairs)
-            per_label[line] = list(zip(pairs, judged))
-    found = list(per_label.values())
-    n_parsed = sum(1 for label in found for _, j in label if j is not None)
-    n_pairs = sum(len(label) for label in found) + pending
-    return schema.Agreement(
-        labels_file=labels_file, judge=part.judge.name, protocol=part.judge.protocol, n_labels=len(labels),
-        n_pairs=n_pairs, n_parsed=n_parsed, n_parse_failures=n_pairs - pending - n_parsed, n_pending=pending,
-        position_flip_rate=health.stats.rate(flips), method=health.AGREEMENT_METHOD,
-        **health.agreement_numbers(found))
 
 
 def measured_summaries(folders: Sequence[str | os.PathLike], model: str) -> list:
@@ -302,7 +240,7 @@ def check_judge(opts: CheckOptions) -> CheckReport:
         if part.name == "identification":
             made["identification"], rows = _identification(part, answered, asked)
         else:
-            made["agreement"] = _agreement(part, answered, labels, str(opts.labels))
+            made["agreement"] = agreement.summary(part.judge, answered, labels, str(opts.labels))
     report.health = schema.JudgeHealth(**made)
     report.folder = _write(opts, config.model, report.health, rows)
     _check_usable(report.health)
