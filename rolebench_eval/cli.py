@@ -37,9 +37,10 @@ EPILOG = textwrap.dedent("""\
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
 EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
-          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
-VERB_EXTRAS = {"board": "ray", "judge": "judge", "judge-check": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
-               "demo": "finetune,leaderboard"}
+          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev",
+          "sklearn": "judge"}
+VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
+               "demo": "finetune,leaderboard", "judge-check": "judge"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
 # (`finetune --output_dir`, whose parser takes `--output-dir` too).
