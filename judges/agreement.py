@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rolebench_eval.errors import InputError
 from rolebench_eval.outputs import health as schema
 
 from . import health, stats
@@ -35,6 +36,9 @@ def jobs(judge, labels: list[tuple[int, schema.HumanLabel]], path: Path) -> list
             made += [Job([(None, _label_item(label, line, answers[i], answers[j]))])
                      for i in range(len(answers)) for j in range(i + 1, len(answers))]
             continue
+        if len(answers) > judge.settings["max_systems"]:
+            raise InputError(path, line, "answers", f"{len(answers)} answers to rank in one prompt, more than the "
+                             f"{judge.name} judge's max_systems={judge.settings['max_systems']}; use --judge pairwise")
         members = []
         for i, answer in enumerate(answers[:-1]):
             unit = Unit(model=f"answer {i + 1}", task="human labels", path=path,

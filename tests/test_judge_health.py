@@ -285,3 +285,14 @@ def test_no_reply_parsed_is_exit_5(llm_server, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 5 and "no reply of the judge parsed (4 answered)" in proc.stderr
     assert (tmp_path / "out" / "health" / MODEL / "specific_zh" / "health.json").is_file()
+
+
+def test_a_ranking_longer_than_the_rank_judge_takes_is_refused_before_any_request(llm_server, tmp_path):
+    srv = llm_server({"rules": []})
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps({"role": "R", "lang": "en", "question": "q", "answers": list("abcdef"),
+                                "ranking": [1, 2, 3, 4, 5, 6]}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        check_judge(_options(srv, tmp_path, labels=path, judge="rank"))
+    assert (err.value.line, err.value.field) == (1, "answers") and "max_systems=5" in str(err.value)
+    assert srv.count("ok") == 0
