@@ -219,12 +219,13 @@ def check_judge(opts: CheckOptions) -> CheckReport:
                          "(agreement with people) and/or --judgments (the biases judge runs measured)")
     config, parts, asked, labels = _plan(opts)
     biases = health.biases(measured_summaries(opts.judgments, config.model)) if opts.judgments else None
-    report, budget = CheckReport(), Budget(opts.caps, opts.prices)
+    prices = opts.prices or next((p.judge.prices for p in parts if p.judge.prices.known), None)
+    report, budget = CheckReport(), Budget(opts.caps, prices)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
         for part in parts:
             flat = [messages for requests in part.plan for messages in requests]
             if opts.dry_run:
-                report.estimates.append((part.name, estimate(flat, part.config, cache, opts.prices)))
+                report.estimates.append((part.name, estimate(flat, part.config, cache, prices)))
             else:
                 report.results.append(run_batch(flat, part.config, cache, budget, progress=opts.progress,
                                                 desc=f"judge check: {part.name}"))
