@@ -164,9 +164,9 @@ def _identification(part: Part, answered: list, asked: dict) -> tuple[schema.Ide
         (judgment,), responses = done
         outcomes.setdefault(item.role, []).append(judgment.score)
         value = judgment.value or {}
-        rows.append({"doc_id": item.doc_id, "role": item.role, "question": item.question, "names": list(job.names),
-                     "named": value.get("named"), "correct": value.get("correct"), "parse_error": judgment.error,
-                     "judge_text": responses[0].get("text") or ""})
+        rows.append({"doc_id": item.doc_id, "role": item.role, "question": item.question, "answer": item.candidate,
+                     "names": list(job.names), "named": value.get("named"), "correct": value.get("correct"),
+                     "parse_error": judgment.error, "judge_text": responses[0].get("text") or ""})
     return health.identification(outcomes, pending, asked), rows
 
 

@@ -296,3 +296,24 @@ def test_a_ranking_longer_than_the_rank_judge_takes_is_refused_before_any_reques
         check_judge(_options(srv, tmp_path, labels=path, judge="rank"))
     assert (err.value.line, err.value.field) == (1, "answers") and "max_systems=5" in str(err.value)
     assert srv.count("ok") == 0
+
+
+def test_a_generated_folder_is_a_character_set_too(llm_server, tmp_path):
+    folder = tmp_path / "brine"
+    (folder / "general").mkdir(parents=True)
+    rows = [("Captain Brine", "Storms?", "Salt in the wound, sugar in the tea!"),
+            ("Captain Brine", "Tea?", "Strong enough to float a spoon."),
+            ("Miss Quill", "Ink?", "Ink is patience made visible.")]
+    for name, answer_of in (("test", lambda r: f"reference {r[2]}"), ("rolegpt_baseline", lambda r: r[2])):
+        (folder / "general" / f"{name}.jsonl").write_text("".join(
+            json.dumps({"role": r[0], "question": r[1], "generated": [answer_of(r)]}) + "\n" for r in rows))
+    (folder / "rolebench_custom.json").write_text(json.dumps({"format_version": 2, "lang": "en", "roles": {}}))
+    srv = llm_server({"rules": [{"id": "brine", "match": ["float a spoon"], "reply": "[[Miss Quill]]"}],
+                      "default_reply": "[[Captain Brine]]"})
+    report = check_judge(_options(srv, tmp_path, split="custom_general", data_dir=folder, answers="rolegpt"))
+    ident = report.health.identification
+    assert report.folder.name == "brine-custom_general" and (ident.k, ident.n_total, ident.answers) == (2, 3, "rolegpt")
+    assert {r.role: (r.n_correct, r.n_parsed) for r in ident.roles} == {"Captain Brine": (1, 2), "Miss Quill": (0, 1)}
+    assert ident.roles_at_or_below_chance == ["Captain Brine", "Miss Quill"]  # 1/2 is chance with k = 2
+    lines = (report.folder / "identification.jsonl").read_text(encoding="utf-8")
+    assert "reference " not in lines and "Salt in the wound" in lines  # RoleGPT's answers were shown
