@@ -266,5 +266,6 @@ def _check_usable(summary: schema.JudgeHealth) -> None:
     checks = [c for c in (summary.identification, summary.agreement) if c is not None]
     answered = sum(c.n_parsed + c.n_parse_failures for c in checks)
     if answered and not any(c.n_parsed for c in checks):
+        where = "judge_text in identification.jsonl" if summary.identification else "its replies (the cache)"
         raise NothingUsable(f"no reply of the judge parsed ({answered} answered); the judge may be too small to "
-                            "follow the reply format: look at judge_text in identification.jsonl")
+                            f"follow the reply format: look at {where}")
