@@ -38,9 +38,10 @@ EPILOG = textwrap.dedent("""\
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
 EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
-          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
+          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev",
+          "sklearn": "judge"}
 VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
-               "demo": "finetune,leaderboard"}
+               "demo": "finetune,leaderboard", "judge-check": "judge"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
 # (`finetune --output_dir`, whose parser takes `--output-dir` too).
@@ -49,6 +50,7 @@ FOREIGN_FLAGS = ("run", "finetune")
 # Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
     "rolebench_eval.judges.cli",
+    "rolebench_eval.judges.check_cli",
     "rolebench_eval.generate.cli",
     "rolebench_eval.leaderboard.cli",
     "rolebench_eval.finetune.cli",
@@ -182,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sub_verbs(argv: list[str]) -> list[str]:
+    """``judge check ...`` is the verb ``judge-check`` (``judge`` takes folders where a sub-verb would go;
+    a folder called check is ``./check``)."""
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is not None and argv[at:at + 2] == ["judge", "check"]:
+        return argv[:at] + ["judge-check"] + argv[at + 2:]
+    return argv
+
+
 def _verb(argv: list[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
 
@@ -223,7 +234,7 @@ def write_fault(err: BaseException) -> CouldNotWrite | None:
 
 def main(argv: list[str] | None = None) -> int:
     """The console script; returns the exit status (see the module docstring)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = sub_verbs(list(sys.argv[1:] if argv is None else argv))
     debug = False
     while argv[:1] == ["--debug"]:
         debug, argv = True, argv[1:]
