@@ -39,7 +39,7 @@ EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "lead
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
           "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
 VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
-               "demo": "finetune,leaderboard"}
+               "demo": "finetune,leaderboard", "scenarios": "generate", "converse": "generate"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
 # (`finetune --output_dir`, whose parser takes `--output-dir` too).
@@ -51,6 +51,7 @@ PLUGGED_VERBS = (
     "rolebench_eval.generate.cli",
     "rolebench_eval.leaderboard.cli",
     "rolebench_eval.finetune.cli",
+    "rolebench_eval.conversations.cli",
 )
 
 
