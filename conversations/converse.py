@@ -32,7 +32,7 @@ from rolebench_eval.reasoning import answer
 
 from . import simulator
 from .characters import references
-from .scores import turn_scores
+from .scores import BREAK, turn_scores
 
 
 @dataclass
@@ -134,8 +134,10 @@ def record(d: Dialogue, refs: dict[str, tuple[str, ...]]) -> Conversation:
         scores = turn_scores(reply, s.lang, refs.get(user.item_id) if user.item_id else None)
         turns.append(Turn(user=user.text, reply=str(reply), item_id=user.item_id, scores=scores,
                           **({"raw": raw} if raw != reply else {})))
+    breaks = [t.scores[BREAK] for t in turns]
     return Conversation(scenario_id=s.id, scenario_hash=s.hash, character=s.character, kind=s.kind, lang=s.lang,
-                        turns=turns, planned_turns=d.planned, complete=len(turns) == d.planned)
+                        turns=turns, planned_turns=d.planned, complete=len(turns) == d.planned,
+                        break_rate=sum(breaks) / len(breaks) if breaks else None)
 
 
 def load_references(scenarios: list[Scenario], data_dir, path) -> dict[str, tuple[str, ...]]:

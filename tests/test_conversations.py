@@ -116,6 +116,7 @@ def test_scores_equal_hand_computed_values(llm_server, tmp_path, scenario_file, 
                                "raw": "<think>stay in role</think>The sea wanted me.",
                                "item_id": item_id("Marlow Finch", NAVY),
                                "scores": {"break": 0.0, "spe": pytest.approx(4 / 9), "unfinished_reasoning": 0.0}}
+    assert own["break_rate"] == 0.0 and talk["break_rate"] == pytest.approx(1 / 3)
     assert [t["scores"] for t in talk["turns"]] == [
         {"break": 0.0, "unfinished_reasoning": 0.0},
         {"break": 0.0, "unfinished_reasoning": 1.0},  # the reasoning never closed: the empty answer
@@ -238,3 +239,21 @@ def test_scenarios_from_another_version_of_the_data_are_refused(llm_server, tmp_
     assert _converse(captain, scenario_file, tmp_path / "out", tmp_path / "c.sqlite", "--data-dir", str(changed)) == 2
     assert "field 'source.sha256': the scenarios were written from another version" in capsys.readouterr().err
     assert _log(captain) == []  # refused before anything was sent
+
+
+@pytest.mark.slow
+def test_replay_against_transformers_serve_gives_the_same_conversations_twice(transformers_server, tmp_path,
+                                                                              scenario_file, fixture_data_dir):
+    """A server nobody here wrote: multi-turn requests with the model's own replies are accepted, and greedy
+    decoding gives the same conversations from two empty caches (the second run asks everything again)."""
+    srv, runs = transformers_server, []
+    for n in range(2):
+        out = tmp_path / f"run{n}"
+        assert main(["converse", str(scenario_file), "--model", srv.model, "--base-url", srv.url, "--out", str(out),
+                     "--cache", str(tmp_path / f"c{n}.sqlite"), "--no-progress", "--max-new-tokens", "6",
+                     "--concurrency", "2", "--data-dir", str(fixture_data_dir)]) == 0
+        runs.append(_conversations(out))
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        assert summary["requests"] == {"model_sent": 4, "model_cached": 0} and summary["complete"]
+    assert runs[0] == runs[1]
+    assert [len(c["turns"]) for c in runs[0]] == [1, 3] and all(t["reply"] for c in runs[0] for t in c["turns"])

@@ -49,12 +49,7 @@ class Conversation(Struct, kw_only=True, omit_defaults=True):
     turns: list[Turn]
     planned_turns: Annotated[int, Meta(ge=1)]
     complete: bool = True
-
-    @property
-    def break_rate(self) -> float | None:
-        """The share of replies that break character (None before the first reply)."""
-        values = [t.scores["break"] for t in self.turns if "break" in t.scores]
-        return sum(values) / len(values) if values else None
+    break_rate: Union[float, None] = None  # the share of its replies that break character (None: no reply yet)
 
 
 class Cell(Struct, kw_only=True):
