@@ -257,3 +257,49 @@ def test_replay_against_transformers_serve_gives_the_same_conversations_twice(tr
         assert summary["requests"] == {"model_sent": 4, "model_cached": 0} and summary["complete"]
     assert runs[0] == runs[1]
     assert [len(c["turns"]) for c in runs[0]] == [1, 3] and all(t["reply"] for c in runs[0] for t in c["turns"])
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_resending_answered_turns(llm_server, tmp_path, scenario_file,
+                                                               fixture_data_dir):
+    """SIGKILL midway (one request in flight at a time): the rerun sends only what was not answered; at most the
+    one request in flight at the kill goes out twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    captain = llm_server(CAPTAIN, latency=0.4)
+    cmd = [sys.executable, "-m", "rolebench_eval.cli", "converse", str(scenario_file), "--model", "char-a",
+           "--base-url", captain.url, "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c.sqlite"),
+           "--no-progress", "--concurrency", "1", "--data-dir", str(fixture_data_dir)]
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while len(_log(captain)) < 3 and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "out" / "summary.json").exists()
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    hashes = [e["hash"] for e in _log(captain) if e["outcome"] == "ok"]
+    assert len(set(hashes)) == 4 and len(hashes) <= 5
+    assert [[t["reply"] for t in c["turns"]] for c in _conversations(tmp_path / "out")] == \
+        [["The sea wanted me."], ["Aye, a fair wind.", "Hardtack and salt pork.", "Dogs are fine, cats catch rats."]]
+
+
+def test_characters_come_from_a_folder_written_by_generate_too(tmp_path):
+    from rolebench_eval.conversations.characters import load_characters
+
+    (tmp_path / "role_specific").mkdir()
+    (tmp_path / "rolebench_custom.json").write_text(json.dumps({"format_version": 2, "lang": "zh", "roles": {}}))
+    rows = [{"role": "石兰", "question": "你为什么离开家乡？", "generated": ["为了寻找真相。"]},
+            {"role": "石兰", "question": "你怕什么？", "generated": ["(No response provided)"]}]
+    (tmp_path / "role_specific" / "test.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    found = load_characters("custom_specific", tmp_path, None)
+    [character] = found.characters.values()
+    assert (character.name, character.lang, character.description) == ("石兰", "zh", "")
+    assert [i.question for i in character.items] == ["你为什么离开家乡？"]  # the placeholder-only item is left out
+    assert found.sha256 == sha256_file(tmp_path / "role_specific" / "test.jsonl")
+    with pytest.raises(ValueError, match="'Nobody' is not a role of split custom_specific"):
+        load_characters("custom_specific", tmp_path, ["Nobody"])
