@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rolebench_eval.errors import EXIT_OK, InputError, NothingUsable
+from rolebench_eval.llm.batch import add_batch_arguments, settings_from_args
 from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.llm.config import ClientConfig, add_llm_arguments
 from rolebench_eval.outputs.scenario import KINDS
@@ -39,6 +40,7 @@ def _write_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the scenario file to write (JSONL)")
     add_llm_arguments(p, model_required=True, defaults_from="temperature 0.7, no seed",
                       model_help="the simulator model at the endpoint")
+    add_batch_arguments(p)
 
 
 def _converse_args(p: argparse.ArgumentParser) -> None:
@@ -50,6 +52,7 @@ def _converse_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="where own-story references come from (default: $ROLEBENCH_DATA_DIR, else the Hub)")
     add_llm_arguments(p, model_required=True, defaults_from="temperature 0, seed 0",
                       model_help="the model under test at the endpoint")
+    add_batch_arguments(p)
     sim = p.add_argument_group("live mode's simulator (same cache and budget)")
     sim.add_argument("--simulator-model", help="the simulated user's model")
     sim.add_argument("--simulator-base-url", help="its endpoint (default: --base-url)")
@@ -148,6 +151,10 @@ def _options(args: argparse.Namespace):
 
     from .converse import ConverseOptions
 
+    if args.batch_export or args.batch_import:
+        raise InputError("--batch-export" if args.batch_export else "--batch-import", None, None,
+                         "converse cannot go through batch files: a turn's requests exist only once the turn "
+                         "before is answered; use --batch (one Batch job per turn) or live requests")
     caps, prices = budget_from_args(args)
     model = ClientConfig.from_args(args)
     simulator = None
@@ -159,7 +166,8 @@ def _options(args: argparse.Namespace):
                                          {"base_url": args.simulator_base_url,
                                           "api_key_env": args.simulator_api_key_env})
     return ConverseOptions(model=model, mode=args.mode, turns=args.turns, simulator=simulator, cache=args.cache,
-                           caps=caps, prices=prices, data_dir=args.data_dir, progress=not args.no_progress)
+                           caps=caps, prices=prices, data_dir=args.data_dir, progress=not args.no_progress,
+                           batch=settings_from_args(args))
 
 
 def converse_main(args: argparse.Namespace) -> int:

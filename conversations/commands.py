@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 from rolebench_eval.errors import EXIT_OK, NothingUsable
 from rolebench_eval.fileio import ensure_writable, sha256_file
+from rolebench_eval.llm.batch import run_batch_jobs, settings_from_args
+from rolebench_eval.llm.batchfile import export_requests, import_outputs
 from rolebench_eval.llm.budget import Budget, budget_from_args, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import run_batch
@@ -30,16 +33,15 @@ def write(args: argparse.Namespace, kinds: list[str], roles: list[str] | None) -
     if not plans:
         raise NothingUsable("no scenario to write: the characters have no usable RoleBench item for own-story")
     config = ClientConfig.from_args(args, **simulator.DECODING)
-    caps, prices = budget_from_args(args)
     requests, extras = [request(p) for p in plans], [{"scenario": p.number} for p in plans]
     with ResponseCache(args.cache or default_cache_path()) as cache:
-        if args.dry_run:
-            print(f"{len(plans)} scenarios planned, one request each")
-            print("\n".join(estimate(requests, config, cache, prices, key_extras=extras).lines()))
+        if args.batch_export:
+            n = export_requests(args.batch_export, requests, config, cache, key_extras=extras)
+            print(f"wrote {n} requests to {args.batch_export} (the answers: --batch-import FILE)")
             return EXIT_OK
-        ensure_writable(Path(args.out).parent, "the scenario file")
-        batch = run_batch(requests, config, cache, Budget(caps, prices), progress=not args.no_progress,
-                          desc="scenarios", key_extras=extras)
+        batch = _ask(args, requests, extras, config, cache)
+        if batch is None:
+            return EXIT_OK
     written_by = {"model": config.model, "decoding": config.decoding(), "prompts_version": simulator.version()}
     result = build(plans, batch, characters, written_by)
     dropped = ", ".join(f"{why} {n}" for why, n in sorted(result.dropped.items())) or "none"
@@ -51,6 +53,23 @@ def write(args: argparse.Namespace, kinds: list[str], roles: list[str] | None) -
     if batch.stopped:
         print(batch.stop_message("every answer received is kept; the scenarios complete so far are written"))
     return batch.exit_code
+
+
+def _ask(args: argparse.Namespace, requests, extras, config: ClientConfig, cache):
+    """The simulator's answers (live requests, Batch jobs, or a batch output file read first); None: a dry run."""
+    settings, (caps, prices) = settings_from_args(args), budget_from_args(args)
+    prices = settings.prices(prices) if settings else prices
+    if args.batch_import:
+        counts = import_outputs(args.batch_import, requests, config, cache, key_extras=extras)
+        print(f"{args.batch_import}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    if args.dry_run:
+        print(f"{len(requests)} scenarios planned, one request each")
+        print("\n".join(estimate(requests, config, cache, prices, key_extras=extras).lines()))
+        return None
+    ensure_writable(Path(args.out).parent, "the scenario file")
+    send = run_batch if settings is None else partial(run_batch_jobs, settings=settings)
+    return send(requests, config, cache, Budget(caps, prices), progress=not args.no_progress, desc="scenarios",
+                key_extras=extras)
 
 
 def _summary(opts: ConverseOptions, path: str | os.PathLike, outcome) -> ConversationSummary:

@@ -22,6 +22,7 @@ from typing import Sequence
 
 from rolebench_eval.catalogue import reasoning_markers
 from rolebench_eval.errors import InputError
+from rolebench_eval.llm.batch import BatchSettings
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, Messages, run_batch
@@ -46,6 +47,7 @@ class ConverseOptions:
     prices: Prices | None = None
     data_dir: str | os.PathLike | None = None
     progress: bool = True
+    batch: BatchSettings | None = None  # each turn one OpenAI Batch job (at its discount) instead of live requests
 
 
 @dataclass
@@ -160,7 +162,7 @@ def dry_run(scenarios: list[Scenario], opts: ConverseOptions) -> tuple[int, Esti
     first = [character_request(s, [s.turns[0].text], []) for s in scenarios]
     planned = sum(turns) + (sum(turns) - len(turns) if opts.mode == "live" else 0)  # live: the simulator's too
     with ResponseCache(opts.cache or default_cache_path()) as cache:
-        return planned, estimate(first, opts.model, cache, opts.prices)
+        return planned, estimate(first, opts.model, cache, opts.batch.prices(opts.prices) if opts.batch else opts.prices)
 
 
 def converse(scenarios: list[Scenario], opts: ConverseOptions, path: str | os.PathLike = "scenarios") -> Outcome:
@@ -169,9 +171,13 @@ def converse(scenarios: list[Scenario], opts: ConverseOptions, path: str | os.Pa
         raise InputError("--simulator-model", None, None, "live mode needs a simulator model")
     refs = load_references(scenarios, opts.data_dir, path)
     dialogues = [Dialogue(s, planned_turns(s, opts)) for s in scenarios]
-    budget = Budget(opts.caps, opts.prices)
+    budget = Budget(opts.caps, opts.batch.prices(opts.prices) if opts.batch else opts.prices)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
         def ask(requests, config, desc):
+            if opts.batch is not None:
+                from rolebench_eval.llm.batch import run_batch_jobs
+
+                return run_batch_jobs(requests, config, cache, budget, opts.batch, progress=opts.progress, desc=desc)
             return run_batch(requests, config, cache, budget, progress=opts.progress, desc=desc)
 
         outcome = talk(dialogues, opts, ask)

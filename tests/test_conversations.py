@@ -303,3 +303,35 @@ def test_characters_come_from_a_folder_written_by_generate_too(tmp_path):
     assert found.sha256 == sha256_file(tmp_path / "role_specific" / "test.jsonl")
     with pytest.raises(ValueError, match="'Nobody' is not a role of split custom_specific"):
         load_characters("custom_specific", tmp_path, ["Nobody"])
+
+
+def test_batch_jobs_answer_each_turn_as_live_requests_would(llm_server, tmp_path, scenario_file, fixture_data_dir,
+                                                            capsys):
+    captain = llm_server(CAPTAIN)
+    data = ("--data-dir", str(fixture_data_dir))
+    assert _converse(captain, scenario_file, tmp_path / "batch", tmp_path / "b.sqlite", *data, "--batch",
+                     "--batch-poll-interval", "0.02") == 0
+    assert captain.count("ok") == 0 and captain.count("batch") == 4  # one job per turn: 2, 1, 1 lines
+    assert sum(1 for r in captain.requests() if r.get("api") == "POST /batches") == 3
+    assert _converse(captain, scenario_file, tmp_path / "sync", tmp_path / "s.sqlite", *data) == 0
+    assert _conversations(tmp_path / "batch") == _conversations(tmp_path / "sync")
+    assert _converse(captain, scenario_file, tmp_path / "x", tmp_path / "s.sqlite", "--batch-export", "f.jsonl") == 2
+    assert "use --batch (one Batch job per turn)" in capsys.readouterr().err
+
+
+def test_scenarios_through_a_batch_file_export_then_import(llm_server, tmp_path, fixture_data_dir, capsys):
+    sim = llm_server({"rules": [{"id": "own", "match": ["The questions themselves are given"],
+                                 "reply": _own_story_reply()}]})
+    out, cache = tmp_path / "s.jsonl", tmp_path / "c.sqlite"
+    cmd = ["scenarios", "write", "--data-dir", str(fixture_data_dir), "--kinds", "own-story", "--out", str(out),
+           "--model", "sim", "--base-url", sim.url, "--cache", str(cache), "--no-progress"]
+    assert main([*cmd, "--batch-export", str(tmp_path / "in.jsonl")]) == 0 and not out.exists()
+    lines = [json.loads(line) for line in (tmp_path / "in.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 2 and sim.requests() == []  # Marlow Finch and Ilse Varga, nothing sent
+    answers = [{"custom_id": line["custom_id"], "response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": _own_story_reply()}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5}}}} for line in lines]
+    (tmp_path / "out.jsonl").write_text("\n".join(json.dumps(a) for a in answers) + "\n", encoding="utf-8")
+    assert main([*cmd, "--batch-import", str(tmp_path / "out.jsonl"), "--max-requests", "0"]) == 0
+    assert "2 stored" in capsys.readouterr().out and sim.requests() == []
+    assert [s.goal for s in read_scenarios(out)] == ["learn why he left the navy"] * 2
