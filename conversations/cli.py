@@ -69,6 +69,8 @@ def register(subparsers) -> None:
                                    epilog=EPILOG, formatter_class=fmt))
     check = actions.add_parser("check", help="what a scenario file holds; exit 2 naming the line when it is bad")
     check.add_argument("file")
+    check.add_argument("--data-dir", help="also check that its own-story items are in this data folder, in the "
+                                          "version the scenarios were written from")
     seal = actions.add_parser("seal", help="rehash a scenario file edited by hand (its hashes then match)")
     seal.add_argument("file")
     freeze = actions.add_parser("freeze", help="a live run's user turns as a scenario file, for replay")
@@ -104,8 +106,13 @@ def scenarios_main(args: argparse.Namespace) -> int:
     if args.scenarios_action == "check":
         from rolebench_eval.fileio import sha256_file
 
+        scenarios = read_scenarios(args.file)
+        if args.data_dir:
+            from .converse import load_references
+
+            load_references(scenarios, args.data_dir, args.file)
         print(f"{args.file}: sha256 {sha256_file(args.file)}")
-        for key, value in counts(read_scenarios(args.file)).items():
+        for key, value in counts(scenarios).items():
             print(f"  {key}: {value}")
         return EXIT_OK
     if args.scenarios_action == "seal":

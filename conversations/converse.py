@@ -143,7 +143,8 @@ def record(d: Dialogue, refs: dict[str, tuple[str, ...]]) -> Conversation:
 
 
 def load_references(scenarios: list[Scenario], data_dir, path) -> dict[str, tuple[str, ...]]:
-    """The references of every item the scenarios ask, from the same version of the file they were written from."""
+    """The references of every item the scenarios ask, from the same version of the file they were written from
+    (another version, or an item the file lacks, is refused before anything is sent)."""
     refs: dict[str, tuple[str, ...]] = {}
     for split, sha in sorted({(s.source.split, s.source.sha256) for s in scenarios
                               if any(t.item_id for t in s.turns)}):
@@ -153,6 +154,11 @@ def load_references(scenarios: list[Scenario], data_dir, path) -> dict[str, tupl
                              f"split {split}'s test file ({sha[:12]}…, this data folder has {found[:12]}…): "
                              "point --data-dir at that version")
         refs |= by_id
+    for s in scenarios:
+        for n, turn in enumerate(s.turns):
+            if turn.item_id and turn.item_id not in refs:
+                raise InputError(path, None, f"turns[{n}].item_id", f"scenario {s.id!r}: {turn.item_id!r} is no item "
+                                 f"of split {s.source.split} in this data folder, so nothing scores the answer")
     return refs
 
 

@@ -239,6 +239,17 @@ def test_scenarios_from_another_version_of_the_data_are_refused(llm_server, tmp_
     assert _converse(captain, scenario_file, tmp_path / "out", tmp_path / "c.sqlite", "--data-dir", str(changed)) == 2
     assert "field 'source.sha256': the scenarios were written from another version" in capsys.readouterr().err
     assert _log(captain) == []  # refused before anything was sent
+    assert main(["scenarios", "check", str(scenario_file), "--data-dir", str(changed)]) == 2
+    assert "another version" in capsys.readouterr().err
+    assert main(["scenarios", "check", str(scenario_file), "--data-dir", str(fixture_data_dir)]) == 0
+    assert "turns_with_item: 1" in capsys.readouterr().out
+
+    scenarios = _scenarios(fixture_data_dir)
+    scenarios[0].turns[0].item_id = "0123456789abcdef"
+    write_scenarios(tmp_path / "bad.jsonl", scenarios)
+    assert main(["scenarios", "check", str(tmp_path / "bad.jsonl"), "--data-dir", str(fixture_data_dir)]) == 2
+    assert "field 'turns[0].item_id': scenario 'Marlow Finch/own-story/0': '0123456789abcdef' is no item" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.slow
