@@ -117,4 +117,8 @@ def run(path: str, out_dir: str, opts: ConverseOptions, dry: bool, out: TextIO) 
     if outcome.stopped is not None:
         print(outcome.stopped.stop_message("every answer received is kept; the turns so far are written"), file=out)
         return outcome.stopped.exit_code
+    short = [c.scenario_id for c in outcome.conversations if not c.complete]
+    if short:  # live: the simulator gave an empty turn
+        print(f"{len(short)} conversation(s) ended before their last turn (the simulator said nothing), e.g. "
+              f"{short[0]}: they are written as they are (complete: false)", file=out)
     return EXIT_OK

@@ -346,3 +346,14 @@ def test_scenarios_through_a_batch_file_export_then_import(llm_server, tmp_path,
     assert main([*cmd, "--batch-import", str(tmp_path / "out.jsonl"), "--max-requests", "0"]) == 0
     assert "2 stored" in capsys.readouterr().out and sim.requests() == []
     assert [s.goal for s in read_scenarios(out)] == ["learn why he left the navy"] * 2
+
+
+def test_a_live_conversation_whose_simulator_falls_silent_ends_there(llm_server, tmp_path, scenario_file,
+                                                                     fixture_data_dir, capsys):
+    sim, captain = llm_server({"default_reply": "<think>nothing to say</think>"}), llm_server(CAPTAIN)
+    assert _converse(captain, scenario_file, tmp_path / "out", tmp_path / "c.sqlite", "--data-dir",
+                     str(fixture_data_dir), "--mode", "live", "--simulator-model", "sim",
+                     "--simulator-base-url", sim.url) == 0
+    assert "1 conversation(s) ended before their last turn" in capsys.readouterr().out
+    own, talk = _conversations(tmp_path / "out")
+    assert (len(own["turns"]), own["complete"], len(talk["turns"]), talk["complete"]) == (1, True, 1, False)

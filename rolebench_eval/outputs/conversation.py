@@ -38,7 +38,7 @@ class Turn(Struct, kw_only=True, omit_defaults=True):
     scores: dict[str, float] = {}
 
 
-class Conversation(Struct, kw_only=True, omit_defaults=True):
+class Conversation(Struct, kw_only=True):
     """One scenario put to one model: its turns so far and whether all planned turns are there."""
 
     scenario_id: str
