@@ -37,6 +37,15 @@ def _usable(items: list[Item], role: str) -> tuple[Item, ...]:
     return tuple(sorted(mine, key=lambda i: item_id(i.role, i.question)))
 
 
+def default_split(data_dir: str | os.PathLike | None) -> str:
+    """``custom_specific`` for a folder written by ``generate`` (it has ``rolebench_custom.json``), else
+    ``specific_en``: the split whose items own-story scenarios ask."""
+    from rolebench_eval.source import CUSTOM_META, DataSource
+
+    root = DataSource.resolve(data_dir).local_root
+    return "custom_specific" if root is not None and (root / CUSTOM_META).is_file() else "specific_en"
+
+
 def load_characters(split: str, data_dir: str | os.PathLike | None, roles: list[str] | None) -> CharacterSet:
     """The characters of ``split`` (all, or ``roles`` in that order: an unknown one is refused)."""
     from rolebench_eval.source import load_split

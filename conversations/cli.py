@@ -16,7 +16,7 @@ from .simulator import DECODING as SIMULATOR_DEFAULTS
 
 EPILOG = """\
 examples:
-  rolebench-eval scenarios write --data-dir ../shared/rolebench --split specific_en --roles "Jack Sparrow,Sherlock Holmes" \\
+  rolebench-eval scenarios write --data-dir ../shared/rolebench --roles "Jack Sparrow,Sherlock Holmes" \\
       --turns 6 --out scenarios.jsonl --model gpt-4o            # the simulator: asked once per scenario, cached
   rolebench-eval converse scenarios.jsonl --model my-model --base-url http://localhost:8000/v1 --out conv/my-model
   rolebench-eval converse scenarios.jsonl --mode live --model my-model --base-url http://localhost:8000/v1 \\
@@ -31,8 +31,8 @@ exit status: 0 done; 2 bad input; 3 budget reached; 4 requests failed; 5 nothing
 def _write_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="RoleBench root or a folder written by `generate` (default: "
                                       "$ROLEBENCH_DATA_DIR, else the Hub)")
-    p.add_argument("--split", default="specific_en", help="the catalogue split whose roles are the characters "
-                                                          "(custom_specific for a generated folder; default specific_en)")
+    p.add_argument("--split", help="the catalogue split whose roles are the characters (default: custom_specific "
+                                   "for a folder written by generate, else specific_en)")
     p.add_argument("--roles", help="comma-separated roles (default: every role of the split)")
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated kinds (default: {','.join(KINDS)})")
     p.add_argument("--per-kind", type=int, default=1, help="scenarios per character and kind (default 1)")

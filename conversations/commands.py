@@ -20,7 +20,7 @@ from rolebench_eval.outputs.conversation import MODES, ConversationSummary, writ
 from rolebench_eval.outputs.scenario import read_scenarios, write_scenarios
 
 from . import simulator
-from .characters import load_characters
+from .characters import default_split, load_characters
 from .converse import ConverseOptions, converse, dry_run
 from .scenarios import build, plan, request
 from .scores import summarize
@@ -28,7 +28,7 @@ from .scores import summarize
 
 def write(args: argparse.Namespace, kinds: list[str], roles: list[str] | None) -> int:
     """``scenarios write``: plan, ask the simulator (or price it), keep the scenarios that parse."""
-    characters = load_characters(args.split, args.data_dir, roles)
+    characters = load_characters(args.split or default_split(args.data_dir), args.data_dir, roles)
     plans = plan(characters, kinds, args.per_kind, args.turns)
     if not plans:
         raise NothingUsable("no scenario to write: the characters have no usable RoleBench item for own-story")

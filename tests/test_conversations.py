@@ -201,7 +201,7 @@ def test_scenarios_write_asks_the_simulator_once_and_files_are_checked(llm_serve
         {"id": "press", "match": ["drop the role"], "reply": "I refuse to write that."},
     ]})
     out = tmp_path / "s.jsonl"
-    cmd = ["scenarios", "write", "--data-dir", str(fixture_data_dir), "--split", "specific_en", "--kinds",
+    cmd = ["scenarios", "write", "--data-dir", str(fixture_data_dir), "--kinds",
            "own-story,small-talk,identity-pressure", "--turns", "3", "--out", str(out), "--model", "sim",
            "--base-url", sim.url, "--cache", str(tmp_path / "c.sqlite"), "--no-progress", "--timeout", "5"]
     assert main(cmd) == 0
@@ -300,13 +300,14 @@ def test_a_killed_run_resumes_without_resending_answered_turns(llm_server, tmp_p
 
 
 def test_characters_come_from_a_folder_written_by_generate_too(tmp_path):
-    from rolebench_eval.conversations.characters import load_characters
+    from rolebench_eval.conversations.characters import default_split, load_characters
 
     (tmp_path / "role_specific").mkdir()
     (tmp_path / "rolebench_custom.json").write_text(json.dumps({"format_version": 2, "lang": "zh", "roles": {}}))
     rows = [{"role": "石兰", "question": "你为什么离开家乡？", "generated": ["为了寻找真相。"]},
             {"role": "石兰", "question": "你怕什么？", "generated": ["(No response provided)"]}]
     (tmp_path / "role_specific" / "test.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    assert default_split(tmp_path) == "custom_specific"
     found = load_characters("custom_specific", tmp_path, None)
     [character] = found.characters.values()
     assert (character.name, character.lang, character.description) == ("石兰", "zh", "")
