@@ -41,7 +41,7 @@ EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "lead
           "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev",
           "sklearn": "judge"}
 VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
-               "demo": "finetune,leaderboard", "judge-check": "judge"}
+               "demo": "finetune,leaderboard", "judge-check": "judge", "scenarios": "generate", "converse": "generate"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
 # (`finetune --output_dir`, whose parser takes `--output-dir` too).
@@ -54,6 +54,7 @@ PLUGGED_VERBS = (
     "rolebench_eval.generate.cli",
     "rolebench_eval.leaderboard.cli",
     "rolebench_eval.finetune.cli",
+    "rolebench_eval.conversations.cli",
 )
 
 
