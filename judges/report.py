@@ -77,8 +77,8 @@ def _decoding(records: list[dict], configured: dict) -> tuple[dict, list[dict] |
     return next(d for d in distinct if canonical_json(d) == common), distinct if len(distinct) > 1 else None
 
 
-def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict,
-              k_range: tuple[int, int] | None = None) -> schema.JudgeSummary:
+def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict | None,
+              k_range: tuple[int, int] | None = None, ensemble: dict | None = None) -> schema.JudgeSummary:
     """The summary of one (model, task, judge) from its annotation lines.
 
     Args:
@@ -89,6 +89,7 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
         configured: the decoding settings of the client config (used when answers carry none).
         k_range: (fewest, most) systems in one prompt (rank): ``n_systems`` is the most, and
             ``n_systems_min`` / ``n_systems_max`` say whether it varied (items some runs lack).
+        ensemble: an ensemble's own fields (:func:`.ensemble.summary_fields`), None for one judge model.
     """
     count = Counter(r["status"] for r in records)
     parsed = [r for r in records if r["status"] == "judged"]
@@ -109,6 +110,7 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     summary.update(protocol.statistics(parsed, judge))
     summary["rouge_agreement"], summary["rouge_agreement_method"] = protocol.rouge_agreement(parsed)
     summary["decoding"], summary["decodings_seen"] = decoding, decodings
+    summary.update(ensemble or {})
     summary["package_version"] = __version__
     summary["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return schema.make_summary(summary)

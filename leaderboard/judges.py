@@ -64,6 +64,7 @@ def _cells(summary: JudgeSummary) -> dict[str, Cell]:
             note += f"; {count} skipped ({what})"
     k, systems = summary.n_systems, summary.systems
     ranked = f"; ranked together with {', '.join(systems)}" if systems else ""
+    ranked += ensemble_note(summary)
     means = summary.rubric_means or {}
     cells = {
         "win_rate": Cell(summary.win_rate, *_ci(summary.ci95), parsed, note + ranked),
@@ -81,6 +82,15 @@ def _cells(summary: JudgeSummary) -> dict[str, Cell]:
                                note=f"{summary.n_parse_failures} of {judged} replies unparsable"),
     }
     return cells
+
+
+def ensemble_note(summary: JudgeSummary) -> str:
+    """"; ensemble of a, b (Krippendorff's alpha 0.50 on 6 items)" for an ensemble's summary, else ""."""
+    if not summary.members:
+        return ""
+    alpha = "undefined" if summary.agreement is None else f"{summary.agreement:.2f}"
+    return (f"; ensemble of {', '.join(m.judge_model for m in summary.members)} (Krippendorff's alpha {alpha} "
+            f"on {summary.agreement_n_items} items)")
 
 
 def attach_judges(schema: Schema, rows: list[Row], summaries: list[tuple[Path, JudgeSummary]]
