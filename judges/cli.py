@@ -123,6 +123,7 @@ def _table(summaries: list[dict]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
+    from .report import ensemble_lines
     from .run import check_usable, judge_outputs
 
     if not args.dry_run and args.batch_export is None:  # before any request is paid for
@@ -140,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
                   + (f", {len(unit.not_common)} not answered by every run (skipped)" if unit.not_common else ""))
         print("\n".join(report.estimate.lines()))
         return EXIT_OK
-    print(_table(report.summaries))
+    print("\n".join([_table(report.summaries), *ensemble_lines(report.summaries)]))
     for folder in report.folders:
         print(f"wrote {folder}/summary.json and annotations.jsonl")
     check_usable(report)

@@ -116,6 +116,27 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     return schema.make_summary(summary)
 
 
+def ensemble_lines(summaries: Iterable[dict]) -> list[str]:
+    """For each ensemble's summary: its members' headlines, their agreement and what the vote settled."""
+    from .protocols import get
+
+    lines = []
+    for s in summaries:
+        if not s.get("members"):
+            continue
+        protocol = get(s["protocol"])
+        heads = ", ".join(f"{m['judge_model']} {_number(protocol.table_cells(m)[0])} ({m['n_parse_failures']} "
+                          "unparsed)" for m in s["members"])
+        lines.append(f"{s['model']} / {s['task']} / {s['judge']}: {heads}; Krippendorff's alpha "
+                     f"{_number(s['agreement'])} on {s['agreement_n_items']} items; {s['n_ensemble_ties']} even "
+                     f"splits, {s['n_ensemble_partial']} items decided without a member whose reply failed")
+    return lines
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def first_failure(records: Iterable[dict]) -> dict | None:
     """The first parse failure among annotation lines, or None."""
     return next((r for r in records if r["status"] == "parse_error"), None)

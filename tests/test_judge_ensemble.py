@@ -221,3 +221,35 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(ensemble).failed == 0
+
+
+def _cli(srv, root: Path, *extra: str):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "rolebench_eval.cli", "judge", str(SAMPLES), "--judge", "pairwise",
+           "--model", "judge-a", "--model", "judge-b", "--base-url", srv.url, "--out", str(root / "out"),
+           "--cache", str(root / "cache.sqlite"), "--no-progress", *extra]
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "ROLEBENCH_JUDGE_MODEL")}
+    return subprocess.run(cmd, env=env | {"OPENAI_API_KEY": KEY}, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_the_cli_takes_model_twice_and_batch_sends_one_job_per_model(llm_server, tmp_path):
+    srv = llm_server(_script() | {"batch": {}}, expected_key=KEY)
+    done = _cli(srv, tmp_path / "sync")
+    assert done.returncode == 0, done.stderr
+    assert "pairwise[judge-a+judge-b]" in done.stdout and srv.count("ok") == 28
+    assert ("judge-a 0.643 (0 unparsed), judge-b 0.583 (1 unparsed); Krippendorff's alpha 0.500 on 6 items; "
+            "2 even splits, 1 items decided without a member whose reply failed") in done.stdout
+    batch = _cli(srv, tmp_path / "batch", "--batch", "--batch-poll-interval", "0.02")
+    assert batch.returncode == 0, batch.stderr
+    assert srv.count("batch") == 28 and srv.count("ok") == 28  # no chat request: all through the jobs
+    assert sum(1 for r in srv.requests() if r.get("api") == "POST /batches") == 2  # one job per model
+    folder = Path("out", "fake__cand-7b", "rolebench_specific_en", ensemble.folder_name("pairwise", MODELS))
+    sync, batched = (json.loads((tmp_path / run / folder / "summary.json").read_text(encoding="utf-8"))
+                     for run in ("sync", "batch"))
+    for s in (sync, batched):
+        s.pop("created_at")
+    assert batched == sync  # the same verdicts, whichever way the requests went
