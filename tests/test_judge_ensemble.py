@@ -145,6 +145,23 @@ def test_the_ensemble_is_on_the_leaderboard_labelled_with_its_members(llm_server
     assert f"ensemble of judge-a, judge-b (Krippendorff's alpha {summary['agreement']:.2f} on {n} items)" in win.note
 
 
+def test_a_judge_folder_names_its_ensemble(llm_server, tmp_path):
+    from rolebench_eval.judges.config import BUILTIN_DIR, JudgeConfigError
+
+    folder = tmp_path / "duo"
+    shutil.copytree(BUILTIN_DIR / "pairwise", folder)
+    config = folder / "config.yaml"
+    original = config.read_text(encoding="utf-8")
+    config.write_text(original + "model: [judge-a, judge-b]\n", encoding="utf-8")
+    srv = llm_server(_script(), expected_key=KEY)
+    report = judge_outputs([str(SAMPLES)], _options(srv, tmp_path, judge=str(folder), model=None))
+    assert report.summaries[0]["judge"] == "duo[judge-a+judge-b]" and srv.count("ok") == 28
+    config.write_text(original + "model: [judge-a, '']\n", encoding="utf-8")
+    with pytest.raises(JudgeConfigError) as err:
+        load_judge(folder)
+    assert (err.value.path, err.value.field) == (str(config), "model")
+
+
 def test_a_model_named_twice_is_refused(llm_server, tmp_path):
     srv = llm_server(_script())
     with pytest.raises(InputError, match="named twice"):
