@@ -117,6 +117,18 @@ def test_one_member_of_the_ensemble_reuses_the_cache_of_a_single_judge_run(llm_s
     assert srv.count("ok") == 28
 
 
+def test_one_budget_caps_every_member(llm_server, tmp_path):
+    from rolebench_eval.llm.budget import Caps
+
+    srv = llm_server(_script(), expected_key=KEY)
+    report = judge_outputs([str(SAMPLES)], _options(srv, tmp_path, caps=Caps(max_requests=20), concurrency=1))
+    assert srv.count("ok") == 20  # judge-a's 14, then 6 of judge-b's
+    assert report.batch.stop_kind == "budget" and report.batch.exit_code == 3
+    [summary] = report.summaries
+    assert summary["n_pending"] == 4 and not summary["complete"]  # judge-b answered 3 items (both orders)
+    assert [m["n_pending"] for m in summary["members"]] == [0, 4]
+
+
 def test_the_ensemble_is_on_the_leaderboard_labelled_with_its_members(llm_server, tmp_path):
     """The leaderboard's fixture run model-a (Chinese general items; RoleGPT's answer is 蓝色。):
     judge-a prefers model-a, judge-b calls every item a tie."""
