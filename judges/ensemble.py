@@ -1,4 +1,4 @@
-"""Judge ensembles: several judge models' verdicts on the same requests made into one (pure code).
+"""Judge ensembles: several judge models' verdicts on the same requests made into one (no I/O).
 
 Each member (judge model) gets the same requests, cached under its own keys (the model is part of
 every cache key), and its annotation lines are made as for a single judge. Per item the ensemble
@@ -21,7 +21,10 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from rolebench_eval.outputs import judge as schema
 from rolebench_eval.outputs import sanitize_model_name
+
+from . import report
 
 #: The annotation fields that describe the item (the same in every member's line).
 _ITEM_FIELDS = ("doc_id", "role", "question", "lang", "kind", "candidate", "baseline", "unfinished_reasoning",
@@ -126,12 +129,27 @@ def agreement(judge, records: Sequence[dict]) -> tuple[float | None, int]:
 
 def summary_fields(judge, records: Sequence[dict], member_summaries: Sequence, ties: int, partial: int) -> dict:
     """The ensemble fields of a summary: each member's headline, the agreement and the vote's counts."""
-    from rolebench_eval.outputs.judge import JudgeMember
-
-    names = set(JudgeMember.__struct_fields__)
+    names = set(schema.JudgeMember.__struct_fields__)
     alpha, n_items = agreement(judge, records)
     level = judge.impl.agreement_level
     return {"members": [{k: getattr(s, k) for k in names} for s in member_summaries],
             "agreement": alpha, "agreement_n_items": n_items,
             "agreement_method": AGREEMENT_METHOD.format(level=level, what=_AGREED_ON[level]),
             "ensemble_rule": judge.impl.ensemble_rule, "n_ensemble_ties": ties, "n_ensemble_partial": partial}
+
+
+def outputs(judge, decodings: dict[str, dict], members: Sequence[list[dict]], meta: dict,
+            systems: list[str] | None, k_range: tuple[int, int] | None) -> tuple[list[dict], schema.JudgeSummary, str]:
+    """The ensemble's annotation lines, summary and folder name for one (run, task).
+
+    ``decodings`` maps each member's model to its configured decoding, in the order of ``members``
+    (each member's annotation lines); ``meta`` is the single judge's summary provenance.
+    """
+    models = list(decodings)
+    summaries = [report.summarize(lines, {**meta, "judge_model": model}, judge, systems, decodings[model], k_range)
+                 for model, lines in zip(models, members)]
+    records, ties, partial = combine_records(judge, members)
+    meta = {**meta, "judge": ensemble_name(judge.name, models), "judge_model": "+".join(models)}
+    summary = report.summarize(records, meta, judge, systems, None, k_range,
+                               summary_fields(judge, records, summaries, ties, partial))
+    return records, summary, folder_name(judge.name, models)

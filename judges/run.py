@@ -255,14 +255,8 @@ def _unit_outputs(judge: Judge, configs: list[ClientConfig], unit: Unit, members
     if len(configs) == 1:
         return members[0], report.summarize(members[0], meta, judge, unit.systems, configured_decoding(configs[0]),
                                             unit.k_range), judge.name
-    models = [config.model for config in configs]
-    summaries = [report.summarize(lines, {**meta, "judge_model": config.model}, judge, unit.systems,
-                                  configured_decoding(config), unit.k_range) for config, lines in zip(configs, members)]
-    records, ties, partial = ensemble.combine_records(judge, members)
-    meta.update(judge=ensemble.ensemble_name(judge.name, models), judge_model="+".join(models))
-    summary = report.summarize(records, meta, judge, unit.systems, None, unit.k_range,
-                               ensemble.summary_fields(judge, records, summaries, ties, partial))
-    return records, summary, ensemble.folder_name(judge.name, models)
+    return ensemble.outputs(judge, {c.model: configured_decoding(c) for c in configs}, members, meta, unit.systems,
+                            unit.k_range)
 
 
 def _write_unit(result: JudgeReport, judge: Judge, configs: list[ClientConfig], unit: Unit,
