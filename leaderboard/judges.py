@@ -166,9 +166,10 @@ def verdict_text(row: Annotation) -> str:
         return f"{status}: {row.parse_error}" if row.parse_error else status
     if isinstance(value, dict) and "outcome" in value:
         rank = value.get("candidate") if _number(value.get("candidate")) else None
-        orders = value.get("orders")
+        orders, votes = value.get("orders"), value.get("votes")
         extra = f" (rank {rank:g})" if rank is not None else f" (orders: {', '.join(map(clean, orders))})" \
-            if isinstance(orders, list) else ""
+            if isinstance(orders, list) else f" (votes: {', '.join(f'{clean(k)} {v}' for k, v in votes.items())})" \
+            if isinstance(votes, dict) else ""
         return clean(value["outcome"]) + extra
     if isinstance(value, dict):
         parts = ", ".join(_part(clean(k), v) for k, v in value.items())

@@ -99,6 +99,9 @@ def test_two_judges_give_the_majority_verdict_their_headlines_and_agreement(llm_
     q5 = by_qid[5]["members"]
     assert [m["status"] for m in q5] == ["judged", "parse_error"] and q5[1]["value"] is None
     assert by_qid[7]["status"] == "skipped_no_baseline"
+    from rolebench_eval.leaderboard.judges import read_verdicts  # the item browser's words for it
+    verdicts = read_verdicts(report.folders[0] / "summary.json", {by_qid[2]["doc_id"]})
+    assert verdicts[by_qid[2]["doc_id"]]["verdict"] == "tie (votes: loss 1, win 1)"
 
     before = len(srv.requests())
     again = judge_outputs([str(SAMPLES)], _options(srv, tmp_path))
