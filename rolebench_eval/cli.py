@@ -37,7 +37,8 @@ EPILOG = textwrap.dedent("""\
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
 EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
-          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
+          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev",
+          "krippendorff": "judge"}
 VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard"}
 
