@@ -120,6 +120,24 @@ def test_one_member_of_the_ensemble_reuses_the_cache_of_a_single_judge_run(llm_s
     assert srv.count("ok") == 28
 
 
+def test_a_rank_ensemble_end_to_end_takes_the_mean_rank(llm_server, tmp_path):
+    """judge-a ranks the candidate first everywhere; judge-b ranks it second on qid-1 and qid-2 and ties
+    it with the baseline elsewhere."""
+    rules = [{"id": f"b-q{q}", "model": "judge-b", "match": [f"qid-{q}:"], "rank": {"CAND": 2, "BASE": 1}}
+             for q in (1, 2)]
+    rules += [{"id": "a", "model": "judge-a", "match": ["rank the models"], "rank": {"CAND": 1, "BASE": 2}},
+              {"id": "b", "model": "judge-b", "match": ["rank the models"], "rank": {"CAND": 1, "BASE": 1}}]
+    srv = llm_server({"rules": rules}, expected_key=KEY)
+    [summary] = judge_outputs([str(SAMPLES)], _options(srv, tmp_path, judge="rank")).summaries
+    # qid-1, qid-2: mean ranks 1.5 and 1.5, a tie; the other 5: 1 against 1.5, a win
+    assert summary["win_rate"] == pytest.approx(6 / 7) and summary["mean_rank"] == pytest.approx(8 / 7)
+    assert [m["mean_rank"] for m in summary["members"]] == pytest.approx([1, 9 / 7])
+    # ordinal alpha on the candidate's ranks; with two ranks it is the nominal one: n = 14 values
+    # (rank 1: 12, rank 2: 2), 4 disagreeing ordered pairs (qid-1, qid-2): 1 - 13 * 4 / (2 * 12 * 2)
+    assert summary["agreement"] == pytest.approx(1 - 13 * 4 / 48) and summary["agreement_n_items"] == 7
+    assert summary["n_ensemble_ties"] == 0 and summary["judge"] == "rank[judge-a+judge-b]"
+
+
 def test_one_budget_caps_every_member(llm_server, tmp_path):
     from rolebench_eval.llm.budget import Caps
 
