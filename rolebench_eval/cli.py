@@ -39,7 +39,7 @@ EPILOG = textwrap.dedent("""\
 EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
           "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev",
-          "sklearn": "judge"}
+          "sklearn": "judge", "krippendorff": "judge"}
 VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
                "demo": "finetune,leaderboard", "judge-check": "judge", "scenarios": "generate", "converse": "generate"}
 

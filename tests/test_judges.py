@@ -336,7 +336,7 @@ def test_pairwise_end_to_end_with_faults(llm_server, tmp_path):
     srv = llm_server(_script("pairwise"), expected_key=KEY)
     report, by_task = _run(srv, tmp_path, "pairwise")
     en = by_task["rolebench_specific_en"]
-    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 2
+    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 3
     assert (en["model"], en["judge"], en["protocol"], en["judge_model"], en["baseline"]) == (
         "fake/cand-7b", "pairwise", "pairwise", "judge-m", "rolegpt")
     assert (en["systems"], en["n_systems"], en["n_refusals"], en["n_skipped_no_answer"]) == (None, None, 0, 0)

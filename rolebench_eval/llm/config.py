@@ -200,16 +200,19 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = False,
                       defaults_from: str = "the defaults", model_help: str = "model name at the endpoint, "
-                                                                             "e.g. gpt-4o") -> None:
+                                                                             "e.g. gpt-4o",
+                      several_models: bool = False) -> None:
     """The endpoint, decoding, request, cache and budget flags of every verb that asks an LLM.
 
     Every flag defaults to None ("not given"), so a judge config or a verb's own defaults
-    apply underneath; ``defaults_from`` names them in the help.
+    apply underneath; ``defaults_from`` names them in the help. ``several_models``: ``--model``
+    may be repeated (its value is then a list).
     """
     from .budget import add_budget_arguments
 
     end = parser.add_argument_group("endpoint (key from the environment only)")
-    end.add_argument("--model", required=model_required, help=model_help)
+    end.add_argument("--model", required=model_required, help=model_help,
+                     action="append" if several_models else "store")
     end.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
                                         "(default: $OPENAI_BASE_URL, else api.openai.com)")
     end.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
