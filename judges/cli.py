@@ -12,7 +12,8 @@ from rolebench_eval.errors import EXIT_OK
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.batch import add_batch_arguments, settings_from_args
 from rolebench_eval.llm.budget import budget_from_args
-from rolebench_eval.llm.config import add_llm_arguments, number_arg, overrides_from_args
+from rolebench_eval.flags import number_arg
+from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
 EPILOG = """\
 examples:
@@ -25,6 +26,8 @@ examples:
   # Table 7: one model's zero-shot, _fewshot and _dialogue runs ranked together
   rolebench-eval judge out/ --judge rank --across-variants --model gpt-4o
   rolebench-eval judge out/ --judge rank --model gpt-4o --max-cost 5 --price-input 2.5 --price-output 10
+  # an ensemble of two judge models: majority verdict, each model's win rate, their agreement
+  rolebench-eval judge out/ --judge pairwise --model gpt-4o --model gpt-4.1 --dry-run
   # the same as OpenAI Batch jobs at half the price (rerun the same command to resume polling them):
   rolebench-eval judge out/ --judge rank --model gpt-4o --batch --max-cost 5 --price-input 2.5 --price-output 10
   # a local judge through vllm run-batch: export, run, import
@@ -66,8 +69,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="judge a run whose answers are all the baseline's own (the rolegpt replay against "
                         "RoleGPT): refused otherwise, since the judge would compare identical answers")
     p.add_argument("--out", default="judgments", help="output root (default: ./judgments)")
-    add_llm_arguments(p, defaults_from="the judge config",
-                      model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL)")
+    add_llm_arguments(p, defaults_from="the judge config", several_models=True,
+                      model_help="judge model (else the judge config, else $ROLEBENCH_JUDGE_MODEL); repeat it "
+                                 "for an ensemble of judges (--model a --model b)")
     add_batch_arguments(p)
     p.add_argument("--limit", **number_arg(int, 1), help="judge only the first N items of each task")
     p.set_defaults(func=main)
@@ -120,6 +124,7 @@ def _table(summaries: list[dict]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the ``judge`` verb; returns the exit status."""
+    from .report import ensemble_lines
     from .run import check_usable, judge_outputs
 
     if not args.dry_run and args.batch_export is None:  # before any request is paid for
@@ -137,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
                   + (f", {len(unit.not_common)} not answered by every run (skipped)" if unit.not_common else ""))
         print("\n".join(report.estimate.lines()))
         return EXIT_OK
-    print(_table(report.summaries))
+    print("\n".join([_table(report.summaries), *ensemble_lines(report.summaries)]))
     for folder in report.folders:
         print(f"wrote {folder}/summary.json and annotations.jsonl")
     check_usable(report)

@@ -50,7 +50,7 @@ class Judge:
     folder: Path
     protocol: str
     description: str = ""
-    model: str | None = None
+    model: str | list[str] | None = None  # a list: an ensemble of judge models
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     decoding: dict = field(default_factory=dict)
@@ -164,6 +164,16 @@ def _load_prompts(folder: Path, where: Path, spec: Any) -> tuple[dict, dict]:
     return prompts, files_of
 
 
+def _check_model(where: Path, model: Any) -> str | list[str] | None:
+    """A judge model's name, or a list of distinct names (an ensemble), or None."""
+    names = model if isinstance(model, list) else [model]
+    if model is not None and (not names or not all(isinstance(m, str) and m.strip() for m in names)
+                              or len(set(names)) < len(names)):
+        raise JudgeConfigError(where, None, "model", f"expected a model name or a list of distinct names, "
+                               f"got {model!r}")
+    return model
+
+
 def _read_yaml(where: Path) -> Any:
     try:
         return yaml.safe_load(where.read_text(encoding="utf-8"))
@@ -210,7 +220,7 @@ def load_judge(name_or_path: str | os.PathLike) -> Judge:
     prices = _check_keys(where, "prices", config.get("prices"), _PRICES)
     return Judge(
         name=folder.name, folder=folder, protocol=protocol, description=config.get("description") or "",
-        model=config.get("model"), base_url=config.get("base_url"),
+        model=_check_model(where, config.get("model")), base_url=config.get("base_url"),
         api_key_env=config.get("api_key_env") or "OPENAI_API_KEY",
         decoding=_check_keys(where, "decoding", config.get("decoding"), client_keys),
         request=_check_keys(where, "request", config.get("request"), client_keys),

@@ -77,8 +77,8 @@ def _decoding(records: list[dict], configured: dict) -> tuple[dict, list[dict] |
     return next(d for d in distinct if canonical_json(d) == common), distinct if len(distinct) > 1 else None
 
 
-def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict,
-              k_range: tuple[int, int] | None = None) -> schema.JudgeSummary:
+def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None, configured: dict | None,
+              k_range: tuple[int, int] | None = None, ensemble: dict | None = None) -> schema.JudgeSummary:
     """The summary of one (model, task, judge) from its annotation lines.
 
     Args:
@@ -89,6 +89,7 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
         configured: the decoding settings of the client config (used when answers carry none).
         k_range: (fewest, most) systems in one prompt (rank): ``n_systems`` is the most, and
             ``n_systems_min`` / ``n_systems_max`` say whether it varied (items some runs lack).
+        ensemble: an ensemble's own fields (:func:`.ensemble.summary_fields`), None for one judge model.
     """
     count = Counter(r["status"] for r in records)
     parsed = [r for r in records if r["status"] == "judged"]
@@ -109,9 +110,31 @@ def summarize(records: list[dict], meta: dict, judge, systems: list[str] | None,
     summary.update(protocol.statistics(parsed, judge))
     summary["rouge_agreement"], summary["rouge_agreement_method"] = protocol.rouge_agreement(parsed)
     summary["decoding"], summary["decodings_seen"] = decoding, decodings
+    summary.update(ensemble or {})
     summary["package_version"] = __version__
     summary["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return schema.make_summary(summary)
+
+
+def ensemble_lines(summaries: Iterable[dict]) -> list[str]:
+    """For each ensemble's summary: its members' headlines, their agreement and what the vote settled."""
+    from .protocols import get
+
+    lines = []
+    for s in summaries:
+        if not s.get("members"):
+            continue
+        protocol = get(s["protocol"])
+        heads = ", ".join(f"{m['judge_model']} {_number(protocol.table_cells(m)[0])} ({m['n_parse_failures']} "
+                          "unparsed)" for m in s["members"])
+        lines.append(f"{s['model']} / {s['task']} / {s['judge']}: {heads}; Krippendorff's alpha "
+                     f"{_number(s['agreement'])} on {s['agreement_n_items']} items; {s['n_ensemble_ties']} even "
+                     f"splits, {s['n_ensemble_partial']} items decided without a member whose reply failed")
+    return lines
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def first_failure(records: Iterable[dict]) -> dict | None:

@@ -29,8 +29,9 @@ from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
 from rolebench_eval.metrics import rouge_l
+from rolebench_eval.outputs import judge as schema
 
-from . import report
+from . import ensemble, report
 from .config import MODEL_ENV, Judge, JudgeConfigError, load_judge
 from .inputs import build_units, refuse_identical
 from .protocols import Item, Job, Unit
@@ -54,7 +55,7 @@ class JudgeOptions:
 
     judge: str
     baseline: str = "rolegpt"
-    model: str | None = None
+    model: str | Sequence[str] | None = None  # several: an ensemble, each model a member
     base_url: str | None = None
     out: str | os.PathLike = "judgments"
     cache: str | os.PathLike | None = None
@@ -91,7 +92,8 @@ class JudgeReport:
 
     units: list[Unit]
     estimate: Estimate | None = None
-    batch: BatchResult | None = None
+    batch: BatchResult | None = None  # the first member's that stopped, else the last member's
+    batches: list[BatchResult] = field(default_factory=list)  # one per judge model
     summaries: list[dict] = field(default_factory=list)  # each as written to its summary.json
     folders: list[Path] = field(default_factory=list)
     first_failure: tuple[Path, dict] | None = None  # (folder, annotation) of the first parse failure
@@ -99,16 +101,28 @@ class JudgeReport:
     exported: int | None = None  # --batch-export: requests written
 
 
-def client_config(judge: Judge, opts: JudgeOptions) -> ClientConfig:
-    """The endpoint, model and decoding settings: flags, then the judge config, then the environment."""
-    model = opts.client.get("model") or opts.model or judge.model or os.environ.get(MODEL_ENV)
-    if not model:
+def judge_models(judge: Judge, opts: JudgeOptions) -> list[str]:
+    """The judge model(s): flags, then the judge config, then the environment; several make an ensemble."""
+    given = opts.client.get("model") or opts.model or judge.model or os.environ.get(MODEL_ENV)
+    models = [given] if isinstance(given, str) else list(given or [])
+    if not models:
         raise JudgeConfigError("--model", None, None, f"no judge model: pass --model, set 'model' in "
                                f"{judge.folder / 'config.yaml'} or set ${MODEL_ENV}")
+    bad = next((m for m in models if not isinstance(m, str) or not m.strip()), None)
+    if bad is not None or len(set(models)) < len(models):
+        problem = f"not a model name: {bad!r}" if bad is not None else f"a model named twice: {models}"
+        raise JudgeConfigError("--model", None, None, problem)
+    return models
+
+
+def client_config(judge: Judge, opts: JudgeOptions, model: str | None = None) -> ClientConfig:
+    """The endpoint, model and decoding settings: flags, then the judge config, then the environment
+    (``model``: one member of an ensemble, else the one judge model)."""
+    model = model or judge_models(judge, opts)[0]
     config = {"base_url": judge.base_url, "api_key_env": judge.api_key_env, **judge.request, **judge.decoding}
     options = {name: getattr(opts, name) for name in ("base_url", "concurrency", "timeout", "max_retries",
                                                       "backoff_base")}
-    return ClientConfig.layered(config, options, opts.client, {"model": model})
+    return ClientConfig.layered(config, options, {**opts.client, "model": None}, {"model": model})
 
 
 def plan_jobs(units: list[Unit], judge: Judge, max_systems: int | None = None,
@@ -174,9 +188,14 @@ def _check_rank_options(judge: Judge, opts: JudgeOptions) -> None:
 
 
 def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> JudgeReport:
-    """Judge lm-eval outputs; writes annotations and summaries unless ``opts.dry_run``."""
+    """Judge lm-eval outputs; writes annotations and summaries unless ``opts.dry_run``.
+
+    Several judge models (``opts.model`` a list, or the judge config's) make an ensemble: each
+    member's requests are sent and cached on their own (one budget for all), and one summary per
+    (run, task) reports the ensemble's verdicts, each member's headline and their agreement.
+    """
     judge = load_judge(opts.judge)
-    config = client_config(judge, opts)
+    configs = [client_config(judge, opts, model) for model in judge_models(judge, opts)]
     prices = opts.prices or judge.prices
     _check_rank_options(judge, opts)
     if opts.batch is not None:
@@ -189,40 +208,77 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     flat = [messages for requests in plan for messages in requests]
     result = JudgeReport(units)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
+        if (opts.batch_import or opts.batch_export) and len(configs) > 1:
+            raise InputError("--batch-import" if opts.batch_import else "--batch-export", None, None,
+                             "a batch file holds one judge model's requests: export or import one --model at a "
+                             "time (the answers land in the same cache), then run the ensemble")
         if opts.batch_import:
-            result.imported = import_outputs(opts.batch_import, flat, config, cache)
+            result.imported = import_outputs(opts.batch_import, flat, configs[0], cache)
         if opts.batch_export:
-            result.exported = export_requests(opts.batch_export, flat, config, cache)
+            result.exported = export_requests(opts.batch_export, flat, configs[0], cache)
             return result
         if opts.dry_run:
-            result.estimate = estimate(flat, config, cache, prices)
+            result.estimate = _estimate_all(flat, configs, cache, prices)
             return result
-        send = run_batch if opts.batch is None else partial(run_batch_jobs, settings=opts.batch)
-        result.batch = send(flat, config, cache, Budget(opts.caps, prices), progress=opts.progress,
-                            desc=f"judge {judge.name}")
-    configured = configured_decoding(config)
-    by_unit = _records(judge, config, units, jobs, plan, iter(result.batch.responses), configured)
+        result.batches = _send_all(flat, configs, cache, Budget(opts.caps, prices), opts, judge.name)
+    result.batch = next((b for b in result.batches if b.stopped), result.batches[-1])
+    members = [_records(judge, config, units, jobs, plan, iter(batch.responses), configured_decoding(config))
+               for config, batch in zip(configs, result.batches)]
     for n, unit in enumerate(units):
-        records = by_unit[n]
-        summary = report.summarize(records, _meta(judge, config, unit, result.batch.stopped), judge,
-                                   unit.systems, configured, unit.k_range)
-        folder = report.output_dir(opts.out, unit.model, unit.task, judge.name)
-        try:
-            report.write_outputs(folder, records, summary)
-        except OSError as err:  # after paying: say where the answers are
-            raise CouldNotWrite.from_os_error(err, "the judge outputs", f"every answer received is cached in "
-                                              f"{opts.cache or default_cache_path()}: rerun with another --out, "
-                                              "at no cost", path=folder) from None
-        summary = msgspec.to_builtins(summary)
-        result.summaries.append(summary)
-        result.folders.append(folder)
-        failed = report.first_failure(records)
-        if failed and result.first_failure is None:
-            result.first_failure = (folder, failed)
-        if summary["n_judged"] and not summary["n_parsed"]:
-            log.warning("%s / %s: none of the %d judged items parsed (first: %s)", unit.model, unit.task,
-                        summary["n_judged"], failed["parse_error"])
+        _write_unit(result, judge, configs, unit, [by_unit[n] for by_unit in members], opts)
     return result
+
+
+def _estimate_all(flat: list, configs: list[ClientConfig], cache: ResponseCache, prices: Prices) -> Estimate:
+    """The dry-run estimate of every member's requests together."""
+    parts = [estimate(flat, config, cache, prices) for config in configs]
+    costs = [p.max_cost for p in parts]
+    return Estimate(sum(p.n_requests for p in parts), sum(p.n_cached for p in parts),
+                    sum(p.prompt_tokens for p in parts), sum(p.max_completion_tokens for p in parts),
+                    None if None in costs else sum(costs))
+
+
+def _send_all(flat: list, configs: list[ClientConfig], cache: ResponseCache, budget: Budget, opts: JudgeOptions,
+              name: str) -> list[BatchResult]:
+    """Each member's answers, one member after the other, within one budget (with ``--batch``: one
+    set of jobs per member)."""
+    send = run_batch if opts.batch is None else partial(run_batch_jobs, settings=opts.batch)
+    return [send(flat, config, cache, budget, progress=opts.progress,
+                 desc=f"judge {name}" + (f" ({config.model})" if len(configs) > 1 else ""))
+            for config in configs]
+
+
+def _unit_outputs(judge: Judge, configs: list[ClientConfig], unit: Unit, members: list[list[dict]],
+                  stopped: str | None) -> tuple[list[dict], schema.JudgeSummary, str]:
+    """The annotation lines, summary and judge name of one unit: the one judge's, or the ensemble's."""
+    meta = _meta(judge, configs[0], unit, stopped)
+    if len(configs) == 1:
+        return members[0], report.summarize(members[0], meta, judge, unit.systems, configured_decoding(configs[0]),
+                                            unit.k_range), judge.name
+    return ensemble.outputs(judge, {c.model: configured_decoding(c) for c in configs}, members, meta, unit.systems,
+                            unit.k_range)
+
+
+def _write_unit(result: JudgeReport, judge: Judge, configs: list[ClientConfig], unit: Unit,
+                members: list[list[dict]], opts: JudgeOptions) -> None:
+    """Write one unit's annotations and summary, and note them in ``result``."""
+    records, summary, name = _unit_outputs(judge, configs, unit, members, result.batch.stopped)
+    folder = report.output_dir(opts.out, unit.model, unit.task, name)
+    try:
+        report.write_outputs(folder, records, summary)
+    except OSError as err:  # after paying: say where the answers are
+        raise CouldNotWrite.from_os_error(err, "the judge outputs", f"every answer received is cached in "
+                                          f"{opts.cache or default_cache_path()}: rerun with another --out, "
+                                          "at no cost", path=folder) from None
+    summary = msgspec.to_builtins(summary)
+    result.summaries.append(summary)
+    result.folders.append(folder)
+    failed = report.first_failure(records)
+    if failed and result.first_failure is None:
+        result.first_failure = (folder, failed)
+    if summary["n_judged"] and not summary["n_parsed"]:
+        log.warning("%s / %s: none of the %d judged items parsed (first: %s)", unit.model, unit.task,
+                    summary["n_judged"], failed["parse_error"])
 
 
 def check_usable(result: JudgeReport) -> None:

@@ -33,6 +33,7 @@ from .analysis import analyse
 from .bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
 from .compute import Stat, column_stat
 from .inputs import RunResult, TaskRun
+from .health import find_health, panels
 from .judges import attach_judges, find_summaries
 from .model import MEASURED, REPORTED, Cell, Leaderboard, Row, Schema, load_schema
 from .order import link_twins, one_order
@@ -276,8 +277,10 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
     """The board: the analysed rows with their judge cells, the paper's rows, what was left out and why;
     and the judge summaries used, by (row, task, judge). ``measured``: (every row, those shown, baseline)."""
     rows, shown, baseline = measured
+    judges = list(judges)
     summaries, judge_errors = find_summaries(judges)
-    for exc in judge_errors:
+    health, health_errors = find_health(judges)
+    for exc in judge_errors + health_errors:
         _fail(errors, exc, opts.strict)
     judge_cols, judge_notes, unmatched, used = attach_judges(schema, shown, summaries)
     paper_rows, citation = reported_rows(schema, result.column_tasks)
@@ -290,6 +293,7 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
         unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
         breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
         baseline=baseline, citation=citation, judge_summaries=dict(used),
+        health=panels(judge_cols, summaries, used, health),
         settings={"seed": opts.seed, "n_boot": opts.n_boot, "interval": INTERVAL, "test": TEST,
                   "package_version": rolebench_eval.__version__,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},

@@ -15,20 +15,7 @@ import sys
 from pathlib import Path
 
 from rolebench_eval.errors import EXIT_OK, InputError, NothingUsable
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a count >= 1, got {text!r}")
-    return value
+from rolebench_eval.flags import number_arg
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -56,11 +43,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="cache of the per-item scores read from samples files "
                              "(default: $XDG_CACHE_HOME/rolebench-eval/leaderboard)")
     parser.add_argument("--no-cache", action="store_true", help="read every samples file again, cache nothing")
-    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed")
-    parser.add_argument("--n-boot", type=_positive, default=None, help="bootstrap resamples (default 1000)")
-    parser.add_argument("--browse-items", type=_count, default=20, metavar="N",
+    parser.add_argument("--seed", **number_arg(int, None), default=None, help="bootstrap seed")
+    parser.add_argument("--n-boot", **number_arg(int, 1), default=None, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--browse-items", **number_arg(int), default=20, metavar="N",
                         help="items per role in the item browser, items.html (default 20; 0: no browser)")
-    parser.add_argument("--browse-models", type=_count, default=10, metavar="N",
+    parser.add_argument("--browse-models", **number_arg(int), default=10, metavar="N",
                         help="measured rows (by rank) whose answers the item browser shows (default 10)")
     parser.add_argument("--push-to-hub", metavar="ORG/NAME",
                         help="then upload the site, the results, run records and judge summaries to this Hugging "

@@ -64,6 +64,7 @@ def _cells(summary: JudgeSummary) -> dict[str, Cell]:
             note += f"; {count} skipped ({what})"
     k, systems = summary.n_systems, summary.systems
     ranked = f"; ranked together with {', '.join(systems)}" if systems else ""
+    ranked += ensemble_note(summary)
     means = summary.rubric_means or {}
     cells = {
         "win_rate": Cell(summary.win_rate, *_ci(summary.ci95), parsed, note + ranked),
@@ -81,6 +82,15 @@ def _cells(summary: JudgeSummary) -> dict[str, Cell]:
                                note=f"{summary.n_parse_failures} of {judged} replies unparsable"),
     }
     return cells
+
+
+def ensemble_note(summary: JudgeSummary) -> str:
+    """"; ensemble of a, b (Krippendorff's alpha 0.50 on 6 items)" for an ensemble's summary, else ""."""
+    if not summary.members:
+        return ""
+    alpha = "undefined" if summary.agreement is None else f"{summary.agreement:.2f}"
+    return (f"; ensemble of {', '.join(m.judge_model for m in summary.members)} (Krippendorff's alpha {alpha} "
+            f"on {summary.agreement_n_items} items)")
 
 
 def attach_judges(schema: Schema, rows: list[Row], summaries: list[tuple[Path, JudgeSummary]]
@@ -156,9 +166,10 @@ def verdict_text(row: Annotation) -> str:
         return f"{status}: {row.parse_error}" if row.parse_error else status
     if isinstance(value, dict) and "outcome" in value:
         rank = value.get("candidate") if _number(value.get("candidate")) else None
-        orders = value.get("orders")
+        orders, votes = value.get("orders"), value.get("votes")
         extra = f" (rank {rank:g})" if rank is not None else f" (orders: {', '.join(map(clean, orders))})" \
-            if isinstance(orders, list) else ""
+            if isinstance(orders, list) else f" (votes: {', '.join(f'{clean(k)} {v}' for k, v in votes.items())})" \
+            if isinstance(votes, dict) else ""
         return clean(value["outcome"]) + extra
     if isinstance(value, dict):
         parts = ", ".join(_part(clean(k), v) for k, v in value.items())

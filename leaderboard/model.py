@@ -296,6 +296,7 @@ class Leaderboard:
     items: dict | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     judge_summaries: dict[tuple[str, str, str], Path] = field(default_factory=dict)
+    health: list[dict] = field(default_factory=list)  # judge-health panels (leaderboard/health.py)
 
     def row(self, name: str) -> Row:
         """The shown row called ``name``, or whose run is called ``name`` (measured first)."""

@@ -2,8 +2,8 @@
 
 The spec (:mod:`rolebench_eval.outputs.board_spec`) becomes a plan of steps, each one ``rolebench-eval``
 verb with its own output folder: (model x task x shard) ``run`` -> ``merge`` per (model, task) ->
-``judge`` per judge step -> ``leaderboard``. A step calls the verb itself (:func:`rolebench_eval.cli.main`
-in a worker process, its output in a log file), so the board does nothing a verb does not.
+``judge`` per judge step -> ``leaderboard``. A step calls the verb itself (:func:`rolebench_eval.cli.main`,
+handed in as ``verb``, in a worker process, its output in a log file), so the board does nothing a verb does not.
 
 A step writes into ``OUT/.staging/`` and its folder is renamed into place when the verb exits 0, then
 its record (``OUT/.steps/<step>.json``: the command) is written: a step is done when its folder and a
@@ -20,9 +20,12 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, InputError
 from rolebench_eval.outputs.board_spec import BoardSpec, read_spec
+
+Verb = Callable[[list[str]], int]  # a verb's argv -> its exit status: rolebench_eval.cli.main
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,9 @@ def is_done(out: Path, step: Step) -> bool:
         return False
 
 
-def execute(step: Step, out: str, data_dir: str | None) -> int:
-    """Run one step (in a worker process): the verb's output goes to the step's log; returns its exit status."""
-    from rolebench_eval import cli
+def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
+    """Run one step (in a worker process) through ``verb`` (the CLI's ``main``, handed down so that this module
+    does not import the CLI that imports it): the verb's output goes to the step's log; returns its exit status."""
     from rolebench_eval.fileio import write_json_atomic
 
     root = Path(out)
@@ -143,7 +146,7 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
     with open(root / "logs" / f"{step.name}.log", "w", encoding="utf-8") as log:
         os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
         try:
-            code = cli.main(list(step.argv))
+            code = verb(list(step.argv))
         except SystemExit as exit_:  # lm-eval's own argument errors
             code = exit_.code if isinstance(exit_.code, int) else 1
         except BaseException:  # noqa: BLE001  (reported with its log; the grid goes on)
@@ -168,8 +171,8 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
 class LocalBackend:
     """A pool of ``jobs`` spawned worker processes (a worker imports lm-eval once and runs step after step)."""
 
-    def __init__(self, jobs: int):
-        self.jobs, self.pools = jobs, []
+    def __init__(self, jobs: int, verb: Verb):
+        self.jobs, self.verb, self.pools = jobs, verb, []
 
     def submit(self, step: Step, out: str, data_dir: str | None):
         """A future of the step's exit status; a fresh pool when a worker died (which breaks a pool whole)."""
@@ -181,7 +184,7 @@ class LocalBackend:
             if not self.pools:
                 self.pools.append(ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")))
             try:
-                return self.pools[-1].submit(execute, step, out, data_dir)
+                return self.pools[-1].submit(execute, self.verb, step, out, data_dir)
             except BrokenProcessPool:
                 self.pools.pop().shutdown(wait=False)
         raise RuntimeError("cannot start worker processes")
@@ -194,17 +197,17 @@ class LocalBackend:
 class RayBackend:
     """Each step a Ray task with the CPUs and GPUs its model asks for, on the cluster at ``address``."""
 
-    def __init__(self, address: str | None):
+    def __init__(self, address: str | None, verb: Verb):
         try:
             import ray
         except ImportError as err:
             raise ImportError("the ray backend needs the 'ray' extra", name="ray") from err
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=False)
-        self.ray, self.task = ray, ray.remote(execute)
+        self.ray, self.task, self.verb = ray, ray.remote(execute), verb
 
     def submit(self, step: Step, out: str, data_dir: str | None):
         options = self.task.options(num_cpus=step.cpus, num_gpus=step.gpus, max_retries=0)
-        return options.remote(step, out, data_dir).future()
+        return options.remote(self.verb, step, out, data_dir).future()
 
     def close(self) -> None:
         self.ray.shutdown()
@@ -261,7 +264,7 @@ def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
     return result
 
 
-def main(path: str, jobs: int = 1, out: str | None = None, backend: str = "local",
+def main(path: str, verb: Verb, jobs: int = 1, out: str | None = None, backend: str = "local",
          ray_address: str | None = None) -> int:
     """The verb: run the board at ``path``; 0 when every step is done, 4 when one failed."""
     if jobs < 1:
@@ -269,7 +272,7 @@ def main(path: str, jobs: int = 1, out: str | None = None, backend: str = "local
     spec = read_spec(path)
     if out is not None:
         spec.out = str(Path(out).resolve())
-    result = run_board(spec, RayBackend(ray_address) if backend == "ray" else LocalBackend(jobs))
+    result = run_board(spec, RayBackend(ray_address, verb) if backend == "ray" else LocalBackend(jobs, verb))
     print(f"board {spec.out}: {len(result.ran)} step(s) run, {len(result.skipped)} already done, "
           f"{len(result.failed)} failed, {len(result.blocked)} not run (a step they need failed)")
     if result.failed or result.blocked:

@@ -20,6 +20,7 @@ from rolebench_eval import __version__
 from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SQLITE_WRITE_FAULTS, WRITE_ERRNOS,
                                    CouldNotWrite, InputError, RoleBenchError)
 from rolebench_eval.fileio import ensure_writable
+from rolebench_eval.flags import number_arg
 
 EPILOG = textwrap.dedent("""\
     quick start:
@@ -37,9 +38,10 @@ EPILOG = textwrap.dedent("""\
 # The extras of setup.cfg that bring each optional package a verb may import, for a one-line hint.
 EXTRAS = {"ray": "ray", "openai": "judge", "scipy": "judge", "matplotlib": "leaderboard", "jinja2": "leaderboard",
           "threadpoolctl": "leaderboard", "torch": "finetune", "transformers": "finetune", "peft": "finetune",
-          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev"}
+          "trl": "finetune", "safetensors": "finetune", "tokenizers": "finetune", "playwright": "dev",
+          "sklearn": "judge", "krippendorff": "judge"}
 VERB_EXTRAS = {"board": "ray", "judge": "judge", "generate": "generate", "leaderboard": "leaderboard", "finetune": "finetune",
-               "demo": "finetune,leaderboard"}
+               "demo": "finetune,leaderboard", "judge-check": "judge", "scenarios": "generate", "converse": "generate"}
 
 # Verbs whose flags are another tool's, spelled its way: lm-eval's (`run --output_path`) and TRL's
 # (`finetune --output_dir`, whose parser takes `--output-dir` too).
@@ -48,9 +50,11 @@ FOREIGN_FLAGS = ("run", "finetune")
 # Verbs that live in their own modules; each exposes register(subparsers).
 PLUGGED_VERBS = (
     "rolebench_eval.judges.cli",
+    "rolebench_eval.judges.check_cli",
     "rolebench_eval.generate.cli",
     "rolebench_eval.leaderboard.cli",
     "rolebench_eval.finetune.cli",
+    "rolebench_eval.conversations.cli",
 )
 
 
@@ -70,9 +74,9 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _board(args: argparse.Namespace) -> int:
-    from rolebench_eval.board import main
+    from rolebench_eval import board
 
-    return main(args.spec, jobs=args.jobs, out=args.out, backend=args.backend, ray_address=args.ray_address)
+    return board.main(args.spec, main, jobs=args.jobs, out=args.out, backend=args.backend, ray_address=args.ray_address)
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -148,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "resumes; a finished board does nothing); a failed step is reported with "
                                        "its log, the others go on (exit status 4 at the end).")
     board.add_argument("spec", metavar="BOARD.yaml", help="the board spec (examples/board_replay.yaml)")
-    board.add_argument("--jobs", type=int, default=1, help="local backend: worker processes (default 1)")
+    board.add_argument("--jobs", **number_arg(int, 1), default=1, help="local backend: worker processes (default 1)")
     board.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local: a pool of worker processes (default); ray: each step a Ray task")
     board.add_argument("--ray-address", help="the Ray cluster (default: $RAY_ADDRESS, else the local one)")
@@ -164,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("reproduce", help="replay RoleGPT on RoleBench and compare with the paper")
     repro.add_argument("--data-dir", help="RoleBench root (default: $ROLEBENCH_DATA_DIR, else the Hub)")
     repro.add_argument("--output-path", help="also write lm-eval results and samples here")
-    repro.add_argument("--limit", type=int, help="items per task (smoke runs only; not comparable)")
+    repro.add_argument("--limit", **number_arg(int, 1), help="items per task (smoke runs only; not comparable)")
     repro.set_defaults(func=_reproduce)
 
     demo = sub.add_parser("demo", help="offline end to end: replay, tiny model + RoCIT adapter, leaderboard page")
@@ -179,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     for module in PLUGGED_VERBS:
         importlib.import_module(module).register(sub)
     return parser
+
+
+def sub_verbs(argv: list[str]) -> list[str]:
+    """``judge check ...`` is the verb ``judge-check`` (``judge`` takes folders where a sub-verb would go;
+    a folder called check is ``./check``)."""
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is not None and argv[at:at + 2] == ["judge", "check"]:
+        return argv[:at] + ["judge-check"] + argv[at + 2:]
+    return argv
 
 
 def _verb(argv: list[str]) -> str:
@@ -222,7 +235,7 @@ def write_fault(err: BaseException) -> CouldNotWrite | None:
 
 def main(argv: list[str] | None = None) -> int:
     """The console script; returns the exit status (see the module docstring)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = sub_verbs(list(sys.argv[1:] if argv is None else argv))
     debug = False
     while argv[:1] == ["--debug"]:
         debug, argv = True, argv[1:]

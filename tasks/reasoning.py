@@ -28,34 +28,12 @@ from lm_eval.api.registry import register_filter
 from rolebench_eval.catalogue import reasoning_markers
 from rolebench_eval.errors import InputError
 from rolebench_eval.outputs import UNFINISHED_REASONING as METRIC  # noqa: F401  (what the tasks report)
+from rolebench_eval.reasoning import UnfinishedAnswer, answer, is_unfinished  # noqa: F401  (the pure cut, shared)
 
 log = logging.getLogger(__name__)
 NAME = "rolebench_reasoning"  # the filter's registered name, as the task YAMLs name it
 METADATA_KEY = "reasoning_markers"
 _warned = False
-
-
-class UnfinishedAnswer(str):
-    """The empty answer of a reasoning block that never closed.
-
-    A ``str`` (lm-eval logs it as ``""`` and the metrics score it as the empty answer) that
-    ``process_results`` can tell from an answer that was empty on purpose.
-    """
-
-
-def answer(text: str, start: str, end: str) -> str:
-    """The answer of a generation: the text after its reasoning block (see the module docstring)."""
-    head, closed, tail = text.partition(end)
-    if closed:
-        return tail.lstrip()
-    if text.lstrip().startswith(start):
-        return UnfinishedAnswer()
-    return text
-
-
-def is_unfinished(prediction: str) -> bool:
-    """True for the answer :func:`answer` gives an unclosed reasoning block."""
-    return isinstance(prediction, UnfinishedAnswer)
 
 
 def markers(meta: dict | None) -> tuple[str, str]:

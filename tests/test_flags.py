@@ -71,3 +71,15 @@ def test_finetune_takes_both_spellings_of_our_keys():
     known = options(make_parser())
     for field in dataclasses.fields(RoleBenchArguments):
         assert {f"--{field.name}", f"--{field.name.replace('_', '-')}"} <= set(known), field.name
+
+
+@pytest.mark.parametrize("argv", [["board", "--jobs", "0"], ["leaderboard", "--n-boot", "0"],
+                                  ["leaderboard", "--browse-items", "-1"], ["leaderboard", "--seed", "nan"],
+                                  ["reproduce", "--limit", "0"], ["judge", "--max-requests", "-1"],
+                                  ["judge", "--batch-discount", "inf"]])
+def test_a_bad_number_is_one_line_naming_the_flag_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.count("\n") == 1 and f"argument {argv[1]}: expected a " in err and repr(argv[2]) in err

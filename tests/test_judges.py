@@ -176,11 +176,11 @@ def test_kendall_tau_matches_pair_counting():
 
 
 def test_builtin_judges_load_and_render_in_both_languages():
-    assert builtin_judges() == ["pairwise", "rank", "rubric"] and protocols.names() == ("pairwise", "rank", "rubric")
+    assert tuple(builtin_judges()) == protocols.names() == ("identify", "pairwise", "rank", "rubric")
     item = protocols.Item(doc_id=0, role="Captain Brine", question=" qid-1: Who? ", lang="en", kind="specific",
                           references=(" The tide.",), role_prompt="You are Captain Brine. Now please answer.",
                           candidate="CAND", baseline="BASE", description='A gruff captain. Catchphrase: "Arr!"')
-    for name in builtin_judges():
+    for name in builtin_judges()[1:]:  # identify is judge check's (tests/test_judge_health.py)
         judge = load_judge(name)
         assert judge.protocol == name and judge.impl.name == name and judge.model is None
         assert judge.decoding == CONFIGURED_DECODING  # the shared defaults (judges/defaults.yaml)
@@ -336,7 +336,7 @@ def test_pairwise_end_to_end_with_faults(llm_server, tmp_path):
     srv = llm_server(_script("pairwise"), expected_key=KEY)
     report, by_task = _run(srv, tmp_path, "pairwise")
     en = by_task["rolebench_specific_en"]
-    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 2
+    assert SUMMARY_KEYS <= set(en) and en["kind"] == "rolebench-judge-summary" and en["schema_version"] == 3
     assert (en["model"], en["judge"], en["protocol"], en["judge_model"], en["baseline"]) == (
         "fake/cand-7b", "pairwise", "pairwise", "judge-m", "rolegpt")
     assert (en["systems"], en["n_systems"], en["n_refusals"], en["n_skipped_no_answer"]) == (None, None, 0, 0)
@@ -434,7 +434,8 @@ def test_limit_and_summary_written_atomically(llm_server, tmp_path):
 
 @pytest.mark.integration
 def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
-    """lm-eval's own files (rolegpt replay on the real Chinese data) go through the judge."""
+    """lm-eval's own files (rolegpt replay on the real Chinese data) go through the judge (RoleGPT against itself,
+    asked for: it measures the judge's order bias)."""
     from rolebench_eval.tasks.runner import run_lm_eval
 
     data_dir = Path(os.environ.get("ROLEBENCH_DATA_DIR", HERE.parent.parent / "shared" / "rolebench"))
@@ -445,7 +446,7 @@ def test_real_lm_eval_output_on_real_data(llm_server, tmp_path, monkeypatch):
                  "--log_samples", "--limit", "3"])
     ranked = '[{"model": "model_1", "rank": 1}, {"model": "model_2", "rank": 2}]'
     srv = llm_server({"default_reply": ranked}, expected_key=KEY)
-    _, by_task = _run(srv, tmp_path, "rank", inputs=[out])
+    _, by_task = _run(srv, tmp_path, "rank", inputs=[out], allow_identical=True)
     summary = by_task["rolebench_specific_zh"]
     assert (summary["model"], summary["n_total"], summary["n_parsed"]) == ("rolegpt", 3, 3)
     # RoleGPT against itself: whichever answer is shown first wins, so the rate follows the order

@@ -85,7 +85,7 @@ def test_joint_rank_of_two_runs_and_rolegpt(llm_server, tmp_path):
     cand, other, zh = by["fake/cand-7b", EN], by["fake/other-3b", EN], by["fake/cand-7b", ZH]
     systems = ["fake/cand-7b", "fake/other-3b", "rolegpt"]
     assert (cand["systems"], cand["n_systems"], other["systems"], other["n_systems"]) == (systems, 3, systems, 3)
-    assert (cand["protocol"], cand["baseline"], cand["schema_version"]) == ("rank", "rolegpt", 2)
+    assert (cand["protocol"], cand["baseline"], cand["schema_version"]) == ("rank", "rolegpt", 3)
     # CAND: qid-1 win (rank 1), qid-2 loss (only CAND and BASE: rank 2 of 2), qid-3 tie with BASE (rank 1),
     # qid-4 loss (3), qid-5 win (1), qid-8 loss (2); qid-6 unparseable; qid-7 has no RoleGPT answer
     assert (cand["n_total"], cand["n_judged"], cand["n_parsed"], cand["n_parse_failures"],

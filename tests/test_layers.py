@@ -19,6 +19,7 @@ FEATURES = {
     "judges": "rolebench_eval.judges",
     "leaderboard": "rolebench_eval.leaderboard",
     "finetune": "rolebench_eval.finetune",
+    "conversations": "rolebench_eval.conversations",
     "rolebench_eval/generate": "rolebench_eval.generate",
 }
 APP = {"cli", "demo", "reproduce", "board", "__init__", "__main__"}

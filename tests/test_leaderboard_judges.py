@@ -84,7 +84,7 @@ def test_version_1_summaries_are_read_and_others_refused(board, tmp_path):
     assert "schema-version-1" in old["lc_win_rate"].note
     assert [c.display_name for c in board.columns if c.key.endswith(":rolebench_general_zh:rank_gpt4")][2] == "Rank"
     assert any("not-on-the-board" in line for line in board.unmatched_judges)
-    for change, field in (({"schema_version": 3}, "schema_version"), ({"protocol": ""}, "protocol"),
+    for change, field in (({"schema_version": 4}, "schema_version"), ({"protocol": ""}, "protocol"),
                           ({"lc_win_rate": 1.5}, "lc_win_rate"), ({"rubric_means": [4]}, "rubric_means"),
                           ({"rubric_ci95": "x"}, "rubric_ci95"), ({"rubric_ci95": {"overall": [1]}}, "rubric_ci95"),
                           ({"n_systems": "3"}, "n_systems")):
@@ -157,7 +157,7 @@ def test_the_judges_own_output_goes_on_the_board(llm_server, tmp_path, monkeypat
         for judge, keys in (("pairwise", ("win_rate", "lc_win_rate")), ("rank", ("win_rate", "lc_win_rate",
                                                                                   "mean_rank"))):
             got, want = _cells(board, model, zh, judge), summary(model, judge)
-            assert want["schema_version"] == 2
+            assert want["schema_version"] == 3
             for key in keys:
                 assert got[key].value == want[key], (model, judge, key)
             assert (got["win_rate"].lo, got["win_rate"].hi) == tuple(want["ci95"] or (None, None))

@@ -86,7 +86,7 @@ def test_leaderboard_out_on_a_read_only_file_system(small_fs, capsys):
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_leaderboard_n_boot_below_one_is_bad_input(tmp_path, value):
     code, err = _board("--out", str(tmp_path / "site"), "--n-boot", value)
-    assert code == 2 and f"--n-boot: expected a count >= 1, got '{value}'" in err[-1]
+    assert code == 2 and f"--n-boot: expected a whole number >= 1, got '{value}'" in err[-1]
     assert not (tmp_path / "site").exists()
 
 

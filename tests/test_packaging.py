@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGE = ("rolebench_eval", "tasks", "judges", "leaderboard", "finetune")  # what the wheel ships
+PACKAGE = ("rolebench_eval", "tasks", "judges", "leaderboard", "finetune", "conversations")  # what the wheel ships
 SUPPORT = ("tests", "benchmarks", "scripts")  # what the `dev` extra serves
 NOT_FEATURES = {"dev", "all"}  # extras that gather others and the developers' tools
 
@@ -172,7 +172,7 @@ def test_sdist_and_wheel_build_pass_twine_and_the_sdist_installs(tmp_path, depen
     python = _fresh_venv(tmp_path / "venv", dependencies)
     _pip_install(python, str(sdist))
     code = ("import json, rolebench_eval, rolebench_eval.judges.cli, rolebench_eval.leaderboard.cli, "
-            "rolebench_eval.finetune.cli, rolebench_eval.generate.cli\n"
+            "rolebench_eval.finetune.cli, rolebench_eval.generate.cli, rolebench_eval.conversations.cli\n"
             "from rolebench_eval.tasks.runner import task_manager\n"
             "print(json.dumps([rolebench_eval.__file__, sorted(task_manager().all_tasks)]))")
     where, tasks = json.loads(_python(python, code, cwd=tmp_path))

@@ -74,11 +74,13 @@ def test_summary_versions_old_and_new(tmp_path):
     path = tmp_path / "summary.json"
     v1 = {k: v for k, v in FIELDS.items() if not k.startswith("lc_")} | {"schema_version": 1}
     assert decode_summary(json.dumps(v1).encode(), path).lc_win_rate is None  # version 1 reads
-    err = _error(lambda: decode_summary(json.dumps(FIELDS | {"schema_version": 3}).encode(), path))
-    assert str(err) == (f"{path}: field 'schema_version': is 3; this rolebench-eval reads 1 and 2: written by a "
+    v2 = {k: v for k, v in FIELDS.items()} | {"schema_version": 2}  # before ensembles: their fields unset
+    assert decode_summary(json.dumps(v2).encode(), path).members is msgspec.UNSET
+    err = _error(lambda: decode_summary(json.dumps(FIELDS | {"schema_version": 4}).encode(), path))
+    assert str(err) == (f"{path}: field 'schema_version': is 4; this rolebench-eval reads 1 and 2 and 3: written by a "
                         "newer rolebench-eval: upgrade rolebench-eval to read it")
     err = _error(lambda: decode_summary(json.dumps(FIELDS | {"schema_version": 0}).encode(), path))
-    assert err.problem == "is 0; this rolebench-eval reads 1 and 2: rerun `rolebench-eval judge` to rewrite it"
+    assert err.problem == "is 0; this rolebench-eval reads 1 and 2 and 3: rerun `rolebench-eval judge` to rewrite it"
 
 
 def test_a_bad_annotation_line_names_line_and_field(tmp_path):

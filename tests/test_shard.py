@@ -105,7 +105,8 @@ def test_three_shards_of_the_replay_merge_into_the_single_run(real_data_dir, tmp
     parts = [_run(tmp_path / f"part{k}", task, real_data_dir, f"{k}/3") for k in range(3)]
     part0, _ = _files(parts[0])
     record = part0["configs"]["rolebench_specific_zh"]["metadata"]["shard"]
-    assert (record["index"], record["count"], record["version"]) == (0, 3, "1.0")
+    version = str(part0["configs"]["rolebench_specific_zh"]["metadata"]["version"])
+    assert (record["index"], record["count"], record["version"]) == (0, 3, version)
     assert record["data_sha256"] == part0["configs"]["rolebench_specific_zh"]["metadata"]["data"]["sha256"]
     assert _merge(tmp_path / "merged", *parts) == 0
     merged = _assert_same_run(tmp_path / "merged", _run(tmp_path / "single", task, real_data_dir))

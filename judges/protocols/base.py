@@ -145,6 +145,10 @@ class Protocol:
     needs_baseline = True
     headline = "win_rate"
     detail: str | None = None
+    #: An ensemble (several judge models): how the members' verdicts make its own (:meth:`combine`),
+    #: and the level of measurement of the value their agreement is computed on (:meth:`agreement_value`).
+    ensemble_rule = ""
+    agreement_level = "interval"
 
     def check_settings(self, where: Path, section: Any) -> dict | None:
         """The validated settings of the config section named like the protocol (none by default)."""
@@ -168,6 +172,16 @@ class Protocol:
     def statistics(self, parsed: list[dict], judge) -> dict:
         """Summary fields from the parsed annotation lines (every key of the summary schema it fills)."""
         raise NotImplementedError
+
+    def combine(self, judge, judged: list[dict]) -> tuple[dict, bool]:
+        """An ensemble's verdict fields (``value``, ``score`` and the protocol's own) from the annotation
+        lines of the members that judged the item (at least one), and whether the members split evenly
+        (the tie rule of :attr:`ensemble_rule` decided)."""
+        raise NotImplementedError
+
+    def agreement_value(self, record: dict) -> float:
+        """What the members' agreement is measured on for one judged item (Krippendorff's alpha)."""
+        return record["score"]
 
     def rouge_agreement(self, parsed: list[dict]) -> tuple[float | None, str]:
         """Kendall's tau-b between the judge and ROUGE-L across items, and what was compared."""

@@ -20,6 +20,9 @@ Settings (config section ``rank``): ``max_systems`` (default 5; more systems in 
 is an error) and ``order_seed``. With one input this is candidate vs baseline, k = 2.
 When the runs cover different items, k varies across a run's prompts (a warning says so);
 ``common_items`` (``--common-items``) ranks only the items every run answered.
+
+An ensemble's rank of a candidate is the mean of its members' ranks (and likewise the baseline's);
+the candidate wins when its mean rank is the lower. Agreement is measured on the candidate's ranks.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ def competition_ranks(raw: dict[str, int]) -> dict[str, int]:
 class Rank(VersusBaseline):
     name = "rank"
     detail = "mean_rank"
+    ensemble_rule = ("the mean of the members' ranks of the candidate, and of the baseline (members whose reply "
+                     "parsed); the candidate wins when its mean rank is lower, ties when they are equal")
+    agreement_level = "ordinal"
 
     def check_settings(self, where: Path, section: Any) -> dict:
 
@@ -145,6 +151,15 @@ class Rank(VersusBaseline):
             judgments.append(Judgment(value=value, score=OUTCOME_SCORE[outcome],
                                       extra={"rank": cand, "n_systems": len(shown)}))
         return judgments
+
+    def combine(self, judge, judged: list[dict]) -> tuple[dict, bool]:
+        cand, base = (stats.mean([r["value"][side] for r in judged]) for side in ("candidate", "baseline"))
+        outcome = "win" if cand < base else "tie" if cand == base else "loss"
+        return {"value": {"outcome": outcome, "candidate": cand, "baseline": base}, "score": OUTCOME_SCORE[outcome],
+                "rank": cand, "n_systems": judged[0]["n_systems"]}, False
+
+    def agreement_value(self, record: dict) -> float:
+        return record["rank"]
 
     def statistics(self, parsed: list[dict], judge) -> dict:
         return {**super().statistics(parsed, judge), "mean_rank": stats.mean([r["rank"] for r in parsed])}

@@ -4,6 +4,9 @@ One request per item; the judge replies with a JSON object of integer scores on 
 scale and a boolean flag (the answer breaks character). Score = mean of the criteria.
 Settings (config section ``rubric``): ``criteria`` (the JSON keys), ``scale`` [low, high]
 and ``flag`` (the key of the boolean).
+
+An ensemble's scores are the means of its members' per criterion; the answer is out of character
+when more than half of the members say so. Agreement is measured on the item's mean score.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ class Rubric(Protocol):
     name = "rubric"
     needs_baseline = False
     detail = "character_break_rate"
+    ensemble_rule = ("the mean of the members' scores on each criterion (members whose reply parsed); out of "
+                     "character when more than half of them say so (an even split: not, counted in "
+                     "n_ensemble_ties)")
 
     def check_settings(self, where: Path, section: Any) -> dict:
 
@@ -50,6 +56,14 @@ class Rubric(Protocol):
         scores = [parsed[c] for c in rubric["criteria"]]
         return [Judgment(value=parsed, score=sum(scores) / len(scores),
                          extra={"character_break": parsed[rubric["flag"]]})]
+
+    def combine(self, judge, judged: list[dict]) -> tuple[dict, bool]:
+        rubric = judge.settings
+        value = {c: stats.mean([r["value"][c] for r in judged]) for c in rubric["criteria"]}
+        flags = sum(1 for r in judged if r["character_break"])
+        value[rubric["flag"]] = 2 * flags > len(judged)
+        return {"value": value, "score": stats.mean([r["score"] for r in judged]),
+                "character_break": value[rubric["flag"]]}, 2 * flags == len(judged)
 
     def statistics(self, parsed: list[dict], judge) -> dict:
         scores = [r["score"] for r in parsed]

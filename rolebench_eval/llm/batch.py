@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from rolebench_eval.flags import number_arg
 from rolebench_eval.outputs import codec
 from rolebench_eval.outputs.batch import BatchJob, BatchJobs, BatchOutputLine, jobs_path, read_jobs, write_jobs
 
@@ -228,8 +229,6 @@ def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget
 
 def add_batch_arguments(parser) -> None:
     """``--batch`` and its settings, ``--batch-export`` and ``--batch-import`` (an argparse group)."""
-    from .config import number_arg
-
     group = parser.add_argument_group("batch (OpenAI Batch API: half the price, answers within 24 h)")
     group.add_argument("--batch", action="store_true",
                        help="send the uncached requests as Batch jobs (recorded beside --cache: a rerun "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from rolebench_eval.errors import InputError
+from rolebench_eval.flags import number_arg
 
 from .cache import ResponseCache, request_keys
 
@@ -181,8 +182,6 @@ class _RenamedMaxTokens(argparse.Action):
 
 def add_budget_arguments(parser) -> None:
     """The budget flags shared by ``judge`` and ``generate`` (an argparse argument group)."""
-    from .config import number_arg
-
     budget = parser.add_argument_group("budget (stops cleanly, keeping everything done)")
     budget.add_argument("--max-requests", **number_arg(int), help="at most this many requests")
     budget.add_argument("--max-total-tokens", **number_arg(int),

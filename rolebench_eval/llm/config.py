@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rolebench_eval.errors import InputError
+from rolebench_eval.flags import Checked, number_arg
 
 Messages = list[dict[str, str]]
 TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
@@ -174,35 +175,6 @@ def endpoint_id(url: str) -> str:
     return f"{scheme}://{host}{'' if port is None else f':{port}'}{parts.path.rstrip('/')}"
 
 
-class _Checked(argparse.Action):
-    """A flag whose value ``parse`` checks: a bad one is one line naming the flag, exit status 2
-    (argparse's own type errors print the whole usage first)."""
-
-    def __init__(self, *args, parse, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.parse = parse
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        try:
-            setattr(namespace, self.dest, self.parse(values))
-        except ValueError as err:
-            parser.exit(2, f"{parser.prog}: error: argument {option_string}: {err}, got {values!r}\n")
-
-
-def number_arg(kind: type = float, low: float | None = 0, strict: bool = False) -> dict:
-    """``add_argument`` keywords for a finite number at or above ``low`` (above it when ``strict``)."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or (low is not None and (value <= low if strict else value < low)):
-            bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
-            raise ValueError(f"expected {'a whole number' if kind is int else 'a finite number'}{bound}")
-        return value
-    return {"action": _Checked, "parse": parse}
-
-
 def _concurrency(text: str) -> int | str:
     if text != "auto" and (not text.isdigit() or int(text) < 1):
         raise ValueError("expected 'auto' or a whole number >= 1")
@@ -228,16 +200,19 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = False,
                       defaults_from: str = "the defaults", model_help: str = "model name at the endpoint, "
-                                                                             "e.g. gpt-4o") -> None:
+                                                                             "e.g. gpt-4o",
+                      several_models: bool = False) -> None:
     """The endpoint, decoding, request, cache and budget flags of every verb that asks an LLM.
 
     Every flag defaults to None ("not given"), so a judge config or a verb's own defaults
-    apply underneath; ``defaults_from`` names them in the help.
+    apply underneath; ``defaults_from`` names them in the help. ``several_models``: ``--model``
+    may be repeated (its value is then a list).
     """
     from .budget import add_budget_arguments
 
     end = parser.add_argument_group("endpoint (key from the environment only)")
-    end.add_argument("--model", required=model_required, help=model_help)
+    end.add_argument("--model", required=model_required, help=model_help,
+                     action="append" if several_models else "store")
     end.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
                                         "(default: $OPENAI_BASE_URL, else api.openai.com)")
     end.add_argument("--api-key-env", help="NAME of the environment variable holding the API key "
@@ -250,10 +225,10 @@ def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = Fa
     dec.add_argument("--max-tokens-param", choices=TOKEN_PARAMS,
                      help="the name the cap is sent under (default max_tokens; switched automatically "
                           "when the endpoint asks for the other)")
-    dec.add_argument("--extra-body", action=_Checked, parse=_json_object, metavar="JSON",
+    dec.add_argument("--extra-body", action=Checked, parse=_json_object, metavar="JSON",
                      help='provider-specific fields sent as they are, e.g. \'{"reasoning_effort": "low"}\'')
     req = parser.add_argument_group("requests")
-    req.add_argument("--concurrency", action=_Checked, parse=_concurrency,
+    req.add_argument("--concurrency", action=Checked, parse=_concurrency,
                      help="requests in flight: 'auto' (default: starts at 1, grows while latency holds, "
                           "backs off on timeouts, 429 and 5xx) or a number")
     req.add_argument("--timeout", **number_arg(strict=True), help="seconds one request may take in all (default 120)")

@@ -24,7 +24,10 @@ naming the file, line and field; a version this package cannot read is refused, 
 - ``<generated folder>/rolebench_custom.json``: :class:`.generated.FolderRecord` (generate -> the
   data source and the next generate run);
 - ``<cache>.batches.json``: :class:`.batch.BatchJobs` (a ``--batch`` run -> the next one, which polls
-  the same jobs), and batch output lines: :class:`.batch.BatchOutputLine` (OpenAI, ``vllm run-batch``).
+  the same jobs), and batch output lines: :class:`.batch.BatchOutputLine` (OpenAI, ``vllm run-batch``);
+- scenario files (JSONL): :class:`.scenario.Scenario` (``scenarios write`` / ``freeze`` -> ``converse``), and
+  ``<out>/conversations.jsonl`` + ``summary.json``: :class:`.conversation.Conversation`,
+  :class:`.conversation.ConversationSummary` (``converse`` -> ``scenarios freeze``, later the leaderboard).
 """
 
 from .records import (

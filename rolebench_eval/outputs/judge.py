@@ -3,7 +3,10 @@
 ``<out>/<model>/<task>/<judge>/summary.json`` is a :class:`JudgeSummary`, ``annotations.jsonl``
 one :class:`Annotation` per line. Unknown keys are ignored on reading (a newer writer may add
 some). Summary schema versions: 1 (before the length-controlled win rate, the joint ranking's
-``n_systems`` and the rubric) reads with those fields empty; 2 is the current one.
+``n_systems`` and the rubric) reads with those fields empty; 2 (before judge ensembles) reads
+with the ensemble fields unset; 3 is the current one. A single judge model writes what version 2
+wrote; an ensemble (several judge models) adds ``members`` (each model's headline), the
+inter-judge agreement and its counts, and each annotation line its members' verdicts.
 
 The statistics a protocol may fill are the fields marked :data:`STATISTIC`; :data:`STATISTICS`
 lists them, read from this schema.
@@ -21,8 +24,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from . import codec
 
 KIND = "rolebench-judge-summary"
-SCHEMA_VERSION = 2
-READ_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
 #: Marks a summary field as a statistic a protocol computes (the rest are counts and provenance).
 STATISTIC = Meta(extra={"statistic": True})
 
@@ -39,6 +42,25 @@ class Header(Struct):
 
     kind: Any = None
     schema_version: Any = None
+
+
+class JudgeMember(Struct, kw_only=True):
+    """One judge model of an ensemble as its summary reports it: its own counts and headline."""
+
+    judge_model: Name
+    n_judged: Count = 0
+    n_parsed: Count = 0
+    n_parse_failures: Count = 0
+    n_refusals: Count = 0
+    n_pending: Count = 0
+    win_rate: Union[Rate, None] = None
+    ci95: Union[Interval, None] = None
+    lc_win_rate: Union[Rate, None] = None
+    mean_rank: Union[float, None] = None
+    position_flip_rate: Union[Rate, None] = None
+    rubric_means: Union[dict[str, Union[float, None]], None] = None
+    character_break_rate: Union[Rate, None] = None
+    decoding: Union[dict[str, Any], None] = None
 
 
 class JudgeSummary(Struct, kw_only=True):
@@ -86,6 +108,14 @@ class JudgeSummary(Struct, kw_only=True):
     lc_coefficients: Union[dict[str, float], None, UnsetType] = UNSET
     rouge_agreement: Union[float, None] = None
     rouge_agreement_method: Union[str, None] = None
+    # an ensemble (schema 3): each member's headline, how far the members agree, what the vote settled
+    members: Union[list[JudgeMember], UnsetType] = UNSET
+    agreement: Union[float, None, UnsetType] = UNSET  # Krippendorff's alpha between the members
+    agreement_method: Union[str, UnsetType] = UNSET
+    agreement_n_items: Union[Count, UnsetType] = UNSET  # items with a verdict from at least two members
+    ensemble_rule: Union[str, UnsetType] = UNSET  # how the members' verdicts make the ensemble's
+    n_ensemble_ties: Union[Count, UnsetType] = UNSET  # items the members split evenly on (the tie rule decided)
+    n_ensemble_partial: Union[Count, UnsetType] = UNSET  # items decided without a member whose reply failed
     decoding: Union[dict[str, Any], None] = None
     decodings_seen: Union[list[dict[str, Any]], None] = None
     package_version: Union[str, None] = None
@@ -100,6 +130,22 @@ def _statistics() -> tuple[str, ...]:
 
 #: Every statistic of the current schema; a protocol fills those that apply, the rest stay null.
 STATISTICS = _statistics()
+
+
+class MemberVerdict(Struct, kw_only=True):
+    """One ensemble member's verdict on an item (``value`` None when its reply failed)."""
+
+    judge_model: Name
+    status: Status
+    value: Any = None
+    score: Union[float, None] = None
+    parse_error: Union[str, None] = None
+    judge_texts: Union[list[str], None] = None
+    refused: bool = False
+    decoding: Union[dict[str, Any], None] = None
+    flip: Union[bool, None, UnsetType] = UNSET
+    rank: Union[int, None, UnsetType] = UNSET
+    character_break: Union[bool, None, UnsetType] = UNSET
 
 
 class Annotation(Struct, kw_only=True):
@@ -132,9 +178,10 @@ class Annotation(Struct, kw_only=True):
     rouge_candidate: Union[float, None, UnsetType] = UNSET
     rouge_baseline: Union[float, None, UnsetType] = UNSET
     flip: Union[bool, None, UnsetType] = UNSET  # pairwise: the verdict changed with the order
-    rank: Union[int, None, UnsetType] = UNSET  # rank: the candidate's place
+    rank: Union[int, float, None, UnsetType] = UNSET  # rank: the candidate's place (an ensemble's: the mean)
     n_systems: Union[int, UnsetType] = UNSET  # rank: systems in its prompt
     character_break: Union[bool, None, UnsetType] = UNSET  # rubric: the judge's out-of-character flag
+    members: Union[list[MemberVerdict], UnsetType] = UNSET  # an ensemble: each judge model's own verdict
 
 
 class _Written(JudgeSummary, forbid_unknown_fields=True):
