@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_leaderboard.py [--models 200] [--small 10] [--repeat 3] [--keep DIR]
+    python benchmarks/bench_leaderboard.py [--models 200] [--small 10] [--repeat 3] [--keep DIR] [--profile]
+    python benchmarks/bench_leaderboard.py --models 10 --keep /tmp/lb10 --profile   # the small board only
 
 Every folder holds a ``results_*.json`` and one ``samples_<task>_*.jsonl`` per RoleBench
 task, written the way lm-eval writes them (same keys and key order, invented short
@@ -21,6 +22,10 @@ machine was at that moment):
 - cold: every samples file read, with an empty cache (targets on 2 cores: 200 runs <= 40 s,
   10 runs <= 5 s);
 - warm: the same board again, per-item scores (and figures) from the cache (target <= 3 s);
+
+- cold command: ``rolebench-eval leaderboard`` of the small set in a fresh interpreter with an
+  empty cache, as a user runs it (imports included), against ``python -c pass`` and the same
+  json.loads reference; ``--profile`` prints where its time goes (cProfile, cumulative);
 
 then two ratios measured in the same process: the vectorised bootstrap against a plain loop
 over resamples, and our samples reader against ``json.loads`` on one file; and the sizes of
@@ -186,6 +191,40 @@ def measure(label: str, runs: list[Path], root: Path, args, target: float | None
     return board
 
 
+def command(runs: list[Path], root: Path, profile: bool) -> float:
+    """Wall seconds of one ``rolebench-eval leaderboard`` over ``runs`` in a fresh interpreter, empty cache."""
+    import subprocess
+
+    cache, out = root / "cache-command", root / "site-command"
+    shutil.rmtree(cache, ignore_errors=True)
+    argv = ["-m", "rolebench_eval.cli", "leaderboard", *map(str, runs), "--out", str(out), "--cache-dir", str(cache)]
+    if profile:
+        argv = ["-m", "cProfile", "-o", str(root / "command.prof"), *argv]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, *argv], check=True, stdout=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+    return time.perf_counter() - start
+
+
+def measure_command(runs: list[Path], root: Path, args) -> None:
+    """The cold command (fresh interpreter, empty cache) against an empty interpreter and json.loads."""
+    import subprocess
+
+    walls = [command(runs, root, False) for _ in range(args.repeat)]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    empty = time.perf_counter() - start
+    reference = json_reference(runs, os.cpu_count() or 1)
+    print(f"{len(runs)} runs cold command (fresh interpreter, empty cache): {_summary(walls)}; target <= 5 s; "
+          f"plain json.loads of the same files: {reference:.1f} s ({reference / statistics.median(walls):.2f}x); "
+          f"an empty interpreter: {empty:.2f} s (load average {os.getloadavg()[0]:.1f})")
+    if args.profile:
+        import pstats
+
+        command(runs, root, True)
+        print("  where a cold command's time goes (cProfile, cumulative, this process only):")
+        pstats.Stats(str(root / "command.prof"), stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+
+
 def bootstrap_ratio(root: Path, n_boot: int, n_runs: int = 10) -> tuple[float, float, float, int]:
     """Vectorised bootstrap vs a loop over resamples, same runs and task, same process."""
     from threadpoolctl import threadpool_limits
@@ -233,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="builds per figure")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--keep", help="generate into this folder and keep it (reused when it exists)")
+    parser.add_argument("--profile", action="store_true", help="profile one cold command of the small set")
     args = parser.parse_args(argv)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_leaderboard_"))
     try:
@@ -243,11 +283,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generated {args.models} result folders, {sum(SIZES.values()):,} items each, "
                   f"{size / 1e9:.2f} GB of samples in {time.perf_counter() - start:.1f} s")
         runs = sorted(data.iterdir())[:args.models]
-        board = measure(f"{len(runs)} runs", runs, root, args, 40, warm=True)
+        board = measure(f"{len(runs)} runs", runs, root, args, 40 if len(runs) > 10 else 5, warm=True)
         for kind in ("html", "items_html", "items_data"):
             print(f"  {board.outputs[kind].name}: {board.outputs[kind].stat().st_size / 1e6:.2f} MB")
-        if args.small:
+        if args.small and args.small < len(runs):
             measure(f"{args.small} runs", runs[:args.small], root, args, 5, warm=False)
+        if args.small:
+            measure_command(runs[:args.small], root, args)
         t_fast, t_slow, ratio, n_runs = bootstrap_ratio(data, args.n_boot)
         print(f"bootstrap of specific_en, {n_runs} runs x 4,750 items x {args.n_boot} resamples: "
               f"vectorised {t_fast:.3f} s, loop reference {t_slow:.3f} s, ratio {ratio:.1f}x")

@@ -23,10 +23,12 @@ from pathlib import Path
 import rolebench_eval
 from rolebench_eval import outputs
 from rolebench_eval.errors import InputError
+from rolebench_eval.outputs.models import ModelEntry
 from rolebench_eval.paper import paper_tables
 
 from . import inputs as run_inputs
 from . import scores
+from .about import describe
 from .analysis import analyse
 from .bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
 from .compute import Stat, column_stat
@@ -60,6 +62,8 @@ class Options:
         browse_items: Items per role in the item browser (``items.html``); 0 writes no browser.
         browse_models: Measured rows (by rank) whose answers the item browser shows.
         workers: Processes reading samples files (None: one per CPU); only with ``processes``.
+        models: Display data of the rows (``models.yaml``, :func:`rolebench_eval.outputs.models.read_models`),
+            matched by label; an entry with ``run`` also labels the runs it names, as ``names`` does.
         processes: Start worker processes (``spawn``) to read samples files and draw a large
             board's figures. The CLI sets it; a script that sets it must guard its entry point
             with ``if __name__ == "__main__":`` (each worker imports the main module), which is
@@ -78,6 +82,8 @@ class Options:
     browse_models: int = 10
     workers: int | None = None
     processes: bool = False
+    models: Sequence[ModelEntry] = ()
+    models_source: str = "models"  # what the models came from, for the notes (the models.yaml path)
 
 
 def _fail(errors: list[InputError], exc: InputError, strict: bool) -> None:
@@ -119,6 +125,7 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
     names = opts.names
     if not isinstance(names, Mapping):
         names = dict(run_inputs.split_name(spec, runs) for spec in names)
+    names = {**{e.run: e.name for e in opts.models if e.run is not None}, **names}
     run_inputs.apply_names(runs, names, reported_names())
     tasks = [[t for t in run.tasks if t in run.samples] for run in runs]
     jobs = [[(run.samples[t], run_inputs.per_item_metrics(schema.tasks[t], run.tasks[t].values)) for t in ts]
@@ -175,6 +182,7 @@ def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, 
             if run.tasks[task].samples_path:
                 row.files.append(str(run.tasks[task].samples_path))
             row.run_names.add(run.run_name)
+            row.date = max(row.date or "", run.date[:10])
             others = [str(r.path) for r, _ in found if r is not run]
             if others:
                 notes.append(f"{name}: {task} taken from {run.path}, not from {', '.join(others)}")
@@ -278,9 +286,10 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
     paper_rows, citation = reported_rows(schema, result.column_tasks)
     ordered = one_order(result.ordered, paper_rows)
     twins = link_twins(ordered, paper_tables().get("remeasured", {}))
+    undescribed = describe([*ordered, *(r for r in rows if r not in shown)], opts.models, opts.models_source)
     board = Leaderboard(
         columns=list(schema.columns) + judge_cols, rows=ordered,
-        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes + twins,
+        excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes + twins + undescribed,
         unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
         breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
         baseline=baseline, citation=citation, judge_summaries=dict(used),

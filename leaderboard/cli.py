@@ -3,7 +3,7 @@
 Example::
 
     rolebench-eval leaderboard outputs/ --judges judged/ --out site/ --baseline rolegpt \\
-        --name "outputs/org__tuned=RoleLLaMA lr=2e-4"
+        --name "outputs/org__tuned=RoleLLaMA lr=2e-4" --models models.yaml
     HF_TOKEN=hf_... rolebench-eval leaderboard outputs/ --out site/ --push-to-hub my-org/rolebench-board
 """
 
@@ -32,6 +32,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--name", action="append", default=[], metavar="PATH=LABEL",
                         help="label for the runs at PATH (an input, results file, folder, model or adapter name); "
                              "the label may contain '=' too; repeatable")
+    parser.add_argument("--models", metavar="MODELS.yaml",
+                        help="display data of the rows (name, parameters, base_model, link, license; "
+                             "`run: PATH` also labels the runs at PATH)")
     parser.add_argument("--baseline", metavar="NAME", help="measured row to test every row against")
     parser.add_argument("--include-incomparable", action="store_true",
                         help="show runs made with --limit, another task version or other data (unranked)")
@@ -83,6 +86,10 @@ def main(args: argparse.Namespace) -> int:
         opts.seed = args.seed
     if args.n_boot is not None:
         opts.n_boot = args.n_boot
+    if args.models is not None:
+        from rolebench_eval.outputs.models import read_models
+
+        opts.models, opts.models_source = read_models(args.models), args.models
     for path in [*args.inputs, *args.judges]:  # a typo is bad input, not a run to leave out
         if not Path(path).exists():
             raise InputError(path, None, None, "no such file or folder")

@@ -18,6 +18,8 @@ from pathlib import Path
 from markupsafe import Markup
 
 from rolebench_eval.fileio import write_atomic
+
+from . import about
 from .model import MEASURED, Cell, Column, Leaderboard, Row
 from .plots import plot_labels
 from .render import cell_text, over_text, rank_text, shown_columns, test_text
@@ -117,8 +119,24 @@ def _row_view(row: Row, layout: list, extents: dict) -> dict:
         "n": "" if row.cells.get("score") is None or row.cells["score"].n is None else f"{row.cells['score'].n:,}",
         "no_main": row.source != MEASURED and not any(row.value(c.key) is not None for c in layout
                                                        if not isinstance(c, str) and c.main),
-        "above": _test_view(row.vs_above), "baseline": _test_view(row.vs_baseline),
+        "above": _test_view(row.vs_above), "baseline": _test_view(row.vs_baseline), **_about_view(row),
     }
+
+
+def _about_view(row: Row) -> dict:
+    """The row's display data: ``about`` (the fields), ``size`` (billions, for the filter), ``facts``
+    (one short line: parameters · base model · license · date) and ``facts_title`` (the same, named)."""
+    values, size = about.fields(row), about.size(row)
+    shown = [k for k in ("parameters", "base_model", "license", "date") if values[k]]
+    return {"about": values, "size": "" if size is None else repr(size),
+            "facts": " · ".join(values[k] for k in shown),
+            "facts_title": "; ".join(f"{k.replace('_', ' ')}: {values[k]}" for k in shown)}
+
+
+def _filters(board: Leaderboard) -> dict:
+    """What the page's filters offer: the licenses on the board, and whether any row has a size."""
+    return {"licenses": sorted({r.about.license for r in board.rows if r.about and r.about.license}),
+            "sizes": any(about.size(r) is not None for r in board.rows)}
 
 
 def _cls(col: Column | str) -> str:
@@ -213,7 +231,7 @@ def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: 
         n_measured=len(board.measured), n_reported=len(board.rows) - len(board.measured),
         n_hidden=sum(1 for r in board.rows if r.source != MEASURED and not any(
             r.value(c.key) is not None for c in cols if c.main)),
-        heatmap=_heatmap(board, browser), browser=browser,
+        heatmap=_heatmap(board, browser), browser=browser, filters=_filters(board),
         twin_notes=list(dict.fromkeys(r.twin_note for r in board.rows if r.twin_note)),
         classes={c.key: _cls(c) for c in cols},
         figure_labels=[(short, name) for name, short in plot_labels(board).items() if short.strip() != name],

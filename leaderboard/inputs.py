@@ -2,8 +2,9 @@
 
 Runs are found and named through the core's output contract (``rolebench_eval.outputs``:
 base model plus adapter, ``base+adapter``); judge summaries are matched on that same run
-name. A ``PATH=LABEL`` rename applies to the runs found at an input, results file, folder,
-run name or adapter; every rename must match a run.
+name. A run of the ``rolegpt`` replay is labelled ``RoleGPT (replay)`` (``outputs.models``). A
+``PATH=LABEL`` rename applies to the runs found at an input, results file, folder, run name or
+adapter; every rename must match a run.
 
 A run is not comparable when it was made with ``--limit``, when a task's version or prompt
 version differs from the installed task's, or when its data (the sha256 of the test file,
@@ -26,6 +27,7 @@ from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import split_depth_metric
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
+from rolebench_eval.outputs.models import REPLAY_LABEL, REPLAY_MODEL
 
 from .model import TaskInfo, clean
 
@@ -120,6 +122,7 @@ def read_run(run: outputs.Run, tasks: Iterable[str]) -> RunResult:
         date=run.date,  # lm-eval's save time, ISO-like: sorts as text
         limit=float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None,
         samples=dict(run.samples),
+        label=REPLAY_LABEL if config.get("model") == REPLAY_MODEL else None,  # else a short name
     )
     tasks = list(tasks)
     for task in tasks:

@@ -191,6 +191,9 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
             "references": _text(doc["references"]), "rolegpt": _text(doc.get("rolegpt")),
             "type": _text(doc.get("type")), "depth": doc.get("depth") if isinstance(doc.get("depth"), int) else None,
             "answers": []}
+    # the metric names of this item's depth, looked up once (not matched against every metric of every answer)
+    scored, unfinished = ((metric, UNFINISHED_REASONING) if item["depth"] is None else
+                          (depth_metric(metric, item["depth"]), depth_metric(UNFINISHED_REASONING, item["depth"])))
     for index, record in answers:
         if record is None or (record.doc_hash and first.doc_hash and record.doc_hash != first.doc_hash):
             continue  # not answered, or another document under the same doc_id (another data version)
@@ -201,7 +204,7 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
                 judged.append({"judge": j, **verdict})
         text = clean(record.response)
         same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
-        score = record.metrics.get(metric if item["depth"] is None else depth_metric(metric, item["depth"]))
+        score = record.metrics.get(scored)
         item["answers"].append({"model": index, "text": "" if same else text, "same_as_rolegpt": same,
-                                "score": score, "judges": judged, "unfinished": record.unfinished_reasoning})
+                                "score": score, "judges": judged, "unfinished": bool(record.metrics.get(unfinished))})
     return item

@@ -51,22 +51,35 @@
     });
   }
 
+  // the filters: rows whose name (or full run name) holds every word typed, whose size (billions of
+  // parameters) is in the range given, whose license is the one chosen
   var filter = document.getElementById("filter");
-  if (filter) {  // rows whose name (or full run name) holds every word typed
-    filter.addEventListener("input", function () {
-      var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
-      Array.prototype.forEach.call(body.rows, function (row) {
-        var cell = row.querySelector("td.name");
-        var text = (cell.querySelector(".model").textContent + " " + cell.getAttribute("data-full")).toLowerCase();
-        row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
-      });
-    });
+  var sizeMin = document.getElementById("size-min"), sizeMax = document.getElementById("size-max");
+  var license = document.getElementById("license");
+
+  function bound(input) {
+    return input && input.value !== "" && !isNaN(parseFloat(input.value)) ? parseFloat(input.value) : null;
   }
 
-  var toggle = document.getElementById("show-reported");
-  if (toggle) {
-    toggle.addEventListener("change", function () {
-      document.body.classList.toggle("hide-reported", !toggle.checked);
+  function apply() {
+    var words = filter ? filter.value.toLowerCase().split(/\s+/).filter(Boolean) : [];
+    var lo = bound(sizeMin), hi = bound(sizeMax), chosen = license ? license.value : "";
+    Array.prototype.forEach.call(body.rows, function (row) {
+      var cell = row.querySelector("td.name");
+      var text = (cell.querySelector(".model").textContent + " " + cell.getAttribute("data-full")).toLowerCase();
+      var raw = row.getAttribute("data-params"), size = raw ? parseFloat(raw) : null;
+      row.hidden = !(words.every(function (w) { return text.indexOf(w) >= 0; }) &&
+                     (lo === null || (size !== null && size >= lo)) && (hi === null || (size !== null && size <= hi)) &&
+                     (chosen === "" || row.getAttribute("data-license") === chosen));
     });
   }
+  [filter, sizeMin, sizeMax].forEach(function (input) { if (input) { input.addEventListener("input", apply); } });
+  if (license) { license.addEventListener("change", apply); }
+
+  [["show-reported", "hide-reported"], ["show-measured", "hide-measured"]].forEach(function (pair) {
+    var box = document.getElementById(pair[0]);
+    if (box) {
+      box.addEventListener("change", function () { document.body.classList.toggle(pair[1], !box.checked); });
+    }
+  });
 }());

@@ -16,6 +16,7 @@ import yaml
 from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
+from rolebench_eval.outputs.models import ModelInfo
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 MEASURED, REPORTED = "measured", "reported"
@@ -244,6 +245,8 @@ class Row:
     full_name: str = ""
     twin: str | None = None
     twin_note: str | None = None
+    about: ModelInfo | None = None  # display data (board spec or --models); the row's name stays ``name``
+    date: str | None = None  # of the newest run behind a measured row (YYYY-MM-DD)
 
     def value(self, key: str) -> float | None:
         """The value of column ``key`` (None when the row has none)."""

@@ -11,10 +11,12 @@ import csv
 import io
 from dataclasses import asdict
 
+from . import about
 from .model import Cell, Column, Leaderboard, PairedTest, Row
 
 JSON_KIND = "rolebench-leaderboard"
-JSON_SCHEMA_VERSION = 3  # 3: reported rows are ranked among the measured ones; twin, twin_note
+JSON_SCHEMA_VERSION = 4  # 3: reported rows are ranked among the measured ones; twin, twin_note
+#                          4: rows carry parameters, base_model, link, license, date (``about.FIELDS``)
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -107,6 +109,7 @@ def markdown(board: Leaderboard) -> str:
     for kind, title in (("language", "By language"), ("type", "By item type")):
         if board.breakdowns.get(kind):
             parts += [f"## {title}", "", breakdown_table(board, kind), ""]
+    parts += models_section(board)
     if board.breakdowns.get("role"):
         parts += ["Per-role scores are in `breakdowns.csv`, `leaderboard.json` and the HTML heatmap.", ""]
     if board.excluded:
@@ -126,6 +129,19 @@ def markdown(board: Leaderboard) -> str:
     return "\n".join(parts)
 
 
+def models_section(board: Leaderboard) -> list[str]:
+    """``## Models``: each row's display data and source (``reported``: the paper's), when any row has some."""
+    from tabulate import tabulate
+
+    rows = [(row, about.fields(row)) for row in board.rows]
+    if not any(v is not None for _, values in rows for v in values.values()):
+        return []
+    body = [[md(row.name), row.source, *("–" if values[k] is None else md(values[k]) for k in about.FIELDS)]
+            for row, values in rows]
+    return ["## Models", "", tabulate(body, headers=["Model", "Source", *about.FIELDS], tablefmt="github",
+                                      disable_numparse=True), ""]
+
+
 def _test_fields(prefix: str, test: PairedTest | None) -> dict:
     keys = ("other", "diff", "lo", "hi", "p", "tie")
     values = {f"{prefix}_{k}": ("" if test is None else getattr(test, k)) for k in keys}
@@ -137,14 +153,14 @@ def board_csv(board: Leaderboard) -> str:
     """One line per row; every column as value, lo, hi, n."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["rank", "model", "full_name", "source", "comparable", "reasons"]
+    header = ["rank", "model", "full_name", "source", *about.FIELDS, "comparable", "reasons"]
     for col in board.columns:
         header += [csv_text(k) for k in (col.key, f"{col.key}_lo", f"{col.key}_hi", f"{col.key}_n")]
     header += list(_test_fields("vs_above", None)) + list(_test_fields("vs_baseline", None))
     writer.writerow(header)
     for row in board.rows + board.excluded:
         line = ["" if row.rank is None else row.rank, csv_text(row.name), csv_text(row.full_name), row.source,
-                row.comparable, csv_text("; ".join(row.reasons))]
+                *(csv_text(v or "") for v in about.fields(row).values()), row.comparable, csv_text("; ".join(row.reasons))]
         for col in board.columns:
             cell = row.cells.get(col.key) or Cell(None)
             line += ["" if v is None else v for v in (cell.value, cell.lo, cell.hi, cell.n)]
@@ -171,7 +187,8 @@ def _cell_json(cell: Cell) -> dict:
 
 
 def _row_json(row: Row) -> dict:
-    data = {k: v for k, v in vars(row).items() if k not in ("cells", "vs_above", "vs_baseline", "run_names")}
+    data = {k: v for k, v in vars(row).items() if k not in ("cells", "vs_above", "vs_baseline", "run_names", "about")}
+    data.update(about.fields(row))
     data["cells"] = {key: _cell_json(cell) for key, cell in row.cells.items()}
     for key in ("vs_above", "vs_baseline"):
         data[key] = None if getattr(row, key) is None else asdict(getattr(row, key))

@@ -91,7 +91,8 @@ def plan(spec: BoardSpec) -> list[Step]:
         judged.append(steps[-1])
     opts = spec.leaderboard
     names = [f"{out / 'runs' / m.folder / task}={m.name}" for m in spec.models for task in spec.tasks]
-    flags = [*(a for n in names for a in ("--name", n)), *(["--baseline", opts.baseline] if opts.baseline else []),
+    flags = [*(a for n in names for a in ("--name", n)), "--models", str(models_file(spec)[0]),
+             *(["--baseline", opts.baseline] if opts.baseline else []),
              *(["--include-incomparable"] if opts.include_incomparable else []),
              *(["--seed", str(opts.seed)] if opts.seed is not None else []),
              *(["--n-boot", str(opts.n_boot)] if opts.n_boot is not None else []), *opts.args,
@@ -100,6 +101,17 @@ def plan(spec: BoardSpec) -> list[Step]:
                                                      _staging(out, "leaderboard")),
                       str(out / "leaderboard"), needs=(*finals.values(), *(j.name for j in judged))))
     return steps
+
+
+def models_file(spec: BoardSpec) -> tuple[Path, bytes]:
+    """Where the leaderboard step reads the models' display data, and what it holds: named by its
+    hash, so that the step's command, hence its record, changes when the display data does."""
+    import hashlib
+
+    from rolebench_eval.outputs.models import models_document
+
+    data = models_document(spec.models)
+    return Path(spec.out) / ".models" / f"{hashlib.sha256(data).hexdigest()[:16]}.yaml", data
 
 
 def _record_path(out: Path, step: Step) -> Path:
@@ -208,11 +220,16 @@ def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
 
     from tqdm import tqdm
 
+    from rolebench_eval.fileio import write_atomic
+
     out, result = Path(spec.out), Outcome()
     # resolved here: a Ray worker has neither this process's environment nor its working folder
     data_dir = spec.data_dir or os.environ.get("ROLEBENCH_DATA_DIR")
     data_dir = data_dir and str(Path(data_dir).resolve())
     steps = plan(spec)
+    models, document = models_file(spec)
+    models.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(models, document)
     pending = {s.name: s for s in steps if not is_done(out, s)}
     result.skipped = [s.name for s in steps if s.name not in pending]
     bar = tqdm(total=len(steps), initial=len(result.skipped), desc="board", unit="step", disable=not progress)

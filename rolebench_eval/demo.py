@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolebench_eval.errors import InputError
+from rolebench_eval.outputs.models import REPLAY_LABEL
 
 log = logging.getLogger(__name__)
 ZH_SPLITS = ("general_zh", "specific_zh")
 PAPER_ROWS = ("RoleGPT", "ChatGLM2", "RoleGLM")  # the paper's Table 4 (Chinese)
-REPLAY_NAME, BASE_NAME, ROCIT_NAME = "RoleGPT (replay)", "tiny-llama (demo)", "tiny-llama + RoCIT (demo)"
+BASE_NAME, ROCIT_NAME = "tiny-llama (demo)", "tiny-llama + RoCIT (demo)"  # the replay's: REPLAY_LABEL
 
 
 @dataclass
@@ -130,7 +131,7 @@ def run_demo(data_dir: str | Path | None, out: str | Path, settings: DemoSetting
     runs, measured = out / "runs", {}
     with quiet():
         echo("1/4 RoleGPT replay on every RoleBench split in the data folder")
-        measured[REPLAY_NAME] = reproduce(data_dir, runs)[0]
+        measured[REPLAY_LABEL] = reproduce(data_dir, runs)[0]
         echo("2/4 a tiny random Llama and its RoCIT LoRA adapter, trained on the Chinese train splits")
         base, adapter = train_tiny_models(data_dir, out, settings)
         for name, model_args in ((BASE_NAME, f"pretrained={base}"), (ROCIT_NAME, f"pretrained={base},peft={adapter}")):
@@ -141,8 +142,7 @@ def run_demo(data_dir: str | Path | None, out: str | Path, settings: DemoSetting
                                       gen_kwargs=f"max_gen_toks={settings.max_gen_toks}")
         echo("4/4 the leaderboard")
         board = out / "leaderboard"
-        build_leaderboard(runs, board, {run_name(str(base), str(adapter)): ROCIT_NAME, str(base): BASE_NAME,
-                                          "rolegpt": REPLAY_NAME})
+        build_leaderboard(runs, board, {run_name(str(base), str(adapter)): ROCIT_NAME, str(base): BASE_NAME})
     echo("\n" + score_table(measured))
     echo("\nThe tiny models show the pipeline at work, not what a 7B model reaches (finetune/recipes/).")
     return board / "index.html"

@@ -18,11 +18,12 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
+from rolebench_eval.outputs.models import REPLAY_MODEL
 
 log = logging.getLogger(__name__)
 
 
-@register_model("rolegpt")
+@register_model(REPLAY_MODEL)  # its row on a leaderboard: outputs.models.REPLAY_LABEL
 class RoleGPTReplay(LM):
     """Answers every RoleBench item with the released RoleGPT answer; no weights, no GPU."""
 

@@ -111,6 +111,8 @@ def test_the_example_board_builds_a_leaderboard_and_a_rerun_does_no_work(tmp_pat
     assert (code, counts) == (0, (13, 0, 0, 0)), stderr
     page = (out / "leaderboard" / "index.html").read_text(encoding="utf-8")
     assert "RoleGPT (replay)" in page and "dummy" in page
+    assert '<a class="model" href="https://arxiv.org/abs/2310.00746" rel="noopener noreferrer">RoleGPT (replay)</a>' \
+           '<span class="about" title="base model: gpt-4; date: ' in page  # the spec's display data, handed over
     assert not [p for p in (out / ".staging").iterdir() if p.is_dir()]  # no step's output left half-built (a
     # writer's lock file may stay: fileio.folder_lock never unlinks one another writer may be waiting on)
     code, counts, _ = _finish(_board(EXAMPLE, out, fixture_data_dir))

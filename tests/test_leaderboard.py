@@ -310,7 +310,8 @@ def test_outputs_are_written_and_escaped(board):
     page = out["html"].read_text(encoding="utf-8")
     n = board.row("model-a").cells["score"].n
     assert n == sum(len(samples("org/model-a", t)) for t in SCORE_TASKS)  # each row shows its n
-    assert f'<span class="model">model-a</span><span class="n" title="items scored on the Score\'s tasks">n = {n:,}</span>' in page
+    assert (f'<span class="model">model-a</span><span class="about" title="date: 2026-01-03">2026-01-03</span>'
+            f'<span class="n" title="items scored on the Score\'s tasks">n = {n:,}</span>') in page
 
 
 def test_the_item_browser_keeps_per_role_items_with_every_models_answer():

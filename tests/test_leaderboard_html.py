@@ -17,6 +17,7 @@ import pytest
 
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.build import Options
+from rolebench_eval.outputs.models import read_models
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "leaderboard"
 RUNS, JUDGES = FIX / "runs", FIX / "judges"
@@ -45,7 +46,8 @@ def _require_browser():
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    board = build_leaderboard([RUNS], judges=[JUDGES], out=out, options=Options(baseline=MODEL_B, n_boot=200))
+    board = build_leaderboard([RUNS], judges=[JUDGES], out=out, options=Options(
+        baseline=MODEL_B, n_boot=200, models=read_models(FIX / "models.yaml")))  # described rows: every width
     return board.outputs["html"].parent
 
 
@@ -251,7 +253,8 @@ def test_the_board_fits_every_width_in_both_views(browser, site, tmp_path, width
     assert page_width == client == width  # the page never scrolls sideways
     if width == 1400:
         assert table <= frame, (table, frame)  # no column needs scrolling on a desktop, in either view
-    _reachable(page, ["#filter", "#show-reported", "#show-splits", "#board thead th[data-key='score'] button"], width)
+    _reachable(page, ["#filter", "#show-reported", "#show-measured", "#size-min", "#size-max", "#license",
+                      "#show-splits", "#board thead th[data-key='score'] button"], width)
     shown = page.eval_on_selector_all("#board thead tr.cols th", "(ths) => ths.filter(t => t.offsetParent !== null)"
                                                                  ".map(t => t.dataset.key || t.textContent.trim())")
     if splits:  # the paper's tables in place of the tests and judges
@@ -285,3 +288,24 @@ def test_the_search_box_keeps_the_rows_whose_name_holds_every_word(page):
     assert _names(page) == ["base-7b+model-b"]
     page.fill("#filter", "")
     assert len(_names(page)) > 3
+
+
+def test_the_filters_keep_rows_by_size_license_and_source(page):
+    everything = _names(page)
+    page.fill("#size-min", "7")
+    assert _names(page) == ["model-a", "model-c", "base-7b+model-b"]  # 7B, 13B, 7,000,000,000; no size: out
+    page.fill("#size-max", "10")
+    assert _names(page) == ["model-a", "base-7b+model-b"]
+    page.select_option("#license", "apache-2.0")
+    assert _names(page) == ["base-7b+model-b"]
+    page.fill("#size-min", "")
+    page.fill("#size-max", "")
+    assert _names(page) == ["model-c", "base-7b+model-b"]
+    page.select_option("#license", "")
+    page.uncheck("#show-measured")
+    measured = ["model-a", "model-c", "base-7b+model-b", "model-i", XSS]
+    assert _names(page) == [n for n in everything if n not in measured] and "RoleGPT" in _names(page)
+    page.check("#show-measured")
+    page.uncheck("#show-reported")
+    assert _names(page) == measured
+    assert page.events["dialogs"] == [] and page.events["errors"] == []

@@ -93,3 +93,30 @@ def test_bad_items_name_file_line_and_field(tmp_path):
             read()
         assert (err.value.path, err.value.line, err.value.field) == (str(path), 4, "cus")
         assert "expected a number" in err.value.problem
+
+
+def test_records_at_positions_decoded_at_once_equal_those_decoded_line_by_line(tmp_path, monkeypatch):
+    """The item browser's reader decodes all the lines it is asked in one call; any line it cannot take
+    that way is read on its own, so a bad one is still named by its line and field."""
+    from rolebench_eval.outputs import records
+
+    path = RUNS / "a" / f"samples_rolebench_general_zh_{DATE}.jsonl"
+    got = outputs.read_scores(path, ("cus",))
+    at = list(zip(got.offsets.tolist(), got.lines.tolist()))[::-1]
+    batched = [outputs.read_records_at(path, at, ("cus",), docs) for docs in (True, False)]
+    monkeypatch.setattr(records, "_decode_all", lambda *args: None)
+    assert batched == [outputs.read_records_at(path, at, ("cus",), docs) for docs in (True, False)]
+    assert [r.doc_id for r in batched[0]] == got.doc_ids.tolist()[::-1] and batched[1][0].doc is None
+    monkeypatch.undo()
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for line, fix, field in ((2, lambda row: row.update(cus=True), "cus"), (3, lambda row: None, None)):
+        row = json.loads(lines[line - 1])
+        fix(row)
+        text = json.dumps(row, ensure_ascii=False) + "\n"
+        bad = tmp_path / f"{line}.jsonl"
+        bad.write_text("".join(lines[:line - 1]) + (text if field else text[:40] + "\n") + "".join(lines[line:]),
+                       encoding="utf-8")
+        offsets = [len("".join(lines[:i]).encode("utf-8")) for i in range(len(lines))]
+        with pytest.raises(InputError) as err:
+            outputs.read_records_at(bad, [(offsets[i], i + 1) for i in range(3)], ("cus",), with_docs=True)
+        assert (err.value.line, err.value.field) == (line, field), str(err.value)

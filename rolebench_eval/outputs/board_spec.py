@@ -16,14 +16,12 @@ from typing import Annotated, Any, Union
 
 from msgspec import Meta, Struct, field
 
-from rolebench_eval.errors import InputError
-
 from . import codec
+from .models import ModelInfo
 
 Count = Annotated[int, Meta(ge=1)]
 # lm-eval models that load an adapter, and the model_args key that names it.
 ADAPTER_ARG = {"hf": "peft", "vllm": "lora_local_path"}
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 class Resources(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -33,20 +31,17 @@ class Resources(Struct, kw_only=True, forbid_unknown_fields=True):
     gpus: Annotated[float, Meta(ge=0)] = 0.0
 
 
-class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
+class ModelSpec(ModelInfo, kw_only=True, forbid_unknown_fields=True):
     """One row of the board: an lm-eval model (``hf``, ``vllm``, ``local-chat-completions`` for a served
-    OpenAI-compatible model, ``rolegpt``, ``dummy``, ...) with its ``model_args``, and how to show it."""
+    OpenAI-compatible model, ``rolegpt``, ``dummy``, ...) with its ``model_args``, and how to show it
+    (:class:`~.models.ModelInfo`: ``name``, the row's label and, made file-safe, its folder under the
+    board's output; ``parameters``, ``base_model``, ``link``, ``license``)."""
 
-    name: str  # the row's label, and (made file-safe) its folder under the board's output
     model: str
     model_args: Union[str, dict[str, Any]] = field(default_factory=dict)
     adapter: Union[str, None] = None  # hf: peft=, vllm: lora_local_path=
     apply_chat_template: bool = False
     run_args: list[str] = field(default_factory=list)  # more lm-eval flags, as given on its command line
-    parameters: Union[str, None] = None
-    base_model: Union[str, None] = None
-    link: Union[str, None] = None
-    license: Union[str, None] = None
     resources: Resources = field(default_factory=Resources)
 
     @property
@@ -92,24 +87,6 @@ class BoardSpec(Struct, kw_only=True, forbid_unknown_fields=True):
         return self.shards if isinstance(self.shards, int) else self.shards.get(task, 1)
 
 
-def _line(node, where: str | None) -> int | None:
-    """The line of ``where`` (``models[1].model_args``) in a composed YAML document, or of its nearest parent."""
-    import yaml
-
-    line = None if node is None else node.start_mark.line + 1
-    for key, index in _TOKEN.findall(where or ""):
-        if isinstance(node, yaml.MappingNode) and key:
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
-            node = node.value[int(index)]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def _check(spec: BoardSpec, fail) -> BoardSpec:
     """The rules a type cannot say; ``fail(field, problem)`` raises."""
     from rolebench_eval import catalogue
@@ -126,6 +103,8 @@ def _check(spec: BoardSpec, fail) -> BoardSpec:
         if model.folder in seen:
             fail(f"models[{i}].name", f"{model.name!r} would share the folder {model.folder!r} with {seen[model.folder]!r}")
         seen[model.folder] = model.name
+        for where, problem in model.problems():
+            fail(f"models[{i}].{where}", problem)
         if model.adapter is not None and model.model not in ADAPTER_ARG:
             fail(f"models[{i}].adapter", f"lm-eval loads adapters for {' and '.join(ADAPTER_ARG)} models, "
                                          f"not {model.model!r}")
@@ -134,24 +113,7 @@ def _check(spec: BoardSpec, fail) -> BoardSpec:
 
 def read_spec(path: str | os.PathLike) -> BoardSpec:
     """``BOARD.yaml`` as a checked :class:`BoardSpec`; relative paths made relative to its folder."""
-    import msgspec
-    import yaml
-
-    raw = codec.read_bytes(path, "board spec")
-    try:
-        node = yaml.compose(raw)
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise InputError(path, mark and mark.line + 1, None, f"not YAML: {getattr(err, 'problem', err)}") from None
-
-    def fail(where, problem):
-        raise InputError(path, _line(node, where), where, problem)
-
-    try:
-        spec = msgspec.convert(data, BoardSpec)
-    except msgspec.ValidationError as err:
-        fail(*codec.field_and_problem(err))
+    spec, fail = codec.read_yaml(path, BoardSpec, "board spec")
     spec = _check(spec, fail)
     here = Path(path).resolve().parent
     for name in ("out", "data_dir"):

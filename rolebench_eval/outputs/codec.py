@@ -1,6 +1,6 @@
 """Reading and writing a typed hand-off file: msgspec does the checking, errors name file, line, field.
 
-A file is decoded straight into its Struct (:func:`read`, :func:`read_lines`); whatever msgspec
+A file is decoded straight into its Struct (:func:`read`, :func:`read_lines`, :func:`read_yaml`); whatever msgspec
 refuses becomes one :class:`~rolebench_eval.errors.InputError` whose field is msgspec's path
 (``$.win_rate`` -> ``win_rate``, ``$.roles[...].writing`` -> ``roles``). Writing goes through
 :func:`~msgspec.to_builtins` and the project's atomic writers (:mod:`rolebench_eval.fileio`),
@@ -14,7 +14,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
 from rolebench_eval.errors import InputError
 
@@ -22,6 +22,7 @@ T = TypeVar("T")
 _AT = re.compile(r"\s*-\s*at `\$([^`]*)`$")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def field_and_problem(err: Exception) -> tuple[str | None, str]:
@@ -120,6 +121,47 @@ def read_lines(path: str | os.PathLike, type_: type[T], what: str) -> Iterator[t
             raise InputError(path, number, *field_and_problem(err)) from None
         except msgspec.DecodeError as err:
             raise InputError(path, number, None, f"invalid JSON ({err}); truncated or corrupt file?") from None
+
+
+def yaml_line(node, where: str | None) -> int | None:
+    """The line of ``where`` (``models[1].model_args``) in a composed YAML document, or of its nearest parent."""
+    import yaml
+
+    line = None if node is None else node.start_mark.line + 1
+    for key, index in _TOKEN.findall(where or ""):
+        if isinstance(node, yaml.MappingNode) and key:
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def read_yaml(path: str | os.PathLike, type_: type[T], what: str) -> tuple[T, Callable[[str | None, str], NoReturn]]:
+    """A YAML file decoded as ``type_``, and ``fail(field, problem)``, which raises the
+    :class:`InputError` of that field at its line (for the rules a type cannot say)."""
+    import msgspec
+    import yaml
+
+    raw = read_bytes(path, what)
+    try:
+        node = yaml.compose(raw)
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(path, mark and mark.line + 1, None, f"not YAML: {getattr(err, 'problem', err)}") from None
+
+    def fail(where: str | None, problem: str) -> NoReturn:
+        raise InputError(path, yaml_line(node, where), where, problem)
+
+    try:
+        return msgspec.convert(data, type_), fail
+    except msgspec.ValidationError as err:
+        fail(*field_and_problem(err))
 
 
 def write(path: str | os.PathLike, record: Any, **dumps: Any) -> Path:
