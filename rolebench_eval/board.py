@@ -114,6 +114,17 @@ def is_done(out: Path, step: Step) -> bool:
         return False
 
 
+def _clear_keeping_cache(staging: Path) -> None:
+    """Remove a killed try's files, except a run step's answer cache (``.cache``: the retry resumes from it)."""
+    from rolebench_eval.tasks.resumable import CACHE_FOLDER
+
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        if entry.name != CACHE_FOLDER:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def execute(step: Step, out: str, data_dir: str | None) -> int:
     """Run one step (in a worker process): the verb's output goes to the step's log; returns its exit status."""
     from rolebench_eval import cli
@@ -121,7 +132,7 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
 
     root = Path(out)
     staging, final = Path(step.argv[-1]), Path(step.out)
-    shutil.rmtree(staging, ignore_errors=True)  # what a killed try left
+    _clear_keeping_cache(staging)  # what a killed try left, but the answers it computed
     staging.parent.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(parents=True, exist_ok=True)
     if data_dir is not None:

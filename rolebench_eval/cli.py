@@ -18,7 +18,7 @@ import textwrap
 
 from rolebench_eval import __version__
 from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SQLITE_WRITE_FAULTS, WRITE_ERRNOS,
-                                   CouldNotWrite, InputError, RoleBenchError)
+                                   CouldNotWrite, InputError, Interrupted, RoleBenchError)
 from rolebench_eval.fileio import ensure_writable
 
 EPILOG = textwrap.dedent("""\
@@ -220,6 +220,55 @@ def write_fault(err: BaseException) -> CouldNotWrite | None:
     return None
 
 
+def _finetune_dir(args) -> str:
+    argv = getattr(args, "finetune_argv", [])
+    found = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--output_dir", "--output-dir")]
+    return found[-1] if found else "the --output_dir folder"
+
+
+def _llm_cache(args) -> str:
+    from rolebench_eval.llm.cache import default_cache_path
+
+    return str(getattr(args, "cache", None) or default_cache_path())
+
+
+# What each verb keeps when Ctrl-C stops it, and exactly what the same command then redoes.
+INTERRUPTED = {
+    "run": lambda args: "interrupted while starting: no answer of this run was computed and nothing was written; "
+                        "the same command starts it again (answers an earlier run cached are reused)",
+    "judge": lambda args: f"interrupted: every verdict received is kept in the cache {_llm_cache(args)} and nothing "
+                          f"was written to {args.out}; the same command sends only the requests not answered yet, "
+                          "then writes the summaries",
+    "generate": lambda args: f"interrupted: every answer received is kept in the cache {_llm_cache(args)} and "
+                             f"{args.out} is as it was; the same command sends only the requests not answered yet, "
+                             "then writes the data folder",
+    "leaderboard": lambda args: f"interrupted: {args.out} is as it was (a build is swapped in whole); the same "
+                                "command builds the site again (per-item scores already extracted are cached "
+                                "unless --no-cache)",
+    "merge": lambda args: f"interrupted: nothing was written to {args.output_path} (built beside, swapped in whole); "
+                          "the same command redoes the whole merge from the parts' files",
+    "board": lambda args: f"interrupted: finished steps are recorded under {args.out or 'the board folder'}/.steps "
+                          "and kept; the same command runs only the unfinished steps (a stopped run step computes "
+                          "only the answers its cache lacks)",
+    "finetune": lambda args: f"interrupted: {_finetune_dir(args)} keeps its complete checkpoints (checkpoint-N/); "
+                             "the same command with --resume continues from the latest one, redoing only the "
+                             "steps after it (without --resume the folder is refused)",
+}
+
+
+def _fresh_line() -> str:
+    """A line break when a progress bar may hold the terminal's current line (the one line starts its own)."""
+    return "\n" if sys.stderr.isatty() or "tqdm" in sys.modules else ""
+
+
+def interrupted_note(verb: str, args) -> str:
+    """The Ctrl-C line of ``verb`` (:data:`INTERRUPTED`)."""
+    note = INTERRUPTED.get(verb)
+    if note is None or args is None and verb != "run":
+        return "interrupted: files written so far are whole (each written atomically); nothing else was kept"
+    return note(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script; returns the exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -227,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     while argv[:1] == ["--debug"]:
         debug, argv = True, argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = None
     try:
         if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
             return _run(argparse.Namespace(lm_eval_args=argv[1:]))
@@ -240,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     except RoleBenchError as err:
         if debug:
             raise
-        print(f"rolebench-eval {_verb(argv)}: error: {err}", file=sys.stderr)
+        lead = f"{_fresh_line()}rolebench-eval {_verb(argv)}: " if isinstance(err, Interrupted) else \
+            f"rolebench-eval {_verb(argv)}: error: "
+        print(f"{lead}{err}", file=sys.stderr)
         return err.exit_code
     except ImportError as err:
         hint = _missing_extra(err, _verb(argv))
@@ -257,8 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print("interrupted: what was finished is kept (answers are cached, files written atomically); "
-              "rerun the same command to resume", file=sys.stderr)
+        print(f"{_fresh_line()}rolebench-eval {_verb(argv)}: {interrupted_note(_verb(argv), args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
