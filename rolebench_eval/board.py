@@ -14,6 +14,7 @@ grid goes on; the steps that need it are not run; the board then exits 4.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,7 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, InputError
+from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, EXIT_WRITE, WRITE_ERRNOS, CouldNotWrite, InputError
+from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.outputs.board_spec import BoardSpec, read_spec
 
 
@@ -43,6 +45,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)  # done before this run
     ran: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # name -> log path
+    codes: dict[str, int] = field(default_factory=dict)  # name -> exit status of a failed step
     blocked: list[str] = field(default_factory=list)  # not run: a step they need failed
 
 
@@ -145,13 +148,15 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
             code = cli.main(list(step.argv))
         except SystemExit as exit_:  # lm-eval's own argument errors
             code = exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:  # noqa: BLE001  (reported with its log; the grid goes on)
+        except BaseException as err:  # noqa: BLE001  (reported with its log; the grid goes on)
             import traceback
 
-            traceback.print_exc()
-            code = 1
+            with contextlib.suppress(OSError):  # a log on a full disk: the exit status still says why
+                traceback.print_exc()
+            code = EXIT_WRITE if isinstance(err, OSError) and err.errno in WRITE_ERRNOS else 1
         finally:
-            sys.stdout.flush(), sys.stderr.flush()
+            with contextlib.suppress(OSError):
+                sys.stdout.flush(), sys.stderr.flush()
             for fd, saved_fd in zip((1, 2), saved):  # the worker runs the next step with its own streams
                 os.dup2(saved_fd, fd)
                 os.close(saved_fd)
@@ -246,6 +251,7 @@ def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
                     result.ran.append(step.name)
                 else:
                     result.failed[step.name] = str(out / "logs" / f"{step.name}.log")
+                    result.codes[step.name] = code
                     why = f"its worker died: {died!r}" if died is not None else f"exit {code}"
                     bar.write(f"failed: {step.label} ({why}); log: {result.failed[step.name]}")
                 bar.update()
@@ -263,9 +269,15 @@ def main(path: str, jobs: int = 1, out: str | None = None, backend: str = "local
     spec = read_spec(path)
     if out is not None:
         spec.out = str(Path(out).resolve())
+    ensure_writable(spec.out, "the board folder")  # before any step runs
     result = run_board(spec, RayBackend(ray_address) if backend == "ray" else LocalBackend(jobs))
     print(f"board {spec.out}: {len(result.ran)} step(s) run, {len(result.skipped)} already done, "
           f"{len(result.failed)} failed, {len(result.blocked)} not run (a step they need failed)")
+    refused = [name for name, code in result.codes.items() if code == EXIT_WRITE]
+    if refused:  # the machine refused a step's writes: the board's one line of exit 6
+        raise CouldNotWrite(spec.out, f"the output of {len(refused)} step(s)", "the step exited 6 (no space, "
+                            f"read-only, ...): see {result.failed[refused[0]]}", "finished steps are kept: make room "
+                            "and rerun the same command")
     if result.failed or result.blocked:
         for name, log in result.failed.items():
             print(f"failed: {name}: see {log}", file=sys.stderr)

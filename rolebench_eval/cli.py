@@ -211,13 +211,31 @@ def _missing_extra(err: ImportError, verb: str) -> str | None:
     return f"this needs the package {package!r}, which is not installed: {install_command(extra)}"
 
 
-def write_fault(err: BaseException) -> CouldNotWrite | None:
-    """What the machine refused, as the one line of exit 6; None for any other error (a bug: traceback)."""
+def write_fault(err: BaseException, output: str | None = None, cache: str | None = None) -> CouldNotWrite | None:
+    """What the machine refused, as the one line of exit 6; None for any other error (a bug: traceback).
+
+    ``output`` and ``cache`` name the verb's output and cache for an error that names no file (a
+    write to an open file on a full disk, SQLite's disk errors).
+    """
     if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
-        return CouldNotWrite.from_os_error(err, "output", "files written before are whole (each written atomically)")
+        return CouldNotWrite.from_os_error(err, "output", "files written before are whole (each written atomically)",
+                                           path=output)
     if isinstance(err, sqlite3.OperationalError) and any(f in str(err) for f in SQLITE_WRITE_FAULTS):
-        return CouldNotWrite(None, "a SQLite cache", str(err), "rows stored before are kept")
+        return CouldNotWrite(cache, "a SQLite cache", str(err), "rows stored before are kept")
     return None
+
+
+def _paths(verb: str, args, argv: list[str]) -> tuple[str | None, str | None]:
+    """The verb's output folder and cache, for a write error that names no file."""
+    if verb == "run":
+        from rolebench_eval.tasks.runner import _flag
+
+        output = _flag(argv[1:], "--output_path", "-o")
+        return output, _flag(argv[1:], "--use_cache") or (output and f"{output}/.cache")
+    if verb == "finetune":
+        return _finetune_dir(args), None
+    output = getattr(args, "output_path", None) or getattr(args, "out", None)
+    return output, _llm_cache(args) if hasattr(args, "cache") else None
 
 
 def _finetune_dir(args) -> str:
@@ -301,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rolebench-eval {_verb(argv)}: error: {hint}", file=sys.stderr)
         return EXIT_INPUT
     except (OSError, sqlite3.OperationalError) as err:
-        fault = write_fault(err)
+        fault = write_fault(err, *_paths(_verb(argv), args, argv))
         if debug or fault is None:
             raise
         print(f"rolebench-eval {_verb(argv)}: error: {fault}", file=sys.stderr)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from rolebench_eval.errors import CouldNotWrite
 
+from .shard import METADATA_KEY
+
 CACHE_FOLDER = ".cache"
 PARTIAL_FOLDER = ".partial"
 NO_CACHE = "--no-cache"
@@ -116,11 +118,18 @@ def _check_samples(output: str, stage: Path, results_path: Path, log_samples: bo
     if not log_samples:
         return
     date = results_path.stem.rsplit("_", 1)[-1]
-    for task, counts in (results.get("n-samples") or {}).items():
+    for task in results.get("n-samples") or {}:
         samples = results_path.parent / f"samples_{task}_{date}.jsonl"
-        expected = (counts or {}).get("effective")
+        expected = expected_samples(results, task)
         if not samples.is_file() or (expected is not None and _lines(samples) != expected):
             raise _not_saved(output, stage, f"{samples.name} is missing or incomplete", kept)
+
+
+def expected_samples(results: dict, task: str) -> int | None:
+    """How many lines ``task``'s samples file of this results file holds (a shard's documents, else all)."""
+    shard = (((results.get("configs") or {}).get(task) or {}).get("metadata") or {}).get(METADATA_KEY)
+    return shard["docs"] if isinstance(shard, dict) else ((results.get("n-samples") or {}).get(task) or {}).get(
+        "effective")
 
 
 def _lines(path: Path) -> int:
