@@ -14,12 +14,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Iterator
 
 from rolebench_eval.errors import CouldNotWrite
 
@@ -82,10 +84,11 @@ def staged_output(output: str, stage: Path) -> str:
     return str(stage / Path(output).name) if Path(output).suffix == ".json" else str(stage)
 
 
-def publish(output: str, stage: Path, log_samples: bool, kept: str) -> list[Path]:
+def publish(output: str, stage: Path, log_samples: bool, kept: str, failures: list[str]) -> list[Path]:
     """Check what lm-eval wrote into ``stage`` and move it into place; returns the results files.
 
-    ``kept`` says what survives a failure (the answer cache, or nothing) in the error's line.
+    ``kept`` says what survives a failure (the answer cache, or nothing) in the error's line;
+    ``failures`` are lm-eval's own "Could not save" warnings (:func:`save_failures`).
 
     Raises:
         CouldNotWrite: a results or samples file is missing or short (lm-eval logs its write errors
@@ -93,8 +96,8 @@ def publish(output: str, stage: Path, log_samples: bool, kept: str) -> list[Path
     """
     files = sorted(p for p in stage.rglob("*") if p.is_file())
     results = [p for p in files if p.suffix == ".json"]
-    if not results:
-        raise _not_saved(output, stage, "no results file was written", kept)
+    if failures or not results:
+        raise _not_saved(output, stage, "; ".join(failures) or "no results file was written", kept)
     for path in results:
         _check_samples(output, stage, path, log_samples, kept)
     base = output_base(output)
@@ -121,15 +124,43 @@ def _check_samples(output: str, stage: Path, results_path: Path, log_samples: bo
     for task in results.get("n-samples") or {}:
         samples = results_path.parent / f"samples_{task}_{date}.jsonl"
         expected = expected_samples(results, task)
-        if not samples.is_file() or (expected is not None and _lines(samples) != expected):
+        if not samples.is_file() or not _ends_a_line(samples) or (expected is not None and _lines(samples) < expected):
             raise _not_saved(output, stage, f"{samples.name} is missing or incomplete", kept)
 
 
 def expected_samples(results: dict, task: str) -> int | None:
-    """How many lines ``task``'s samples file of this results file holds (a shard's documents, else all)."""
+    """How many lines ``task``'s samples file of this results file holds at least (a shard's documents, else
+    the documents lm-eval counts as evaluated)."""
     shard = (((results.get("configs") or {}).get(task) or {}).get("metadata") or {}).get(METADATA_KEY)
     return shard["docs"] if isinstance(shard, dict) else ((results.get("n-samples") or {}).get(task) or {}).get(
         "effective")
+
+
+def _ends_a_line(path: Path) -> bool:
+    """The file is empty or its last byte ends a line (lm-eval writes whole lines; a cut write does not)."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        return size == 0 or (handle.seek(size - 1), handle.read(1))[1] == b"\n"
+
+
+@contextlib.contextmanager
+def save_failures() -> Iterator[list[str]]:
+    """The warnings lm-eval's tracker logs when it could not save (it does not raise), collected."""
+    import logging
+
+    failures: list[str] = []
+
+    class _Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Could not save"):
+                failures.append(record.getMessage())
+
+    logger, handler = logging.getLogger("lm_eval.loggers.evaluation_tracker"), _Catch(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield failures
+    finally:
+        logger.removeHandler(handler)
 
 
 def _lines(path: Path) -> int:

@@ -262,10 +262,10 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     saved = sys.argv
     sys.argv = ["lm_eval", "run", *argv]
     try:
-        with _rolebench_task_manager(include_defaults):
+        with _rolebench_task_manager(include_defaults), resumable.save_failures() as failures:
             cli_evaluate()
         if stage is not None:
-            resumable.publish(output, stage, "--log_samples" in argv or "-s" in argv, _kept(cache, output))
+            resumable.publish(output, stage, "--log_samples" in argv or "-s" in argv, _kept(cache, output), failures)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: no results were written; {_kept(cache, output)}") from None
     finally:

@@ -107,3 +107,67 @@ def test_the_run_help_says_how_to_turn_the_cache_off(capsys):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--no-cache (rolebench-eval run only): do not keep answers" in text and "--use_cache PATH" in text
+
+
+def _staged(tmp_path: Path, samples_text: str) -> Path:
+    """A partial folder as lm-eval leaves it: one results file (3 items) and its samples file."""
+    stage = tmp_path / "out" / resumable.PARTIAL_FOLDER / "1" / "m"
+    stage.mkdir(parents=True)
+    results = {"results": {}, "n-samples": {TASK: {"original": 3, "effective": 3}}, "configs": {TASK: {}}}
+    (stage / "results_2026-01-01T00-00-00.0.json").write_text(json.dumps(results), encoding="utf-8")
+    (stage / f"samples_{TASK}_2026-01-01T00-00-00.0.jsonl").write_text(samples_text, encoding="utf-8")
+    return stage.parent
+
+
+@pytest.mark.parametrize("samples_text", ['{"doc_id": 0}\n{"doc_id": 1}\n', '{"doc_id": 0}\n{"doc_id": 1}\n{"doc'])
+def test_a_short_samples_file_is_not_published(tmp_path, samples_text):
+    from rolebench_eval.errors import CouldNotWrite
+
+    stage = _staged(tmp_path, samples_text)
+    with pytest.raises(CouldNotWrite) as err:
+        resumable.publish(str(tmp_path / "out"), stage, True, "kept: nothing", [])
+    assert f"samples_{TASK}_2026-01-01T00-00-00.0.jsonl is missing or incomplete; kept: nothing" in str(err.value)
+    assert not list((tmp_path / "out").rglob("results_*.json"))  # nothing half: not even the results
+
+
+def test_a_whole_output_is_moved_in_results_last(tmp_path):
+    stage = _staged(tmp_path, "".join(f'{{"doc_id": {i}}}\n' for i in range(3)))
+    [results] = resumable.publish(str(tmp_path / "out"), stage, True, "", [])
+    assert results == tmp_path / "out" / "m" / "results_2026-01-01T00-00-00.0.json" and results.is_file()
+    assert not (tmp_path / "out" / resumable.PARTIAL_FOLDER).exists()
+
+
+def test_lm_evals_own_save_failure_is_not_published(tmp_path):
+    from rolebench_eval.errors import CouldNotWrite
+
+    stage = _staged(tmp_path, "".join(f'{{"doc_id": {i}}}\n' for i in range(3)))
+    with pytest.raises(CouldNotWrite, match="Could not save sample results"):
+        resumable.publish(str(tmp_path / "out"), stage, True, "", ["Could not save sample results"])
+
+
+@pytest.mark.slow
+def test_a_run_whose_results_lm_eval_cannot_save_is_exit_6(fixture_data_dir, tmp_path):
+    """lm-eval only logs its save errors (and exits 0): a full disk under the results is the one line of exit 6."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=65536", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        with open(disk / "ballast", "wb", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError:
+                pass
+        done = subprocess.run([str(BIN / "rolebench-eval"), "run", "--model", "rolegpt", "--tasks", TASK,
+                               "--output_path", str(disk / "out"), "--log_samples", "--no-cache"],
+                              env=_env(fixture_data_dir), capture_output=True, text=True)
+        assert done.returncode == 6, done.stderr[-3000:]
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"rolebench-eval run: error: could not write the run's results ({disk / 'out'}): "
+                               "No space left on device"), last
+        assert "no answer was kept (--no-cache)" in last
+        assert not list((disk / "out").rglob("*.json*"))
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
