@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, EXIT_WRITE, WRITE_ERRNOS, CouldNotWrite, InputError
-from rolebench_eval.fileio import ensure_writable
+from rolebench_eval.fileio import ensure_writable, folder_lock
 from rolebench_eval.outputs.board_spec import BoardSpec, read_spec
 
 
@@ -270,7 +270,8 @@ def main(path: str, jobs: int = 1, out: str | None = None, backend: str = "local
     if out is not None:
         spec.out = str(Path(out).resolve())
     ensure_writable(spec.out, "the board folder")  # before any step runs
-    result = run_board(spec, RayBackend(ray_address) if backend == "ray" else LocalBackend(jobs))
+    with folder_lock(spec.out, "the board folder"):  # a second board on it waits, then finds the steps done
+        result = run_board(spec, RayBackend(ray_address) if backend == "ray" else LocalBackend(jobs))
     print(f"board {spec.out}: {len(result.ran)} step(s) run, {len(result.skipped)} already done, "
           f"{len(result.failed)} failed, {len(result.blocked)} not run (a step they need failed)")
     refused = [name for name, code in result.codes.items() if code == EXIT_WRITE]
