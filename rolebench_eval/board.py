@@ -165,6 +165,7 @@ def execute(step: Step, out: str, data_dir: str | None) -> int:
     shutil.rmtree(final, ignore_errors=True)  # a folder whose record did not match
     final.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(final)
+    (staging.parent / f".{staging.name}.lock").unlink(missing_ok=True)  # a verb's folder_lock (the board holds its own)
     write_json_atomic(_record_path(root, step), {"argv": list(step.argv)})
     return EXIT_OK
 
