@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     run = sub.add_parser("run", add_help=False, help="lm_eval run, with RoleBench tasks and the rolegpt model",
                          description="Takes exactly lm_eval's flags (see `rolebench-eval run --help`), plus "
-                                     "--shard K/N: shard K of N, K from 0 as ranks and Slurm array ids count.")
+                                     "--shard K/N: shard K of N, K from 0 as ranks and Slurm array ids count, and "
+                                     "--no-cache: keep no answers (by default they are cached beside --output_path, "
+                                     "so a stopped run resumes).")
     run.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
     run.set_defaults(func=_run)
 

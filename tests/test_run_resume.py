@@ -171,3 +171,54 @@ def test_a_run_whose_results_lm_eval_cannot_save_is_exit_6(fixture_data_dir, tmp
         assert not list((disk / "out").rglob("*.json*"))
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_readers_skip_the_cache_and_partial_folders(tmp_path):
+    from rolebench_eval.outputs import find_runs
+
+    results = {"results": {}, "config": {"model_args": "model=m"}}
+    for folder in (tmp_path / "m", tmp_path / resumable.PARTIAL_FOLDER / "7" / "m"):
+        folder.mkdir(parents=True)
+        (folder / "results_2026-01-01T00-00-00.0.json").write_text(json.dumps(results), encoding="utf-8")
+    runs, errors = find_runs([tmp_path])
+    assert [run.results_path for run in runs] == [tmp_path / "m" / "results_2026-01-01T00-00-00.0.json"]
+    assert errors == []
+
+
+# Each verb's Ctrl-C line (a verb stopped by KeyboardInterrupt) names what is kept and what a rerun redoes.
+CTRL_C = {
+    "leaderboard": (["leaderboard", "runs", "--out", "site"], "rolebench_eval.leaderboard.cli.main",
+                    "interrupted: site is as it was (a build is swapped in whole); the same command builds the site "
+                    "again"),
+    "merge": (["merge", "p0", "p1", "--output-path", "merged"], "rolebench_eval.cli._merge",
+              "interrupted: nothing was written to merged (built beside, swapped in whole); the same command redoes "
+              "the whole merge"),
+    "board": (["board", "b.yaml", "--out", "B"], "rolebench_eval.cli._board",
+              "interrupted: finished steps are recorded under B/.steps and kept; the same command runs only the "
+              "unfinished steps"),
+    "judge": (["judge", "runs", "--judge", "rank", "--cache", "c.sqlite", "--out", "J"],
+              "rolebench_eval.judges.cli.main", "interrupted: every verdict received is kept in the cache c.sqlite "
+              "and nothing was written to J; the same command sends only the requests not answered yet"),
+    "generate": (["generate", "rolegpt", "--profile", "p.yaml", "--instructions", "i.jsonl", "--out", "D",
+                  "--cache", "c.sqlite", "--model", "m"], "rolebench_eval.generate.cli.main",
+                 "interrupted: every answer received is kept in the cache c.sqlite and D is as it was; the same "
+                 "command sends only the requests not answered yet"),
+    "finetune": (["finetune", "--config", "r.yaml", "--output_dir", "R"], "rolebench_eval.finetune.cli.run",
+                 "interrupted: R keeps its complete checkpoints (checkpoint-N/); the same command with --resume "
+                 "continues from the latest one"),
+}
+
+
+@pytest.mark.parametrize("verb", list(CTRL_C))
+def test_every_verbs_ctrl_c_line_says_what_a_rerun_redoes(verb, monkeypatch, capsys):
+    from rolebench_eval.cli import main
+
+    argv, target, says = CTRL_C[verb]
+
+    def stopped(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, stopped)
+    assert main(argv) == 130
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert line.startswith(f"rolebench-eval {verb}: {says}"), line

@@ -137,7 +137,8 @@ def find_runs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Run], list[Inpu
                 continue
             if not source.is_dir():
                 raise InputError(source, None, None, "no such file or folder")
-            found = sorted(p for p in source.rglob("results_*.json") if RESULTS.match(p.name) and not _hidden(p, source))
+            found = sorted(p for p in source.rglob("results_*.json")
+                           if RESULTS.match(p.name) and not _hidden(p, source))
             if not found:
                 raise InputError(source, None, None, "no lm-eval results_<date>.json under this folder "
                                                      "(was lm-eval run with --output_path?)")
