@@ -108,8 +108,7 @@ def publish(output: str, stage: Path, log_samples: bool, kept: str, failures: li
             os.replace(path, dest)
         except OSError as err:
             raise CouldNotWrite.from_os_error(err, "the run's results", kept) from None
-    shutil.rmtree(stage, ignore_errors=True)
-    _remove_if_empty(stage.parent)
+    discard(stage)
     return [base / p.relative_to(stage) for p in results]
 
 
@@ -177,9 +176,14 @@ def _not_saved(output: str, stage: Path, what: str, kept: str) -> CouldNotWrite:
         probe.unlink()
     except OSError as err:
         reason = f"{err.strerror or err} ({what})"
+    discard(stage)
+    return CouldNotWrite(output_base(output), "the run's results", reason, kept)
+
+
+def discard(stage: Path) -> None:
+    """Remove what a stopped or failed run staged (and the partial folder, when no other run uses it)."""
     shutil.rmtree(stage, ignore_errors=True)
     _remove_if_empty(stage.parent)
-    return CouldNotWrite(output_base(output), "the run's results", reason, kept)
 
 
 def _remove_if_empty(folder: Path) -> None:

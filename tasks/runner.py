@@ -271,9 +271,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     finally:
         sys.argv = saved
         if stage is not None and stage.exists():  # stopped or failed: no half output
-            import shutil
-
-            shutil.rmtree(stage, ignore_errors=True)
+            resumable.discard(stage)
     return 0
 
 

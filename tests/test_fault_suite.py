@@ -235,6 +235,24 @@ def _full_disk(small_fs) -> Path:
 from test_machine_faults import small_fs  # noqa: E402,F401  (the fixture: a tmpfs, or skip)
 
 VERBS = list(EXPECTED)
+OBSERVED: dict[tuple[str, str], list[int]] = {}  # (verb, fault) -> exit statuses seen (both writers' for two)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _table():
+    """With $ROLEBENCH_FAULT_TABLE set, write the observed verb x fault table there (Markdown) at the end."""
+    yield
+    where = os.environ.get("ROLEBENCH_FAULT_TABLE")
+    if where:
+        faults = list(EXPECTED["run"])
+        rows = [f"| verb | {' | '.join(faults)} |", "|---" * (len(faults) + 1) + "|"]
+        rows += [f"| {verb} | " + " | ".join("/".join(map(str, sorted(set(OBSERVED.get((verb, f), []))))) or "-"
+                                            for f in faults) + " |" for verb in VERBS]
+        Path(where).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def _seen(verb: str, fault: str, *codes: int) -> None:
+    OBSERVED.setdefault((verb, fault), []).extend(codes)
 
 
 # --------------------------------------------------------------------------- the faults
@@ -245,6 +263,7 @@ def test_a_full_disk(verb, ctx_for, small_fs):
     ctx, case = ctx_for(verb)
     out = _full_disk(small_fs) / "out"
     code, err = _finish(_start(ctx, case, out))
+    _seen(verb, "full disk", code)
     line = _one_line(err, verb)
     assert _code_ok(code, EXPECTED[verb]["full disk"]), line
     reason = "the step exited 6" if verb == "board" else "No space left on device" if "SQLite" not in line \
@@ -259,6 +278,7 @@ def test_a_read_only_folder(verb, ctx_for, small_fs):
     ctx, case = ctx_for(verb)
     out = small_fs(1 << 20, ro=True) / "out"
     code, err = _finish(_start(ctx, case, out))
+    _seen(verb, "read-only", code)
     line = _one_line(err, verb)
     assert _code_ok(code, EXPECTED[verb]["read-only"]) and "Read-only file system" in line and str(out) in line, line
     assert _requests(ctx) == 0  # refused before anything was paid for
@@ -276,6 +296,7 @@ def test_ctrl_c(verb, moment, ctx_for, tmp_path):
         _wait_working(ctx, case, proc, out)
     _signal(proc, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     code, err = _finish(proc)
+    _seen(verb, f"sigint {moment}", code)
     if code == EXIT_OK:  # finished before the signal came
         return
     line = _one_line(err, verb)
@@ -298,6 +319,7 @@ def test_sigkill_then_the_same_command(verb, ctx_for, tmp_path):
     if verb == "finetune":
         case.argv = lambda out: [*argv(out), "--resume"]
     code, err = _finish(_start(ctx, case, out))
+    _seen(verb, SIGKILL_RERUN, code)
     assert _code_ok(code, EXPECTED[verb][SIGKILL_RERUN]), err[-3000:]
     _whole(out)
     if ctx.srv is not None:  # nothing paid for is asked again (but the one request in flight at the kill)
@@ -324,6 +346,7 @@ def test_two_writers_at_once(verb, ctx_for, tmp_path):
                       case.script, case.working, case.env)
     procs = [_start(ctx, case, out), _start(ctx, second, out)]
     results = [_finish(p) for p in procs]
+    _seen(verb, "two writers", *(code for code, _ in results))
     expected = EXPECTED[verb]["two writers"]
     for code, err in results:
         assert _code_ok(code, expected) and "Traceback" not in err, err[-3000:]
