@@ -14,6 +14,7 @@ grid goes on; the steps that need it are not run; the board then exits 4.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, InputError
+from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, EXIT_WRITE, WRITE_ERRNOS, CouldNotWrite, InputError
+from rolebench_eval.fileio import ensure_writable, folder_lock
 from rolebench_eval.outputs.board_spec import BoardSpec, read_spec
 
 Verb = Callable[[list[str]], int]  # a verb's argv -> its exit status: rolebench_eval.cli.main
@@ -46,6 +48,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)  # done before this run
     ran: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # name -> log path
+    codes: dict[str, int] = field(default_factory=dict)  # name -> exit status of a failed step
     blocked: list[str] = field(default_factory=list)  # not run: a step they need failed
 
 
@@ -129,6 +132,17 @@ def is_done(out: Path, step: Step) -> bool:
         return False
 
 
+def _clear_keeping_cache(staging: Path) -> None:
+    """Remove a killed try's files, except a run step's answer cache (``.cache``: the retry resumes from it)."""
+    from rolebench_eval.tasks.resumable import CACHE_FOLDER
+
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        if entry.name != CACHE_FOLDER:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
     """Run one step (in a worker process) through ``verb`` (the CLI's ``main``, handed down so that this module
     does not import the CLI that imports it): the verb's output goes to the step's log; returns its exit status."""
@@ -136,7 +150,7 @@ def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
 
     root = Path(out)
     staging, final = Path(step.argv[-1]), Path(step.out)
-    shutil.rmtree(staging, ignore_errors=True)  # what a killed try left
+    _clear_keeping_cache(staging)  # what a killed try left, but the answers it computed
     staging.parent.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(parents=True, exist_ok=True)
     if data_dir is not None:
@@ -149,13 +163,15 @@ def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
             code = verb(list(step.argv))
         except SystemExit as exit_:  # lm-eval's own argument errors
             code = exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:  # noqa: BLE001  (reported with its log; the grid goes on)
+        except BaseException as err:  # noqa: BLE001  (reported with its log; the grid goes on)
             import traceback
 
-            traceback.print_exc()
-            code = 1
+            with contextlib.suppress(OSError):  # a log on a full disk: the exit status still says why
+                traceback.print_exc()
+            code = EXIT_WRITE if isinstance(err, OSError) and err.errno in WRITE_ERRNOS else 1
         finally:
-            sys.stdout.flush(), sys.stderr.flush()
+            with contextlib.suppress(OSError):
+                sys.stdout.flush(), sys.stderr.flush()
             for fd, saved_fd in zip((1, 2), saved):  # the worker runs the next step with its own streams
                 os.dup2(saved_fd, fd)
                 os.close(saved_fd)
@@ -164,6 +180,7 @@ def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
     shutil.rmtree(final, ignore_errors=True)  # a folder whose record did not match
     final.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(final)
+    (staging.parent / f".{staging.name}.lock").unlink(missing_ok=True)  # a verb's folder_lock (the board holds its own)
     write_json_atomic(_record_path(root, step), {"argv": list(step.argv)})
     return EXIT_OK
 
@@ -255,6 +272,7 @@ def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
                     result.ran.append(step.name)
                 else:
                     result.failed[step.name] = str(out / "logs" / f"{step.name}.log")
+                    result.codes[step.name] = code
                     why = f"its worker died: {died!r}" if died is not None else f"exit {code}"
                     bar.write(f"failed: {step.label} ({why}); log: {result.failed[step.name]}")
                 bar.update()
@@ -272,9 +290,16 @@ def main(path: str, verb: Verb, jobs: int = 1, out: str | None = None, backend: 
     spec = read_spec(path)
     if out is not None:
         spec.out = str(Path(out).resolve())
-    result = run_board(spec, RayBackend(ray_address, verb) if backend == "ray" else LocalBackend(jobs, verb))
+    ensure_writable(spec.out, "the board folder")  # before any step runs
+    with folder_lock(spec.out, "the board folder"):  # a second board on it waits, then finds the steps done
+        result = run_board(spec, RayBackend(ray_address, verb) if backend == "ray" else LocalBackend(jobs, verb))
     print(f"board {spec.out}: {len(result.ran)} step(s) run, {len(result.skipped)} already done, "
           f"{len(result.failed)} failed, {len(result.blocked)} not run (a step they need failed)")
+    refused = [name for name, code in result.codes.items() if code == EXIT_WRITE]
+    if refused:  # the machine refused a step's writes: the board's one line of exit 6
+        raise CouldNotWrite(spec.out, f"the output of {len(refused)} step(s)", "the step exited 6 (no space, "
+                            f"read-only, ...): see {result.failed[refused[0]]}", "finished steps are kept: make room "
+                            "and rerun the same command")
     if result.failed or result.blocked:
         for name, log in result.failed.items():
             print(f"failed: {name}: see {log}", file=sys.stderr)

@@ -18,7 +18,7 @@ import textwrap
 
 from rolebench_eval import __version__
 from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SQLITE_WRITE_FAULTS, WRITE_ERRNOS,
-                                   CouldNotWrite, InputError, RoleBenchError)
+                                   CouldNotWrite, InputError, Interrupted, RoleBenchError)
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.flags import number_arg
 
@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     run = sub.add_parser("run", add_help=False, help="lm_eval run, with RoleBench tasks and the rolegpt model",
                          description="Takes exactly lm_eval's flags (see `rolebench-eval run --help`), plus "
-                                     "--shard K/N: shard K of N, K from 0 as ranks and Slurm array ids count.")
+                                     "--shard K/N: shard K of N, K from 0 as ranks and Slurm array ids count, and "
+                                     "--no-cache: keep no answers (by default they are cached beside --output_path, "
+                                     "so a stopped run resumes).")
     run.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
     run.set_defaults(func=_run)
 
@@ -224,13 +226,80 @@ def _missing_extra(err: ImportError, verb: str) -> str | None:
     return f"this needs the package {package!r}, which is not installed: {install_command(extra)}"
 
 
-def write_fault(err: BaseException) -> CouldNotWrite | None:
-    """What the machine refused, as the one line of exit 6; None for any other error (a bug: traceback)."""
+def write_fault(err: BaseException, output: str | None = None, cache: str | None = None) -> CouldNotWrite | None:
+    """What the machine refused, as the one line of exit 6; None for any other error (a bug: traceback).
+
+    ``output`` and ``cache`` name the verb's output and cache for an error that names no file (a
+    write to an open file on a full disk, SQLite's disk errors).
+    """
     if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
-        return CouldNotWrite.from_os_error(err, "output", "files written before are whole (each written atomically)")
+        return CouldNotWrite.from_os_error(err, "output", "files written before are whole (each written atomically)",
+                                           path=output)
     if isinstance(err, sqlite3.OperationalError) and any(f in str(err) for f in SQLITE_WRITE_FAULTS):
-        return CouldNotWrite(None, "a SQLite cache", str(err), "rows stored before are kept")
+        return CouldNotWrite(cache, "a SQLite cache", str(err), "rows stored before are kept")
     return None
+
+
+def _paths(verb: str, args, argv: list[str]) -> tuple[str | None, str | None]:
+    """The verb's output folder and cache, for a write error that names no file."""
+    if verb == "run":
+        from rolebench_eval.tasks.runner import _flag
+
+        output = _flag(argv[1:], "--output_path", "-o")
+        return output, _flag(argv[1:], "--use_cache") or (output and f"{output}/.cache")
+    if verb == "finetune":
+        return _finetune_dir(args), None
+    output = getattr(args, "output_path", None) or getattr(args, "out", None)
+    return output, _llm_cache(args) if hasattr(args, "cache") else None
+
+
+def _finetune_dir(args) -> str:
+    argv = getattr(args, "finetune_argv", [])
+    found = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--output_dir", "--output-dir")]
+    return found[-1] if found else "the --output_dir folder"
+
+
+def _llm_cache(args) -> str:
+    from rolebench_eval.llm.cache import default_cache_path
+
+    return str(getattr(args, "cache", None) or default_cache_path())
+
+
+# What each verb keeps when Ctrl-C stops it, and exactly what the same command then redoes.
+INTERRUPTED = {
+    "run": lambda args: "interrupted while starting: no answer of this run was computed and nothing was written; "
+                        "the same command starts it again (answers an earlier run cached are reused)",
+    "judge": lambda args: f"interrupted: every verdict received is kept in the cache {_llm_cache(args)} and nothing "
+                          f"was written to {args.out}; the same command sends only the requests not answered yet, "
+                          "then writes the summaries",
+    "generate": lambda args: f"interrupted: every answer received is kept in the cache {_llm_cache(args)} and "
+                             f"{args.out} is as it was; the same command sends only the requests not answered yet, "
+                             "then writes the data folder",
+    "leaderboard": lambda args: f"interrupted: {args.out} is as it was (a build is swapped in whole); the same "
+                                "command builds the site again (per-item scores already extracted are cached "
+                                "unless --no-cache)",
+    "merge": lambda args: f"interrupted: nothing was written to {args.output_path} (built beside, swapped in whole); "
+                          "the same command redoes the whole merge from the parts' files",
+    "board": lambda args: f"interrupted: finished steps are recorded under {args.out or 'the board folder'}/.steps "
+                          "and kept; the same command runs only the unfinished steps (a stopped run step computes "
+                          "only the answers its cache lacks)",
+    "finetune": lambda args: f"interrupted: {_finetune_dir(args)} keeps its complete checkpoints (checkpoint-N/); "
+                             "the same command with --resume continues from the latest one, redoing only the "
+                             "steps after it (without --resume the folder is refused)",
+}
+
+
+def _fresh_line() -> str:
+    """A line break when a progress bar may hold the terminal's current line (the one line starts its own)."""
+    return "\n" if sys.stderr.isatty() or "tqdm" in sys.modules else ""
+
+
+def interrupted_note(verb: str, args) -> str:
+    """The Ctrl-C line of ``verb`` (:data:`INTERRUPTED`)."""
+    note = INTERRUPTED.get(verb)
+    if note is None or args is None and verb != "run":
+        return "interrupted: files written so far are whole (each written atomically); nothing else was kept"
+    return note(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     while argv[:1] == ["--debug"]:
         debug, argv = True, argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = None
     try:
         if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
             return _run(argparse.Namespace(lm_eval_args=argv[1:]))
@@ -253,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     except RoleBenchError as err:
         if debug:
             raise
-        print(f"rolebench-eval {_verb(argv)}: error: {err}", file=sys.stderr)
+        lead = f"{_fresh_line()}rolebench-eval {_verb(argv)}: " if isinstance(err, Interrupted) else \
+            f"rolebench-eval {_verb(argv)}: error: "
+        print(f"{lead}{err}", file=sys.stderr)
         return err.exit_code
     except ImportError as err:
         hint = _missing_extra(err, _verb(argv))
@@ -262,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rolebench-eval {_verb(argv)}: error: {hint}", file=sys.stderr)
         return EXIT_INPUT
     except (OSError, sqlite3.OperationalError) as err:
-        fault = write_fault(err)
+        fault = write_fault(err, *_paths(_verb(argv), args, argv))
         if debug or fault is None:
             raise
         print(f"rolebench-eval {_verb(argv)}: error: {fault}", file=sys.stderr)
@@ -270,8 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print("interrupted: what was finished is kept (answers are cached, files written atomically); "
-              "rerun the same command to resume", file=sys.stderr)
+        print(f"{_fresh_line()}rolebench-eval {_verb(argv)}: {interrupted_note(_verb(argv), args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

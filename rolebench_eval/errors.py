@@ -100,6 +100,12 @@ class NothingUsable(RoleBenchError):
     exit_code = EXIT_NOTHING
 
 
+class Interrupted(RoleBenchError):
+    """Ctrl-C: the message says what was kept and exactly what the same command redoes."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class CouldNotWrite(RoleBenchError):
     """The machine refused a write (``OSError``, SQLite's disk errors): one line naming the path,
     what was being written, the OS's reason and what was kept.

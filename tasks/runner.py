@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rolebench_eval import catalogue
-from rolebench_eval.errors import InputError
+from rolebench_eval.errors import InputError, Interrupted
 from rolebench_eval.fileio import ensure_writable
 
-from . import TASKS_DIR, shard
+from . import TASKS_DIR, resumable, shard
 
 
 def rolebench_task_names() -> set[str]:
@@ -198,11 +198,40 @@ def _rolebench_task_manager(include_defaults: bool) -> Iterator[None]:
         lm_eval.tasks.TaskManager = original
 
 
+def _without(argv: list[str], flag: str) -> tuple[list[str], bool]:
+    """``argv`` without the bare ``flag``, and whether it was there."""
+    rest = [a for a in argv if a != flag]
+    return rest, len(rest) != len(argv)
+
+
+def _set_flag(argv: list[str], name: str, short: str | None, value: str) -> list[str]:
+    """``argv`` with the value of ``name`` (``--x v``, ``-x v`` or ``--x=v``) replaced by ``value``."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg in (name, short) and i + 1 < len(out):
+            out[i + 1] = value
+        elif arg.startswith(name + "="):
+            out[i] = f"{name}={value}"
+    return out
+
+
+def _kept(cache: str | None, output: str | None) -> str:
+    """What a stopped run leaves, and what the same command then redoes (the Ctrl-C and write-fault lines)."""
+    if cache is None:
+        why = "no --output_path" if output is None else "--no-cache"
+        return f"no answer was kept ({why}): a rerun computes every answer again"
+    return (f"{resumable.cached_answers(cache)} answers are kept in the cache {cache}_rank*.db: the same command "
+            f"computes only the answers not in it, then scores and writes the results")
+
+
 def run_lm_eval(argv: Sequence[str]) -> int:
     """``lm_eval run <argv>``, with RoleBench's tasks and models available; returns the exit status.
 
     lm-eval's own argument errors exit through ``SystemExit`` as usual; a RoleBench input error
     (a bad data folder, a malformed file) propagates as :class:`~rolebench_eval.errors.InputError`.
+    With ``--output_path`` every answer is cached beside the output and the output files appear
+    whole or not at all (:mod:`.resumable`); Ctrl-C is :class:`~rolebench_eval.errors.Interrupted`,
+    saying what a rerun redoes.
     """
     from lm_eval.__main__ import cli_evaluate
 
@@ -212,7 +241,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     if argv and argv[0] == "run":
         argv = argv[1:]
     if "-h" in argv or "--help" in argv:
-        print(shard.HELP + "\n")
+        print(shard.HELP + "\n\n" + resumable.HELP + "\n")
     if only_rolebench(_flag(argv, "--tasks", "-t") or ""):  # other tasks read keys of their own
         check_metadata_keys(_user_metadata(_flag(argv, "--metadata")))
     output = _flag(argv, "--output_path", "-o")
@@ -221,16 +250,29 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     argv = _shard_to_metadata(argv)
     if _flag(argv, "--model") == "rolegpt" and _flag(argv, "--model_args") is None:
         argv += ["--model_args", "model=rolegpt"]  # else lm-eval names the output folder at random
+    argv, no_cache = _without(argv, resumable.NO_CACHE)
+    cache = _flag(argv, "--use_cache")
+    if cache is None and output and not no_cache:
+        cache = resumable.default_cache(output, _flag(argv, "--model"), _flag(argv, "--model_args"))
+        argv += ["--use_cache", cache]
+    stage = resumable.staging(output) if output else None
+    if stage is not None:
+        argv = _set_flag(argv, "--output_path", "-o", resumable.staged_output(output, stage))
     include_defaults = not only_rolebench(_flag(argv, "--tasks", "-t") or "")
     saved = sys.argv
     sys.argv = ["lm_eval", "run", *argv]
     try:
-        with _rolebench_task_manager(include_defaults):
+        with _rolebench_task_manager(include_defaults), resumable.save_failures() as failures:
             cli_evaluate()
+        if stage is not None:
+            resumable.publish(output, stage, "--log_samples" in argv or "-s" in argv, _kept(cache, output), failures)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: no results were written; {_kept(cache, output)}") from None
     finally:
         sys.argv = saved
+        if stage is not None and stage.exists():  # stopped or failed: no half output
+            resumable.discard(stage)
     return 0
-
 
 
 def group_config(name: str) -> dict:

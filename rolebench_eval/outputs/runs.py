@@ -111,11 +111,16 @@ def _results_for_samples(path: Path) -> Path:
     return results
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """Under a dot-folder below ``root``: a run's answer cache or a partial output (``tasks/resumable.py``)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts[:-1])
+
+
 def find_runs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Run], list[InputError]]:
     """Every run under ``inputs`` (folders searched recursively), and what could not be read.
 
     A samples file given directly keeps only its own task. Runs come in input order, those of
-    a folder sorted by path.
+    a folder sorted by path; folders whose name starts with a dot are not searched.
     """
     runs, errors = [], []
     for raw in inputs:
@@ -132,7 +137,8 @@ def find_runs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Run], list[Inpu
                 continue
             if not source.is_dir():
                 raise InputError(source, None, None, "no such file or folder")
-            found = sorted(p for p in source.rglob("results_*.json") if RESULTS.match(p.name))
+            found = sorted(p for p in source.rglob("results_*.json")
+                           if RESULTS.match(p.name) and not _hidden(p, source))
             if not found:
                 raise InputError(source, None, None, "no lm-eval results_<date>.json under this folder "
                                                      "(was lm-eval run with --output_path?)")
