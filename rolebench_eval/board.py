@@ -18,12 +18,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rolebench_eval.errors import EXIT_OK, EXIT_REQUESTS, EXIT_WRITE, WRITE_ERRNOS, CouldNotWrite, InputError
+from rolebench_eval.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_REQUESTS, EXIT_WRITE, WRITE_ERRNOS, CouldNotWrite,
+                                   InputError)
 from rolebench_eval.fileio import ensure_writable, folder_lock
 from rolebench_eval.outputs.board_spec import BoardSpec, read_spec
 
@@ -143,6 +145,21 @@ def _clear_keeping_cache(staging: Path) -> None:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
+_IN_STEP = False  # a worker process is running a step (else it waits for one)
+
+
+def _worker_start() -> None:
+    """A pool worker's Ctrl-C: the step it runs is interrupted like the verb alone (its log says so, the board
+    reports it); a worker waiting for work leaves quietly (nothing to keep; the board says what a rerun redoes)."""
+    signal.signal(signal.SIGINT, _worker_sigint)
+
+
+def _worker_sigint(signum, frame) -> None:
+    if _IN_STEP:
+        raise KeyboardInterrupt
+    os._exit(EXIT_INTERRUPTED)  # no traceback from the pool's queue
+
+
 def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
     """Run one step (in a worker process) through ``verb`` (the CLI's ``main``, handed down so that this module
     does not import the CLI that imports it): the verb's output goes to the step's log; returns its exit status."""
@@ -159,7 +176,9 @@ def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
     saved = os.dup(1), os.dup(2)
     with open(root / "logs" / f"{step.name}.log", "w", encoding="utf-8") as log:
         os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        global _IN_STEP
         try:
+            _IN_STEP = True
             code = verb(list(step.argv))
         except SystemExit as exit_:  # lm-eval's own argument errors
             code = exit_.code if isinstance(exit_.code, int) else 1
@@ -170,6 +189,7 @@ def execute(verb: Verb, step: Step, out: str, data_dir: str | None) -> int:
                 traceback.print_exc()
             code = EXIT_WRITE if isinstance(err, OSError) and err.errno in WRITE_ERRNOS else 1
         finally:
+            _IN_STEP = False
             with contextlib.suppress(OSError):
                 sys.stdout.flush(), sys.stderr.flush()
             for fd, saved_fd in zip((1, 2), saved):  # the worker runs the next step with its own streams
@@ -199,7 +219,8 @@ class LocalBackend:
 
         for _ in range(2):
             if not self.pools:
-                self.pools.append(ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")))
+                self.pools.append(ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                      initializer=_worker_start))
             try:
                 return self.pools[-1].submit(execute, self.verb, step, out, data_dir)
             except BrokenProcessPool:
@@ -245,8 +266,11 @@ def run_board(spec: BoardSpec, backend, progress: bool = True) -> Outcome:
     data_dir = data_dir and str(Path(data_dir).resolve())
     steps = plan(spec)
     models, document = models_file(spec)
-    models.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(models, document)
+    try:
+        models.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(models, document)
+    except OSError as err:  # before any step: nothing done yet to keep
+        raise CouldNotWrite.from_os_error(err, "the models' display data", path=models) from None
     pending = {s.name: s for s in steps if not is_done(out, s)}
     result.skipped = [s.name for s in steps if s.name not in pending]
     bar = tqdm(total=len(steps), initial=len(result.skipped), desc="board", unit="step", disable=not progress)

@@ -120,7 +120,7 @@ def test_ctrl_c_keeps_answers_and_resumes(llm_server, tmp_path, reference):
     proc = subprocess.Popen(_cmd(srv, root, "--concurrency", "2"), env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _stop_after(proc, srv, 5, signal.SIGINT)
-    assert proc.returncode == 130 and "rerun the same command" in proc.stderr.read()
+    assert proc.returncode == 130 and "the same command sends only the requests not answered yet" in proc.stderr.read()
     resumed = _judge(srv, root)
     assert resumed.returncode == 0, resumed.stderr
     assert N_REQUESTS <= srv.count("ok") <= N_REQUESTS + 2

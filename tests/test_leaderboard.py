@@ -15,6 +15,7 @@ import pytest
 from rolebench_eval import catalogue
 from rolebench_eval.errors import InputError
 from rolebench_eval.leaderboard import build_leaderboard
+from rolebench_eval.outputs.models import REPLAY_LABEL
 from rolebench_eval.leaderboard.bootstrap import DEFAULT_SEED, stratified_means_loop
 from rolebench_eval.leaderboard.build import Options
 
@@ -367,11 +368,11 @@ def test_real_multi_turn_runs_of_lm_eval_give_continuity(tmp_path, mt_data_dir):
     evaluate(model="rolegpt", tasks=["rolebench_mt_specific_zh", "rolebench_specific_zh"], data_dir=mt_data_dir,
              metadata={"depths": [1, 3]}, output_path=tmp_path / "out", log_samples=True)
     board = build_leaderboard([tmp_path / "out"], out=tmp_path / "site", options=Options(n_boot=100))
-    row = board.row("rolegpt")
+    row = board.row(REPLAY_LABEL)  # how a run of the replay is labelled
     assert row.comparable and row.rank == 1 and board.score_tasks == ["rolebench_specific_zh"]
     drop = row.cells["continuity"]
     assert (drop.value, drop.lo, drop.hi) == (0.0, 0.0, 0.0) and drop.n > 0  # same answer, same score, every depth
-    curve = board.depth_curves["rolegpt"]["rolebench_mt_specific_zh"]
+    curve = board.depth_curves[REPLAY_LABEL]["rolebench_mt_specific_zh"]
     assert [d for d, _ in curve] == [1, 3] and curve[0][1].value == curve[1][1].value
     assert (curve[0][1].value, curve[0][1].n) == (row.value("zh_spe"), row.cells["zh_spe"].n)  # depth 1 = single-turn
     depths = {i["depth"] for i in board.items["items"] if i["task"] == "rolebench_mt_specific_zh"}
