@@ -8,7 +8,10 @@ import sys
 from rolebench_eval.errors import EXIT_OK
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.budget import budget_from_args
-from rolebench_eval.llm.config import add_llm_arguments, number_arg, overrides_from_args
+from rolebench_eval.flags import number_arg
+from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
+
+from .report import cell as _fmt
 
 VERB = "judge-check"  # what `judge check` is parsed as (rolebench_eval.cli)
 EPILOG = """\
@@ -70,14 +73,6 @@ def _options(args: argparse.Namespace):
                         choice_seed=args.choice_seed, identify=args.identify_judge, labels=args.labels,
                         judge=args.judge, judgments=args.judgments, out=args.out, cache=args.cache, caps=caps,
                         prices=prices, dry_run=args.dry_run, progress=not args.no_progress)
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def lines(health) -> list[str]:

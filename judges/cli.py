@@ -15,6 +15,8 @@ from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.flags import number_arg
 from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
 
+from .report import cell as _fmt
+
 EPILOG = """\
 examples:
   # OpenAI (key from $OPENAI_API_KEY), paper-style win rate of a model's run against RoleGPT:
@@ -89,14 +91,6 @@ def _options(args: argparse.Namespace):
                         progress=not args.no_progress, client=overrides_from_args(args),
                         batch=settings_from_args(args), batch_export=args.batch_export,
                         batch_import=args.batch_import)
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _k(summary: dict) -> str:

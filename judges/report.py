@@ -145,3 +145,12 @@ def first_failure(records: Iterable[dict]) -> dict | None:
 def write_outputs(folder: Path, records: list[dict], summary: schema.JudgeSummary) -> None:
     """Write ``annotations.jsonl`` then ``summary.json`` into ``folder``, each atomically."""
     schema.write(folder, records, summary)
+
+
+def cell(value, digits: int = 3) -> str:
+    """A table cell of the judge's console tables: ``-`` for no value, floats to ``digits`` places."""
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "[" + ", ".join(cell(v, digits) for v in value) + "]"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
