@@ -40,6 +40,7 @@ def test_data_check_ok_and_broken(tmp_path, fixture_data_dir):
     assert broken.returncode == 2 and f"{bad}:3: invalid JSON" in broken.stdout
 
 
+@pytest.mark.slow
 def test_run_passes_through_to_lm_eval(tmp_path, fixture_data_dir):
     out = cli("run", "--model", "rolegpt", "--tasks", "rolebench_specific_zh", "--output_path", str(tmp_path),
               "--log_samples", env={"ROLEBENCH_DATA_DIR": str(fixture_data_dir)})

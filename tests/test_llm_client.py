@@ -66,6 +66,7 @@ def _fault_script() -> dict:
     return {"rules": rules, "retry_after": "0.1", "hang_seconds": 30}
 
 
+@pytest.mark.slow
 def test_faults_are_retried_and_every_answer_is_kept_once(server, tmp_path):
     srv = server(_fault_script())
     names = list(FAULTS) + [f"plain{i}" for i in range(4)]
