@@ -20,7 +20,9 @@ options have nothing to act on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -34,7 +36,7 @@ from .args import RecipeError, RoleBenchArguments
 from .data import Mix, build_mix
 from .resume import ADAPTER_DIR, Plan, kill_point, plan_run, prepare, reached_the_end
 
-from rolebench_eval.fileio import ensure_writable
+from rolebench_eval.fileio import ensure_writable, folder_lock
 from rolebench_eval.provenance import base_model_record, package_versions
 from rolebench_eval.outputs import codec
 from rolebench_eval.outputs.adapter import FORMAT_VERSION, PROVENANCE_FILE, Provenance, RunRecord
@@ -47,14 +49,35 @@ def main(script_args: RoleBenchArguments, training_args, model_args) -> Path:
     output_dir = Path(training_args.output_dir)
     check_base_model(model_args.model_name_or_path)
     settings = run_settings(script_args, training_args, model_args)
-    plan = plan_run(output_dir, script_args.resume, settings, training_args.max_steps,
-                    training_args.resume_from_checkpoint)
+    replan = functools.partial(plan_run, output_dir, script_args.resume, settings, training_args.max_steps,
+                               training_args.resume_from_checkpoint)
+    if (plan := replan()).finished:  # only read: no lock, so a finished run on a read-only disk says so
+        _noted(plan)
+        return output_dir / ADAPTER_DIR
+    ensure_writable(output_dir, "the training run folder")  # before any model is loaded
+    with run_lock(output_dir):
+        return _train(_noted(replan()), output_dir, settings, script_args, training_args, model_args)
+
+
+def run_lock(output_dir: Path):
+    """One run per folder: rank 0 holds the folder's lock while it trains; a second run there is refused."""
+    if not is_main_process():
+        return contextlib.nullcontext()
+    return folder_lock(output_dir, "the training run folder", busy="wait for it to finish (then --resume "
+                       "continues it), or choose another output_dir")
+
+
+def _noted(plan: Plan) -> Plan:
     if is_main_process():
         for note in plan.notes:
             log.info("%s", note)
+    return plan
+
+
+def _train(plan: Plan, output_dir: Path, settings: dict, script_args, training_args, model_args) -> Path:
+    """Train as ``plan`` says (planned again under the folder's lock: another run may have started there)."""
     if plan.finished:
         return output_dir / ADAPTER_DIR
-    ensure_writable(output_dir, "the training run folder")  # before any model is loaded
     mix = build_mix(script_args, training_args.seed)
     if is_main_process():
         log.info("training mix: %s", json.dumps({k: v for k, v in mix.summary.items() if k != "sources"}))

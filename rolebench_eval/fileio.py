@@ -242,12 +242,14 @@ def _swap(stage: Path, dest: Path) -> None:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
+def folder_lock(folder: str | os.PathLike, what: str, busy: str | None = None) -> Iterator[Path]:
     """Hold the lock of ``folder`` (the file ``.<name>.lock`` beside it) while the block runs.
 
     Every writer of a folder several commands may write at once takes it, so none loses
     another's rows. A second writer says once that it waits, then waits; a lock left by a
     killed process is free (``filelock`` uses ``flock``, released by the OS with the process).
+    With ``busy`` (what the second writer should do instead), it does not wait: the folder
+    held is bad input, :class:`InputError` naming it.
     """
     from filelock import FileLock, Timeout
 
@@ -256,6 +258,9 @@ def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        if busy is not None:
+            raise InputError(folder, None, None, f"another command is writing {what} now (lock {lock.lock_file}); "
+                             f"{busy}") from None
         print(f"waiting for another command writing {what} {folder} (lock {lock.lock_file})", file=sys.stderr)
         lock.acquire()
     except OSError as err:

@@ -247,3 +247,23 @@ def test_a_finished_run_is_left_alone(tmp_path):
     assert plan.finished and plan.remove == [] and plan.notes == [f"{run} is finished (adapter/ at step 8); nothing to do"]
     assert not plan_run(run, True, SETTINGS, 10).finished  # a longer run continues from checkpoint-8
     assert reached_the_end(final, 8) and reached_the_end(final, -1) and not reached_the_end(final, 10)
+
+
+@pytest.mark.slow  # the finetune process imports TRL to parse its flags (about 7 s)
+def test_a_second_run_in_a_folder_being_trained_is_refused_before_loading(tiny_llama, fixture_data_dir, tmp_path):
+    """Two runs on one output_dir would both see it empty and both train into it; the second is refused (exit 2)."""
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom filelock import FileLock\n"
+                               "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(60)",
+                               str(tmp_path / ".run.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = _run(_flags(tiny_llama, fixture_data_dir, run))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 2, second.stderr[-3000:]
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another command is writing the training run folder now" in lines[0], lines
+    assert str(run) in lines[0] and "Traceback" not in second.stderr
+    assert not (run / "rolebench_run.json").exists()  # nothing of the run was written

@@ -139,6 +139,24 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
+def _use_wal(db: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch ``db`` to WAL, waiting for a second process doing the same.
+
+    SQLite does not call its busy handler for a journal-mode change, so two processes opening a new cache at
+    once see "database is locked" at once (about 1 in 15 in a 4-process race); the connect timeout does not
+    cover it, so this waits for the same time by hand.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class ResponseCache:
     """A thread- and process-safe key -> response store in one SQLite file.
 
@@ -154,7 +172,7 @@ class ResponseCache:
         self._db = None
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._db)
             # WAL + NORMAL: a committed row survives the death of the process (not of the OS).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
