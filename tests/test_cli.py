@@ -147,3 +147,25 @@ def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, ca
     missing = ModuleNotFoundError("No module named 'openai'", name="openai")
     assert cli._missing_extra(missing, "generate").endswith(f": {install_command('generate')}")
     assert cli._missing_extra(ModuleNotFoundError("x", name="not_optional"), "judge") is None  # a bug: traceback
+
+
+def test_ctrl_c_while_the_cli_is_imported_is_exit_130_with_one_line(monkeypatch, capsys):
+    """The CLI's handler is not in place while Python imports it; the console script catches that moment."""
+    from rolebench_eval import __main__ as console
+
+    class CtrlCOnImport:  # a Ctrl-C arriving while rolebench_eval.cli is being imported
+        def find_spec(self, name, path=None, target=None):
+            if name == "rolebench_eval.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "rolebench_eval.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlCOnImport(), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["rolebench-eval", "judge", "runs/x"])
+    assert console.main() == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rolebench-eval judge: interrupted while starting, before anything was read or written; "
+                   "the same command starts it again"]
+    monkeypatch.setattr(sys, "argv", ["rolebench-eval", "--debug", "judge", "runs/x"])
+    with pytest.raises(KeyboardInterrupt):
+        console.main()
