@@ -209,13 +209,14 @@ def whole_folder(dest: str | os.PathLike, what: str, marker: str | None = None) 
     ``marker``): a folder of other files is refused, never swapped away.
 
     Raises:
-        CouldNotWrite: ``dest`` cannot be written or holds other files.
+        CouldNotWrite: ``dest`` cannot be written.
+        InputError: ``dest`` holds other files (the user's choice of folder, not the machine's refusal).
     """
     created = not os.path.lexists(dest)
     dest = ensure_writable(dest, what).absolute()  # "." has no name to stage beside
     if any(dest.iterdir()) and not (marker and (dest / marker).exists()):
         earlier = f" and no {marker} of an earlier build" if marker else ""
-        raise CouldNotWrite(dest, what, f"the folder holds other files{earlier}; pass a new or empty folder")
+        raise InputError(dest, None, None, f"holds other files{earlier}; {what} needs a new or empty folder")
     stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
     try:
         yield stage

@@ -68,6 +68,18 @@ def test_leaderboard_out_that_is_a_file_is_one_line_exit_6(tmp_path, capsys):
     assert target.read_text(encoding="utf-8") == "not a folder"
 
 
+def test_leaderboard_out_a_folder_of_other_files_is_bad_input_and_left_alone(tmp_path, capsys):
+    """Like merge's --output_path not empty: the user's choice of folder (2), not the machine's refusal (6)."""
+    target = tmp_path / "home"
+    target.mkdir()
+    (target / "thesis.tex").write_text("years of work", encoding="utf-8")
+    assert main(["leaderboard", str(RUNS / "a"), "--no-cache", "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"rolebench-eval leaderboard: error: {target}: holds other files and no leaderboard.json of an "
+                   "earlier build; the leaderboard site needs a new or empty folder"]
+    assert [p.name for p in target.iterdir()] == ["thesis.tex"]
+
+
 def test_leaderboard_out_under_proc_is_one_line_exit_6(capsys):
     assert main(["leaderboard", str(RUNS / "a"), "--no-cache", "--out", "/proc/rolebench-site"]) == EXIT_WRITE
     err = capsys.readouterr().err.strip().splitlines()
@@ -149,7 +161,7 @@ def test_whole_folder_swaps_in_a_build_or_keeps_the_old_one(tmp_path):
 def test_whole_folder_never_swaps_away_a_folder_of_other_files(tmp_path):
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "thesis.tex").write_text("years of work", encoding="utf-8")
-    with pytest.raises(CouldNotWrite, match="holds other files and no index.json"):
+    with pytest.raises(InputError, match="holds other files and no index.json of an earlier build; the site needs a new or empty folder"):
         with whole_folder(tmp_path / "home", "the site", marker="index.json"):
             pass
     assert (tmp_path / "home" / "thesis.tex").read_text(encoding="utf-8") == "years of work"
