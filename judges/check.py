@@ -23,7 +23,7 @@ from typing import Sequence
 
 from rolebench_eval import __version__
 from rolebench_eval.errors import CouldNotWrite, InputError, NothingUsable
-from rolebench_eval.fileio import write_jsonl
+from rolebench_eval.fileio import ensure_writable, write_jsonl
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, default_cache_path
 from rolebench_eval.llm.client import BatchResult, ClientConfig, run_batch
@@ -218,6 +218,8 @@ def check_judge(opts: CheckOptions) -> CheckReport:
         raise InputError("--split", None, None, "nothing to check: give --split (identification), --labels "
                          "(agreement with people) and/or --judgments (the biases judge runs measured)")
     config, parts, asked, labels = _plan(opts)
+    if not opts.dry_run:  # after the inputs are read (bad input leaves nothing behind), before anything is paid
+        ensure_writable(opts.out, "the judge health summary")
     biases = health.biases(measured_summaries(opts.judgments, config.model)) if opts.judgments else None
     prices = opts.prices or next((p.judge.prices for p in parts if p.judge.prices.known), None)
     report, budget = CheckReport(), Budget(opts.caps, prices)

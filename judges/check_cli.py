@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from rolebench_eval.errors import EXIT_OK
-from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.flags import number_arg
 from rolebench_eval.llm.config import add_llm_arguments, overrides_from_args
@@ -108,8 +107,6 @@ def main(args: argparse.Namespace) -> int:
     """Run ``judge check``; returns the exit status."""
     from .check import check_judge
 
-    if not args.dry_run:
-        ensure_writable(args.out, "the judge health summary")
     report = check_judge(_options(args))
     for name, est in report.estimates:
         print(f"{name}:")

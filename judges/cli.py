@@ -9,7 +9,6 @@ import argparse
 import sys
 
 from rolebench_eval.errors import EXIT_OK
-from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.batch import add_batch_arguments, settings_from_args
 from rolebench_eval.llm.budget import budget_from_args
 from rolebench_eval.flags import number_arg
@@ -121,8 +120,6 @@ def main(args: argparse.Namespace) -> int:
     from .report import ensemble_lines
     from .run import check_usable, judge_outputs
 
-    if not args.dry_run and args.batch_export is None:  # before any request is paid for
-        ensure_writable(args.out, "the judge outputs")
     report = judge_outputs(args.inputs, _options(args))
     if report.imported is not None:
         print(f"{args.batch_import}: " + ", ".join(f"{n} {what}" for what, n in report.imported.items()))

@@ -23,6 +23,7 @@ from typing import Sequence
 import msgspec
 
 from rolebench_eval.errors import CouldNotWrite, InputError, NothingUsable
+from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.llm.batch import BatchSettings, run_batch_jobs
 from rolebench_eval.llm.batchfile import export_requests, import_outputs
 from rolebench_eval.llm.budget import Budget, Caps, Estimate, Prices, estimate
@@ -206,6 +207,8 @@ def judge_outputs(inputs: Sequence[str | os.PathLike], opts: JudgeOptions) -> Ju
     jobs = plan_jobs(units, judge, opts.max_systems, opts.common_items)
     plan = [judge.impl.requests(judge, job) for job in jobs]
     flat = [messages for requests in plan for messages in requests]
+    if not opts.dry_run and opts.batch_export is None:  # inputs read (bad input leaves nothing), nothing paid yet
+        ensure_writable(opts.out, "the judge outputs")
     result = JudgeReport(units)
     with ResponseCache(opts.cache or default_cache_path()) as cache:
         if (opts.batch_import or opts.batch_export) and len(configs) > 1:

@@ -106,18 +106,24 @@ def _one_line(proc) -> str:
 @pytest.mark.parametrize("verb", [
     ["reproduce", "--data-dir", "{empty}"],
     ["judge", "{missing}", "--judge", "pairwise", "--model", "m"],
+    ["judge", "check", "--labels", "{missing}", "--judge", "pairwise", "--model", "m"],
     ["leaderboard", "{missing}", "--out", "{tmp}/site"],
     ["generate", "rolegpt", "--profile", "{missing}", "--instructions", "{missing}", "--out", "{tmp}/g", "--model", "m"],
+    ["converse", "{missing}", "--out", "{tmp}/conv", "--model", "m"],
     ["finetune", "--config", "{missing}"],
     ["run", "--model", "rolegpt", "--tasks", "rolebench_specific_zh", "--metadata", '{{"data_dir": "{empty}"}}'],
 ])
-def test_every_verb_exits_2_with_one_line_on_bad_input(tmp_path, verb):
+def test_every_verb_exits_2_with_one_line_on_bad_input_and_leaves_nothing(tmp_path, verb):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "cwd").mkdir()  # where default outputs (./judgments) would appear
     fill = {"empty": str(tmp_path / "empty"), "missing": str(tmp_path / "nope.yaml"), "tmp": str(tmp_path)}
-    proc = cli(*[part.format(**fill) for part in verb])
+    proc = cli(*[part.format(**fill) for part in verb], cwd=tmp_path / "cwd")
     assert proc.returncode == 2, proc.stderr[-3000:]
     line = _one_line(proc)
-    assert line.startswith(f"rolebench-eval {verb[0]}: error: ") and str(tmp_path) in line
+    verb_name = "judge-check" if verb[:2] == ["judge", "check"] else verb[0]
+    assert line.startswith(f"rolebench-eval {verb_name}: error: ") and str(tmp_path) in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "empty"]  # no output folder made for nothing
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 def test_debug_shows_the_traceback_and_version_prints(tmp_path):
