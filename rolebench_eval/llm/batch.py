@@ -28,8 +28,8 @@ from rolebench_eval.outputs.batch import BatchJob, BatchJobs, BatchOutputLine, j
 
 from .batchfile import URL, answer_of, request_line, split_files
 from .budget import Budget, Prices, estimate_tokens
-from .cache import ResponseCache, request_keys
-from .client import BatchResult, _bar
+from .cache import ResponseCache
+from .client import BatchResult, _bar, answer_all
 from .config import ClientConfig, Messages
 from .request import ChatClient, EndpointError, is_retryable
 
@@ -61,9 +61,10 @@ class BatchSettings:
 class _Jobs:
     """One ``--batch`` run: submit what no recorded job carries, poll every job until it ends, collect."""
 
-    def __init__(self, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
+    def __init__(self, client: ChatClient, cache: ResponseCache, budget: Budget, settings: BatchSettings,
                  todo: dict, bar, done: int):
-        self.client, self.config, self.cache, self.budget = ChatClient(config), config, cache, budget
+        config = client.config
+        self.client, self.config, self.cache, self.budget = client, config, cache, budget
         self.settings, self.todo, self.bar, self.done0 = settings, todo, bar, done
         self.path = None if cache.path == ":memory:" else jobs_path(cache.path)
         self.record, self.endpoint = read_jobs(self.path) if self.path else BatchJobs(), config.endpoint_id()
@@ -194,15 +195,9 @@ def run_batch_jobs(requests: Sequence[Messages], config: ClientConfig, cache: Re
                    budget: Budget | None = None, settings: BatchSettings = BatchSettings(), progress: bool = True,
                    desc: str = "requests", key_extras=None) -> BatchResult:
     """:func:`~rolebench_eval.llm.client.run_batch` through the Batch API (see the module docstring)."""
-    keys = request_keys(requests, config, key_extras)
-    answers = cache.get_many(keys)
-    todo = {k: m for k, m in zip(keys, requests) if k not in answers}
-    result = BatchResult(keys=keys, responses=[], n_cached=len(set(keys)) - len(todo), timeout=config.timeout)
-    if todo:
-        _send(todo, config, cache, budget or Budget(), settings, result, progress, desc)
-        answers = cache.get_many(keys)
-    result.responses = [answers.get(k) for k in keys]
-    missing = len({k for k in keys if k not in answers})
+    result = answer_all(requests, config, cache, key_extras, lambda todo, result: _send(
+        todo, config, cache, budget or Budget(), settings, result, progress, desc))
+    missing = sum(r is None for r in {k: r for k, r in zip(result.keys, result.responses)}.values())
     if missing and result.stopped is None:
         result.stopped, result.stop_kind = f"batch: {missing} request(s) left unanswered", "batch"
     return result
@@ -210,8 +205,9 @@ def run_batch_jobs(requests: Sequence[Messages], config: ClientConfig, cache: Re
 
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
           result: BatchResult, progress: bool, desc: str) -> None:
-    with _bar(len(set(result.keys)), result.n_cached, desc, progress, ChatClient(config)) as bar:
-        jobs = _Jobs(config, cache, budget, settings, todo, bar, result.n_cached)
+    client = ChatClient(config)
+    with _bar(len(set(result.keys)), result.n_cached, desc, progress, client) as bar:
+        jobs = _Jobs(client, cache, budget, settings, todo, bar, result.n_cached)
         carried = {k for j in jobs.pending() for k in j.keys}
         resumed = [j.id for j in jobs.pending() if carried & set(todo)]
         if resumed:
@@ -220,9 +216,9 @@ def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget
             jobs.submit([k for k in todo if k not in carried], 0)
             jobs.poll()
         finally:
-            jobs.client.close()
+            client.close()
     result.n_sent, result.n_retries, result.errors = jobs.n_sent, jobs.n_resubmitted, jobs.errors
-    result.n_failed, result.spent, result.endpoint = len(jobs.errors), budget.spent(), jobs.client.endpoint
+    result.n_failed, result.spent, result.endpoint = len(jobs.errors), budget.spent(), client.endpoint
     result.stopped, result.stop_kind = jobs.stopped, jobs.stop_kind
     result.decoding = config.decoding()
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from rolebench_eval.outputs.batch import BatchOutputLine, read_output_lines
 
-from .cache import ResponseCache, canonical_json, request_keys
+from .cache import ResponseCache, canonical_json, request_keys, split_cached
 from .config import ClientConfig, Messages
 from .request import MalformedResponse, answer_from, sendable
 
@@ -46,9 +46,7 @@ def export_requests(path: str | Path, requests: Sequence[Messages], config: Clie
     """Write the uncached requests as one batch input file; returns how many lines."""
     from rolebench_eval.fileio import write_atomic
 
-    keys = request_keys(requests, config, key_extras)
-    cached = cache.get_many(keys)
-    todo = {k: m for k, m in zip(keys, requests) if k not in cached}
+    todo = split_cached(requests, config, cache, key_extras)[2]
     write_atomic(path, b"".join(request_line(k, m, config) for k, m in todo.items()))
     return len(todo)
 

@@ -21,7 +21,7 @@ from typing import Sequence
 from rolebench_eval.errors import InputError
 from rolebench_eval.flags import number_arg
 
-from .cache import ResponseCache, request_keys
+from .cache import ResponseCache, split_cached
 
 _PER_MESSAGE = 4  # chat-format overhead per message, in tokens
 
@@ -162,10 +162,8 @@ def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, price
         prices: per-million-token prices, for a cost bound.
         key_extras: as for :func:`~rolebench_eval.llm.client.run_batch`.
     """
-    unique = dict(zip(request_keys(requests, config, key_extras), requests))
-    cached = cache.get_many(unique)
-    todo = [m for k, m in unique.items() if k not in cached]
-    prompt = sum(estimate_tokens(m) for m in todo)
+    _, cached, todo = split_cached(requests, config, cache, key_extras)
+    prompt = sum(estimate_tokens(m) for m in todo.values())
     completion = len(todo) * config.max_tokens
     return Estimate(len(todo), len(cached), prompt, completion, (prices or Prices()).cost(prompt, completion))
 

@@ -112,6 +112,13 @@ def request_keys(requests: Sequence[list[dict]], config, key_extras: Sequence[di
     return [request_key(config.request_body(m), x, endpoint) for m, x in zip(requests, extras)]
 
 
+def split_cached(requests: Sequence[list[dict]], config, cache: "ResponseCache", key_extras=None) -> tuple:
+    """``(keys, answers, todo)``: every request's key, the cached answers by key, the others by key."""
+    keys = request_keys(requests, config, key_extras)
+    answers = cache.get_many(keys)
+    return keys, answers, {k: m for k, m in zip(keys, requests) if k not in answers}
+
+
 def default_cache_path() -> Path:
     """``$ROLEBENCH_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/rolebench-eval/llm_cache.sqlite``."""
     root = os.environ.get("ROLEBENCH_CACHE_DIR") or Path(

@@ -33,7 +33,6 @@ import json
 import logging
 import re
 import threading
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +116,3 @@ class Decoding:
         log.warning("%s refused '%s' (%s); %s for the rest of this run", endpoint, param, message, change)
         return True
 
-
-def sdk_arguments(messages: list[dict], model: str, fields: dict) -> dict[str, Any]:
-    """Keyword arguments for ``chat.completions.create``.
-
-    Every decoding field goes in ``extra_body``: the token cap's name can change during a
-    run, and older SDKs do not know ``max_completion_tokens``.
-    """
-    return {"model": model, "messages": messages, "extra_body": dict(fields)}
