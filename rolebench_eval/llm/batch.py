@@ -1,18 +1,12 @@
-"""The same requests as :func:`~rolebench_eval.llm.client.run_batch`, sent as OpenAI Batch jobs (half the price).
+"""The requests of :func:`~rolebench_eval.llm.client.run_batch`, sent as OpenAI Batch jobs (half the price).
 
-:func:`run_batch_jobs` keys every request as the synchronous client does and sends only the
-uncached ones, as JSONL files (``custom_id`` = the cache key) uploaded with ``files.create(purpose=
-"batch")`` and started with ``batches.create``, split at the Batch API's limits per input file
-(:data:`MAX_REQUESTS` requests, :data:`MAX_BYTES` bytes). Each job is recorded beside the cache
-(:mod:`rolebench_eval.outputs.batch`) as soon as it exists, so a killed or repeated run polls the
-same jobs and never submits a request twice. Answers land in the same cache under the same keys:
-a later run without ``--batch`` finds them.
-
-When a job ends, its output file is read into the cache, whatever the status: an expired or
-cancelled job keeps what it completed. Lines of its error file are counted and resubmitted in a
-new job, up to ``max_resubmits`` times; what is still unanswered after that (or was never run:
-a failed, expired or cancelled job) is left for a rerun, and the result says how many.
-The lines themselves, and the file in / file out of ``vllm run-batch``: :mod:`.batchfile`.
+Only uncached requests are sent, as JSONL files (``custom_id`` = the cache key, :mod:`.batchfile`)
+split at the per-file limits, each started with ``batches.create``. Each job is recorded beside the
+cache (:mod:`rolebench_eval.outputs.batch`) as soon as it exists, so a killed or repeated run polls
+the same jobs and never submits a request twice; answers land in the same cache under the same keys.
+A job that ends is read into the cache whatever its status (an expired or cancelled job keeps what it
+completed); its error-file lines are resubmitted up to ``max_resubmits`` times, and what is still
+unanswered is left for a rerun.
 """
 
 from __future__ import annotations
@@ -34,8 +28,7 @@ from .config import ClientConfig, Messages
 from .request import ChatClient, EndpointError, is_retryable
 
 log = logging.getLogger(__name__)
-#: The Batch API's limits per input file (API reference, ``batches.create``: "up to 50,000 requests,
-#: and can be up to 200 MB in size").
+#: The Batch API's limits per input file (``batches.create``: "up to 50,000 requests ... 200 MB").
 MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 

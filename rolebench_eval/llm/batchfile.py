@@ -1,11 +1,7 @@
-"""Batch files: the JSONL a Batch job (or ``vllm run-batch``) reads, and the answers it writes, keyed like the cache.
+"""Batch files keyed like the cache: the JSONL a Batch job or ``vllm run-batch`` reads, and its answers.
 
-An input line is ``{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions",
-"body": <the body the synchronous client would send>}``; an output line is
-``{"custom_id", "response": {"status_code", "body": <chat completion>}, "error"}``
-(:class:`~rolebench_eval.outputs.batch.BatchOutputLine`). :func:`export_requests` writes the uncached
-requests of a run for ``vllm run-batch`` or any OpenAI-batch tool; :func:`import_outputs` reads
-such a tool's output file into the cache; :mod:`rolebench_eval.llm.batch` sends the same lines as jobs.
+An input line is ``{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions", "body"}``;
+an output line is :class:`~rolebench_eval.outputs.batch.BatchOutputLine`.
 """
 
 from __future__ import annotations

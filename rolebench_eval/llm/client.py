@@ -60,13 +60,10 @@ _FINAL = {
 
 @dataclass
 class BatchResult:
-    """What :func:`run_batch` did. ``responses[i]`` answers ``requests[i]`` (None if not answered).
-
-    ``stopped`` is None when every request has an answer, else why not ("budget: ...", "error: ...",
-    "interrupted"); ``stop_kind`` the cause (``budget``, ``rejected``, ``interrupted`` or a key of
-    :data:`HINTS`); ``errors`` maps request keys to the scrubbed error of each request that failed
-    for good; ``decoding`` is what was sent at the end (after ``adaptations``).
-    """
+    """What :func:`run_batch` did: ``responses[i]`` answers ``requests[i]`` (None if not answered);
+    ``stopped`` says why not ("budget: ...", "error: ...", "interrupted"), ``stop_kind`` its cause (a key
+    of :data:`HINTS` or ``_FINAL``); ``errors``: the scrubbed error of each request that failed for good
+    by key; ``decoding``: what was sent at the end (after ``adaptations``)."""
 
     keys: list[str]
     responses: list[dict | None]
@@ -127,7 +124,7 @@ class _Run:
         self.schedule.stop_new()
 
     def show(self) -> None:
-        """Redraw the bar from the counters: sent, cached (or answered by another process), failed, retries."""
+        """Redraw the bar: sent, cached (or answered by another process), failed, retries."""
         with self.lock:
             n = self.done + self.n_sent + self.n_waited + len(self.errors)
             self.bar.set_postfix(sent=self.n_sent, cached=self.done + self.n_waited, failed=len(self.errors),
