@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -159,11 +160,10 @@ class _Jobs:
 
     def _store(self, line: BatchOutputLine, job: BatchJob, answered: set, failed: dict) -> None:
         key = line.custom_id
-        answer, why = answer_of(line, self.client.redact)
+        answer, why = answer_of(line, self.config.decoding(), self.client.redact)
         if answer is None:
             failed[key] = self.client.redact(why)
             return
-        answer["decoding"] = self.config.decoding()
         reservation = self.reserved.pop(key, None)
         if reservation:
             self.budget.settle(reservation, answer["prompt_tokens"], answer["completion_tokens"])
@@ -174,9 +174,7 @@ class _Jobs:
 
     def show(self) -> None:
         """The bar: requests the jobs report done, and each job state with its count."""
-        states: dict[str, int] = {}
-        for status, *_ in self.counts.values():
-            states[status] = states.get(status, 0) + 1
+        states = Counter(status for status, *_ in self.counts.values())
         done = len(self.cache.get_many(self.todo))
         running = sum(c + f for s, c, f, _ in self.counts.values() if s not in TERMINAL)
         self.bar.set_postfix_str(", ".join(f"{s} {n}" for s, n in sorted(states.items()))

@@ -47,15 +47,16 @@ def export_requests(path: str | Path, requests: Sequence[Messages], config: Clie
     return len(todo)
 
 
-def answer_of(line: BatchOutputLine, redact=str) -> tuple[dict | None, str | None]:
-    """(answer, None) for a line that answers, else (None, why not); ``redact`` scrubs the texts."""
+def answer_of(line: BatchOutputLine, decoding: dict, redact=str) -> tuple[dict | None, str | None]:
+    """(answer, None) for a line that answers (sent with ``decoding``), else (None, why not);
+    ``redact`` scrubs the texts."""
     response = line.response
     if line.error or response is None or response.status_code != 200:
         error = line.error or ((response.body or {}).get("error") if response else None) or {}
         status = response.status_code if response else error.get("code", "error")
         return None, f"{status}: {error.get('message', error) if isinstance(error, dict) else error}"
     try:
-        return answer_from(response.body or {}, {}, redact), None
+        return answer_from(response.body or {}, decoding, redact), None
     except MalformedResponse as err:
         return None, f"malformed: {err}"
 
@@ -72,11 +73,10 @@ def import_outputs(path: str | Path, requests: Sequence[Messages], config: Clien
         if line.custom_id not in todo:
             counts["foreign"] += 1
             continue
-        answer, _why = answer_of(line)
+        answer, _why = answer_of(line, config.decoding())
         if answer is None:
             counts["failed"] += 1
             continue
-        answer["decoding"] = config.decoding()
         stored = cache.put(line.custom_id, config.request_body(todo[line.custom_id]), answer)
         counts["stored" if stored else "already_cached"] += 1
     return counts
