@@ -32,10 +32,8 @@ _NAMED = re.compile(r"\b(" + "|".join(ADAPTABLE) + r")\b")
 
 
 def error_body(exc: BaseException) -> dict:
-    """The JSON error object of an ``openai.APIStatusError`` (the SDK parsed it; ``{}`` when there is none)."""
+    """The JSON error object of an ``openai.APIStatusError`` (the SDK parsed and unwrapped it; else ``{}``)."""
     body = getattr(exc, "body", None)
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
     return body if isinstance(body, dict) else {}
 
 

@@ -127,10 +127,10 @@ def answer_from(data, fields: dict, redact=str) -> dict:
 class ChatClient:
     """One ``openai.OpenAI`` client (``sdk``) for the threads of a run (see the module docstring)."""
 
-    def __init__(self, config: ClientConfig, stop: threading.Event | None = None):
+    def __init__(self, config: ClientConfig):
         import openai
 
-        self.config, self.stop, self.hx = config, stop or threading.Event(), httpx_module()
+        self.config, self.stop, self.hx = config, threading.Event(), httpx_module()
         self.endpoint = config.resolved_base_url()
         key = os.environ.get(config.api_key_env)
         if not key:
