@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from rolebench_eval.llm import budget as llm_budget, cache as llm_cache, compat as llm_compat
-from rolebench_eval.llm import config as llm_config, scrub as llm_scrub
+from rolebench_eval.llm import config as llm_config, request as llm_request
 from rolebench_eval.llm.budget import Budget, Caps, Prices, estimate
 from rolebench_eval.llm.cache import ResponseCache, request_keys
 from rolebench_eval.llm.client import ClientConfig, EndpointError, LLMConfigError, retry_after_seconds, run_batch
@@ -262,7 +262,7 @@ def test_retry_after_http_date():
     assert 20 <= retry_after_seconds(exc) <= 31
 
 
-@pytest.mark.parametrize("module", [llm_cache, llm_budget, llm_compat, llm_config, llm_scrub])
+@pytest.mark.parametrize("module", [llm_cache, llm_budget, llm_compat, llm_config, llm_request])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 

@@ -1,24 +1,19 @@
-"""The same requests as :func:`~rolebench_eval.llm.client.run_batch`, sent as OpenAI Batch jobs (half the price).
+"""The requests of :func:`~rolebench_eval.llm.client.run_batch`, sent as OpenAI Batch jobs (half the price).
 
-:func:`run_batch_jobs` keys every request as the synchronous client does and sends only the
-uncached ones, as JSONL files (``custom_id`` = the cache key) uploaded with ``files.create(purpose=
-"batch")`` and started with ``batches.create``, split at the Batch API's limits per input file
-(:data:`MAX_REQUESTS` requests, :data:`MAX_BYTES` bytes). Each job is recorded beside the cache
-(:mod:`rolebench_eval.outputs.batch`) as soon as it exists, so a killed or repeated run polls the
-same jobs and never submits a request twice. Answers land in the same cache under the same keys:
-a later run without ``--batch`` finds them.
-
-When a job ends, its output file is read into the cache, whatever the status: an expired or
-cancelled job keeps what it completed. Lines of its error file are counted and resubmitted in a
-new job, up to ``max_resubmits`` times; what is still unanswered after that (or was never run:
-a failed, expired or cancelled job) is left for a rerun, and the result says how many.
-The lines themselves, and the file in / file out of ``vllm run-batch``: :mod:`.batchfile`.
+Only uncached requests are sent, as JSONL files (``custom_id`` = the cache key, :mod:`.batchfile`)
+split at the per-file limits, each started with ``batches.create``. Each job is recorded beside the
+cache (:mod:`rolebench_eval.outputs.batch`) as soon as it exists, so a killed or repeated run polls
+the same jobs and never submits a request twice; answers land in the same cache under the same keys.
+A job that ends is read into the cache whatever its status (an expired or cancelled job keeps what it
+completed); its error-file lines are resubmitted up to ``max_resubmits`` times, and what is still
+unanswered is left for a rerun.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -28,14 +23,13 @@ from rolebench_eval.outputs.batch import BatchJob, BatchJobs, BatchOutputLine, j
 
 from .batchfile import URL, answer_of, request_line, split_files
 from .budget import Budget, Prices, estimate_tokens
-from .cache import ResponseCache, request_keys
-from .client import BatchResult, _bar
+from .cache import ResponseCache
+from .client import BatchResult, _bar, answer_all
 from .config import ClientConfig, Messages
 from .request import ChatClient, EndpointError, is_retryable
 
 log = logging.getLogger(__name__)
-#: The Batch API's limits per input file (API reference, ``batches.create``: "up to 50,000 requests,
-#: and can be up to 200 MB in size").
+#: The Batch API's limits per input file (``batches.create``: "up to 50,000 requests ... 200 MB").
 MAX_REQUESTS, MAX_BYTES = 50_000, 200 * 1024 * 1024
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
@@ -61,9 +55,10 @@ class BatchSettings:
 class _Jobs:
     """One ``--batch`` run: submit what no recorded job carries, poll every job until it ends, collect."""
 
-    def __init__(self, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
+    def __init__(self, client: ChatClient, cache: ResponseCache, budget: Budget, settings: BatchSettings,
                  todo: dict, bar, done: int):
-        self.client, self.config, self.cache, self.budget = ChatClient(config), config, cache, budget
+        config = client.config
+        self.client, self.config, self.cache, self.budget = client, config, cache, budget
         self.settings, self.todo, self.bar, self.done0 = settings, todo, bar, done
         self.path = None if cache.path == ":memory:" else jobs_path(cache.path)
         self.record, self.endpoint = read_jobs(self.path) if self.path else BatchJobs(), config.endpoint_id()
@@ -165,11 +160,10 @@ class _Jobs:
 
     def _store(self, line: BatchOutputLine, job: BatchJob, answered: set, failed: dict) -> None:
         key = line.custom_id
-        answer, why = answer_of(line, self.client.redact)
+        answer, why = answer_of(line, self.config.decoding(), self.client.redact)
         if answer is None:
             failed[key] = self.client.redact(why)
             return
-        answer["decoding"] = self.config.decoding()
         reservation = self.reserved.pop(key, None)
         if reservation:
             self.budget.settle(reservation, answer["prompt_tokens"], answer["completion_tokens"])
@@ -180,9 +174,7 @@ class _Jobs:
 
     def show(self) -> None:
         """The bar: requests the jobs report done, and each job state with its count."""
-        states: dict[str, int] = {}
-        for status, *_ in self.counts.values():
-            states[status] = states.get(status, 0) + 1
+        states = Counter(status for status, *_ in self.counts.values())
         done = len(self.cache.get_many(self.todo))
         running = sum(c + f for s, c, f, _ in self.counts.values() if s not in TERMINAL)
         self.bar.set_postfix_str(", ".join(f"{s} {n}" for s, n in sorted(states.items()))
@@ -194,15 +186,9 @@ def run_batch_jobs(requests: Sequence[Messages], config: ClientConfig, cache: Re
                    budget: Budget | None = None, settings: BatchSettings = BatchSettings(), progress: bool = True,
                    desc: str = "requests", key_extras=None) -> BatchResult:
     """:func:`~rolebench_eval.llm.client.run_batch` through the Batch API (see the module docstring)."""
-    keys = request_keys(requests, config, key_extras)
-    answers = cache.get_many(keys)
-    todo = {k: m for k, m in zip(keys, requests) if k not in answers}
-    result = BatchResult(keys=keys, responses=[], n_cached=len(set(keys)) - len(todo), timeout=config.timeout)
-    if todo:
-        _send(todo, config, cache, budget or Budget(), settings, result, progress, desc)
-        answers = cache.get_many(keys)
-    result.responses = [answers.get(k) for k in keys]
-    missing = len({k for k in keys if k not in answers})
+    result = answer_all(requests, config, cache, key_extras, lambda todo, result: _send(
+        todo, config, cache, budget or Budget(), settings, result, progress, desc))
+    missing = sum(r is None for r in {k: r for k, r in zip(result.keys, result.responses)}.values())
     if missing and result.stopped is None:
         result.stopped, result.stop_kind = f"batch: {missing} request(s) left unanswered", "batch"
     return result
@@ -210,8 +196,9 @@ def run_batch_jobs(requests: Sequence[Messages], config: ClientConfig, cache: Re
 
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
           result: BatchResult, progress: bool, desc: str) -> None:
-    with _bar(len(set(result.keys)), result.n_cached, desc, progress, ChatClient(config)) as bar:
-        jobs = _Jobs(config, cache, budget, settings, todo, bar, result.n_cached)
+    client = ChatClient(config)
+    with _bar(len(set(result.keys)), result.n_cached, desc, progress, client) as bar:
+        jobs = _Jobs(client, cache, budget, settings, todo, bar, result.n_cached)
         carried = {k for j in jobs.pending() for k in j.keys}
         resumed = [j.id for j in jobs.pending() if carried & set(todo)]
         if resumed:
@@ -220,9 +207,9 @@ def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget
             jobs.submit([k for k in todo if k not in carried], 0)
             jobs.poll()
         finally:
-            jobs.client.close()
+            client.close()
     result.n_sent, result.n_retries, result.errors = jobs.n_sent, jobs.n_resubmitted, jobs.errors
-    result.n_failed, result.spent, result.endpoint = len(jobs.errors), budget.spent(), jobs.client.endpoint
+    result.n_failed, result.spent, result.endpoint = len(jobs.errors), budget.spent(), client.endpoint
     result.stopped, result.stop_kind = jobs.stopped, jobs.stop_kind
     result.decoding = config.decoding()
 

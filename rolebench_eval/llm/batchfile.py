@@ -1,11 +1,7 @@
-"""Batch files: the JSONL a Batch job (or ``vllm run-batch``) reads, and the answers it writes, keyed like the cache.
+"""Batch files keyed like the cache: the JSONL a Batch job or ``vllm run-batch`` reads, and its answers.
 
-An input line is ``{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions",
-"body": <the body the synchronous client would send>}``; an output line is
-``{"custom_id", "response": {"status_code", "body": <chat completion>}, "error"}``
-(:class:`~rolebench_eval.outputs.batch.BatchOutputLine`). :func:`export_requests` writes the uncached
-requests of a run for ``vllm run-batch`` or any OpenAI-batch tool; :func:`import_outputs` reads
-such a tool's output file into the cache; :mod:`rolebench_eval.llm.batch` sends the same lines as jobs.
+An input line is ``{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions", "body"}``;
+an output line is :class:`~rolebench_eval.outputs.batch.BatchOutputLine`.
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ from typing import Sequence
 
 from rolebench_eval.outputs.batch import BatchOutputLine, read_output_lines
 
-from .cache import ResponseCache, canonical_json, request_keys
+from .cache import ResponseCache, canonical_json, request_keys, split_cached
 from .config import ClientConfig, Messages
 from .request import MalformedResponse, answer_from, sendable
 
@@ -46,22 +42,21 @@ def export_requests(path: str | Path, requests: Sequence[Messages], config: Clie
     """Write the uncached requests as one batch input file; returns how many lines."""
     from rolebench_eval.fileio import write_atomic
 
-    keys = request_keys(requests, config, key_extras)
-    cached = cache.get_many(keys)
-    todo = {k: m for k, m in zip(keys, requests) if k not in cached}
+    todo = split_cached(requests, config, cache, key_extras)[2]
     write_atomic(path, b"".join(request_line(k, m, config) for k, m in todo.items()))
     return len(todo)
 
 
-def answer_of(line: BatchOutputLine, redact=str) -> tuple[dict | None, str | None]:
-    """(answer, None) for a line that answers, else (None, why not); ``redact`` scrubs the texts."""
+def answer_of(line: BatchOutputLine, decoding: dict, redact=str) -> tuple[dict | None, str | None]:
+    """(answer, None) for a line that answers (sent with ``decoding``), else (None, why not);
+    ``redact`` scrubs the texts."""
     response = line.response
     if line.error or response is None or response.status_code != 200:
         error = line.error or ((response.body or {}).get("error") if response else None) or {}
         status = response.status_code if response else error.get("code", "error")
         return None, f"{status}: {error.get('message', error) if isinstance(error, dict) else error}"
     try:
-        return answer_from(response.body or {}, {}, redact), None
+        return answer_from(response.body or {}, decoding, redact), None
     except MalformedResponse as err:
         return None, f"malformed: {err}"
 
@@ -78,11 +73,10 @@ def import_outputs(path: str | Path, requests: Sequence[Messages], config: Clien
         if line.custom_id not in todo:
             counts["foreign"] += 1
             continue
-        answer, _why = answer_of(line)
+        answer, _why = answer_of(line, config.decoding())
         if answer is None:
             counts["failed"] += 1
             continue
-        answer["decoding"] = config.decoding()
         stored = cache.put(line.custom_id, config.request_body(todo[line.custom_id]), answer)
         counts["stored" if stored else "already_cached"] += 1
     return counts

@@ -1,13 +1,10 @@
-"""Spending limits and dry-run estimates for :mod:`rolebench_eval.llm.client`.
+"""Spending limits and dry-run estimates.
 
-A :class:`Budget` caps requests, tokens and money. Before a request is sent it reserves
-one request, its estimated prompt tokens plus ``max_tokens`` (the most it can cost);
-when the answer arrives the reservation is replaced by the usage the endpoint reports.
-A request that would take the spent-plus-reserved amount over a cap is not sent. The
-caps hold exactly for requests; for tokens and money they hold as long as the prompt
-token estimate (:func:`estimate_tokens`, a character heuristic, no tokenizer) is not below
-the real count, since the completion side is bounded by ``max_tokens``. Only requests
-that get an answer are counted (rate-limited or failed tries are not billed).
+Before a request is sent, :class:`Budget` reserves one request and its estimated prompt tokens plus
+``max_tokens`` (the most it can cost); the answer's reported usage then replaces the reservation. A
+request that would take spent plus reserved over a cap is not sent, so caps hold exactly for requests,
+and for tokens and money while :func:`estimate_tokens` (a character heuristic) does not undercount.
+Only answered requests are counted.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from typing import Sequence
 from rolebench_eval.errors import InputError
 from rolebench_eval.flags import number_arg
 
-from .cache import ResponseCache, request_keys
+from .cache import ResponseCache, split_cached
 
 _PER_MESSAGE = 4  # chat-format overhead per message, in tokens
 
@@ -61,7 +58,6 @@ class Caps:
 def estimate_tokens(messages: Sequence[dict]) -> int:
     """Approximate prompt tokens: ASCII characters / 4, other characters (CJK) 1 each.
 
-    Example:
         >>> estimate_tokens([{"role": "user", "content": "abcdefgh"}])
         6
         >>> estimate_tokens([{"role": "user", "content": "你好"}])
@@ -153,26 +149,16 @@ class Estimate:
 
 def estimate(requests: Sequence[list[dict]], config, cache: ResponseCache, prices: Prices | None = None,
              key_extras: Sequence[dict | None] | None = None) -> Estimate:
-    """Count and price the requests of a batch that are not cached yet; sends nothing.
-
-    Args:
-        requests: chat messages, one list per request.
-        config: a :class:`~rolebench_eval.llm.client.ClientConfig` (model, decoding).
-        cache: the cache the batch would use.
-        prices: per-million-token prices, for a cost bound.
-        key_extras: as for :func:`~rolebench_eval.llm.client.run_batch`.
-    """
-    unique = dict(zip(request_keys(requests, config, key_extras), requests))
-    cached = cache.get_many(unique)
-    todo = [m for k, m in unique.items() if k not in cached]
-    prompt = sum(estimate_tokens(m) for m in todo)
+    """Count and price the requests of a batch that ``cache`` has no answer for; sends nothing."""
+    _, cached, todo = split_cached(requests, config, cache, key_extras)
+    prompt = sum(estimate_tokens(m) for m in todo.values())
     completion = len(todo) * config.max_tokens
     return Estimate(len(todo), len(cached), prompt, completion, (prices or Prices()).cost(prompt, completion))
 
 
 class _RenamedMaxTokens(argparse.Action):
-    """``--max-tokens``: lm-eval, OpenAI and vLLM users mean a per-request cap by it, which this
-    flag never was (it was the run's token budget); one line naming both flags, exit 2."""
+    """``--max-tokens`` is ambiguous (lm-eval, OpenAI, vLLM: a per-request cap; here it was the run's
+    budget): one line naming both flags, exit 2."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         parser.exit(2, f"{parser.prog}: error: {option_string} is ambiguous here and not accepted: give "

@@ -1,18 +1,13 @@
-"""An on-disk cache of chat completions that several processes can share: SQLite in WAL mode.
+"""An on-disk cache of chat completions that several processes share: SQLite in WAL mode.
 
-The key hashes everything that decides an answer: the endpoint (scheme, host, port, path: a
-server restarted elsewhere with another checkpoint under the same name asks again), the model,
-the decoding, the messages and whatever the caller adds; never the API key. Its recipe is
-versioned (:data:`KEY_FORMAT`, the file's ``PRAGMA user_version``): answers stored under an
-older recipe are never reused, and opening such a file says so once. A row is written once, in
-its own transaction, as the answer arrives: a run killed at any moment (Ctrl-C, SIGKILL) keeps
-every answer it received, and a rerun sends only the requests whose key has no row.
+The key hashes everything that decides an answer: the endpoint (a server restarted elsewhere with
+another checkpoint under the same name asks again), model, decoding, messages and what the caller
+adds; never the API key. Its recipe is versioned (:data:`KEY_FORMAT`, the file's ``user_version``):
+answers stored under an older one are not reused. A row is committed as its answer arrives, so a
+run killed at any moment (Ctrl-C, SIGKILL) keeps every answer, and a rerun sends only the rest.
+Processes sharing a file **claim** a key before sending it, so each request is sent once; a claim
+expires (its owner refreshes it while retrying), a dead local owner's at once.
 
-Processes sharing one file **claim** a key before sending it (:meth:`ResponseCache.claim`), so
-two judges over the same inputs send each request once: the second waits for the first one's
-answer. A claim expires (its owner refreshes it while retrying); a dead local owner's at once.
-
-Example:
     >>> cache = ResponseCache(":memory:")
     >>> key = request_key({"model": "m", "messages": [{"role": "user", "content": "hi"}]}, endpoint="http://h:80/v1")
     >>> cache.put(key, {"model": "m"}, {"text": "hello", "prompt_tokens": 3, "completion_tokens": 1})
@@ -65,17 +60,11 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def canonical_json(obj: Any) -> str:
-    r"""JSON with sorted keys and no insignificant whitespace (stable across runs), always UTF-8 encodable.
+    r"""JSON with sorted keys and no insignificant whitespace, always UTF-8 encodable: a lone surrogate
+    (valid JSON, no UTF-8 form) is written as its ``\uXXXX`` escape, which reads back the same.
 
-    A lone surrogate (``"\ud800"`` in an answer: valid JSON, not encodable as UTF-8) is written
-    as its ``\uXXXX`` escape, which reads back as the same character; everything else is written
-    as it is, so the key of encodable text is what it always was.
-
-    Example:
         >>> canonical_json({"b": chr(0xD800), "a": "é"})
         '{"a":"é","b":"\\ud800"}'
-        >>> json.loads(canonical_json([chr(0xD800)])) == [chr(0xD800)]
-        True
     """
     text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     try:
@@ -86,16 +75,11 @@ def canonical_json(obj: Any) -> str:
 
 
 def request_key(request: dict, extra: dict | None = None, endpoint: str | None = None) -> str:
-    """The cache key of a request body sent to ``endpoint``: sha256 of their canonical JSON.
+    """sha256 of a request body, ``extra`` (hashed, never sent: ``{"sample": 2}``) and ``endpoint``
+    (:func:`~rolebench_eval.llm.config.endpoint_id`).
 
-    ``extra`` is hashed but never sent, e.g. ``{"sample": 2}`` for several answers to one
-    prompt; ``endpoint`` is :func:`~rolebench_eval.llm.config.endpoint_id` of the base URL.
-
-    Example:
         >>> request_key({"a": 1, "b": 2}) == request_key({"b": 2, "a": 1})
         True
-        >>> request_key({"a": 1}) == request_key({"a": 1}, {"sample": 1})
-        False
         >>> request_key({"a": 1}, endpoint="http://h:8000/v1") == request_key({"a": 1}, endpoint="http://h:8001/v1")
         False
     """
@@ -104,12 +88,19 @@ def request_key(request: dict, extra: dict | None = None, endpoint: str | None =
 
 
 def request_keys(requests: Sequence[list[dict]], config, key_extras: Sequence[dict | None] | None = None) -> list[str]:
-    """The cache key of every request of a batch (one place: the batch and its dry-run estimate)."""
+    """The cache key of every request of a batch."""
     extras = list(key_extras) if key_extras is not None else [None] * len(requests)
     if len(extras) != len(requests):
         raise ValueError("key_extras must have one entry per request")
     endpoint = config.endpoint_id()
     return [request_key(config.request_body(m), x, endpoint) for m, x in zip(requests, extras)]
+
+
+def split_cached(requests: Sequence[list[dict]], config, cache: "ResponseCache", key_extras=None) -> tuple:
+    """``(keys, answers, todo)``: every request's key, the cached answers by key, the others by key."""
+    keys = request_keys(requests, config, key_extras)
+    answers = cache.get_many(keys)
+    return keys, answers, {k: m for k, m in zip(keys, requests) if k not in answers}
 
 
 def default_cache_path() -> Path:
@@ -135,17 +126,13 @@ def owner_is_dead(owner: str) -> bool:
     except ProcessLookupError:
         return True
     except OSError:  # exists, owned by someone else
-        return False
+        pass
     return False
 
 
 def _use_wal(db: sqlite3.Connection, wait: float = 30.0) -> None:
-    """Switch ``db`` to WAL, waiting for a second process doing the same.
-
-    SQLite does not call its busy handler for a journal-mode change, so two processes opening a new cache at
-    once see "database is locked" at once (about 1 in 15 in a 4-process race); the connect timeout does not
-    cover it, so this waits for the same time by hand.
-    """
+    """Switch ``db`` to WAL, waiting for another process doing the same: SQLite calls no busy handler
+    for a journal-mode change, so two processes opening a new cache at once would see "locked" at once."""
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -158,11 +145,8 @@ def _use_wal(db: sqlite3.Connection, wait: float = 30.0) -> None:
 
 
 class ResponseCache:
-    """A thread- and process-safe key -> response store in one SQLite file.
-
-    Args:
-        path: the SQLite file (created with its folder), or ``":memory:"``.
-    """
+    """A thread- and process-safe key -> response store in one SQLite file (``path``, its folder
+    created), or ``":memory:"``."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
@@ -183,7 +167,7 @@ class ResponseCache:
             self._damaged(err)
 
     def _check_format(self) -> None:
-        """Mark a new file with :data:`KEY_FORMAT`; say once that an older file's answers are not reused."""
+        """Mark a new file with :data:`KEY_FORMAT`; warn once that an older file's answers are not reused."""
         found = self._db.execute("PRAGMA user_version").fetchone()[0]
         if found == KEY_FORMAT:
             return
@@ -238,10 +222,7 @@ class ResponseCache:
 
     def put(self, key: str, request: dict, response: dict, owner: str | None = None) -> bool:
         """Store ``response`` under ``key`` unless a row exists (and drop ``owner``'s claim); True when written.
-
-        ``request`` is kept for audit; it must not hold secrets (callers pass the
-        request body only, never headers).
-        """
+        ``request`` is kept for audit: the body only, never headers or secrets."""
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._lock:
             self._execute("BEGIN IMMEDIATE")

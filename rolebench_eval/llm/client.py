@@ -1,17 +1,16 @@
 """A cached, budgeted, fault-tolerant batch of chat requests to any OpenAI-compatible endpoint.
 
-One call, :func:`run_batch`, used by the judges and the data generators: cached answers cost
-nothing (a request another process holds the claim of is waited for, not sent again); the rest
-go out through :class:`~rolebench_eval.llm.request.ChatClient`, as many at once as the
-:class:`~rolebench_eval.llm.limiter.Limiter` allows, each written to the cache (scrubbed) as it
-arrives, within a :class:`~rolebench_eval.llm.budget.Budget` checked before each request.
+:func:`run_batch` (judges, generators, conversations): cached answers cost nothing (a request
+another process has claimed is waited for, not sent again); the rest go out through
+:class:`~rolebench_eval.llm.request.ChatClient`, as many at once as the
+:class:`~rolebench_eval.llm.limiter.Limiter` allows, each cached (scrubbed) as it arrives, within a
+:class:`~rolebench_eval.llm.budget.Budget` checked before each request.
 
 Transient failures (408/409/429/5xx, connection errors, timeouts, malformed bodies) are retried
-with exponential backoff and full jitter, or what ``Retry-After`` asks; the first retries of each
-kind are warnings saying what to change. The retries are here, not the SDK's: those sleep inside
-the call, where the limiter cannot see a 429 and a stopping run cannot stop waiting. A wrong key,
-URL or model (401, 403, 404, nothing listening; or the same 4xx on the first requests) stops the
-run with :class:`EndpointError` (exit status 2); another 4xx fails its item with the server's words.
+with full-jitter exponential backoff or what ``Retry-After`` asks, here and not in the SDK (whose
+sleeps the limiter cannot see and a stopping run cannot cut short); the first retries of each kind
+warn what to change. A wrong key, URL or model (401, 403, 404, nothing listening, or the same 4xx
+on the first requests) raises :class:`EndpointError` (exit 2); another 4xx fails its item only.
 """
 
 from __future__ import annotations
@@ -28,14 +27,11 @@ from typing import Sequence
 from rolebench_eval.errors import EXIT_BUDGET, EXIT_REQUESTS
 
 from .budget import Budget, estimate_tokens
-from .cache import CACHED, CLAIMED, ResponseCache, new_owner, request_keys
+from .cache import CACHED, CLAIMED, ResponseCache, new_owner, split_cached
 from .config import ClientConfig, LLMConfigError, Messages
-from .limiter import Limiter
+from .limiter import Limiter, Schedule
 from .request import (ChatClient, EndpointError, MalformedResponse, failure_kind, is_congestion, is_retryable,
-                      retry_after_seconds)
-from .schedule import Schedule
-from .scrub import quiet_and_scrubbed
-
+                      quiet_and_scrubbed, retry_after_seconds)
 __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMConfigError", "MalformedResponse",
            "Messages", "retry_after_seconds", "run_batch"]
 
@@ -64,13 +60,10 @@ _FINAL = {
 
 @dataclass
 class BatchResult:
-    """What :func:`run_batch` did. ``responses[i]`` answers ``requests[i]`` (None if not answered).
-
-    ``stopped`` is None when every request has an answer, else why not ("budget: ...", "error: ...",
-    "interrupted"); ``stop_kind`` the cause (``budget``, ``rejected``, ``interrupted`` or a key of
-    :data:`HINTS`); ``errors`` maps request keys to the scrubbed error of each request that failed
-    for good; ``decoding`` is what was sent at the end (after ``adaptations``).
-    """
+    """What :func:`run_batch` did: ``responses[i]`` answers ``requests[i]`` (None if not answered);
+    ``stopped`` says why not ("budget: ...", "error: ...", "interrupted"), ``stop_kind`` its cause (a key
+    of :data:`HINTS` or ``_FINAL``); ``errors``: the scrubbed error of each request that failed for good
+    by key; ``decoding``: what was sent at the end (after ``adaptations``)."""
 
     keys: list[str]
     responses: list[dict | None]
@@ -131,7 +124,7 @@ class _Run:
         self.schedule.stop_new()
 
     def show(self) -> None:
-        """Redraw the bar from the counters: sent, cached (or answered by another process), failed, retries."""
+        """Redraw the bar: sent, cached (or answered by another process), failed, retries."""
         with self.lock:
             n = self.done + self.n_sent + self.n_waited + len(self.errors)
             self.bar.set_postfix(sent=self.n_sent, cached=self.done + self.n_waited, failed=len(self.errors),
@@ -257,17 +250,21 @@ def run_batch(requests: Sequence[Messages], config: ClientConfig, cache: Respons
     """Answer every request (duplicates once): from the cache, else from the endpoint, within the budget.
 
     ``progress`` draws a bar labelled ``desc``; ``key_extras`` are mixed into each request's cache
-    key only (``{"sample": 2}``: several answers to one prompt at temperature > 0). The result's
-    ``stopped`` says why some answers are missing. Raises :class:`EndpointError` for a wrong key,
-    URL or model (or the same 4xx on the first requests), and ``KeyboardInterrupt`` after the
-    requests in flight finished (they are cached).
+    key only (``{"sample": 2}``: several answers to one prompt at temperature > 0). Raises
+    :class:`EndpointError` for wrong settings, and ``KeyboardInterrupt`` after the requests in
+    flight finished (they are cached).
     """
-    keys = request_keys(requests, config, key_extras)
-    answers = cache.get_many(keys)
-    todo = {k: m for k, m in zip(keys, requests) if k not in answers}
+    return answer_all(requests, config, cache, key_extras,
+                      lambda todo, result: _send(todo, config, cache, budget or Budget(), result, progress, desc))
+
+
+def answer_all(requests: Sequence[Messages], config: ClientConfig, cache: ResponseCache, key_extras,
+               send) -> BatchResult:
+    """The cached answers, plus what ``send(todo, result)`` stores for the uncached requests (by key)."""
+    keys, answers, todo = split_cached(requests, config, cache, key_extras)
     result = BatchResult(keys=keys, responses=[], n_cached=len(set(keys)) - len(todo), timeout=config.timeout)
     if todo:
-        _send(todo, config, cache, budget or Budget(), result, progress, desc)
+        send(todo, result)
         answers = cache.get_many(keys)  # what was stored, with its created_at: reruns see the same
     result.responses = [answers.get(k) for k in keys]
     return result

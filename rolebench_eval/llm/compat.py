@@ -1,23 +1,11 @@
-"""Endpoint compatibility: what one run actually sends, adapted once when the endpoint refuses a setting.
+"""What one run sends, adapted once when the endpoint refuses a setting (newer OpenAI models refuse
+``max_tokens`` and a non-default ``temperature`` with a 400 naming the parameter).
 
-Newer OpenAI models answer a request carrying ``max_tokens`` or a non-default ``temperature``
-with a 400 such as::
+Proxies and other servers phrase the refusal differently (no ``param``, a ``detail`` string, pydantic's
+"Extra inputs are not permitted"), so the parameter is read from ``param`` if any, else from the message.
+:class:`Decoding` changes it once for the run: the token cap moves to the other name, ``temperature`` /
+``top_p`` / ``seed`` are left out. The cache key stays that of the settings asked for.
 
-    {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model.
-               Use 'max_completion_tokens' instead.", "type": "invalid_request_error",
-               "param": "max_tokens", "code": "unsupported_parameter"}}
-    {"error": {"message": "Unsupported value: 'temperature' does not support 0 with this model.
-               Only the default (1) value is supported.", "param": "temperature",
-               "code": "unsupported_value"}}
-
-Proxies and other servers phrase it differently (no ``param``, a ``detail`` string, a prefix
-such as "Provider API error:", pydantic's "Extra inputs are not permitted"), so the
-parameter is read from ``param`` when there is one, else from the message.
-:class:`Decoding` applies the change once for the whole run (thread-safe): the token cap
-moves to the other name, ``temperature`` / ``top_p`` / ``seed`` are left out (the model's
-default). The cache key does not change: it is computed from the settings asked for.
-
-Example:
     >>> unsupported_parameter({"message": "Unsupported parameter: 'max_tokens' is not supported with "
     ...                        "this model. Use 'max_completion_tokens' instead."})
     'max_tokens'
@@ -33,7 +21,6 @@ import json
 import logging
 import re
 import threading
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +32,8 @@ _NAMED = re.compile(r"\b(" + "|".join(ADAPTABLE) + r")\b")
 
 
 def error_body(exc: BaseException) -> dict:
-    """The JSON error object of an ``openai.APIStatusError`` (the SDK parsed it; ``{}`` when there is none)."""
+    """The JSON error object of an ``openai.APIStatusError`` (the SDK parsed and unwrapped it; else ``{}``)."""
     body = getattr(exc, "body", None)
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
     return body if isinstance(body, dict) else {}
 
 
@@ -93,11 +78,8 @@ class Decoding:
             return dict(self._fields)
 
     def adapt(self, sent: dict, param: str | None, message: str, endpoint: str) -> bool:
-        """After a 400 naming ``param``: change what is sent; True when a retry may now succeed.
-
-        ``sent`` is what the failed request carried. When another thread already adapted
-        (the field is no longer sent as it was), this one just retries.
-        """
+        """After a 400 naming ``param`` for what was ``sent``: change what is sent; True when a retry
+        may now succeed (also when another thread already changed it)."""
         if param is None or param not in sent:
             return False
         with self._lock:
@@ -117,11 +99,3 @@ class Decoding:
         log.warning("%s refused '%s' (%s); %s for the rest of this run", endpoint, param, message, change)
         return True
 
-
-def sdk_arguments(messages: list[dict], model: str, fields: dict) -> dict[str, Any]:
-    """Keyword arguments for ``chat.completions.create``.
-
-    Every decoding field goes in ``extra_body``: the token cap's name can change during a
-    run, and older SDKs do not know ``max_completion_tokens``.
-    """
-    return {"model": model, "messages": messages, "extra_body": dict(fields)}

@@ -1,8 +1,5 @@
-"""Where and how to ask: :class:`ClientConfig`, its defaults, and the CLI flags shared by every verb.
-
-The defaults live here once. ``rolebench-eval judge`` and ``rolebench-eval generate`` both call
-:func:`add_llm_arguments` and turn what was given into a config with
-:meth:`ClientConfig.from_args` (or :func:`overrides_from_args`, layered over a judge config):
+"""Where and how to ask: :class:`ClientConfig` (its defaults live here once) and the flags every
+verb that asks an LLM shares (:func:`add_llm_arguments`, read back by :meth:`ClientConfig.from_args`).
 
     >>> import argparse
     >>> parser = argparse.ArgumentParser()
@@ -39,17 +36,14 @@ class LLMConfigError(InputError):
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """Endpoint, model, decoding and request settings; the decoding settings are part of every cache key.
+    """Endpoint, model, decoding (part of every cache key) and request settings.
 
-    ``base_url`` None is ``$OPENAI_BASE_URL``, else OpenAI; ``api_key_env`` names the variable holding
-    the key (never the key). ``temperature``, ``top_p``, ``seed``: None = not sent (the server's
-    default). ``max_tokens`` is the completion cap per request, sent as ``max_tokens_param`` (newer
-    OpenAI models take only ``max_completion_tokens``; the client switches once if told so).
-    ``extra_body``: provider fields sent as they are (``{"reasoning_effort": "low"}``). ``timeout``:
-    seconds one request may take in all; ``max_retries`` after the first try, backing off from
-    ``backoff_base`` up to ``backoff_max`` seconds. ``concurrency``: ``"auto"`` (start at one request
-    in flight, grow while latency holds, back off on timeouts, 429 and 5xx; at most
-    ``max_concurrency``) or a fixed number. ``verbose``: show the HTTP library's per-request lines.
+    ``base_url`` None: ``$OPENAI_BASE_URL``, else OpenAI; ``api_key_env`` names the variable holding
+    the key. ``temperature``, ``top_p``, ``seed`` None: not sent. ``max_tokens``, the completion cap,
+    is sent as ``max_tokens_param``; ``extra_body`` fields are sent as they are. ``timeout``: seconds
+    one request may take in all; ``max_retries`` after the first try, backing off from
+    ``backoff_base`` up to ``backoff_max`` s. ``concurrency``: ``"auto"`` (up to ``max_concurrency``,
+    see :mod:`~rolebench_eval.llm.limiter`) or a number. ``verbose``: the HTTP library's lines too.
     """
 
     model: str
@@ -87,11 +81,8 @@ class ClientConfig:
                 raise LLMConfigError(None, None, name, f"must be {'positive' if positive else '>= 0'}, got {value!r}")
 
     def resolved_base_url(self) -> str:
-        """Where requests go: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API.
-
-        Credentials in the URL (``http://user:pass@host/v1``) are refused: the HTTP library would
-        send them as Basic auth in place of the API key, and a 401 would then blame the key.
-        """
+        """``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API. Credentials in it (``user:pass@``)
+        are refused: the HTTP library would send them as Basic auth in place of the API key."""
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
         if "@" in urlsplit(url.strip()).netloc:
             where = "--base-url" if self.base_url else "$OPENAI_BASE_URL"
@@ -100,7 +91,7 @@ class ClientConfig:
         return url
 
     def endpoint_id(self) -> str:
-        """The endpoint as part of every cache key (:func:`endpoint_id`)."""
+        """:func:`endpoint_id` of the resolved base URL."""
         return endpoint_id(self.resolved_base_url())
 
     @property
@@ -109,11 +100,8 @@ class ClientConfig:
         return self.max_concurrency if self.concurrency == "auto" else int(self.concurrency)
 
     def request_body(self, messages: Messages) -> dict:
-        """What decides an answer (the cache key is computed from it): model, messages, decoding.
-
-        The token cap is keyed as ``max_tokens`` whatever name it is sent under, so switching
-        to ``max_completion_tokens`` keeps every cached answer.
-        """
+        """What decides an answer, and so the cache key: model, messages, decoding (the token cap
+        always as ``max_tokens``, whatever name it is sent under)."""
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         if self.temperature is not None:
             body["temperature"] = self.temperature
@@ -133,8 +121,7 @@ class ClientConfig:
 
     @classmethod
     def layered(cls, base: dict, *overrides: dict) -> "ClientConfig":
-        """A config from ``base`` (taken as it is: None = not sent) and ``overrides`` (later ones
-        winning; their None values mean "not given" and are skipped)."""
+        """A config from ``base`` (None = not sent) and ``overrides`` (later ones win; None = not given)."""
         settings: dict[str, Any] = dict(base)
         for layer in overrides:
             settings.update({k: v for k, v in layer.items() if v is not None})
@@ -153,13 +140,8 @@ class ClientConfig:
 
 
 def endpoint_id(url: str) -> str:
-    """``scheme://host:port/path`` of a base URL, without credentials, query or trailing slash.
+    """``scheme://host:port/path`` of a base URL (the cache key's endpoint): no credentials, query or final ``/``.
 
-    Part of the cache key: a server restarted with another checkpoint under the same served
-    model name on another host or port asks again instead of answering from the old model's
-    cache; the key and the ``user:password@`` of the URL never enter it.
-
-    Example:
         >>> endpoint_id("HTTP://bob:secret@LocalHost:8000/v1/?token=x")
         'http://localhost:8000/v1'
         >>> endpoint_id("https://api.openai.com/v1") == endpoint_id("https://api.openai.com:443/v1/")
@@ -202,12 +184,8 @@ def add_llm_arguments(parser: argparse.ArgumentParser, model_required: bool = Fa
                       defaults_from: str = "the defaults", model_help: str = "model name at the endpoint, "
                                                                              "e.g. gpt-4o",
                       several_models: bool = False) -> None:
-    """The endpoint, decoding, request, cache and budget flags of every verb that asks an LLM.
-
-    Every flag defaults to None ("not given"), so a judge config or a verb's own defaults
-    apply underneath; ``defaults_from`` names them in the help. ``several_models``: ``--model``
-    may be repeated (its value is then a list).
-    """
+    """The endpoint, decoding, request, cache and budget flags. Each defaults to None (not given), so
+    the defaults named by ``defaults_from`` apply underneath; ``several_models``: ``--model`` repeats."""
     from .budget import add_budget_arguments
 
     end = parser.add_argument_group("endpoint (key from the environment only)")

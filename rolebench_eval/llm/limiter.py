@@ -1,31 +1,30 @@
-"""How many requests are in flight: a fixed number, or ``auto``.
+"""How many requests are in flight (:class:`Limiter`) and which one goes next (:class:`Schedule`).
 
-``auto`` finds what the endpoint can take without being told: a CPU ``transformers serve``
-answering one request at a time should get about one request in flight (more only queue
-there, and queued requests time out and get sent again); an API should get dozens.
+``concurrency auto`` finds what the endpoint can take without being told (a CPU ``transformers
+serve`` answering one at a time should get about one request in flight, an API dozens), by the
+latency-gradient rule of TCP Vegas and Netflix's concurrency-limits:
 
-The rule (the latency-gradient idea of TCP Vegas and Netflix's concurrency-limits):
-
-* Start with one request in flight. Latency is measured per request, in rounds of
-  ``max(limit, 4)`` answers; a round's median is compared with the lowest round median
-  seen (the no-queue latency).
-* While the median holds (at most 1.25x the lowest), the limit doubles (slow start), later
-  grows by one per round.
-* When it does not (over 1.6x: requests are queueing at the server), the limit drops by a
-  quarter, and growing back to the limit that queued waits 2, 4, 8 ... rounds (up to 32),
-  so a one-at-a-time server spends nearly all its time at one request in flight.
-* A timeout, a 429, a 5xx or a dropped connection halves the limit at once (once per
-  round: the other requests of the same round failing too do not halve it again).
+* Start with one request in flight. Latency is measured in rounds of ``max(limit, 4)`` answers;
+  a round's median is compared with the lowest round median seen (the no-queue latency).
+* While it holds (at most 1.25x the lowest) the limit doubles (slow start), later grows by one.
+* Over 1.6x (requests queue at the server) the limit drops by a quarter, and growing back to the
+  limit that queued waits 2, 4, 8 ... rounds (up to 32).
+* A timeout, 429, 5xx or dropped connection halves the limit at once (once per round).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import statistics
 import threading
+import time
+from collections import deque
 
 MIN_ROUND = 4
 GROW_BELOW, SHRINK_ABOVE = 1.25, 1.6
 MAX_HOLD = 32
+FIRST_PAUSE, MAX_PAUSE = 0.25, 2.0
 
 
 class Limiter:
@@ -99,3 +98,59 @@ class Limiter:
                     return
                 target = self._queued_at
             self._set(target)
+
+
+class Schedule:
+    """A thread-safe queue of keys. A key another process is sending is put aside and looked at again
+    after a pause (0.25 s doubling to 2 s) until it is answered or its claim expires; meanwhile the
+    workers take other keys, so two processes on one cache split the work."""
+
+    def __init__(self, keys: list[str], stop: threading.Event):
+        self._queue = deque(keys)
+        self._deferred: list[tuple[float, int, str]] = []  # (when to look again, tie-break, key)
+        self._pause: dict[str, float] = {}
+        self._in_transit = 0  # taken by a worker, not yet sent, answered or deferred
+        self._count = itertools.count()
+        self._cond = threading.Condition()
+        self._stop = stop
+        self._closed = False
+
+    def next(self) -> str | None:
+        """The next key to try; None when nothing is left (or the run stops)."""
+        with self._cond:
+            while not (self._closed or self._stop.is_set()):
+                if self._queue:
+                    self._in_transit += 1
+                    return self._queue.popleft()
+                if self._deferred:
+                    due = self._deferred[0][0] - time.monotonic()
+                    if due <= 0:
+                        self._in_transit += 1
+                        return heapq.heappop(self._deferred)[2]
+                    self._cond.wait(min(due, 0.5))
+                elif self._in_transit:
+                    self._cond.wait(0.5)  # a key in transit may come back deferred
+                else:
+                    return None
+            return None
+
+    def taken(self, key: str) -> None:
+        """``key`` is being sent or was answered: it does not come back."""
+        with self._cond:
+            self._in_transit -= 1
+            self._pause.pop(key, None)
+            self._cond.notify_all()
+
+    def defer(self, key: str) -> None:
+        """Look at ``key`` again later (another process holds it)."""
+        with self._cond:
+            self._in_transit -= 1
+            pause = self._pause[key] = min(MAX_PAUSE, self._pause.get(key, FIRST_PAUSE / 2) * 2)
+            heapq.heappush(self._deferred, (time.monotonic() + pause, next(self._count), key))
+            self._cond.notify_all()
+
+    def stop_new(self) -> None:
+        """Hand out no more keys (a budget or an error stopped the run)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

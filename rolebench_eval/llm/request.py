@@ -1,33 +1,33 @@
-"""One chat request against any OpenAI-compatible endpoint: send, adapt, read within a deadline, classify failures.
+"""One chat request to an OpenAI-compatible endpoint: send, adapt, read within a deadline, classify failures.
 
-:class:`ChatClient` is shared by the worker threads of a batch. It holds the API key (read
-from the environment, kept in memory only), the scrubber that takes it out of every text,
-the run's :class:`~rolebench_eval.llm.compat.Decoding` and the ``openai`` client, whose error
-classes classify every failure. The SDK's own retries are off: :mod:`rolebench_eval.llm.client`
-retries, so that the concurrency limiter sees every try, malformed bodies are retried too, and
-a stopping run stops waiting.
+:class:`ChatClient` is shared by a batch's threads. It holds the API key (from the environment,
+in memory only), the :class:`Scrubber` that takes it out of every text, the run's
+:class:`~rolebench_eval.llm.compat.Decoding` and the ``openai`` client, whose error classes
+classify every failure. The SDK's retries are off: :mod:`rolebench_eval.llm.client` retries, so
+that the limiter sees every try, malformed bodies are retried too and a stopping run stops waiting.
 
-``--timeout`` is a whole-request deadline, kept through public APIs only: the answer is read
-as a stream (the SDK's ``with_streaming_response``) against a monotonic deadline checked after
-every chunk, so a 200 whose body trickles in one byte at a time ends at the deadline (httpx's
-own timeouts bound each socket read, not the request). A read that gets nothing at all ends
-at httpx's read timeout, ``--timeout`` too.
+``--timeout`` is a whole-request deadline through public APIs only: the body is read as a stream
+(``with_streaming_response``) against a monotonic deadline checked after every chunk, so a 200 that
+trickles in byte by byte ends at the deadline (httpx's timeouts bound each read, not the request).
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import logging
 import os
+import re
 import sys
 import threading
 import time
 from types import ModuleType
+from typing import Any
 
 from .cache import SURROGATE
-from .compat import Decoding, error_body, error_message, sdk_arguments, unsupported_parameter
+from .compat import Decoding, error_body, error_message, unsupported_parameter
 from .config import OPENAI_URL, ClientConfig, LLMConfigError, Messages
-from .scrub import Scrubber
 
 RETRY_STATUS = {408, 409, 429}
 _FATAL_HINTS = {
@@ -35,6 +35,11 @@ _FATAL_HINTS = {
     403: "the key may not use this model or endpoint: check ${env}, the model name and your access",
     404: "nothing there: check --base-url (it usually ends in /v1) and --model",
 }
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
+MIN_SECRET = 6  # shorter "keys" (a local server's "x") are not secrets worth mangling text for
+# The HTTP library's per-request INFO lines (openai 3 is built on httpx2/httpcore2, earlier on httpx/httpcore).
+PER_REQUEST_LOGGERS = ("httpx", "httpx2", "openai")
+QUIET_LOGGERS = (*PER_REQUEST_LOGGERS, "httpcore", "httpcore2")
 
 
 class EndpointError(LLMConfigError):
@@ -120,25 +125,24 @@ def answer_from(data, fields: dict, redact=str) -> dict:
 
 
 class ChatClient:
-    """One ``openai.OpenAI`` client for the threads of a run (see the module docstring)."""
+    """One ``openai.OpenAI`` client (``sdk``) for the threads of a run (see the module docstring)."""
 
-    def __init__(self, config: ClientConfig, stop: threading.Event | None = None):
+    def __init__(self, config: ClientConfig):
         import openai
 
-        self.config, self.stop, self.hx = config, stop or threading.Event(), httpx_module()
-        base_url = config.resolved_base_url()
+        self.config, self.stop, self.hx = config, threading.Event(), httpx_module()
+        self.endpoint = config.resolved_base_url()
         key = os.environ.get(config.api_key_env)
         if not key:
-            if base_url == OPENAI_URL:
+            if self.endpoint == OPENAI_URL:
                 raise LLMConfigError(f"${config.api_key_env}", None, None, "no API key: set this environment variable "
                                      "(or give --base-url for a local server, which needs none)")
             key = "EMPTY"  # local servers (vLLM, Ollama, llama.cpp, transformers serve) accept any key
         self.redact = Scrubber(None if key == "EMPTY" else key)
-        self.endpoint = base_url
         self.decoding = Decoding(config)
         self.reached = False  # the endpoint answered something (a status, a body) in this run
         timeout = self.hx.Timeout(config.timeout, connect=min(config.timeout, openai.DEFAULT_TIMEOUT.connect))
-        self._client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+        self.sdk = openai.OpenAI(api_key=key, base_url=self.endpoint, max_retries=0, timeout=timeout)
 
     def send(self, messages: Messages) -> dict:
         """One answer for ``messages``: a single HTTP try, plus one more per setting the endpoint refuses."""
@@ -147,7 +151,7 @@ class ChatClient:
         for _ in range(len(self.config.decoding()) + 2):
             fields = self.decoding.current()
             try:
-                return self._answer(self._post(messages, fields), fields)
+                return answer_from(self._post(messages, fields), fields, self.redact)
             except openai.APIStatusError as exc:
                 self.reached = True
                 if not isinstance(exc, (openai.BadRequestError, openai.UnprocessableEntityError)):  # 400, 422
@@ -159,12 +163,13 @@ class ChatClient:
         raise MalformedResponse("the endpoint kept refusing the adapted settings")  # pragma: no cover
 
     def _post(self, messages: Messages, fields: dict) -> dict:
-        """The answer's JSON, read as a stream until the request's deadline."""
+        """The answer's JSON, read as a stream until the request's deadline. Every decoding field goes
+        in ``extra_body``: the token cap's name can change mid-run, and older SDKs lack the newer name."""
         import openai
 
         deadline = time.monotonic() + self.config.timeout
-        create = self._client.chat.completions.with_streaming_response.create
-        with create(**sdk_arguments(sendable(messages), self.config.model, fields)) as response:
+        create = self.sdk.chat.completions.with_streaming_response.create
+        with create(model=self.config.model, messages=sendable(messages), extra_body=dict(fields)) as response:
             self.reached, body = True, bytearray()
             try:
                 for chunk in response.iter_bytes():
@@ -180,14 +185,6 @@ class ChatClient:
         except ValueError as exc:
             raise MalformedResponse(f"the answer is not JSON ({exc})") from None
 
-    def _answer(self, data, fields: dict) -> dict:
-        return answer_from(data, fields, self.redact)
-
-    @property
-    def sdk(self):
-        """The run's ``openai.OpenAI`` client (the batch transport uploads files and creates batches with it)."""
-        return self._client
-
     def describe(self, exc: BaseException) -> str:
         """A failure in one scrubbed line: ``<status or kind>: <the server's words>``."""
         status = getattr(exc, "status_code", None)
@@ -195,8 +192,7 @@ class ChatClient:
 
     def fatal(self, exc: BaseException) -> EndpointError | None:
         """The run-stopping error for a wrong key, URL or model (401, 403, 404, nothing listening), else None."""
-        status = getattr(exc, "status_code", None)
-        cause = exc.__cause__
+        status, cause = getattr(exc, "status_code", None), exc.__cause__
         if status is None and not self.reached and isinstance(cause, (self.hx.ConnectError, self.hx.ConnectTimeout)):
             return EndpointError(self.endpoint, None, None,
                                  f"nothing answers there ({type(cause).__name__}: {self.redact(str(cause))}): "
@@ -207,4 +203,55 @@ class ChatClient:
         return EndpointError(self.endpoint, None, None, f"{self.describe(exc)} (model {self.config.model!r}); {hint}")
 
     def close(self) -> None:
-        self._client.close()
+        self.sdk.close()
+
+
+class Scrubber:
+    """Takes the API key and anything shaped like an OpenAI key (``sk-...``) out of a text: answers,
+    errors, cache rows and log lines keep ``***`` where a server echoed it.
+
+    >>> Scrubber("live-0123456789")("key live-0123456789, or sk-proj-abcdef")
+    'key ***, or ***'
+    """
+
+    def __init__(self, key: str | None = None):
+        self.secrets = [key] if key and len(key) >= MIN_SECRET else []
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return _KEY_LIKE.sub("***", text)
+
+    def value(self, value: Any) -> Any:
+        """Scrub every string inside a JSON-like value."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+
+@contextlib.contextmanager
+def quiet_and_scrubbed(scrub: Scrubber, verbose: bool):
+    """Inside: the HTTP library's per-request INFO lines are silenced unless ``verbose``, and every
+    printed line is scrubbed (a filter on the root logger's handlers, where lines are printed)."""
+    def scrubbed(record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), ()
+        return True
+
+    loggers = {name: logging.getLogger(name) for name in QUIET_LOGGERS}
+    levels = {name: logger.level for name, logger in loggers.items()}
+    handlers = list(logging.getLogger().handlers)
+    for name, logger in loggers.items():
+        logger.setLevel(logging.INFO if verbose and name in PER_REQUEST_LOGGERS else logging.WARNING)
+    for handler in handlers:
+        handler.addFilter(scrubbed)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(scrubbed)
+        for name, logger in loggers.items():
+            logger.setLevel(levels[name])
