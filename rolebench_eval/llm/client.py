@@ -189,10 +189,12 @@ class _Run:
             try:
                 answer = self.client.send(messages)
             except Exception as exc:  # noqa: BLE001 - every failure is classified, none is silent
-                self.limiter.release(token, congested=is_congestion(exc))
-                if (not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set()
-                        or self.client.fatal(exc)):
+                final = (not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set()
+                         or self.client.fatal(exc))
+                if final:  # before the slot is freed: a run-stopping answer stops the run before another is sent
                     self._fail(key, exc)
+                self.limiter.release(token, congested=is_congestion(exc))
+                if final:
                     return None
                 delay = self._retrying(exc, attempt)
                 self.cache.extend(key, self.owner, delay + self.ttl)
