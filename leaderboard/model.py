@@ -7,7 +7,6 @@ package's catalogue (``rolebench_eval/splits.yaml``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import yaml
 from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import replace_surrogates
 from rolebench_eval.outputs.models import ModelInfo
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
@@ -25,7 +25,6 @@ KINDS = ("score", "task_metric", "mean_of", "task_mean", "gap", "paper", "contin
 #: the probes (character breaks only, metric "break"). The prompting-study variants (fewshot,
 #: dialogue) have no columns: a run's results for them are named as left out (``inputs.read_run``).
 BOARD_FAMILIES = {"single": False, "multiturn": True, "probe": True}
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _REQUIRED = ("key", "display_name", "format", "higher_is_better", "description", "kind")
 
 
@@ -315,4 +314,4 @@ class Leaderboard:
 
 def clean(text: object) -> str:
     """Text from an input, writable everywhere: lone surrogates (legal in JSON, not in UTF-8) become U+FFFD."""
-    return _SURROGATES.sub("\ufffd", str(text))
+    return replace_surrogates(str(text))

@@ -41,6 +41,7 @@ from rolebench_eval.errors import CouldNotWrite, InputError
 # Line breaks for str.splitlines() and JavaScript-era JSON readers, escaped by our writer.
 _SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
 # A lone surrogate (half an emoji cut at a token limit, read from a "\ud83d" escape) has no UTF-8 form.
+# A lone surrogate: legal in a Python str and inside a JSON string, with no UTF-8 form.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -85,8 +86,17 @@ def dumps_line(value: Any) -> str:
     Lone surrogates, which can only be inside strings, become their ``\\uXXXX`` escape, as
     ``json.dumps`` with ``ensure_ascii`` writes them: the line reads back to the same value.
     """
-    line = json.dumps(value, ensure_ascii=False).translate(_SEPARATORS)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line) if _SURROGATE.search(line) else line
+    return escape_surrogates(json.dumps(value, ensure_ascii=False).translate(_SEPARATORS))
+
+
+def escape_surrogates(text: str) -> str:
+    """Each lone surrogate as its ``\\uXXXX`` escape (inside JSON: the same string read back)."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _SURROGATE.search(text) else text
+
+
+def replace_surrogates(text: str) -> str:
+    """Each lone surrogate as U+FFFD: text to show or send, writable as UTF-8 everywhere."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import socket
 import sqlite3
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from rolebench_eval.errors import SQLITE_WRITE_FAULTS, CouldNotWrite, InputError
+from rolebench_eval.fileio import escape_surrogates
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -56,9 +56,6 @@ class CacheError(InputError):
     """The cache file cannot be used (not SQLite, damaged); the message names it and says what to do."""
 
 
-SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def canonical_json(obj: Any) -> str:
     r"""JSON with sorted keys and no insignificant whitespace, always UTF-8 encodable: a lone surrogate
     (valid JSON, no UTF-8 form) is written as its ``\uXXXX`` escape, which reads back the same.
@@ -70,7 +67,7 @@ def canonical_json(obj: Any) -> str:
     try:
         text.encode("utf-8")  # the common case, and cheaper than the search below
     except UnicodeEncodeError:
-        text = SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        text = escape_surrogates(text)
     return text
 
 

@@ -25,7 +25,8 @@ import time
 from types import ModuleType
 from typing import Any
 
-from .cache import SURROGATE
+from rolebench_eval.fileio import replace_surrogates
+
 from .compat import Decoding, error_body, error_message, unsupported_parameter
 from .config import OPENAI_URL, ClientConfig, LLMConfigError, Messages
 
@@ -102,7 +103,7 @@ def httpx_module() -> ModuleType:
 
 def sendable(messages: Messages) -> Messages:
     """``messages`` as UTF-8 can carry them: a lone surrogate is sent as U+FFFD (the cache keeps the text)."""
-    return [{k: SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for k, v in m.items()} for m in messages]
+    return [{k: replace_surrogates(v) if isinstance(v, str) else v for k, v in m.items()} for m in messages]
 
 
 def answer_from(data, fields: dict, redact=str) -> dict:

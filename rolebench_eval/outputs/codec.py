@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import replace_surrogates
 
 T = TypeVar("T")
 _AT = re.compile(r"\s*-\s*at `\$([^`]*)`$")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -42,7 +42,7 @@ def field_and_problem(err: Exception) -> tuple[str | None, str]:
 def _scrub(value: Any) -> Any:
     """``value`` with every lone surrogate in its strings replaced by U+FFFD."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return replace_surrogates(value)
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     if isinstance(value, dict):
