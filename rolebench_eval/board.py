@@ -2,7 +2,8 @@
 
 The spec (:mod:`rolebench_eval.outputs.board_spec`) becomes a plan of steps, each one ``rolebench-eval``
 verb with its own output folder: (model x task x shard) ``run`` -> ``merge`` per (model, task) ->
-``judge`` per judge step -> ``leaderboard``. A step calls the verb itself (:func:`rolebench_eval.cli.main`,
+``judge`` per judge step -> ``leaderboard``, and a ``converse`` per chat-endpoint model when the spec
+has ``conversations`` (the same scenario file for every model). A step calls the verb itself (:func:`rolebench_eval.cli.main`,
 handed in as ``verb``, in a worker process, its output in a log file), so the board does nothing a verb does not.
 
 A step writes into ``OUT/.staging/`` and its folder is renamed into place when the verb exits 0, then
@@ -78,11 +79,27 @@ def _run_steps(spec: BoardSpec, out: Path, model, task: str) -> list[Step]:
     return [*parts, merge]
 
 
+def _converse_steps(spec: BoardSpec, out: Path) -> list[Step]:
+    """One ``converse`` per chosen chat-endpoint model, into ``OUT/conversations/<model>``."""
+    conv = spec.conversations
+    if conv is None:
+        return []
+    steps = []
+    for model in conv.chosen(spec.models):
+        served, url = model.chat_endpoint()
+        name = f"converse.{model.folder}"
+        steps.append(Step(name, f"converse {model.name}", ("converse", conv.scenarios, "--model", served,
+                                                           *(["--base-url", url] if url else []), *conv.args,
+                                                           "--no-progress", "--out", _staging(out, name)),
+                          str(out / "conversations" / model.folder), cpus=model.resources.cpus))
+    return steps
+
+
 def plan(spec: BoardSpec) -> list[Step]:
     """Every step of the board, each after the steps it needs (a pure function of the spec)."""
     out = Path(spec.out)
     grid = [_run_steps(spec, out, model, task) for model in spec.models for task in spec.tasks]
-    steps = [s for cell in grid for s in cell]
+    steps = [s for cell in grid for s in cell] + _converse_steps(spec, out)
     finals = {cell[-1].out: cell[-1].name for cell in grid}  # the step that writes runs/<model>/<task>
     inputs = list(finals)
     judged = []

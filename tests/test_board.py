@@ -41,6 +41,12 @@ def _spec(tmp_path: Path, text: str) -> Path:
     ("models: []\ntasks: [rolebench_specific_zh]\n", 1, "models", "length >= 1"),
     ("models:\n  - {name: a, model: dummy}\ntasks: [rolebench_specific_zh]\nshards: {rolebench_general_zh: 2}\n",
      4, "shards", "not one of the board's tasks"),
+    ("models:\n  - {name: a, model: dummy}\ntasks: [rolebench_specific_zh]\nconversations: {scenarios: s.jsonl}\n",
+     4, "conversations", "no model of the board is a chat endpoint"),
+    ("models:\n  - {name: a, model: dummy}\n  - {name: b, model: local-chat-completions}\ntasks: [rolebench_specific_zh]\n"
+     "conversations: {scenarios: s.jsonl, models: [a]}\n", 5, "conversations.models[0]", "'dummy' model; conversations"),
+    ("models:\n  - {name: b, model: local-chat-completions}\ntasks: [rolebench_specific_zh]\n"
+     "conversations: {scenarios: s.jsonl, models: [c]}\n", 4, "conversations.models[0]", "not one of the board's"),
 ])
 def test_a_bad_spec_is_one_line_naming_file_line_and_field(tmp_path, text, line, field, problem):
     path = _spec(tmp_path, text)
@@ -208,3 +214,50 @@ def test_the_ray_backend_gives_the_local_board(tmp_path, fixture_data_dir, tiny_
         assert ray_samples.read_text(encoding="utf-8") == local_samples.read_text(encoding="utf-8")
         answers[model] = [json.loads(line)["resps"] for line in local_samples.read_text(encoding="utf-8").splitlines()]
     assert answers["tiny"] != answers["tiny-lora"]  # the adapter was loaded
+
+
+def test_conversations_become_one_converse_per_chat_endpoint_model(tmp_path):
+    spec = read_spec(_spec(tmp_path, "models:\n"
+                                      "  - {name: Served A, model: local-chat-completions,"
+                                      " model_args: 'model=char-a,base_url=http://127.0.0.1:8000/v1/chat/completions'}\n"
+                                      "  - {name: B, model: openai-chat-completions, model_args: {model: gpt-4o}}\n"
+                                      "  - {name: C, model: dummy}\n"
+                                      "tasks: [rolebench_specific_zh]\nout: built\n"
+                                      "conversations: {scenarios: scen/s.jsonl, args: [--turns, '2']}\n"))
+    steps = {s.name: s for s in plan(spec)}
+    scen = str(tmp_path / "scen" / "s.jsonl")
+    assert steps["converse.Served_A"].argv == (
+        "converse", scen, "--model", "char-a", "--base-url", "http://127.0.0.1:8000/v1", "--turns", "2",
+        "--no-progress", "--out", str(tmp_path / "built" / ".staging" / "converse.Served_A"))
+    assert steps["converse.B"].argv[:4] == ("converse", scen, "--model", "gpt-4o")  # OpenAI's endpoint: no URL
+    assert "--base-url" not in steps["converse.B"].argv and "converse.C" not in steps
+    assert steps["converse.Served_A"].out == str(tmp_path / "built" / "conversations" / "Served_A")
+
+
+@pytest.mark.slow
+def test_a_board_puts_its_served_model_through_the_scenarios(llm_server, tmp_path, fixture_data_dir):
+    from rolebench_eval.fileio import sha256_file
+    from rolebench_eval.outputs.scenario import Scenario, Source, UserTurn, write_scenarios
+
+    talk = ["Lovely weather for sailing, isn't it?", "What do you eat at sea?"]
+    srv = llm_server({"default_reply": "Arr.", "rules": [{"id": "t2", "match": [talk[1]], "reply": "Salt pork."},
+                                                         {"id": "t1", "match": [talk[0]], "reply": "A fair wind."}]})
+    split = fixture_data_dir / "rolebench-eng/instruction-generalization/role_specific/test.jsonl"
+    write_scenarios(tmp_path / "scenarios.jsonl", [Scenario(
+        id="Marlow Finch/small-talk/0", character="Marlow Finch", kind="small-talk", lang="en",
+        source=Source(split="specific_en", sha256=sha256_file(split), data="local"), goal="chat",
+        persona="a traveller.", description="a retired sea captain", turns=[UserTurn(text=t) for t in talk])])
+    spec = _spec(tmp_path, "models:\n"
+                           "  - name: Captain\n    model: local-chat-completions\n    apply_chat_template: true\n"
+                           f"    model_args: 'model=captain,base_url={srv.url}/chat/completions,num_concurrent=1'\n"
+                           "tasks: [rolebench_specific_zh]\n"
+                           f"conversations: {{scenarios: scenarios.jsonl, args: [--cache, '{tmp_path / 'c.sqlite'}']}}\n")
+    out = tmp_path / "board"
+    code, counts, stderr = _finish(_board(spec, out, fixture_data_dir))
+    assert (code, counts) == (0, (3, 0, 0, 0)), stderr  # run, converse, leaderboard
+    (conversation,) = [json.loads(line) for line in
+                       (out / "conversations" / "Captain" / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(t["user"], t["reply"]) for t in conversation["turns"]] == [(talk[0], "A fair wind."), (talk[1], "Salt pork.")]
+    sent = srv.count()
+    code, counts, _ = _finish(_board(spec, out, fixture_data_dir))
+    assert (code, counts) == (0, (0, 3, 0, 0)) and srv.count() == sent  # a rerun asks nothing

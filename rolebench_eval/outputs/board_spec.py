@@ -22,6 +22,8 @@ from .models import ModelInfo
 Count = Annotated[int, Meta(ge=1)]
 # lm-eval models that load an adapter, and the model_args key that names it.
 ADAPTER_ARG = {"hf": "peft", "vllm": "lora_local_path"}
+# lm-eval models that ask an OpenAI-compatible chat endpoint: the ones a board can put through conversations.
+CHAT_MODELS = ("local-chat-completions", "openai-chat-completions")
 
 
 class Resources(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -56,6 +58,15 @@ class ModelSpec(ModelInfo, kw_only=True, forbid_unknown_fields=True):
             args = ",".join(a for a in (args, f"{ADAPTER_ARG[self.model]}={self.adapter}") if a)
         return args or f"model={self.folder}"  # else lm-eval names the output folder at random
 
+    def chat_endpoint(self) -> tuple[str, str | None] | None:
+        """(served model name, the endpoint's ``/v1`` root or None for OpenAI's) of a chat-endpoint model."""
+        if self.model not in CHAT_MODELS:
+            return None
+        args = self.model_args if isinstance(self.model_args, dict) else dict(
+            part.split("=", 1) for part in self.model_args.split(",") if "=" in part)
+        url = args.get("base_url")  # lm-eval's is the full .../chat/completions URL; the client takes the root
+        return str(args.get("model", self.folder)), None if url is None else re.sub(r"/chat/completions/?$", "", str(url))
+
 
 class JudgeStep(Struct, kw_only=True, forbid_unknown_fields=True):
     """One ``rolebench-eval judge`` over every model's merged runs."""
@@ -64,6 +75,18 @@ class JudgeStep(Struct, kw_only=True, forbid_unknown_fields=True):
     model: Union[str, None] = None
     base_url: Union[str, None] = None
     args: list[str] = field(default_factory=list)  # more `judge` flags (--max-cost 5, ...)
+
+
+class ConversationStep(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``rolebench-eval converse`` of one scenario file (replay: every model meets the same user turns)
+    for each chat-endpoint model (:data:`CHAT_MODELS`), or the ones named."""
+
+    scenarios: str
+    models: Union[list[str], None] = None  # names of board models; default: every chat-endpoint model
+    args: list[str] = field(default_factory=list)  # more `converse` flags (--turns 4, --max-cost 2, ...)
+
+    def chosen(self, models: list[ModelSpec]) -> list[ModelSpec]:
+        return [m for m in models if (m.name in self.models if self.models is not None else m.chat_endpoint())]
 
 
 class LeaderboardOptions(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -79,6 +102,7 @@ class BoardSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     tasks: Annotated[list[str], Meta(min_length=1)]
     shards: Union[Count, dict[str, Count]] = 1  # one count for every task, or per task (default 1)
     judges: list[JudgeStep] = field(default_factory=list)
+    conversations: Union[ConversationStep, None] = None
     leaderboard: LeaderboardOptions = field(default_factory=LeaderboardOptions)
     data_dir: Union[str, None] = None  # else $ROLEBENCH_DATA_DIR, else the Hub
     out: Union[str, None] = None  # else BOARD's name without .yaml, beside it
@@ -108,7 +132,21 @@ def _check(spec: BoardSpec, fail) -> BoardSpec:
         if model.adapter is not None and model.model not in ADAPTER_ARG:
             fail(f"models[{i}].adapter", f"lm-eval loads adapters for {' and '.join(ADAPTER_ARG)} models, "
                                          f"not {model.model!r}")
+    if spec.conversations is not None:
+        _check_conversations(spec.conversations, spec.models, fail)
     return spec
+
+
+def _check_conversations(step: ConversationStep, models: list[ModelSpec], fail) -> None:
+    by_name = {m.name: m for m in models}
+    for i, name in enumerate(step.models or ()):
+        if name not in by_name:
+            fail(f"conversations.models[{i}]", f"{name!r} is not one of the board's models")
+        elif by_name[name].chat_endpoint() is None:
+            fail(f"conversations.models[{i}]", f"{name!r} is an lm-eval {by_name[name].model!r} model; conversations "
+                                               f"ask a chat endpoint ({', '.join(CHAT_MODELS)}): serve it")
+    if not step.chosen(models):
+        fail("conversations", f"no model of the board is a chat endpoint ({', '.join(CHAT_MODELS)}) to converse with")
 
 
 def read_spec(path: str | os.PathLike) -> BoardSpec:
@@ -126,4 +164,6 @@ def read_spec(path: str | os.PathLike) -> BoardSpec:
             model.adapter = str(local)
     if spec.out is None:
         spec.out = str(Path(path).resolve().with_suffix(""))
+    if spec.conversations is not None:
+        spec.conversations.scenarios = str(here / os.path.expanduser(spec.conversations.scenarios))
     return spec
