@@ -106,7 +106,8 @@ def markdown(board: Leaderboard) -> str:
         "row above it.", "",
         markdown_table(board), "",
     ]
-    for kind, title in (("language", "By language"), ("type", "By item type")):
+    for kind, title in (("language", "By language"), ("type", "By item type"),
+                        ("character", "Conversations by character")):
         if board.breakdowns.get(kind):
             parts += [f"## {title}", "", breakdown_table(board, kind), ""]
     parts += models_section(board)
