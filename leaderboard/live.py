@@ -18,13 +18,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rolebench_eval.catalogue import depth_metric, split_depth_metric
 from rolebench_eval.catalogue import metrics as catalogue_metrics
-from rolebench_eval.catalogue import split_depth_metric
+from rolebench_eval.errors import InputError
 
 from .bootstrap import Resampling, TaskItems, percentile_ci, role_groups, task_bootstrap
 from .compute import Stat, point_stats, task_matrix, with_intervals
 from .inputs import TaskRun
-from .model import Cell, Row, Schema
+from .model import Cell, Row, Schema, clean
+
+#: What the item browser scores a conversation by: its character breaks (the live metric lower is better).
+BROWSER_METRIC = next(m for m, info in catalogue_metrics().items()
+                      if "live" in info.families and info.main and info.higher_is_better is False)
 
 
 @dataclass
@@ -93,3 +98,41 @@ def live_analysis(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str
         for row, by_metric in _curves(live.stats[task], mains).items():
             live.curves.setdefault(row, {})[task] = by_metric
     return live
+
+
+# --------------------------------------------------------------------------- the item browser
+
+
+def read_conversations(path) -> dict[int, dict]:
+    """doc_id -> samples line of a conversations task (small files: one line per conversation, read whole)."""
+    from rolebench_eval.fileio import read_jsonl
+
+    out = {}
+    for line, row in read_jsonl(path, "samples file"):
+        turns = row.get("doc", {}).get("user_turns") if isinstance(row, dict) else None
+        replies = row.get("filtered_resps") if isinstance(row, dict) else None
+        if not (isinstance(row.get("doc_id"), int) and isinstance(turns, list) and isinstance(replies, list)
+                and len(turns) == len(replies) and all(isinstance(t, str) for t in turns + replies)):
+            raise InputError(path, line, "doc.user_turns", "expected a conversation: doc_id, doc.user_turns and "
+                                                           "filtered_resps, as many replies as user turns")
+        out[row["doc_id"]] = row
+    return out
+
+
+def conversation_item(task: str, role: int, doc_id: int, answers: list[tuple[int, dict | None]]) -> dict:
+    """One conversation in the browser: its scenario, and each model's turns (user, reply, whether it broke
+    character), side by side; in live mode each model met its own user turns, so each answer carries them."""
+    first = next(row for _, row in answers if row is not None)
+    doc = first["doc"]
+    item = {"task": task, "role": role, "doc_id": doc_id, "question": clean(f"{doc.get('scenario_kind')}: "
+                                                                             f"{doc['user_turns'][0]}"),
+            "references": [], "rolegpt": None, "type": clean(str(doc.get("scenario_kind"))), "depth": None,
+            "scenario": clean(str(doc.get("scenario_id"))), "answers": []}
+    for index, row in answers:
+        if row is None:
+            continue
+        turns = [{"user": clean(u), "reply": clean(r), "broke": bool(row.get(depth_metric(BROWSER_METRIC, n)))}
+                 for n, (u, r) in enumerate(zip(row["doc"]["user_turns"], row["filtered_resps"]), 1)]
+        item["answers"].append({"model": index, "text": "", "same_as_rolegpt": False, "score": row.get(BROWSER_METRIC),
+                                "judges": [], "unfinished": False, "turns": turns})
+    return item

@@ -89,7 +89,7 @@ def test_conversation_columns_hold_the_hand_computed_means_with_intervals(conver
     from rolebench_eval.leaderboard.build import Options
 
     board = build_leaderboard([str(p) for p in conversation_runs.values()], out=tmp_path / "site",
-                              options=Options(n_boot=300, browse_items=0))
+                              options=Options(n_boot=300))
     assert not board.errors and not board.excluded
     a, b = board.row("char-a"), board.row("char-b")
     for row, run in ((a, "a"), (b, "b"), (a, "a_live")):
@@ -122,3 +122,29 @@ def test_conversation_columns_hold_the_hand_computed_means_with_intervals(conver
     markdown = (site / "leaderboard.md").read_text(encoding="utf-8")
     assert "live_replay_en_break" in markdown and "Lower is better" in markdown
     assert "## Conversations by character" in markdown and "Ilse Varga · break · EN conversations (replay)" in markdown
+
+
+def test_the_item_browser_shows_each_conversation_turn_by_turn_across_models(conversation_runs, tmp_path):
+    from rolebench_eval.leaderboard import build_leaderboard
+    from rolebench_eval.leaderboard.build import Options
+
+    board = build_leaderboard([str(p) for p in conversation_runs.values()], out=tmp_path / "site",
+                              options=Options(n_boot=50))
+    assert not board.errors
+    items = board.items
+    replay = [i for i in items["items"] if i["task"] == "rolebench_live_replay_en"]
+    assert len(replay) == 6 and {items["roles"][i["role"]] for i in replay} == set(CHARACTERS)
+    cellar = next(i for i in replay if i["scenario"] == "Ilse Varga/own-story/0")
+    models = [m["name"] for m in items["models"]]
+    by_model = {models[a["model"]]: a for a in cellar["answers"]}
+    assert set(by_model) == {"char-a", "char-b"}  # side by side: the same user turns, each model's replies
+    assert [t["user"] for t in by_model["char-b"]["turns"]] == [t["user"] for t in by_model["char-a"]["turns"]] == [
+        "Professor Varga, what did you discover in the cellar?", "Tell me more.", "Do you miss it?"]
+    assert [t["reply"] for t in by_model["char-a"]["turns"]] == ["A colony of glowing fungus."] * 3
+    talk = next(i for i in replay if i["scenario"] == "Marlow Finch/small-talk/0")
+    robot = next(a for a in talk["answers"] if models[a["model"]] == "char-b")
+    assert [t["broke"] for t in robot["turns"]] == [True, True, True] and robot["score"] == 1.0
+    live = [i for i in items["items"] if i["task"] == "rolebench_live_live_en"]
+    assert len(live) == 6 and all(len(i["answers"]) == 1 for i in live)
+    assert [t["user"] for t in live[0]["answers"][0]["turns"]][1:] == ["And then?", "And then?"]  # the simulator's
+    assert (tmp_path / "site" / "items.html").is_file()
