@@ -212,5 +212,7 @@ def board_json(board: Leaderboard) -> bytes:
                        for k, v in board.breakdowns.items()},
         "depth_curves": {n: {t: [{"depth": d, **_cell_json(c)} for d, c in curve] for t, curve in tasks.items()}
                          for n, tasks in board.depth_curves.items()},
+        "drift_curves": {n: {t: {m: [{"turn": d, **_cell_json(c)} for d, c in curve] for m, curve in by.items()}
+                             for t, by in tasks.items()} for n, tasks in board.drift_curves.items()},
     }
     return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"

@@ -148,3 +148,31 @@ def test_the_item_browser_shows_each_conversation_turn_by_turn_across_models(con
     assert len(live) == 6 and all(len(i["answers"]) == 1 for i in live)
     assert [t["user"] for t in live[0]["answers"][0]["turns"]][1:] == ["And then?", "And then?"]  # the simulator's
     assert (tmp_path / "site" / "items.html").is_file()
+
+
+def test_a_conversation_reads_turn_by_turn_in_the_browser(conversation_runs, tmp_path):
+    from test_leaderboard_html import ARGS, CHROMIUM, _open, _require_browser  # headless Chromium, or skip
+
+    from rolebench_eval.leaderboard import build_leaderboard
+    from rolebench_eval.leaderboard.build import Options
+
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    build_leaderboard([str(p) for p in conversation_runs.values()], out=tmp_path / "site", options=Options(n_boot=50))
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = _open(chromium, (tmp_path / "site" / "items.html").as_uri())
+        page.select_option("#task", "rolebench_live_replay_en")
+        page.select_option("#role", "Marlow Finch")
+        assert page.locator("#list li").count() == 3
+        page.fill("#q", "small-talk")
+        page.click("#list li button")
+        cards = page.locator("#detail article.answer")
+        assert cards.count() == 2
+        robot = page.locator("#detail article.answer", has=page.locator("b.model", has_text="char-b"))
+        assert robot.locator(".turn-user").all_inner_texts() == [
+            "Turn 1, user: Lovely weather, isn't it?", "Turn 2, user: What do you eat?", "Turn 3, user: Do you like dogs?"]
+        assert robot.locator(".text.broke").count() == 3 and "BREAK 1.000" in robot.inner_text()
+        assert not page.events["errors"]
+        chromium.close()
