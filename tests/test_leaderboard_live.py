@@ -172,7 +172,7 @@ def test_a_conversation_reads_turn_by_turn_in_the_browser(conversation_runs, tmp
         assert cards.count() == 2
         robot = page.locator("#detail article.answer", has=page.locator("b.model", has_text="char-b"))
         assert robot.locator(".turn-user").all_inner_texts() == [
-            "Turn 1, user: Lovely weather, isn't it?", "Turn 2, user: What do you eat?", "Turn 3, user: Do you like dogs?"]
+            f"Turn {n}, user: {text}" for n, text in enumerate(KINDS["small-talk"], 1)]
         assert robot.locator(".text.broke").count() == 3 and "BREAK 1.000" in robot.inner_text()
         assert not page.events["errors"]
         chromium.close()
