@@ -241,7 +241,9 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
     live = live_analysis(schema, rows, task_runs, role_names, resampling)
     stats.update(live.stats)
     ranked = [r for r in rows if r.comparable]
-    column_tasks = averaged_over(schema, task_runs, [r.name for r in ranked])
+    # a row of conversations only (converse folders) has no say in what the Score averages over
+    column_tasks = averaged_over(schema, task_runs, [r.name for r in ranked
+                                                     if any(not schema.tasks[t].live for t in task_runs[r.name])])
     for col in schema.columns:  # the multi-turn tasks that every ranked row with multi-turn runs has
         if col.kind == "continuity":
             have = [{t for t in schema.multi_turn if r.name in stats.get(t, {}).get(col.metric, {})} for r in ranked]

@@ -176,3 +176,21 @@ def test_a_conversation_reads_turn_by_turn_in_the_browser(conversation_runs, tmp
         assert robot.locator(".text.broke").count() == 3 and "BREAK 1.000" in robot.inner_text()
         assert not page.events["errors"]
         chromium.close()
+
+
+def test_conversation_folders_mix_with_ordinary_runs(conversation_runs, tmp_path):
+    from rolebench_eval.leaderboard import build_leaderboard
+    from rolebench_eval.leaderboard.build import Options
+
+    runs = Path(__file__).parent / "fixtures" / "leaderboard" / "runs"
+    alone = build_leaderboard([str(runs)], options=Options(n_boot=50, browse_items=0))
+    mixed = build_leaderboard([str(runs), str(conversation_runs["a"]), str(conversation_runs["b"])],
+                              options=Options(n_boot=50, browse_items=0))
+    # the ordinary rows keep their Score, ranks and tests; the conversation rows add their own columns, unranked
+    for row in alone.measured:
+        other = mixed.row(row.name)
+        assert (other.rank, other.value("score")) == (row.rank, row.value("score"))
+        assert not any(key.startswith("live_") for key in other.cells)
+    assert mixed.score_tasks == alone.score_tasks
+    assert mixed.row("char-b").rank is None and mixed.row("char-b").value("live_replay_en_break") == pytest.approx(
+        15 / 18)
