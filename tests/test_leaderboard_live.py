@@ -194,3 +194,11 @@ def test_conversation_folders_mix_with_ordinary_runs(conversation_runs, tmp_path
     assert mixed.score_tasks == alone.score_tasks
     assert mixed.row("char-b").rank is None and mixed.row("char-b").value("live_replay_en_break") == pytest.approx(
         15 / 18)
+
+
+def test_judges_leave_conversations_out_saying_so(conversation_runs, tmp_path, capsys, caplog):
+    out = tmp_path / "judgments"
+    assert main(["judge", str(conversation_runs["a"]), "--judge", "rubric", "--model", "gpt-4o", "--out", str(out),
+                 "--dry-run"]) == 2
+    assert "only conversations, which the judges do not read yet" in capsys.readouterr().err
+    assert "not judging rolebench_live_replay_en" in caplog.text and not out.exists()
