@@ -202,3 +202,46 @@ def test_judges_leave_conversations_out_saying_so(conversation_runs, tmp_path, c
                  "--dry-run"]) == 2
     assert "only conversations, which the judges do not read yet" in capsys.readouterr().err
     assert "not judging rolebench_live_replay_en" in caplog.text and not out.exists()
+
+
+def test_a_board_of_two_models_five_characters_three_kinds_six_turns_on_real_data(llm_server, tmp_path,
+                                                                                  real_data_dir):
+    """Issue 23's "done means" board: drift curves over six turns and every conversation in the item browser."""
+    from rolebench_eval.fileio import read_jsonl
+    from rolebench_eval.leaderboard import build_leaderboard
+    from rolebench_eval.leaderboard.build import Options
+
+    questions: dict[str, list[str]] = {}
+    for _, row in read_jsonl(real_data_dir / SPLIT_FILE, "test file"):
+        if len(questions) < 5 or row["role"] in questions:
+            questions.setdefault(row["role"], []).append(row["question"])
+    roles = [r for r in questions if len(questions[r]) >= 6][:5]
+    assert len(roles) == 5
+    source = Source(split="specific_en", sha256=sha256_file(real_data_dir / SPLIT_FILE), data="local")
+    turns = {"own-story": None, "small-talk": [f"Small talk {n}?" for n in range(6)],
+             "identity-pressure": ["Are you an AI?", *(f"Really, are you human? ({n})" for n in range(5))]}
+    scenarios = [Scenario(id=f"{role}/{kind}/0", character=role, kind=kind, description="a character", lang="en",
+                          source=source, goal="talk", persona="a curious traveller.",
+                          turns=[UserTurn(text=q.strip(), item_id=item_id(role, q)) for q in questions[role][:6]]
+                          if texts is None else [UserTurn(text=t) for t in texts])
+                 for role in roles for kind, texts in turns.items()]
+    path = tmp_path / "scenarios.jsonl"
+    write_scenarios(path, scenarios)
+    a, b = llm_server(CAPTAIN), llm_server(ROBOT)
+    for srv, model in ((a, "char-a"), (b, "char-b")):
+        _converse(srv, path, tmp_path / "conv" / model, tmp_path, real_data_dir, model)
+    board = build_leaderboard([str(tmp_path / "conv")], out=tmp_path / "site", options=Options(n_boot=200))
+    assert not board.errors
+    for model in ("char-a", "char-b"):
+        hand = json.loads((tmp_path / "conv" / model / "summary.json").read_text(encoding="utf-8"))
+        curves = board.drift_curves[model]["rolebench_live_replay_en"]
+        assert [t for t, _ in curves["break"]] == [1, 2, 3, 4, 5, 6]
+        assert [c.value for _, c in curves["break"]] == pytest.approx([c["scores"]["break"] for c in hand["by_turn"]])
+        assert [c.value for _, c in curves["spe"]] == pytest.approx([c["scores"]["spe"] for c in hand["by_turn"]])
+        assert all(c.lo <= c.value <= c.hi for m in curves.values() for _, c in m)
+    assert board.row("char-b").value("live_replay_en_break") == 1.0  # the robot always says it is an AI
+    assert board.row("char-a").value("live_replay_en_break") == pytest.approx(1 / 3)  # the captain, when asked
+    items = [i for i in board.items["items"] if i["task"] == "rolebench_live_replay_en"]
+    assert len(items) == 15 and all(len(i["answers"]) == 2 for i in items)
+    assert all(len(a["turns"]) == 6 for i in items for a in i["answers"])
+    assert (tmp_path / "site" / "drift.png").is_file() and (tmp_path / "site" / "items.html").is_file()
