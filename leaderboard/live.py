@@ -129,8 +129,8 @@ def conversation_item(task: str, role: int, doc_id: int, answers: list[tuple[int
             "references": [], "rolegpt": None, "type": clean(str(doc.get("scenario_kind"))), "depth": None,
             "scenario": clean(str(doc.get("scenario_id"))), "answers": []}
     for index, row in answers:
-        if row is None:
-            continue
+        if row is None or row["doc"].get("scenario_hash") != doc.get("scenario_hash"):
+            continue  # not talked through, or another scenario under the same doc_id (another scenario file)
         turns = [{"user": clean(u), "reply": clean(r), "broke": bool(row.get(depth_metric(BROWSER_METRIC, n)))}
                  for n, (u, r) in enumerate(zip(row["doc"]["user_turns"], row["filtered_resps"]), 1)]
         item["answers"].append({"model": index, "text": "", "same_as_rolegpt": False, "score": row.get(BROWSER_METRIC),
