@@ -22,6 +22,7 @@ from rolebench_eval.outputs.scenario import read_scenarios, write_scenarios
 from . import simulator
 from .characters import default_split, load_characters
 from .converse import ConverseOptions, converse, dry_run
+from .lmeval import write_layout
 from .scenarios import build, plan, request
 from .scores import summarize
 
@@ -111,6 +112,7 @@ def run(path: str, out_dir: str, opts: ConverseOptions, dry: bool, out: TextIO) 
             return outcome.stopped.exit_code
         raise NothingUsable("no conversation got a single reply")
     summary = _summary(opts, path, outcome)
+    write_layout(out_dir, outcome.conversations, summary, path, opts.model.base_url)
     write_run(out_dir, outcome.conversations, summary)
     print(report(summary), file=out)
     print(f"conversations and scores written to {out_dir}; requests: {outcome.requests}", file=out)

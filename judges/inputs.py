@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Sequence
 
-from rolebench_eval.catalogue import task_of_split, tasks
+from rolebench_eval.catalogue import live_tasks, task_of_split, tasks
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.errors import InputError
 from rolebench_eval.outputs import find_runs, latest_samples, read_records
@@ -64,9 +64,15 @@ def _samples_of(inputs: Sequence[str | os.PathLike]) -> list:
     if errors:
         raise errors[0]
     found = latest_samples(runs)
+    talks = sorted({task for _, task, _ in found if task in live_tasks()})
+    if talks:  # converse's conversations: their rubric per conversation is not built (issue 23)
+        log.warning("not judging %s: conversations of rolebench-eval converse, which the judges do not read yet",
+                    ", ".join(talks))
+        found = [f for f in found if f[1] not in talks]
     if not found:
         raise InputError(inputs[0] if len(inputs) == 1 else None, None, None,
-                         "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)")
+                         "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)"
+                         + (" - only conversations, which the judges do not read yet" if talks else ""))
     warn_dropped(runs, found)
     return found
 

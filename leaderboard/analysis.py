@@ -37,6 +37,7 @@ from .compute import (
     with_intervals,
 )
 from .inputs import TaskRun
+from .live import live_analysis
 from .model import Cell, Row, Schema
 
 
@@ -50,6 +51,7 @@ class Analysis:
     breakdowns: dict[str, dict[str, dict[str, Cell]]] = field(default_factory=dict)
     roles_by_task: dict[str, list[str]] = field(default_factory=dict)
     depth_curves: dict[str, dict[str, list[tuple[int, Cell]]]] = field(default_factory=dict)
+    drift_curves: dict[str, dict[str, dict[str, list[tuple[int, Cell]]]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -236,8 +238,12 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
         runs = {r.name: task_runs[r.name][task] for r in rows if task in task_runs[r.name]}
         if runs:
             stats[task], curves[task] = continuity(task, schema.tasks[task].paper_metric, runs, resampling)
+    live = live_analysis(schema, rows, task_runs, role_names, resampling)
+    stats.update(live.stats)
     ranked = [r for r in rows if r.comparable]
-    column_tasks = averaged_over(schema, task_runs, [r.name for r in ranked])
+    # a row of conversations only (converse folders) has no say in what the Score averages over
+    column_tasks = averaged_over(schema, task_runs, [r.name for r in ranked
+                                                     if any(not schema.tasks[t].live for t in task_runs[r.name])])
     for col in schema.columns:  # the multi-turn tasks that every ranked row with multi-turn runs has
         if col.kind == "continuity":
             have = [{t for t in schema.multi_turn if r.name in stats.get(t, {}).get(col.metric, {})} for r in ranked]
@@ -255,6 +261,8 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
     _set_tests(rows, above, versus, composite_tests(above + versus, score_tasks, matrices, boots, pair_index, schema))
     breakdowns = pool_groups(schema, [r.name for r in rows], matrices, boots, score_tasks)
     breakdowns["language"] = by_language(schema, stats, score_tasks)
+    if live.characters:
+        breakdowns["character"] = live.characters
     roles: dict[str, list[str]] = {}
     for task in score_tasks:
         if task in matrices:
@@ -264,7 +272,7 @@ def analyse(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str, Task
     for task, curve_of in curves.items():
         for name, curve in curve_of.items():
             by_row.setdefault(name, {})[task] = curve
-    return Analysis(ordered, score_tasks, column_tasks, breakdowns, roles, by_row)
+    return Analysis(ordered, score_tasks, column_tasks, breakdowns, roles, by_row, live.curves)
 
 
 def _set_tests(rows: list[Row], above: list, versus: list, tests: list) -> None:

@@ -292,6 +292,7 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
         excluded=[r for r in rows if r not in shown], errors=errors, notes=notes + judge_notes + twins + undescribed,
         unmatched_judges=unmatched, score_tasks=result.score_tasks, column_tasks=result.column_tasks,
         breakdowns=result.breakdowns, roles_by_task=result.roles_by_task, depth_curves=result.depth_curves,
+        drift_curves=result.drift_curves,
         baseline=baseline, citation=citation, judge_summaries=dict(used),
         health=panels(judge_cols, summaries, used, health),
         settings={"seed": opts.seed, "n_boot": opts.n_boot, "interval": INTERVAL, "test": TEST,

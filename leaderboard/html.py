@@ -216,7 +216,8 @@ def _script(name: str) -> tuple[Markup, str]:
     return Markup(script), base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
 
 
-def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: Path | None = None) -> str:
+def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: Path | None = None,
+                 drift_png: bytes | None = None) -> str:
     """``index.html`` as a string."""
     cols = shown_columns(board)
     layout = _layout(cols, board.baseline is not None)
@@ -235,8 +236,9 @@ def render_index(board: Leaderboard, depth_png: bytes | None = None, cache_dir: 
         twin_notes=list(dict.fromkeys(r.twin_note for r in board.rows if r.twin_note)),
         classes={c.key: _cls(c) for c in cols},
         figure_labels=[(short, name) for name, short in plot_labels(board).items() if short.strip() != name],
-        breakdowns={k: _breakdown(board, k) for k in ("language", "type")},
+        breakdowns={k: _breakdown(board, k) for k in ("language", "type", "character")},
         depth_png=base64.b64encode(depth_png).decode() if depth_png else "",
+        drift_png=base64.b64encode(drift_png).decode() if drift_png else "",
         css=Markup((HERE / "leaderboard.css").read_text(encoding="utf-8")), script=script, script_hash=digest)
 
 
@@ -266,8 +268,9 @@ def write_pages(board: Leaderboard, out: Path, cache_dir: Path | None = None) ->
     else:
         for stale in (out / ITEMS_DATA, out / "items.html"):
             stale.unlink(missing_ok=True)  # a browser of an earlier build would contradict this board
-    depth = out / "depth.png"
+    depth, drift = out / "depth.png", out / "drift.png"
     written["html"] = write_atomic(out / "index.html",
                                    render_index(board, depth.read_bytes() if board.depth_curves and depth.is_file()
-                                                else None, cache_dir))
+                                                else None, cache_dir,
+                                                drift.read_bytes() if board.drift_curves and drift.is_file() else None))
     return written

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebench_eval import outputs
+from rolebench_eval.catalogue import live_tasks
 from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import split_depth_metric
 from rolebench_eval.catalogue import tasks as catalogue_tasks
@@ -72,10 +73,14 @@ class RunResult:
 
 def per_item_metrics(info: TaskInfo, values: Mapping[str, float]) -> tuple[str, ...]:
     """The per-item metrics to read from a samples file of this task: its catalogue metrics; of a
-    multi-turn task the main ones (paper metric, character breaks) at each depth the run has."""
+    multi-turn task the main ones (paper metric, character breaks) at each depth the run has; of a
+    conversations task both (each conversation's means and its turns' values: the drift curve)."""
+    main = {m for m in info.metrics if catalogue_metrics()[m].main}
+    per_depth = tuple(sorted(m for m in values if (hit := split_depth_metric(m)) and hit[0] in main))
     if info.multi_turn:
-        main = {m for m in info.metrics if catalogue_metrics()[m].main}
-        return tuple(sorted(m for m in values if (hit := split_depth_metric(m)) and hit[0] in main))
+        return per_depth
+    if info.live:
+        return tuple(m for m in info.metrics if m in values) + per_depth
     return tuple(m for m in info.metrics if m in values)
 
 
@@ -262,7 +267,7 @@ def references(runs: list[RunResult], baseline: str | None) -> dict[str, dict[st
     """Per task: the installed version and prompt version, and the reference data and descriptions."""
     from rolebench_eval.prompts import PROMPT_VERSION
 
-    known = catalogue_tasks(custom=True, family=None)  # every family's installed version
+    known = {**catalogue_tasks(custom=True, family=None), **live_tasks()}  # every family's installed version
     refs = {}
     for task in sorted({t for run in runs for t in run.tasks}):
         usable = [r.tasks[task] for r in runs if task in r.tasks and r.limit is None]

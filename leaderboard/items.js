@@ -1,6 +1,7 @@
 // The item browser: pick a task and a role, search the questions, open an item to read the
 // question, the references, RoleGPT's answer and every model's answer with its score and the
-// judges' verdicts. The data is window.ROLEBENCH_ITEMS (items-data.js, next to this page).
+// judges' verdicts; a conversation (rolebench-eval converse) shows each model's turns side by side.
+// The data is window.ROLEBENCH_ITEMS (items-data.js, next to this page).
 // Every string from the data goes into the page as textContent: nothing in it is ever markup.
 (function () {
   "use strict";
@@ -106,7 +107,13 @@
     head.appendChild(el("span", "score", score(answer.score, tasks[item.task].metric)));
     head.title = model.full;
     card.appendChild(head);
-    if (answer.same_as_rolegpt) {
+    if (answer.turns) {  // a conversation (rolebench-eval converse): the user's turns and this model's replies
+      answer.turns.forEach(function (t, i) {
+        card.appendChild(el("div", "turn-user muted", "Turn " + (i + 1) + ", user: " + t.user));
+        card.appendChild(el("div", "text" + (t.broke ? " broke" : ""), (t.broke ? "[breaks character] " : "") +
+                                                                       t.reply));
+      });
+    } else if (answer.same_as_rolegpt) {
       card.appendChild(el("div", "text muted", "The same answer as RoleGPT's, above."));
     } else {
       var unfinished = "(unfinished reasoning: the model was still reasoning when it stopped; scored as an empty answer)";
@@ -140,12 +147,15 @@
     detail.appendChild(el("p", "meta", data.roles[item.role] + " · " + tasks[item.task].label + " · doc " +
                                         item.doc_id + (item.depth ? " · depth " + item.depth : "")));
     detail.appendChild(el("h2", "question", item.question));
-    var refs = el("section", "refs");
-    refs.appendChild(el("h3", null, item.references.length === 1 ? "Reference" : "References"));
-    var ol = el("ol");
-    item.references.forEach(function (r) { ol.appendChild(el("li", null, r)); });
-    refs.appendChild(ol);
-    detail.appendChild(refs);
+    if (item.scenario) { detail.appendChild(el("p", "muted", "Scenario " + item.scenario + ", turn by turn:")); }
+    if (item.references.length) {
+      var refs = el("section", "refs");
+      refs.appendChild(el("h3", null, item.references.length === 1 ? "Reference" : "References"));
+      var ol = el("ol");
+      item.references.forEach(function (r) { ol.appendChild(el("li", null, r)); });
+      refs.appendChild(ol);
+      detail.appendChild(refs);
+    }
     if (item.rolegpt !== null && item.rolegpt !== undefined) {
       var gpt = el("section", "rolegpt");
       gpt.appendChild(el("h3", null, "RoleGPT (the paper's GPT-4 baseline)"));

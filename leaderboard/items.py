@@ -108,6 +108,9 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
         chosen = _pick(_by_role([task_runs[m][task].items for m in have]), judged, per_role)
         wanted = {d for ids in chosen.values() for d in ids}
         info = schema.tasks[task]
+        if info.live:
+            _conversations(board, out, task, info.label, chosen, {m: task_runs[m][task] for m in have}, models, roles)
+            continue
         metrics = tuple(task_runs[have[0]][task].items.metrics) if info.multi_turn else (info.paper_metric,)
         metrics += _unfinished_names(metrics, info.multi_turn)
         records = {m: _safe(board, _records, {}, task_runs[m][task], wanted, metrics, m == have[0])
@@ -128,6 +131,21 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
                                           [(i, records[m].get(doc_id)) for i, m in enumerate(models) if m in have],
                                           verdicts, judges, models))
     return out
+
+
+def _conversations(board: Leaderboard, out: dict, task: str, label: str, chosen: dict[str, list[int]], runs: dict,
+                   models: list[str], roles: dict[str, int]) -> None:
+    """A conversations task's entries: each chosen conversation with every model's turns (:mod:`.live`)."""
+    from .live import BROWSER_METRIC, conversation_item, read_conversations
+
+    lines = {m: _safe(board, read_conversations, {}, tr.samples_path) for m, tr in runs.items()}
+    out["tasks"].append({"name": task, "label": label, "metric": BROWSER_METRIC,
+                         "roles": [_code(r, roles, out["roles"]) for r in chosen], "unfinished": []})
+    for role, ids in chosen.items():
+        for doc_id in ids:
+            answers = [(i, lines[m].get(doc_id)) for i, m in enumerate(models) if m in lines]
+            if any(row is not None for _, row in answers):
+                out["items"].append(conversation_item(task, _code(role, roles, out["roles"]), doc_id, answers))
 
 
 def _unfinished_names(metrics: tuple[str, ...], multi_turn: bool) -> tuple[str, ...]:

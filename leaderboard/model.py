@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from rolebench_eval.catalogue import live_tasks
 from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
@@ -43,6 +44,7 @@ class TaskInfo:
     roles: str  # "seen" or "unseen"
     multi_turn: bool = False
     metrics: tuple[str, ...] = ()  # its per-item metrics (the catalogue's), per depth when multi-turn
+    live: bool = False  # conversations of `converse` (the catalogue's live_tasks): one item per conversation
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,11 @@ class Schema:
 
     @property
     def single_turn(self) -> list[str]:
-        return [t for t, info in self.tasks.items() if not info.multi_turn]
+        return [t for t, info in self.tasks.items() if not info.multi_turn and not info.live]
+
+    @property
+    def live(self) -> list[str]:
+        return [t for t, info in self.tasks.items() if info.live]
 
     @property
     def multi_turn(self) -> list[str]:
@@ -123,7 +129,8 @@ def _column(entry: dict, path: Path, index: int) -> Column:
 
 def _tasks() -> dict[str, TaskInfo]:
     """The board's tasks, from the catalogue: single-turn ones in its order, then multi-turn specific,
-    general and probe tasks, English first (the order the averaging columns add them up in)."""
+    general and probe tasks, English first (the order the averaging columns add them up in), then the
+    conversations' tasks (never in a Score: they have columns and drift curves of their own)."""
     known = catalogue_tasks(family=None)
 
     def order(name: str) -> tuple:
@@ -132,7 +139,9 @@ def _tasks() -> dict[str, TaskInfo]:
 
     return {name: TaskInfo(name, known[name].label, known[name].lang, known[name].metric, known[name].split.roles,
                            multi_turn=BOARD_FAMILIES[known[name].family], metrics=known[name].metrics)
-            for name in sorted((n for n, t in known.items() if t.family in BOARD_FAMILIES), key=order)}
+            for name in sorted((n for n, t in known.items() if t.family in BOARD_FAMILIES), key=order)} | {
+        name: TaskInfo(name, t.label, t.lang, t.metric, "seen", metrics=t.metrics, live=True)
+        for name, t in live_tasks().items()}
 
 
 def load_schema(path: str | Path | None = None) -> Schema:
@@ -270,6 +279,7 @@ class Leaderboard:
         breakdowns: kind ("language", "type", "role") -> row name -> group -> Cell.
         roles_by_task: For the heatmap: role -> tasks it was scored on.
         depth_curves: Multi-turn tasks: row name -> task -> [(depth, Cell)].
+        drift_curves: Conversations (``live_tasks``): row name -> task -> metric -> [(turn, Cell)].
         baseline: The row every measured row is tested against, when chosen.
         settings: Seed, number of resamples, test used, package version, time.
         citation: The paper, for the reported rows.
@@ -289,6 +299,7 @@ class Leaderboard:
     breakdowns: dict[str, dict[str, dict[str, Cell]]] = field(default_factory=dict)
     roles_by_task: dict[str, list[str]] = field(default_factory=dict)
     depth_curves: dict[str, dict[str, list[tuple[int, Cell]]]] = field(default_factory=dict)
+    drift_curves: dict[str, dict[str, dict[str, list[tuple[int, Cell]]]]] = field(default_factory=dict)
     baseline: str | None = None
     settings: dict = field(default_factory=dict)
     citation: str = ""

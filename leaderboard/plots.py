@@ -14,6 +14,8 @@ import re
 import warnings
 from pathlib import Path
 
+from rolebench_eval.catalogue import live_tasks
+from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.fileio import write_atomic
 
 from .model import MEASURED, Leaderboard, Row
@@ -228,6 +230,41 @@ def plot_depth(plt, board: Leaderboard, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_drift(plt, board: Leaderboard, path: Path) -> Path | None:
+    """Conversations (``live_tasks``): each main metric (a row of panels) by turn for each task (a column: replay
+    and live never share one), one line per model with its 95% interval."""
+    order = list(live_tasks())
+    tasks = sorted({t for curves in board.drift_curves.values() for t in curves}, key=order.index)
+    metrics = sorted({m for curves in board.drift_curves.values() for by in curves.values() for m in by},
+                     key=list(catalogue_metrics()).index)
+    models = [r.name for r in board.measured if r.name in board.drift_curves][:10]
+    if not tasks or not models:
+        return None
+    fig, axes = plt.subplots(len(metrics), len(tasks), figsize=(4.2 * len(tasks) + 1.5, 3.0 * len(metrics)),
+                             squeeze=False, layout="constrained")
+    labels = plot_labels(board)
+    for i, metric in enumerate(metrics):
+        lower = catalogue_metrics()[metric].higher_is_better is False
+        for ax, task in zip(axes[i], tasks):
+            for model in models:
+                curve = board.drift_curves[model].get(task, {}).get(metric)
+                if curve:
+                    turns = [t for t, _ in curve]
+                    line, = ax.plot(turns, [c.value for _, c in curve], "o-", ms=4, label=labels[model])
+                    if all(c.lo is not None for _, c in curve):
+                        ax.fill_between(turns, [c.lo for _, c in curve], [c.hi for _, c in curve], alpha=0.15,
+                                        color=line.get_color())
+            ax.set_title(f"{live_tasks()[task].label}: {metric}{' (lower is better)' if lower else ''}", fontsize=9)
+            ax.set_xticks(sorted({t for m in models for t, _ in board.drift_curves[m].get(task, {}).get(metric, [])}))
+            ax.set_xlabel("turn of the conversation", fontsize=8)
+            ax.grid(alpha=0.3)
+            ax.spines[["top", "right"]].set_visible(False)
+    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}  # every model once
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0),
+                       loc="upper left")
+    return _save(fig, path)
+
+
 def plot_key(board: Leaderboard) -> str:
     """A digest of everything the figures show (and of this module and matplotlib's version)."""
     import hashlib
@@ -244,12 +281,15 @@ def plot_key(board: Leaderboard) -> str:
         "role_cells": {m: {g: c.value for g, c in cells.items()} for m, cells in board.breakdowns.get("role", {}).items()},
         "depth": {m: {t: [[d, c.value, c.lo, c.hi] for d, c in curve] for t, curve in curves.items()}
                   for m, curves in board.depth_curves.items()},
+        "drift": {m: {t: {k: [[d, c.value, c.lo, c.hi] for d, c in curve] for k, curve in by.items()}
+                      for t, by in curves.items()} for m, curves in board.drift_curves.items()},
         "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(), "matplotlib": version("matplotlib"),
     }
     return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
 
 
-NAMES = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png", "depth_png": "depth.png"}
+NAMES = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png", "depth_png": "depth.png",
+         "drift_png": "drift.png"}
 
 
 def _kept(board: Leaderboard, out: Path, cache_dir: Path | None) -> dict[str, Path] | None:
@@ -282,7 +322,8 @@ def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) ->
     drawn = {"scores_png": plot_scores(plt, board, out / "scores.png"),
              "splits_png": plot_splits(plt, board, out / "splits.png"),
              "roles_png": plot_roles(plt, board, out / "roles.png"),
-             "depth_png": plot_depth(plt, board, out / "depth.png")}
+             "depth_png": plot_depth(plt, board, out / "depth.png"),
+             "drift_png": plot_drift(plt, board, out / "drift.png")}
     drawn = {k: v for k, v in drawn.items() if v is not None}
     if cache_dir is not None:
         kept = cache_dir / "plots" / plot_key(board)

@@ -106,7 +106,8 @@ def markdown(board: Leaderboard) -> str:
         "row above it.", "",
         markdown_table(board), "",
     ]
-    for kind, title in (("language", "By language"), ("type", "By item type")):
+    for kind, title in (("language", "By language"), ("type", "By item type"),
+                        ("character", "Conversations by character")):
         if board.breakdowns.get(kind):
             parts += [f"## {title}", "", breakdown_table(board, kind), ""]
     parts += models_section(board)
@@ -211,5 +212,7 @@ def board_json(board: Leaderboard) -> bytes:
                        for k, v in board.breakdowns.items()},
         "depth_curves": {n: {t: [{"depth": d, **_cell_json(c)} for d, c in curve] for t, curve in tasks.items()}
                          for n, tasks in board.depth_curves.items()},
+        "drift_curves": {n: {t: {m: [{"turn": d, **_cell_json(c)} for d, c in curve] for m, curve in by.items()}
+                             for t, by in tasks.items()} for n, tasks in board.drift_curves.items()},
     }
     return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"

@@ -95,6 +95,23 @@ class Task:
 
 
 @dataclass(frozen=True)
+class LiveTask:
+    """A task name of ``converse``'s results (lm-eval's layout; never run by lm-eval): one mode, one language."""
+
+    name: str
+    mode: str  # "replay" or "live" (rolebench_eval.outputs.conversation.MODES)
+    lang: str
+    label: str
+    version: str
+    metrics: tuple[str, ...] = ()  # family `live`'s, in the metrics table's order
+
+    @property
+    def metric(self) -> str:
+        """Its first main metric (as :attr:`Task.metric`)."""
+        return next(m for m in self.metrics if catalogue().metrics[m].main)
+
+
+@dataclass(frozen=True)
 class Group:
     """An lm-eval group: its members (tasks or groups) and what its YAML says."""
 
@@ -130,6 +147,7 @@ class Catalogue:
     metrics: dict[str, Metric]
     languages: dict[str, Language]
     reasoning: tuple[str, str]  # the start and end markers of a reasoning block
+    live_tasks: dict[str, LiveTask] = dataclasses.field(default_factory=dict)
 
 
 def _table(raw: dict, table: str, cls: type) -> dict:
@@ -170,8 +188,23 @@ def catalogue() -> Catalogue:
         if unknown := set(metric.families) - set(families):
             raise InputError(CATALOGUE, None, f"metrics.{metric.name}.families", f"unknown family {min(unknown)!r}")
     tasks = {name: _task(name, fields, splits, metrics, families) for name, fields in raw["tasks"].items()}
+    languages = _table(raw, "languages", Language)
     return Catalogue(splits, tasks, _table(raw, "groups", Group), tuple(raw["held_out_roles_en"]), families, metrics,
-                     _table(raw, "languages", Language), _reasoning(raw.get("reasoning")))
+                     languages, _reasoning(raw.get("reasoning")), _live_tasks(raw, metrics, languages))
+
+
+def _live_tasks(raw: dict, metrics: dict[str, Metric], languages: dict) -> dict[str, LiveTask]:
+    reported = tuple(m.name for m in metrics.values() if not m.families or "live" in m.families)
+    out = {}
+    for name, task in _table({"live_tasks": {n: {**f, "version": str(float(f["version"])), "metrics": reported}
+                                             for n, f in raw.get("live_tasks", {}).items()}},
+                             "live_tasks", LiveTask).items():
+        if task.lang not in languages:
+            raise InputError(CATALOGUE, None, f"live_tasks.{name}.lang", f"expected one of {', '.join(languages)}")
+        if name in raw["tasks"] or name in raw["groups"]:
+            raise InputError(CATALOGUE, None, f"live_tasks.{name}", "already the name of an lm-eval task or group")
+        out[name] = task
+    return out
 
 
 def _reasoning(raw) -> tuple[str, str]:
@@ -228,6 +261,19 @@ def task_of_split(split: str) -> Task:
 def names() -> set[str]:
     """Every task and group name this package defines (what ``run`` recognises as ours)."""
     return set(catalogue().tasks) | set(catalogue().groups)
+
+
+def live_tasks() -> dict[str, LiveTask]:
+    """The task names of ``converse``'s results by name (not lm-eval tasks: :func:`names` leaves them out)."""
+    return catalogue().live_tasks
+
+
+def live_task(mode: str, lang: str) -> LiveTask:
+    """The task a conversation of ``mode`` in ``lang`` is written under."""
+    for task in catalogue().live_tasks.values():
+        if task.mode == mode and task.lang == lang:
+            return task
+    raise InputError(CATALOGUE, None, "live_tasks", f"no task for {mode} conversations in language {lang!r}")
 
 
 def held_out_roles_en() -> tuple[str, ...]:

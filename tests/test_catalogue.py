@@ -173,3 +173,20 @@ def test_held_out_roles_are_the_role_generalization_roles_of_the_real_data(real_
     assert roles == set(catalogue.held_out_roles_en())
     seen = {item.role for item in read_items(real_data_dir / catalogue.get_split("specific_en").dir / "test.jsonl")}
     assert len(seen) == 95 and seen >= roles
+
+
+def test_conversation_task_names_are_apart_from_lm_eval_tasks():
+    from rolebench_eval.outputs.conversation import MODES
+    from rolebench_eval.tasks.runner import only_rolebench
+
+    live = catalogue.live_tasks()
+    assert {(t.mode, t.lang) for t in live.values()} == {(m, lang) for m in MODES for lang in catalogue.languages()}
+    assert catalogue.live_task("replay", "en").name == "rolebench_live_replay_en"
+    assert catalogue.live_task("live", "en").name == "rolebench_live_live_en"
+    assert live["rolebench_live_live_zh"].metrics == ("spe", "break", "unfinished_reasoning")
+    # never built by lm-eval: no YAML, not a task or group `run`, `--tasks` or a board spec knows
+    assert not set(live) & catalogue.names()
+    assert not any(name in text for text in render().values() for name in live)
+    assert not any(only_rolebench(name) for name in live)
+    with pytest.raises(InputError, match="no task for live conversations in language 'fr'"):
+        catalogue.live_task("live", "fr")

@@ -130,6 +130,43 @@ def test_scores_equal_hand_computed_values(llm_server, tmp_path, scenario_file, 
     assert summary["scenarios"]["sha256"] == sha256_file(scenario_file) and summary["mode"] == "replay"
 
 
+
+def test_a_run_is_also_written_in_lm_eval_layout_under_its_own_task(llm_server, tmp_path, scenario_file,
+                                                                      fixture_data_dir):
+    from rolebench_eval.outputs import find_runs
+
+    robot = llm_server({"rules": [
+        {"id": "navy", "match": ["leave the navy"], "reply": "<think>stay in role</think>The sea wanted me."},
+        {"id": "t3", "match": [TALK[2]], "reply": "As an AI, I have no dog."},
+    ], "default_reply": "Aye."})
+    out = tmp_path / "out"
+    assert _converse(robot, scenario_file, out, tmp_path / "c.sqlite", "--data-dir", str(fixture_data_dir)) == 0
+    (run,), errors = find_runs([out])
+    assert not errors and run.name == "char-a" and set(run.samples) == {"rolebench_live_replay_en"}
+    assert run.samples["rolebench_live_replay_en"].name == f"samples_rolebench_live_replay_en_{run.date}.jsonl"
+    lines = [json.loads(x) for x in run.samples["rolebench_live_replay_en"].read_text(encoding="utf-8").splitlines()]
+    own, talk = _conversations(out)
+    assert [x["doc"]["scenario_id"] for x in lines] == [own["scenario_id"], talk["scenario_id"]]
+    assert lines[1]["doc"]["user_turns"] == TALK and lines[1]["doc"]["role"] == "Marlow Finch"
+    assert lines[1]["doc"]["scenario_kind"] == "small-talk"
+    assert lines[0]["resps"] == [["<think>stay in role</think>The sea wanted me."]]
+    assert lines[0]["filtered_resps"] == ["The sea wanted me."]
+    assert lines[1]["filtered_resps"] == ["Aye.", "Aye.", "As an AI, I have no dog."]
+    # one sample = one conversation: its break rate, its mean SPE where it has one, each turn's scores
+    assert (lines[0]["break"], lines[0]["spe"], lines[0]["break_d1"]) == (0.0, pytest.approx(4 / 9), 0.0)
+    assert lines[1]["break"] == pytest.approx(1 / 3) and "spe" not in lines[1]
+    assert [lines[1][f"break_d{t}"] for t in (1, 2, 3)] == [0.0, 0.0, 1.0]
+    results = run.results["results"]["rolebench_live_replay_en"]
+    assert results["break,none"] == pytest.approx((0 + 1 / 3) / 2)  # the mean over conversations
+    assert results["spe,none"] == pytest.approx(4 / 9) and results["break_d3,none"] == 1.0
+    meta = run.task_metadata("rolebench_live_replay_en")
+    assert meta["data"]["sha256"] == sha256_file(scenario_file) and meta["version"] == 1.0
+    assert run.results["n-samples"]["rolebench_live_replay_en"] == {"original": 2, "effective": 2}
+    # a rerun replaces the earlier run's lm-eval files rather than adding a second run
+    assert _converse(robot, scenario_file, out, tmp_path / "c.sqlite", "--data-dir", str(fixture_data_dir)) == 0
+    assert len(list(out.glob("results_*.json"))) == 1 and len(list(out.glob("samples_*.jsonl"))) == 1
+
+
 def test_a_stopped_run_resumes_without_resending_answered_turns(llm_server, tmp_path, scenario_file,
                                                                 fixture_data_dir):
     captain = llm_server(CAPTAIN)
