@@ -99,7 +99,8 @@ def plan(spec: BoardSpec) -> list[Step]:
     """Every step of the board, each after the steps it needs (a pure function of the spec)."""
     out = Path(spec.out)
     grid = [_run_steps(spec, out, model, task) for model in spec.models for task in spec.tasks]
-    steps = [s for cell in grid for s in cell] + _converse_steps(spec, out)
+    conversing = _converse_steps(spec, out)
+    steps = [s for cell in grid for s in cell] + conversing
     finals = {cell[-1].out: cell[-1].name for cell in grid}  # the step that writes runs/<model>/<task>
     inputs = list(finals)
     judged = []
@@ -113,15 +114,18 @@ def plan(spec: BoardSpec) -> list[Step]:
         judged.append(steps[-1])
     opts = spec.leaderboard
     names = [f"{out / 'runs' / m.folder / task}={m.name}" for m in spec.models for task in spec.tasks]
+    conv = spec.conversations
+    names += [f"{s.out}={m.name}" for s, m in zip(conversing, conv.chosen(spec.models) if conv else [])]
     flags = [*(a for n in names for a in ("--name", n)), "--models", str(models_file(spec)[0]),
              *(["--baseline", opts.baseline] if opts.baseline else []),
              *(["--include-incomparable"] if opts.include_incomparable else []),
              *(["--seed", str(opts.seed)] if opts.seed is not None else []),
              *(["--n-boot", str(opts.n_boot)] if opts.n_boot is not None else []), *opts.args,
              *(["--judges", *(j.out for j in judged)] if judged else [])]
-    steps.append(Step("leaderboard", "leaderboard", ("leaderboard", *inputs, *flags, "--out",
-                                                     _staging(out, "leaderboard")),
-                      str(out / "leaderboard"), needs=(*finals.values(), *(j.name for j in judged))))
+    steps.append(Step("leaderboard", "leaderboard", ("leaderboard", *inputs, *(s.out for s in conversing), *flags,
+                                                     "--out", _staging(out, "leaderboard")),
+                      str(out / "leaderboard"), needs=(*finals.values(), *(j.name for j in judged),
+                                                       *(s.name for s in conversing))))
     return steps
 
 

@@ -258,6 +258,10 @@ def test_a_board_puts_its_served_model_through_the_scenarios(llm_server, tmp_pat
     (conversation,) = [json.loads(line) for line in
                        (out / "conversations" / "Captain" / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(t["user"], t["reply"]) for t in conversation["turns"]] == [(talk[0], "A fair wind."), (talk[1], "Salt pork.")]
+    board = json.loads((out / "leaderboard" / "leaderboard.json").read_text(encoding="utf-8"))
+    (row,) = [r for r in board["rows"] if r["name"] == "Captain"]  # the runs and the conversations: one row
+    assert row["cells"]["live_replay_en_break"]["value"] == 0.0 and "zh_spe" in row["cells"]
+    assert [p["turn"] for p in board["drift_curves"]["Captain"]["rolebench_live_replay_en"]["break"]] == [1, 2]
     sent = srv.count()
     code, counts, _ = _finish(_board(spec, out, fixture_data_dir))
     assert (code, counts) == (0, (0, 3, 0, 0)) and srv.count() == sent  # a rerun asks nothing
