@@ -138,8 +138,8 @@ def record(d: Dialogue, refs: dict[str, tuple[str, ...]]) -> Conversation:
                           **({"raw": raw} if raw != reply else {})))
     breaks = [t.scores[BREAK] for t in turns]
     return Conversation(scenario_id=s.id, scenario_hash=s.hash, character=s.character, kind=s.kind, lang=s.lang,
-                        turns=turns, planned_turns=d.planned, complete=len(turns) == d.planned,
-                        break_rate=sum(breaks) / len(breaks) if breaks else None)
+                        description=s.description, turns=turns, planned_turns=d.planned,
+                        complete=len(turns) == d.planned, break_rate=sum(breaks) / len(breaks) if breaks else None)
 
 
 def load_references(scenarios: list[Scenario], data_dir, path) -> dict[str, tuple[str, ...]]:

@@ -3,9 +3,9 @@
 Beside ``conversations.jsonl`` and ``summary.json``, a run folder gets ``results_<date>.json`` and
 one ``samples_<task>_<date>.jsonl`` per task, under the catalogue's ``live_tasks`` names (one per
 mode and language: replay and live never share a task, so never a column). One sample is one
-conversation: its document (scenario id, character as ``role``, scenario kind, language, the user
-turns), ``resps`` the raw replies and ``filtered_resps`` the replies with their reasoning cut, and
-per-sample metrics: the mean of each of family ``live``'s metrics over the conversation's turns that
+conversation: its document (scenario id, character as ``role`` and its ``description``, scenario kind,
+language, the user turns), ``resps`` the raw replies and ``filtered_resps`` the replies with their
+reasoning cut, and per-sample metrics: the mean of each of family ``live``'s metrics over the conversation's turns that
 have it (``break``: its break rate; ``spe``: only where a turn asked a RoleBench item), and each
 main metric per turn as ``<metric>_d<turn>`` (the drift curve). A task's aggregate is the mean over
 its conversations, as lm-eval's ``mean`` aggregation of those per-sample values.
@@ -57,8 +57,8 @@ def conversation_metrics(c: Conversation, task: LiveTask) -> dict[str, float]:
 def sample(doc_id: int, c: Conversation, task: LiveTask) -> dict:
     """One samples line, shaped as lm-eval writes them."""
     doc = {"scenario_id": c.scenario_id, "scenario_hash": c.scenario_hash, "role": c.character,
-           "scenario_kind": c.kind, "lang": c.lang, "user_turns": [t.user for t in c.turns],
-           "planned_turns": c.planned_turns, "complete": c.complete}
+           "description": c.description, "scenario_kind": c.kind, "lang": c.lang,
+           "user_turns": [t.user for t in c.turns], "planned_turns": c.planned_turns, "complete": c.complete}
     arguments = {f"gen_args_{n}": {"arg_0": t.user} for n, t in enumerate(c.turns)}
     values = conversation_metrics(c, task)
     return {"doc_id": doc_id, "doc": doc, "target": "", "arguments": arguments,

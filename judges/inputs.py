@@ -8,6 +8,8 @@
 * ``across_variants`` ranks each prompting-study variant (``_fewshot``, ``_dialogue``) with
   its zero-shot task (the paper's Table 7); each run is then one system per variant.
 * Items without a baseline or a candidate answer are kept aside and counted, never judged.
+* Converse's conversations (the catalogue's live tasks) are read by the conversation judge only, one
+  item per conversation; every other judge leaves them out with a warning.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Sequence
 from rolebench_eval.catalogue import live_tasks, task_of_split, tasks
 from rolebench_eval.data import NO_ROLEGPT_ANSWER
 from rolebench_eval.errors import InputError
-from rolebench_eval.outputs import find_runs, latest_samples, read_records
+from rolebench_eval.outputs import UNFINISHED_REASONING, find_runs, latest_samples, read_records
+from rolebench_eval.outputs.conversation import read_conversation_samples
+from rolebench_eval.prompts import role_prompt
 
 from .config import Judge
 from .protocols import Item, Unit
@@ -58,21 +62,31 @@ def _is_no_answer(response: str) -> bool:
     return response == NO_ROLEGPT_ANSWER
 
 
-def _samples_of(inputs: Sequence[str | os.PathLike]) -> list:
-    """The newest samples file of each (run, task) under ``inputs``; unreadable inputs are errors."""
+def _samples_of(inputs: Sequence[str | os.PathLike], conversations: bool = False) -> list:
+    """The newest samples file of each (run, task) under ``inputs``; unreadable inputs are errors.
+
+    ``conversations``: only converse's conversations (the catalogue's live tasks), else everything but them.
+    """
     runs, errors = find_runs(inputs)
     if errors:
         raise errors[0]
     found = latest_samples(runs)
-    talks = sorted({task for _, task, _ in found if task in live_tasks()})
-    if talks:  # converse's conversations: their rubric per conversation is not built (issue 23)
-        log.warning("not judging %s: conversations of rolebench-eval converse, which the judges do not read yet",
+    live = live_tasks()
+    where = inputs[0] if len(inputs) == 1 else None
+    if conversations:
+        found = [f for f in found if f[1] in live]
+        if not found:
+            raise InputError(where, None, None, "no conversations to judge: the conversation judge reads the "
+                             f"samples of rolebench-eval converse (samples_<task>_<date>.jsonl of {', '.join(live)})")
+    talks = sorted({task for _, task, _ in found if task in live}) if not conversations else []
+    if talks:  # converse's conversations: the conversation judge's, not this one's
+        log.warning("not judging %s: conversations of rolebench-eval converse (judge them with --judge conversation)",
                     ", ".join(talks))
         found = [f for f in found if f[1] not in talks]
     if not found:
-        raise InputError(inputs[0] if len(inputs) == 1 else None, None, None,
+        raise InputError(where, None, None,
                          "no lm-eval samples_<task>_<date>.jsonl files (was lm-eval run with --log_samples?)"
-                         + (" - only conversations, which the judges do not read yet" if talks else ""))
+                         + (" - only conversations, which --judge conversation reads" if talks else ""))
     warn_dropped(runs, found)
     return found
 
@@ -81,11 +95,12 @@ def warn_dropped(runs: Sequence, found: Sequence) -> None:
     """One warning per run left out because a newer run of the same name has its task(s).
 
     Two folders of one model (with and without a chat template, say) share a run name; only
-    the newest samples of each (run name, task) are judged, and the user must hear which.
+    the newest samples of each (run name, task) are judged, and the user must hear which. Tasks this
+    judge leaves out (the conversations, or all but them) are no run's loss.
     """
     kept = {(run.name, task): path for run, task, path in found}
     for run in runs:
-        dropped = sorted(t for t, path in run.samples.items() if kept[run.name, t] != path)
+        dropped = sorted(t for t, path in run.samples.items() if kept.get((run.name, t), path) != path)
         if dropped:
             newer = sorted({str(kept[run.name, t]) for t in dropped})
             log.warning("not judging %s (run %s, task(s) %s): the newer run %s has the same run name and "
@@ -149,6 +164,28 @@ def refuse_identical(units: Sequence[Unit]) -> None:
                              "judge on identical answers")
 
 
+def _conversation_item(doc_id: int, row: dict) -> Item:
+    """One conversation as the judge is told about it: the character, its scenario, every (user turn, reply)."""
+    doc = row["doc"]
+    turns = tuple(zip(doc["user_turns"], row["filtered_resps"]))
+    role, lang, description = doc["role"], doc["lang"], doc.get("description") or ""
+    return Item(doc_id=doc_id, role=role, question=str(doc.get("scenario_id")), lang=lang,
+                kind=str(doc.get("scenario_kind")), references=(), role_prompt=role_prompt(role, lang, description),
+                candidate="\n\n".join(f"User: {user}\n{role}: {reply}" for user, reply in turns), baseline=None,
+                description=description or None, unfinished_reasoning=bool(row.get(UNFINISHED_REASONING)),
+                turns=turns)
+
+
+def conversation_units(inputs: Sequence[str | os.PathLike], limit: int | None = None) -> list[Unit]:
+    """One unit per (run, conversations task): its conversations, each one item (a conversation without a
+    reply is not in the samples: converse leaves it out)."""
+    units = []
+    for run, task, path in _samples_of(inputs, conversations=True):
+        rows = sorted(read_conversation_samples(path).items())[:limit]
+        units.append(Unit(run.name, task, path, None, [_conversation_item(d, row) for d, row in rows], [], []))
+    return units
+
+
 def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str,
                 limit: int | None = None, across_variants: bool = False) -> list[Unit]:
     """Read every samples file and pair each candidate answer with its baseline answer.
@@ -156,8 +193,11 @@ def build_units(inputs: Sequence[str | os.PathLike], judge: Judge, baseline: str
     Items are matched on (role, question, occurrence), so a split that repeats a question
     pairs the n-th repeat with the n-th. ``across_variants`` ranks each study variant
     (``_fewshot``, ``_dialogue``) with its zero-shot task (:func:`ranked_with`): the baseline
-    comes from that task, and each run is a system per variant.
+    comes from that task, and each run is a system per variant. A conversation judge reads converse's
+    conversations instead (:func:`conversation_units`).
     """
+    if judge.impl.reads_conversations:
+        return conversation_units(inputs, limit)
     units = []
     for run, task, path in _samples_of(inputs):
         samples = read_records(path, limit)

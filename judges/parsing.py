@@ -130,3 +130,46 @@ def parse_rubric(text: str, criteria: list[str], scale: tuple[int, int], flag: s
         raise ParseError(f"{flag}: expected true or false, got {data.get(flag)!r}")
     parsed[flag] = data[flag]
     return parsed
+
+
+def parse_scored_reasons(text: str, criteria: list[str], scale: tuple[int, int]) -> dict[str, Any]:
+    """Scores and reasons from a JSON object ``{"<criterion>": {"score": <int>, "reason": "<text>"}, ...}``.
+
+    Strict: the span from the first ``{`` to the last ``}`` must be JSON (no Python literal), and every
+    criterion needs a JSON integer score on the scale (not ``7.5``, not ``"7"``) and a non-empty reason.
+    Other keys are ignored.
+
+    Example:
+        >>> parse_scored_reasons('{"voice": {"score": 8, "reason": "salty"}}', ["voice"], (1, 10))
+        {'voice': 8, 'reasons': {'voice': 'salty'}}
+        >>> parse_scored_reasons('{"voice": {"score": 8}}', ["voice"], (1, 10))
+        Traceback (most recent call last):
+        ...
+        rolebench_eval.judges.parsing.ParseError: voice.reason: expected a non-empty string, got None
+    """
+    start, end = (text or "").find("{"), (text or "").rfind("}")
+    if start < 0 or end <= start:
+        raise ParseError("no {...} found")
+    try:
+        data = json.loads(text[start:end + 1])
+    except json.JSONDecodeError as err:
+        raise ParseError(f"{{...}} is not JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise ParseError("expected a JSON object")
+    low, high = scale
+    parsed: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    for name in criteria:
+        entry = data.get(name)
+        if not isinstance(entry, dict):
+            raise ParseError(f"{name}: expected {{\"score\": ..., \"reason\": ...}}, got {entry!r}")
+        score = entry.get("score")
+        if not isinstance(score, int) or isinstance(score, bool):
+            raise ParseError(f"{name}.score: expected a JSON integer, got {score!r}")
+        if not low <= score <= high:
+            raise ParseError(f"{name}.score is {score}; expected {low}..{high}")
+        reason = entry.get("reason")
+        if not (isinstance(reason, str) and reason.strip()):
+            raise ParseError(f"{name}.reason: expected a non-empty string, got {reason!r}")
+        parsed[name], reasons[name] = score, reason.strip()
+    return {**parsed, "reasons": reasons}

@@ -143,7 +143,11 @@ def configured_decoding(config: ClientConfig) -> dict:
     return config.decoding()
 
 
-def _rouge(item: Item) -> tuple[float, float | None]:
+def _rouge(item: Item) -> tuple[float, float | None] | None:
+    """ROUGE-L recall of the candidate and the baseline against the item's references (None for a
+    conversation, which has none)."""
+    if item.turns:
+        return None
     refs, lang = list(item.references), item.lang
     return rouge_l(item.candidate, refs, lang), rouge_l(item.baseline, refs, lang) if item.baseline else None
 

@@ -136,9 +136,11 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
 def _conversations(board: Leaderboard, out: dict, task: str, label: str, chosen: dict[str, list[int]], runs: dict,
                    models: list[str], roles: dict[str, int]) -> None:
     """A conversations task's entries: each chosen conversation with every model's turns (:mod:`.live`)."""
-    from .live import BROWSER_METRIC, conversation_item, read_conversations
+    from rolebench_eval.outputs.conversation import read_conversation_samples
 
-    lines = {m: _safe(board, read_conversations, {}, tr.samples_path) for m, tr in runs.items()}
+    from .live import BROWSER_METRIC, conversation_item
+
+    lines = {m: _safe(board, read_conversation_samples, {}, tr.samples_path) for m, tr in runs.items()}
     out["tasks"].append({"name": task, "label": label, "metric": BROWSER_METRIC,
                          "roles": [_code(r, roles, out["roles"]) for r in chosen], "unfinished": []})
     for role, ids in chosen.items():

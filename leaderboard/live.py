@@ -20,7 +20,6 @@ import numpy as np
 
 from rolebench_eval.catalogue import depth_metric, split_depth_metric
 from rolebench_eval.catalogue import metrics as catalogue_metrics
-from rolebench_eval.errors import InputError
 
 from .bootstrap import Resampling, TaskItems, percentile_ci, role_groups, task_bootstrap
 from .compute import Stat, point_stats, task_matrix, with_intervals
@@ -101,22 +100,6 @@ def live_analysis(schema: Schema, rows: list[Row], task_runs: dict[str, dict[str
 
 
 # --------------------------------------------------------------------------- the item browser
-
-
-def read_conversations(path) -> dict[int, dict]:
-    """doc_id -> samples line of a conversations task (small files: one line per conversation, read whole)."""
-    from rolebench_eval.fileio import read_jsonl
-
-    out = {}
-    for line, row in read_jsonl(path, "samples file"):
-        turns = row.get("doc", {}).get("user_turns") if isinstance(row, dict) else None
-        replies = row.get("filtered_resps") if isinstance(row, dict) else None
-        if not (isinstance(row.get("doc_id"), int) and isinstance(turns, list) and isinstance(replies, list)
-                and len(turns) == len(replies) and all(isinstance(t, str) for t in turns + replies)):
-            raise InputError(path, line, "doc.user_turns", "expected a conversation: doc_id, doc.user_turns and "
-                                                           "filtered_resps, as many replies as user turns")
-        out[row["doc_id"]] = row
-    return out
 
 
 def conversation_item(task: str, role: int, doc_id: int, answers: list[tuple[int, dict | None]]) -> dict:

@@ -176,11 +176,12 @@ def test_kendall_tau_matches_pair_counting():
 
 
 def test_builtin_judges_load_and_render_in_both_languages():
-    assert tuple(builtin_judges()) == protocols.names() == ("identify", "pairwise", "rank", "rubric")
+    assert tuple(builtin_judges()) == protocols.names() == ("conversation", "identify", "pairwise", "rank", "rubric")
     item = protocols.Item(doc_id=0, role="Captain Brine", question=" qid-1: Who? ", lang="en", kind="specific",
                           references=(" The tide.",), role_prompt="You are Captain Brine. Now please answer.",
                           candidate="CAND", baseline="BASE", description='A gruff captain. Catchphrase: "Arr!"')
-    for name in builtin_judges()[1:]:  # identify is judge check's (tests/test_judge_health.py)
+    for name in ("pairwise", "rank", "rubric"):  # identify is judge check's (tests/test_judge_health.py),
+        # conversation judges whole conversations (tests/test_judge_conversation.py)
         judge = load_judge(name)
         assert judge.protocol == name and judge.impl.name == name and judge.model is None
         assert judge.decoding == CONFIGURED_DECODING  # the shared defaults (judges/defaults.yaml)

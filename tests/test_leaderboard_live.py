@@ -200,7 +200,7 @@ def test_judges_leave_conversations_out_saying_so(conversation_runs, tmp_path, c
     out = tmp_path / "judgments"
     assert main(["judge", str(conversation_runs["a"]), "--judge", "rubric", "--model", "gpt-4o", "--out", str(out),
                  "--dry-run"]) == 2
-    assert "only conversations, which the judges do not read yet" in capsys.readouterr().err
+    assert "only conversations, which --judge conversation reads" in capsys.readouterr().err
     assert "not judging rolebench_live_replay_en" in caplog.text and not out.exists()
 
 

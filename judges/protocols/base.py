@@ -50,6 +50,7 @@ class Item:
     description: str | None = None
     occurrence: int = 0  # how many earlier docs of its run have the same (role, question)
     unfinished_reasoning: bool = False  # the candidate never closed its reasoning: its answer is empty
+    turns: tuple[tuple[str, str], ...] = ()  # a conversation's (user turn, reply) pairs (the conversation judge)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -139,12 +140,15 @@ class Protocol:
         needs_baseline: items without a baseline answer are skipped and counted.
         headline: the summary key the CLI table shows first.
         detail: the summary key of the table's protocol column.
+        reads_conversations: it judges the conversations of ``rolebench-eval converse`` (the catalogue's
+            live tasks, one item per conversation), and nothing else; the other protocols leave them out.
     """
 
     name = ""
     needs_baseline = True
     headline = "win_rate"
     detail: str | None = None
+    reads_conversations = False
     #: An ensemble (several judge models): how the members' verdicts make its own (:meth:`combine`),
     #: and the level of measurement of the value their agreement is computed on (:meth:`agreement_value`).
     ensemble_rule = ""

@@ -28,17 +28,19 @@ class Rubric(Protocol):
                      "character when more than half of them say so (an even split: not, counted in "
                      "n_ensemble_ties)")
 
-    def check_settings(self, where: Path, section: Any) -> dict:
+    flagged = True  # the settings name a boolean flag (``flag``) the judge sets beside the scores
 
-        rubric = check_keys(where, "rubric", section, {"criteria", "scale", "flag"})
+    def check_settings(self, where: Path, section: Any) -> dict:
+        name = self.name
+        rubric = check_keys(where, name, section, {"criteria", "scale"} | ({"flag"} if self.flagged else set()))
         criteria, scale = rubric.get("criteria"), rubric.get("scale")
         if not (isinstance(criteria, list) and criteria and all(isinstance(c, str) for c in criteria)):
-            raise JudgeConfigError(where, None, "rubric.criteria", "expected a non-empty list of names")
+            raise JudgeConfigError(where, None, f"{name}.criteria", "expected a non-empty list of names")
         if not (isinstance(scale, list) and len(scale) == 2 and all(isinstance(s, int) for s in scale)
                 and scale[0] < scale[1]):
-            raise JudgeConfigError(where, None, "rubric.scale", "expected [low, high] integers with low < high")
-        if not isinstance(rubric.get("flag"), str):
-            raise JudgeConfigError(where, None, "rubric.flag", "expected the name of the boolean flag")
+            raise JudgeConfigError(where, None, f"{name}.scale", "expected [low, high] integers with low < high")
+        if self.flagged and not isinstance(rubric.get("flag"), str):
+            raise JudgeConfigError(where, None, f"{name}.flag", "expected the name of the boolean flag")
         return rubric
 
     def requests(self, judge, job: Job) -> list:

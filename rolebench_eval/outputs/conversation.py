@@ -47,6 +47,7 @@ class Conversation(Struct, kw_only=True):
     kind: str
     lang: str
     turns: list[Turn]
+    description: str = ""  # the character's description, as its scenario gives it (what a judge is shown)
     planned_turns: Annotated[int, Meta(ge=1)]
     complete: bool = True
     break_rate: Union[float, None] = None  # the share of its replies that break character (None: no reply yet)
@@ -80,6 +81,30 @@ class ConversationSummary(Struct, kw_only=True, omit_defaults=True):
 def read_conversations(path: str | os.PathLike) -> list[Conversation]:
     """Every conversation of a ``conversations.jsonl``."""
     return [c for _, c in codec.read_lines(path, Conversation, "conversations file")]
+
+
+def read_conversation_samples(path: str | os.PathLike) -> dict[int, dict]:
+    """doc_id -> samples line of a conversations task (``conversations/lmeval.py`` writes them; small files: one
+    line per conversation, read whole). A line that is not a conversation names its line and field."""
+    from rolebench_eval.catalogue import languages
+    from rolebench_eval.errors import InputError
+    from rolebench_eval.fileio import read_jsonl
+
+    out = {}
+    for line, row in read_jsonl(path, "samples file"):
+        doc = row.get("doc") if isinstance(row, dict) else None
+        turns = doc.get("user_turns") if isinstance(doc, dict) else None
+        replies = row.get("filtered_resps") if isinstance(row, dict) else None
+        if not (isinstance(row.get("doc_id"), int) and isinstance(turns, list) and isinstance(replies, list)
+                and len(turns) == len(replies) and all(isinstance(t, str) for t in turns + replies)):
+            raise InputError(path, line, "doc.user_turns", "expected a conversation: doc_id, doc.user_turns and "
+                                                           "filtered_resps, as many replies as user turns")
+        for field, ok in (("role", isinstance(doc.get("role"), str)), ("lang", doc.get("lang") in languages())):
+            if not ok:
+                raise InputError(path, line, f"doc.{field}", f"expected the conversation's {field}, "
+                                                             f"got {doc.get(field)!r}")
+        out[row["doc_id"]] = row
+    return out
 
 
 def read_summary(path: str | os.PathLike) -> ConversationSummary:
