@@ -37,6 +37,8 @@ examples:
   rolebench-eval judge out/ --judge rank --model <served model> --batch-import answers.jsonl --max-requests 0
   # a local vLLM or Ollama server:
   rolebench-eval judge out/ --judge pairwise --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-72B-Instruct
+  # converse's conversations, each graded whole (1-10 with reasons on four criteria):
+  rolebench-eval judge conv/my-model --judge conversation --model gpt-4o
   # another model as the baseline, a judge folder of your own:
   rolebench-eval judge out/my-model --baseline out/other-model --judge ./my_judges/strict --model gpt-4o
 
@@ -50,12 +52,14 @@ answer received (cached); rerun the same command.
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``judge`` verb to an argparse subparsers object."""
     p = subparsers.add_parser(
-        "judge", help="score lm-eval RoleBench outputs with an LLM judge (rank, pairwise, rubric)",
+        "judge", help="score lm-eval RoleBench outputs with an LLM judge (rank, pairwise, rubric), or converse's "
+                      "conversations (conversation)",
         description="Judge what lm-eval logged (--output_path OUT --log_samples) with an LLM judge on any "
                     "OpenAI-compatible endpoint. Answers are cached: reruns are free, killed runs resume.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="lm-eval output folders or samples_<task>_<date>.jsonl files")
-    p.add_argument("--judge", required=True, help="a built-in judge (rank, pairwise, rubric) or a judge folder")
+    p.add_argument("--judge", required=True, help="a built-in judge (rank, pairwise, rubric; conversation for "
+                                                  "converse's conversations) or a judge folder")
     p.add_argument("--baseline", default="rolegpt",
                    help="'rolegpt' (the dataset's RoleGPT answers, default) or another model's lm-eval output")
     p.add_argument("--max-systems", **number_arg(int, 2),
