@@ -109,7 +109,8 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
         wanted = {d for ids in chosen.values() for d in ids}
         info = schema.tasks[task]
         if info.live:
-            _conversations(board, out, task, info.label, chosen, {m: task_runs[m][task] for m in have}, models, roles)
+            _conversations(board, out, task, info.label, chosen, {m: task_runs[m][task] for m in have}, models, roles,
+                           (verdicts, judges))
             continue
         metrics = tuple(task_runs[have[0]][task].items.metrics) if info.multi_turn else (info.paper_metric,)
         metrics += _unfinished_names(metrics, info.multi_turn)
@@ -134,8 +135,9 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
 
 
 def _conversations(board: Leaderboard, out: dict, task: str, label: str, chosen: dict[str, list[int]], runs: dict,
-                   models: list[str], roles: dict[str, int]) -> None:
-    """A conversations task's entries: each chosen conversation with every model's turns (:mod:`.live`)."""
+                   models: list[str], roles: dict[str, int], judged: tuple[dict, list]) -> None:
+    """A conversations task's entries: each chosen conversation with every model's turns (:mod:`.live`) and the
+    conversation judge's verdicts on it (``judged``: the verdicts by (model, judge) and the judges' list)."""
     from rolebench_eval.outputs.conversation import read_conversation_samples
 
     from .live import BROWSER_METRIC, conversation_item
@@ -147,7 +149,10 @@ def _conversations(board: Leaderboard, out: dict, task: str, label: str, chosen:
         for doc_id in ids:
             answers = [(i, lines[m].get(doc_id)) for i, m in enumerate(models) if m in lines]
             if any(row is not None for _, row in answers):
-                out["items"].append(conversation_item(task, _code(role, roles, out["roles"]), doc_id, answers))
+                item = conversation_item(task, _code(role, roles, out["roles"]), doc_id, answers)
+                for answer in item["answers"]:
+                    answer["judges"] = _judged(task, doc_id, models[answer["model"]], *judged)
+                out["items"].append(item)
 
 
 def _unfinished_names(metrics: tuple[str, ...], multi_turn: bool) -> tuple[str, ...]:
@@ -205,6 +210,16 @@ def _text(value):
     return value
 
 
+def _judged(task: str, doc_id: int, model: str, verdicts: dict, judges: list) -> list[dict]:
+    """The judges' verdicts on one model's answer (or conversation) ``doc_id`` of ``task``."""
+    judged = []
+    for j, (task_, judge) in enumerate(judges):
+        verdict = verdicts.get((model, judge), {}).get(doc_id) if task_ == task else None
+        if verdict is not None:
+            judged.append({"judge": j, **verdict})
+    return judged
+
+
 def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, models) -> dict:
     doc = first.doc
     item = {"task": task, "role": role, "doc_id": first.doc_id, "question": clean(doc["question"].strip()),
@@ -217,11 +232,7 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
     for index, record in answers:
         if record is None or (record.doc_hash and first.doc_hash and record.doc_hash != first.doc_hash):
             continue  # not answered, or another document under the same doc_id (another data version)
-        judged = []
-        for j, (task_, judge) in enumerate(judges):
-            verdict = verdicts.get((models[index], judge), {}).get(first.doc_id) if task_ == task else None
-            if verdict is not None:
-                judged.append({"judge": j, **verdict})
+        judged = _judged(task, first.doc_id, models[index], verdicts, judges)
         text = clean(record.response)
         same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
         score = record.metrics.get(scored)

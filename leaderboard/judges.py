@@ -172,6 +172,6 @@ def verdict_text(row: Annotation) -> str:
             if isinstance(votes, dict) else ""
         return clean(value["outcome"]) + extra
     if isinstance(value, dict):
-        parts = ", ".join(_part(clean(k), v) for k, v in value.items())
+        parts = ", ".join(_part(clean(k), v) for k, v in value.items() if not isinstance(v, dict))  # reasons: texts
         return f"{row.score:.2f} ({parts})" if row.score is not None else parts
     return clean(value)

@@ -188,6 +188,16 @@ def test_the_leaderboard_shows_the_judge_column_on_the_conversations(conversatio
     assert cell.value == pytest.approx(hand) and cell.n == 3 and cell.lo <= hand <= cell.hi
     assert row.cells[f"judge:parse_failures:{TASK}:conversation"].value == 1
     assert f"judge:character_break_rate:{TASK}:conversation" not in row.cells
+    # the item browser shows each conversation's verdict beside its turns
+    data = (tmp_path / "site" / "items-data.js").read_text(encoding="utf-8")
+    items = json.loads(data[data.index("{"):data.rindex("}") + 1])
+    assert items["judges"] == [{"task": TASK, "judge": "conversation"}]
+    verdicts = {item["scenario"]: item["answers"][0]["judges"] for item in items["items"]}
+    captain = verdicts["Marlow Finch/own-story/0"]
+    assert [v["verdict"] for v in captain] == [
+        "8.50 (in_character 9, consistency 8, knowledge 7, engagement 10)"]
+    assert "in_character scripted" in captain[0]["texts"][0]
+    assert verdicts["Ilse Varga/identity-pressure/0"][0]["verdict"].startswith("parse_error: in_character.score")
 
 
 def test_an_ordinary_run_is_refused_naming_the_conversations_it_looked_for(capsys, tmp_path, monkeypatch):
