@@ -172,6 +172,7 @@ def verdict_text(row: Annotation) -> str:
             if isinstance(votes, dict) else ""
         return clean(value["outcome"]) + extra
     if isinstance(value, dict):
-        parts = ", ".join(_part(clean(k), v) for k, v in value.items() if not isinstance(v, dict))  # reasons: texts
+        # a nested mapping (the conversation judge's reasons) is read in the judge's own reply, not here
+        parts = ", ".join(_part(clean(k), v) for k, v in value.items() if not isinstance(v, dict))
         return f"{row.score:.2f} ({parts})" if row.score is not None else parts
     return clean(value)

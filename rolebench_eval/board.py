@@ -108,9 +108,10 @@ def plan(spec: BoardSpec) -> list[Step]:
         name = f"judge.{i}"
         flags = [*(["--model", judge.model] if judge.model else []),
                  *(["--base-url", judge.base_url] if judge.base_url else []), *judge.args]
-        steps.append(Step(name, f"judge {judge.judge}", ("judge", *inputs, "--judge", judge.judge, *flags,
-                                                         "--out", _staging(out, name)),
-                          str(out / "judgments" / str(i)), needs=tuple(finals.values())))
+        # every judge is given the conversations too: the conversation judge reads only them, the others leave them out
+        steps.append(Step(name, f"judge {judge.judge}", ("judge", *inputs, *(s.out for s in conversing), "--judge",
+                                                         judge.judge, *flags, "--out", _staging(out, name)),
+                          str(out / "judgments" / str(i)), needs=(*finals.values(), *(s.name for s in conversing))))
         judged.append(steps[-1])
     opts = spec.leaderboard
     names = [f"{out / 'runs' / m.folder / task}={m.name}" for m in spec.models for task in spec.tasks]

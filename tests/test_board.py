@@ -223,6 +223,7 @@ def test_conversations_become_one_converse_per_chat_endpoint_model(tmp_path):
                                       "  - {name: B, model: openai-chat-completions, model_args: {model: gpt-4o}}\n"
                                       "  - {name: C, model: dummy}\n"
                                       "tasks: [rolebench_specific_zh]\nout: built\n"
+                                      "judges: [{judge: conversation, model: j}]\n"
                                       "conversations: {scenarios: scen/s.jsonl, args: [--turns, '2']}\n"))
     steps = {s.name: s for s in plan(spec)}
     scen = str(tmp_path / "scen" / "s.jsonl")
@@ -232,6 +233,14 @@ def test_conversations_become_one_converse_per_chat_endpoint_model(tmp_path):
     assert steps["converse.B"].argv[:4] == ("converse", scen, "--model", "gpt-4o")  # OpenAI's endpoint: no URL
     assert "--base-url" not in steps["converse.B"].argv and "converse.C" not in steps
     assert steps["converse.Served_A"].out == str(tmp_path / "built" / "conversations" / "Served_A")
+    # a judge step is given the conversations too (the conversation judge reads only them), after they are written
+    judge = steps["judge.0"]
+    conversations = (steps["converse.Served_A"].out, steps["converse.B"].out)
+    assert judge.argv[:4] == ("judge", str(tmp_path / "built" / "runs" / "Served_A" / "rolebench_specific_zh"),
+                              str(tmp_path / "built" / "runs" / "B" / "rolebench_specific_zh"),
+                              str(tmp_path / "built" / "runs" / "C" / "rolebench_specific_zh"))
+    assert judge.argv[4:8] == (*conversations, "--judge", "conversation")
+    assert {"converse.Served_A", "converse.B"} <= set(judge.needs)
 
 
 @pytest.mark.slow

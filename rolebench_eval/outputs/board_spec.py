@@ -69,9 +69,9 @@ class ModelSpec(ModelInfo, kw_only=True, forbid_unknown_fields=True):
 
 
 class JudgeStep(Struct, kw_only=True, forbid_unknown_fields=True):
-    """One ``rolebench-eval judge`` over every model's merged runs."""
+    """One ``rolebench-eval judge`` over every model's merged runs and conversations."""
 
-    judge: str  # rank, pairwise, rubric or a judge folder
+    judge: str  # rank, pairwise, rubric, conversation (the conversations section's) or a judge folder
     model: Union[str, None] = None
     base_url: Union[str, None] = None
     args: list[str] = field(default_factory=list)  # more `judge` flags (--max-cost 5, ...)
