@@ -96,8 +96,8 @@ def test_a_step_is_done_when_its_folder_and_a_record_of_the_same_command_exist(t
     assert is_done(tmp_path, step)
 
 
-def _board(spec: Path, out: Path, data_dir: Path, *flags: str, **popen) -> subprocess.Popen:
-    env = {**os.environ, "ROLEBENCH_DATA_DIR": str(data_dir)}
+def _board(spec: Path, out: Path, data_dir: Path, *flags: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    env = {**os.environ, "ROLEBENCH_DATA_DIR": str(data_dir), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "rolebench_eval.cli", "board", str(spec), "--out", str(out),
                              *flags], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             **popen)
@@ -251,6 +251,9 @@ def test_a_board_puts_its_served_model_through_the_scenarios(llm_server, tmp_pat
     talk = ["Lovely weather for sailing, isn't it?", "What do you eat at sea?"]
     srv = llm_server({"default_reply": "Arr.", "rules": [{"id": "t2", "match": [talk[1]], "reply": "Salt pork."},
                                                          {"id": "t1", "match": [talk[0]], "reply": "A fair wind."}]})
+    verdict = {c: {"score": n, "reason": "scripted"} for c, n in
+               zip(("in_character", "consistency", "knowledge", "engagement"), (9, 8, 6, 7))}
+    judge = llm_server({"default_reply": json.dumps(verdict)})
     split = fixture_data_dir / "rolebench-eng/instruction-generalization/role_specific/test.jsonl"
     write_scenarios(tmp_path / "scenarios.jsonl", [Scenario(
         id="Marlow Finch/small-talk/0", character="Marlow Finch", kind="small-talk", lang="en",
@@ -260,10 +263,12 @@ def test_a_board_puts_its_served_model_through_the_scenarios(llm_server, tmp_pat
                            "  - name: Captain\n    model: local-chat-completions\n    apply_chat_template: true\n"
                            f"    model_args: 'model=captain,base_url={srv.url}/chat/completions,num_concurrent=1'\n"
                            "tasks: [rolebench_specific_zh]\n"
-                           f"conversations: {{scenarios: scenarios.jsonl, args: [--cache, '{tmp_path / 'c.sqlite'}']}}\n")
+                           f"conversations: {{scenarios: scenarios.jsonl, args: [--cache, '{tmp_path / 'c.sqlite'}']}}\n"
+                           f"judges:\n  - {{judge: conversation, model: j, base_url: '{judge.url}',"
+                           f" args: [--cache, '{tmp_path / 'j.sqlite'}']}}\n")
     out = tmp_path / "board"
-    code, counts, stderr = _finish(_board(spec, out, fixture_data_dir))
-    assert (code, counts) == (0, (3, 0, 0, 0)), stderr  # run, converse, leaderboard
+    code, counts, stderr = _finish(_board(spec, out, fixture_data_dir, env={"OPENAI_API_KEY": "sk-board"}))
+    assert (code, counts) == (0, (4, 0, 0, 0)), stderr  # run, converse, judge, leaderboard
     (conversation,) = [json.loads(line) for line in
                        (out / "conversations" / "Captain" / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(t["user"], t["reply"]) for t in conversation["turns"]] == [(talk[0], "A fair wind."), (talk[1], "Salt pork.")]
@@ -271,6 +276,7 @@ def test_a_board_puts_its_served_model_through_the_scenarios(llm_server, tmp_pat
     (row,) = [r for r in board["rows"] if r["name"] == "Captain"]  # the runs and the conversations: one row
     assert row["cells"]["live_replay_en_break"]["value"] == 0.0 and "zh_spe" in row["cells"]
     assert [p["turn"] for p in board["drift_curves"]["Captain"]["rolebench_live_replay_en"]["break"]] == [1, 2]
-    sent = srv.count()
-    code, counts, _ = _finish(_board(spec, out, fixture_data_dir))
-    assert (code, counts) == (0, (0, 3, 0, 0)) and srv.count() == sent  # a rerun asks nothing
+    assert row["cells"]["judge:rubric_mean:rolebench_live_replay_en:conversation"]["value"] == 7.5  # (9+8+6+7)/4
+    sent = srv.count() + judge.count()
+    code, counts, _ = _finish(_board(spec, out, fixture_data_dir, env={"OPENAI_API_KEY": "sk-board"}))
+    assert (code, counts) == (0, (0, 4, 0, 0)) and srv.count() + judge.count() == sent  # a rerun asks nothing
