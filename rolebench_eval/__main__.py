@@ -2,26 +2,30 @@
 
 A Ctrl-C while Python is still importing the CLI (about half a second) comes before the CLI's own
 handler is in place; here it is the policy's exit 130 with one line, as it is during the work, not a
-traceback. (One in the first milliseconds, while the interpreter itself starts, is Python's.)
+traceback. (One in the first milliseconds, while the interpreter itself starts, is Python's.) Once
+the command has finished and said so, a Ctrl-C while Python tears down is ignored: it would turn a
+finished command into one killed by a signal, with no line.
 """
 
+import signal
 import sys
-
-from rolebench_eval.errors import EXIT_INTERRUPTED
 
 
 def main() -> int:
-    """Import the CLI and run it."""
+    """Import the CLI and run it; returns its exit status."""
     try:
         from rolebench_eval.cli import main as cli_main
     except KeyboardInterrupt:
         if "--debug" in sys.argv:  # as the CLI does: the traceback, on request
             raise
+        from rolebench_eval.errors import EXIT_INTERRUPTED, INTERRUPTED_STARTING
+
         verb = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
-        print(f"\nrolebench-eval {verb}: interrupted while starting, before anything was read or written; "
-              "the same command starts it again", file=sys.stderr)
+        print(f"\nrolebench-eval {verb}: {INTERRUPTED_STARTING}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return cli_main()
+    code = cli_main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # finished: see the module docstring
+    return code
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 import textwrap
 
 from rolebench_eval import __version__
-from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SQLITE_WRITE_FAULTS, WRITE_ERRNOS,
-                                   CouldNotWrite, InputError, Interrupted, RoleBenchError)
+from rolebench_eval.errors import (EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTED_STARTING, SQLITE_WRITE_FAULTS,
+                                   WRITE_ERRNOS, CouldNotWrite, InputError, Interrupted, RoleBenchError)
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.flags import number_arg
 
@@ -297,8 +297,11 @@ def _fresh_line() -> str:
 def interrupted_note(verb: str, args) -> str:
     """The Ctrl-C line of ``verb`` (:data:`INTERRUPTED`)."""
     note = INTERRUPTED.get(verb)
-    if note is None or args is None and verb != "run":
-        return "interrupted: files written so far are whole (each written atomically); nothing else was kept"
+    if args is None and verb != "run":  # before its arguments were parsed: it had not begun
+        return INTERRUPTED_STARTING
+    if note is None:
+        return ("interrupted: files written so far are whole (each written atomically); nothing else was kept; "
+                "the same command starts it again (answers received from an endpoint are cached and reused)")
     return note(args)
 
 

@@ -33,6 +33,9 @@ EXIT_REQUESTS = 4
 EXIT_NOTHING = 5
 EXIT_WRITE = 6
 EXIT_INTERRUPTED = 130
+# The Ctrl-C line of any verb stopped before it read or wrote anything (its arguments not parsed yet).
+INTERRUPTED_STARTING = ("interrupted while starting, before anything was read or written; "
+                        "the same command starts it again")
 
 # What the machine refuses when a file or folder is written: these OSErrors are CouldNotWrite
 # (exit 6); any other OSError (a refused connection, ...) is not a write fault.

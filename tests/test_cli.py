@@ -158,6 +158,7 @@ def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, ca
 def test_ctrl_c_while_the_cli_is_imported_is_exit_130_with_one_line(monkeypatch, capsys):
     """The CLI's handler is not in place while Python imports it; the console script catches that moment."""
     from rolebench_eval import __main__ as console
+    from rolebench_eval.errors import INTERRUPTED_STARTING
 
     class CtrlCOnImport:  # a Ctrl-C arriving while rolebench_eval.cli is being imported
         def find_spec(self, name, path=None, target=None):
@@ -170,8 +171,8 @@ def test_ctrl_c_while_the_cli_is_imported_is_exit_130_with_one_line(monkeypatch,
     monkeypatch.setattr(sys, "argv", ["rolebench-eval", "judge", "runs/x"])
     assert console.main() == 130
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["rolebench-eval judge: interrupted while starting, before anything was read or written; "
-                   "the same command starts it again"]
+    assert err == [f"rolebench-eval judge: {INTERRUPTED_STARTING}"]
+    assert "the same command starts it again" in INTERRUPTED_STARTING
     monkeypatch.setattr(sys, "argv", ["rolebench-eval", "--debug", "judge", "runs/x"])
     with pytest.raises(KeyboardInterrupt):
         console.main()

@@ -307,6 +307,27 @@ def test_ctrl_c(verb, moment, ctx_for, tmp_path):
     _whole(out)
 
 
+def test_ctrl_c_at_any_moment_is_done_or_one_line_never_a_traceback_or_a_kill(ctx_for, tmp_path):
+    """Ctrl-C swept over a whole leaderboard command, from the interpreter's start to its exit: while the CLI is
+    imported, while flags are parsed, at work, and while Python tears down after the last line was written."""
+    ctx, case = ctx_for("leaderboard")
+    seen = set()
+    for k, delay in enumerate([0.05 * i for i in range(1, 11)] + [0.2 * i for i in range(3, 16)]):
+        proc = _start(ctx, case, tmp_path / f"out{k}")
+        time.sleep(delay)
+        _signal(proc, signal.SIGINT)
+        code, err = _finish(proc)
+        assert code in (EXIT_OK, EXIT_INTERRUPTED), (delay, code, err[-3000:])  # -2: killed by the signal
+        if code == EXIT_INTERRUPTED:
+            line = _one_line(err, "leaderboard")
+            assert "the same command" in line, (delay, line)
+            seen.add(line.split(";")[0])
+        else:
+            assert "Traceback" not in err, err[-3000:]
+        _whole(tmp_path / f"out{k}")
+    assert len(seen) >= 2  # it was stopped at more than one stage
+
+
 @pytest.mark.parametrize("verb", VERBS)
 def test_sigkill_then_the_same_command(verb, ctx_for, tmp_path):
     ctx, case = ctx_for(verb, latency=0.3)
