@@ -62,6 +62,7 @@ def test_a_run_stopped_by_ctrl_c_resumes_sending_only_the_rest(llm_server, mt_da
     while srv.count() < 5 and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
+    answered = srv.count()  # by the server; the last may still be on its way into the run's cache
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-3000:]
     [last] = [line for line in stderr.splitlines() if line.startswith("rolebench-eval run: ")]
@@ -69,7 +70,8 @@ def test_a_run_stopped_by_ctrl_c_resumes_sending_only_the_rest(llm_server, mt_da
     assert "Traceback" not in stderr
     kept = int(last.split("written; ")[1].split()[0])
     cache = out / resumable.CACHE_FOLDER
-    assert 5 <= kept < ITEMS and f"kept in the cache {cache}" in last
+    # every answer that reached the run is kept; at most the one in flight at the signal is not (asked again)
+    assert answered - 1 <= kept < ITEMS and f"kept in the cache {cache}" in last
     assert not list(out.rglob("results_*.json")) and not (out / resumable.PARTIAL_FOLDER).exists()
 
     sent_before = srv.count()
