@@ -79,19 +79,19 @@ def _run_steps(spec: BoardSpec, out: Path, model, task: str) -> list[Step]:
     return [*parts, merge]
 
 
-def _converse_steps(spec: BoardSpec, out: Path) -> list[Step]:
-    """One ``converse`` per chosen chat-endpoint model, into ``OUT/conversations/<model>``."""
+def _converse_steps(spec: BoardSpec, out: Path) -> dict[str, Step]:
+    """One ``converse`` per chosen chat-endpoint model (by its name), into ``OUT/conversations/<model>``."""
     conv = spec.conversations
     if conv is None:
-        return []
-    steps = []
+        return {}
+    steps = {}
     for model in conv.chosen(spec.models):
         served, url = model.chat_endpoint()
         name = f"converse.{model.folder}"
-        steps.append(Step(name, f"converse {model.name}", ("converse", conv.scenarios, "--model", served,
-                                                           *(["--base-url", url] if url else []), *conv.args,
-                                                           "--no-progress", "--out", _staging(out, name)),
-                          str(out / "conversations" / model.folder), cpus=model.resources.cpus))
+        argv = ("converse", conv.scenarios, "--model", served, *(["--base-url", url] if url else []), *conv.args,
+                "--no-progress", "--out", _staging(out, name))
+        steps[model.name] = Step(name, f"converse {model.name}", argv, str(out / "conversations" / model.folder),
+                                 cpus=model.resources.cpus)
     return steps
 
 
@@ -99,7 +99,8 @@ def plan(spec: BoardSpec) -> list[Step]:
     """Every step of the board, each after the steps it needs (a pure function of the spec)."""
     out = Path(spec.out)
     grid = [_run_steps(spec, out, model, task) for model in spec.models for task in spec.tasks]
-    conversing = _converse_steps(spec, out)
+    by_model = _converse_steps(spec, out)
+    conversing = list(by_model.values())
     steps = [s for cell in grid for s in cell] + conversing
     finals = {cell[-1].out: cell[-1].name for cell in grid}  # the step that writes runs/<model>/<task>
     inputs = list(finals)
@@ -115,8 +116,7 @@ def plan(spec: BoardSpec) -> list[Step]:
         judged.append(steps[-1])
     opts = spec.leaderboard
     names = [f"{out / 'runs' / m.folder / task}={m.name}" for m in spec.models for task in spec.tasks]
-    conv = spec.conversations
-    names += [f"{s.out}={m.name}" for s, m in zip(conversing, conv.chosen(spec.models) if conv else [])]
+    names += [f"{s.out}={name}" for name, s in by_model.items()]
     flags = [*(a for n in names for a in ("--name", n)), "--models", str(models_file(spec)[0]),
              *(["--baseline", opts.baseline] if opts.baseline else []),
              *(["--include-incomparable"] if opts.include_incomparable else []),

@@ -18,6 +18,7 @@ from msgspec import Meta, Struct, field
 
 from . import codec
 from .models import ModelInfo
+from .runs import model_args
 
 Count = Annotated[int, Meta(ge=1)]
 # lm-eval models that load an adapter, and the model_args key that names it.
@@ -62,8 +63,7 @@ class ModelSpec(ModelInfo, kw_only=True, forbid_unknown_fields=True):
         """(served model name, the endpoint's ``/v1`` root or None for OpenAI's) of a chat-endpoint model."""
         if self.model not in CHAT_MODELS:
             return None
-        args = self.model_args if isinstance(self.model_args, dict) else dict(
-            part.split("=", 1) for part in self.model_args.split(",") if "=" in part)
+        args = model_args({"model_args": self.model_args})
         url = args.get("base_url")  # lm-eval's is the full .../chat/completions URL; the client takes the root
         return str(args.get("model", self.folder)), None if url is None else re.sub(r"/chat/completions/?$", "", str(url))
 
