@@ -135,7 +135,7 @@ def test_debug_shows_the_traceback_and_version_prints(tmp_path):
 
 
 def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, capsys):
-    from rolebench_eval import cli
+    from rolebench_eval import cli, cli_notes
     from rolebench_eval.install import install_command
 
     def needs_openai(args):
@@ -143,7 +143,7 @@ def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, ca
 
         importlib.import_module("openai_not_installed_here")  # stands for openai missing
 
-    monkeypatch.setitem(cli.EXTRAS, "openai_not_installed_here", "judge")
+    monkeypatch.setitem(cli_notes.EXTRAS, "openai_not_installed_here", "judge")
     monkeypatch.setattr(cli, "_tasks_dir", needs_openai)
     assert cli.main(["tasks-dir"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -151,8 +151,8 @@ def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, ca
     assert err == ["rolebench-eval tasks-dir: error: this needs the package 'openai_not_installed_here', "
                    f"which is not installed: {install_command('judge')}"]
     missing = ModuleNotFoundError("No module named 'openai'", name="openai")
-    assert cli._missing_extra(missing, "generate").endswith(f": {install_command('generate')}")
-    assert cli._missing_extra(ModuleNotFoundError("x", name="not_optional"), "judge") is None  # a bug: traceback
+    assert cli_notes.missing_extra(missing, "generate").endswith(f": {install_command('generate')}")
+    assert cli_notes.missing_extra(ModuleNotFoundError("x", name="not_optional"), "judge") is None  # a bug: traceback
 
 
 def test_ctrl_c_while_the_cli_is_imported_is_exit_130_with_one_line(monkeypatch, capsys):

@@ -3,7 +3,7 @@
 Ground modules (data, source, prompts, metrics, errors, fileio, outputs, provenance, the
 ``llm`` package, ...) import no feature folder; feature folders (tasks, judges,
 leaderboard, finetune, generate) import the ground and never each other. Only the app
-layer (``cli``, ``demo``, ``reproduce``, ``board`` with its ``board_steps`` and the ``evaluate`` facade in ``__init__``) may
+layer (``cli`` with its ``cli_notes``, ``demo``, ``reproduce``, ``board`` with its ``board_steps`` and the ``evaluate`` facade in ``__init__``) may
 import everything. Function-level imports count too.
 """
 
@@ -22,7 +22,7 @@ FEATURES = {
     "conversations": "rolebench_eval.conversations",
     "rolebench_eval/generate": "rolebench_eval.generate",
 }
-APP = {"cli", "demo", "reproduce", "board", "board_steps", "__init__", "__main__"}
+APP = {"cli", "demo", "reproduce", "board", "board_steps", "cli_notes", "__init__", "__main__"}
 
 
 def _modules(folder: Path, package: str):

@@ -85,7 +85,7 @@ def test_declared_dependencies_are_exactly_what_the_package_imports():
 
 
 def test_the_extra_of_each_optional_package_declares_it():
-    from rolebench_eval.cli import EXTRAS
+    from rolebench_eval.cli_notes import EXTRAS
 
     declared = _declared()
     owners = metadata.packages_distributions()
