@@ -24,11 +24,11 @@ from pathlib import Path
 
 from rolebench_eval.catalogue import LiveTask, depth_metric, live_task, split_depth_metric
 from rolebench_eval.catalogue import metrics as catalogue_metrics
+from rolebench_eval.outputs.board_spec import CHAT_MODELS
 from rolebench_eval.outputs.conversation import Conversation, ConversationSummary
 from rolebench_eval.outputs.runs import RESULTS, SAMPLES
 
-#: lm-eval's name of the model type that talks to an OpenAI-compatible chat endpoint.
-LM_EVAL_MODEL = "local-chat-completions"
+LM_EVAL_MODEL = CHAT_MODELS[0]  # the run records lm-eval's model type for a served chat endpoint
 
 
 def _hash(value) -> str:

@@ -23,7 +23,8 @@ from .runs import model_args
 Count = Annotated[int, Meta(ge=1)]
 # lm-eval models that load an adapter, and the model_args key that names it.
 ADAPTER_ARG = {"hf": "peft", "vllm": "lora_local_path"}
-# lm-eval models that ask an OpenAI-compatible chat endpoint: the ones a board can put through conversations.
+# lm-eval models that ask an OpenAI-compatible chat endpoint: the ones a board can put through conversations;
+# the first is the model type a conversation run records (what ``lm_eval --model`` takes for a served endpoint).
 CHAT_MODELS = ("local-chat-completions", "openai-chat-completions")
 
 
