@@ -60,7 +60,8 @@ def _lines(h: schema.JudgeHealth) -> list[str]:
 
 
 def panels(columns: list[Column], summaries: list, used: dict, found: list) -> list[dict]:
-    """One panel per health summary: its lines, and the judge column groups (``Column.group``) of its model."""
+    """One panel per health summary: its lines, and the judge column groups (``Column.group``) of its model;
+    ``path`` and ``summary`` (the :class:`~rolebench_eval.outputs.health.JudgeHealth`) go to the JSON and the Hub."""
     model_of = {path: s.judge_model for path, s in summaries}
     models: dict[tuple[str, str], set] = {}
     for (_, task, judge), path in used.items():
@@ -71,5 +72,5 @@ def panels(columns: list[Column], summaries: list, used: dict, found: list) -> l
                          if c.kind == "judge" and h.judge_model in models.get((c.task, c.judge), ())})
         where = f"{path}; beside " + ", ".join(groups) if groups else f"{path}; no judge column here comes from it"
         out.append({"id": f"judge-health-{n}", "judge_model": clean(h.judge_model), "groups": groups,
-                    "where": clean(where), "lines": _lines(h), "complete": h.complete})
+                    "where": clean(where), "lines": _lines(h), "complete": h.complete, "path": path, "summary": h})
     return out

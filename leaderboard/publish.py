@@ -91,6 +91,11 @@ def hub_files(board: Leaderboard, samples: bool = False) -> dict[str, Path | byt
     for (name, task, judge), path in sorted(board.judge_summaries.items()):
         if name in folders:
             files[f"judges/{task}/{slug(judge, set())}/{folders[name]}.json"] = Path(path)
+    checked: set[str] = set()
+    for panel in board.health:  # <out>/health/<judge model>/<set>/health.json of `judge check`
+        path = Path(panel["path"])
+        name = slug(f"{panel['summary'].judge_model}.{path.parent.name}", checked)
+        files[f"judges/health/{name}.json"] = path
     return dict(sorted(files.items()))
 
 

@@ -15,7 +15,7 @@ from . import about
 from .model import Cell, Column, Leaderboard, PairedTest, Row
 
 JSON_KIND = "rolebench-leaderboard"
-JSON_SCHEMA_VERSION = 4  # 3: reported rows are ranked among the measured ones; twin, twin_note
+JSON_SCHEMA_VERSION = 5  # 3: reported rows are ranked among the measured ones; twin, twin_note; 5: judge_health
 #                          4: rows carry parameters, base_model, link, license, date (``about.FIELDS``)
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -208,6 +208,8 @@ def board_json(board: Leaderboard) -> bytes:
         "rows": [_row_json(r) for r in board.rows], "excluded": [_row_json(r) for r in board.excluded],
         "errors": [{"path": e.path, "line": e.line, "field": e.field, "reason": e.problem} for e in board.errors],
         "notes": board.notes, "unmatched_judges": board.unmatched_judges,
+        "judge_health": [{"judge_model": p["summary"].judge_model, "groups": p["groups"], "file": str(p["path"]),
+                          "summary": msgspec.to_builtins(p["summary"])} for p in board.health],
         "breakdowns": {k: {n: {g: _cell_json(c) for g, c in cells.items()} for n, cells in v.items()}
                        for k, v in board.breakdowns.items()},
         "depth_curves": {n: {t: [{"depth": d, **_cell_json(c)} for d, c in curve] for t, curve in tasks.items()}

@@ -240,6 +240,19 @@ def test_the_leaderboard_shows_a_judge_health_panel_beside_that_judges_columns(t
             in html)
     assert f'href="#{ours["id"]}">judge health</a>' in html and f'id="{ours["id"]}"' in html
     assert html.count(">judge health</a>") == len(ours["groups"])
+    # the machine-readable results carry each summary whole, and a push to the Hub uploads each file
+    data = json.loads((tmp_path / "site" / "leaderboard.json").read_text(encoding="utf-8"))
+    health = {h["judge_model"]: h for h in data["judge_health"]}
+    assert set(health) == {"gpt-4o-2024-08-06", "<i>other</i>"}
+    assert health["gpt-4o-2024-08-06"]["groups"] == ours["groups"] and health["<i>other</i>"]["groups"] == []
+    assert health["gpt-4o-2024-08-06"]["summary"]["agreement"]["kappa"] == 0.4146
+    assert health["gpt-4o-2024-08-06"]["summary"]["identification"]["roles"][0]["role"] == \
+        "<script>alert('role')</script>"
+    from rolebench_eval.leaderboard.publish import hub_files
+
+    files = {k: v for k, v in hub_files(board).items() if k.startswith("judges/health/")}
+    assert files == {"judges/health/gpt-4o-2024-08-06.specific_en.json": Path(health["gpt-4o-2024-08-06"]["file"]),
+                     "judges/health/i_other_i_.specific_en.json": Path(health["<i>other</i>"]["file"])}
 
 
 def test_the_identify_folder_renders_the_numbered_names_in_both_languages():

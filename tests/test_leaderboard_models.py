@@ -69,7 +69,7 @@ def test_rows_carry_their_display_data_and_the_run_date(board):
 
 def test_json_csv_and_markdown_carry_the_fields(board):
     data = json.loads(board.outputs["json"].read_text(encoding="utf-8"))
-    assert data["schema_version"] == 4
+    assert data["schema_version"] == 5
     rows = {r["name"]: r for r in data["rows"]}
     assert {k: rows["model-a"][k] for k in ("parameters", "base_model", "link", "license", "date", "source")} == {
         "parameters": "7B", "base_model": "huggyllama/llama-7b", "link": 'https://example.org/model-a?x=1&y="2"',
