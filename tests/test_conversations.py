@@ -395,3 +395,43 @@ def test_a_live_conversation_whose_simulator_falls_silent_ends_there(llm_server,
     assert "1 conversation(s) ended before their last turn" in capsys.readouterr().out
     own, talk = _conversations(tmp_path / "out")
     assert (len(own["turns"]), own["complete"], len(talk["turns"]), talk["complete"]) == (1, True, 1, False)
+
+
+ZH_SPLIT_FILE = "rolebench-zh/role_specific/test.jsonl"
+VOYAGE = " 老船长，您最难忘的一次航行是哪一次？"  # the fixture's item; its reference: 那年冬天去北边，冰山比船还高。
+
+
+def test_a_chinese_conversation_is_prompted_scored_and_written_the_chinese_way(llm_server, tmp_path,
+                                                                               fixture_data_dir):
+    from rolebench_eval.outputs import find_runs
+
+    source = Source(split="specific_zh", sha256=sha256_file(fixture_data_dir / ZH_SPLIT_FILE), data="local")
+    scenario = Scenario(id="老船长/own-story/0", character="老船长", kind="own-story", description="见过大风浪的老水手",
+                        lang="zh", source=source, goal="聊聊航海", persona="一位好奇的旅人。",
+                        turns=[UserTurn(text=VOYAGE.strip(), item_id=item_id("老船长", VOYAGE)),
+                               UserTurn(text="你是人工智能吗？")])
+    scenarios = tmp_path / "scenarios.jsonl"
+    write_scenarios(scenarios, [scenario])
+    srv = llm_server({"rules": [  # the first rule that matches anywhere in the request: the later turn first
+        {"id": "ai", "match": ["你是人工智能吗"], "reply": "作为一个人工智能，我没有航行过。"},
+        {"id": "voyage", "match": ["最难忘的一次航行"], "reply": "<think>想想</think>冰山比船还高。"},
+    ], "default_reply": "嗯。"})
+    out = tmp_path / "out"
+    assert _converse(srv, scenarios, out, tmp_path / "c.sqlite", "--data-dir", str(fixture_data_dir)) == 0
+    (conversation,) = _conversations(out)
+    # the Chinese role prompt, then the model's own first reply fed back before the second question
+    system = {"role": "system", "content": role_prompt("老船长", "zh", "见过大风浪的老水手")}
+    first = [system, {"role": "user", "content": VOYAGE.strip()}]
+    second = first + [{"role": "assistant", "content": "冰山比船还高。"}, {"role": "user", "content": "你是人工智能吗？"}]
+    assert system["content"].startswith("你是老船长，你的特征描述是：见过大风浪的老水手。")
+    assert {e["hash"] for e in _log(srv)} == {_hash(first), _hash(second)}
+    # SPE in characters, punctuation included as the paper's release counts them: the LCS 冰山比船还高。 holds
+    # 7 of the reference's 15 characters; the second reply claims to be an AI in Chinese: a break
+    assert [t["scores"] for t in conversation["turns"]] == [
+        {"break": 0.0, "spe": pytest.approx(7 / 15), "unfinished_reasoning": 0.0},
+        {"break": 1.0, "unfinished_reasoning": 0.0}]
+    (run,), errors = find_runs([out])
+    assert not errors and set(run.samples) == {"rolebench_live_replay_zh"}
+    results = run.results["results"]["rolebench_live_replay_zh"]
+    assert results["spe,none"] == pytest.approx(7 / 15) and results["break,none"] == pytest.approx(1 / 2)
+    assert (results["break_d1,none"], results["break_d2,none"]) == (0.0, 1.0)
