@@ -15,6 +15,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib.util  # noqa: E402
+import signal  # noqa: E402
+
+# Ctrl-C tests send SIGINT to the commands they start. A suite started in the background of a
+# non-interactive shell (`pytest &`, as `scripts/constraints.py newest` may be) inherits SIGINT
+# ignored, and every child would too (an ignored signal survives exec): the commands would never
+# see the Ctrl-C. A handler is reset to the default on exec, so installing Python's own here
+# gives every child the SIGINT of a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 
