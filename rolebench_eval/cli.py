@@ -18,7 +18,7 @@ import sys
 import textwrap
 
 from rolebench_eval import __version__
-from rolebench_eval.cli_notes import fresh_line, interrupted_note, missing_extra, verb_paths, write_fault
+from rolebench_eval.cli_notes import fresh_line, interrupted_note, keep_ctrl_c, missing_extra, verb_paths, write_fault
 from rolebench_eval.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, RoleBenchError
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.flags import number_arg
@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     while argv[:1] == ["--debug"]:
         debug, argv = True, argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    keep_ctrl_c()
     args = None
     try:
         if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)

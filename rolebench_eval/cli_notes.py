@@ -5,8 +5,11 @@ Each names what was kept and what the same command redoes (the exit status polic
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import sys
+import threading
 
 from rolebench_eval.errors import INTERRUPTED_STARTING, SQLITE_WRITE_FAULTS, WRITE_ERRNOS, CouldNotWrite
 
@@ -109,3 +112,28 @@ def interrupted_note(verb: str, args) -> str:
         return ("interrupted: files written so far are whole (each written atomically); nothing else was kept; "
                 "the same command starts it again (answers received from an endpoint are cached and reused)")
     return note(args)
+
+
+
+def keep_ctrl_c() -> None:
+    """A Ctrl-C that lands in a finalizer or a weakref callback is one Python cannot raise: it prints
+    "Exception ignored in ..." with a traceback and drops it, and the verb would go on as if never stopped.
+    From now on such a Ctrl-C is signalled again, to stop the verb with its one line (any other
+    unraisable error goes to the hook that was in place)."""
+    previous = sys.unraisablehook
+    if getattr(previous, "keeps_ctrl_c", False):
+        return
+
+    def hook(unraisable) -> None:
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):
+            # sent again a moment later from another thread, once this hook has returned (sent from here, it
+            # would be raised in the hook, where Python drops it too; should it land in a finalizer again,
+            # it comes back here); ignored once the verb has finished
+            resend = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+            resend.daemon = True
+            resend.start()
+        else:
+            previous(unraisable)
+
+    hook.keeps_ctrl_c = True
+    sys.unraisablehook = hook

@@ -176,3 +176,17 @@ def test_ctrl_c_while_the_cli_is_imported_is_exit_130_with_one_line(monkeypatch,
     monkeypatch.setattr(sys, "argv", ["rolebench-eval", "--debug", "judge", "runs/x"])
     with pytest.raises(KeyboardInterrupt):
         console.main()
+
+
+def test_a_ctrl_c_python_drops_in_a_finalizer_still_stops_the_verb():
+    """Python cannot raise a KeyboardInterrupt that lands in a finalizer or a weakref callback: it prints
+    "Exception ignored in ..." and the verb would go on. The CLI signals it again: exit 130, its one line."""
+    code = ("import sys, time\nfrom rolebench_eval import cli\n"
+            "class Finalizer:\n    def __del__(self):\n        raise KeyboardInterrupt  # a Ctrl-C landing here\n"
+            "def verb(args):\n    Finalizer()\n    for _ in range(200):\n        time.sleep(0.01)\n"
+            "    print('went on as if never stopped')\n    return 0\n"
+            "cli._tasks_dir = verb\nsys.exit(cli.main(['tasks-dir']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (130, ""), proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rolebench-eval tasks-dir: interrupted: "), proc.stderr

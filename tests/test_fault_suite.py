@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
 FIX = HERE / "fixtures"
+REPO = HERE.parent
 BIN = Path(sys.executable).parent / "rolebench-eval"
 KEY = "sk-fault-suite"
 TINY = HERE.parent / "finetune" / "recipes" / "tiny_cpu.yaml"
@@ -307,6 +308,16 @@ def test_ctrl_c(verb, moment, ctx_for, tmp_path):
     _whole(out)
 
 
+def _before_our_code(code: int, err: str) -> bool:
+    """Killed by SIGINT (-2) while the interpreter itself started: no frame of the traceback is a file of the
+    package (the console script pip writes, importlib, site are not). A loaded machine can take longer than
+    the sweep's first moments to get there; this one case is Python's own (rolebench_eval/__main__.py)."""
+    frames = [line.split('"')[1] for line in err.splitlines() if line.strip().startswith('File "')]
+    ours = [f for f in frames if f.endswith(".py") and ("/rolebench_eval/" in f or (
+        Path(f).is_relative_to(REPO) and not Path(f).is_relative_to(Path(sys.prefix))))]
+    return code == -signal.SIGINT and "KeyboardInterrupt" in err and bool(frames) and not ours
+
+
 def test_ctrl_c_at_any_moment_is_done_or_one_line_never_a_traceback_or_a_kill(ctx_for, tmp_path):
     """Ctrl-C swept over a whole leaderboard command, from the interpreter's start to its exit: while the CLI is
     imported, while flags are parsed, at work, and while Python tears down after the last line was written."""
@@ -317,6 +328,8 @@ def test_ctrl_c_at_any_moment_is_done_or_one_line_never_a_traceback_or_a_kill(ct
         time.sleep(delay)
         _signal(proc, signal.SIGINT)
         code, err = _finish(proc)
+        if _before_our_code(code, err):
+            continue
         assert code in (EXIT_OK, EXIT_INTERRUPTED), (delay, code, err[-3000:])  # -2: killed by the signal
         if code == EXIT_INTERRUPTED:
             line = _one_line(err, "leaderboard")
