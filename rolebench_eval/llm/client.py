@@ -268,21 +268,26 @@ def answer_all(requests: Sequence[Messages], config: ClientConfig, cache: Respon
 
 
 @contextlib.contextmanager
-def _bar(total: int, done: int, desc: str, enabled: bool, client: ChatClient):
-    """A tqdm bar with log lines printed above it (never through it), scrubbed, the HTTP library's quiet."""
+def session(config: ClientConfig, result: BatchResult, desc: str, enabled: bool):
+    """``(client, bar)`` for sending the uncached requests of ``result``, the client closed after: a tqdm
+    bar with log lines printed above it (never through it), scrubbed, the HTTP library's quiet."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    client = ChatClient(config)
     with logging_redirect_tqdm() if enabled else contextlib.nullcontext(), \
-            quiet_and_scrubbed(client.redact, client.config.verbose), \
-            tqdm(total=total, initial=done, desc=desc, unit="req", disable=not enabled, dynamic_ncols=True) as bar:
-        yield bar
+            quiet_and_scrubbed(client.redact, config.verbose), \
+            tqdm(total=len(set(result.keys)), initial=result.n_cached, desc=desc, unit="req",
+                 disable=not enabled, dynamic_ncols=True) as bar:
+        try:
+            yield client, bar
+        finally:
+            client.close()  # inside: its connections close quietly too
 
 
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, result: BatchResult,
           progress: bool, desc: str) -> None:
-    client = ChatClient(config)
-    with _bar(len(set(result.keys)), result.n_cached, desc, progress, client) as bar, \
+    with session(config, result, desc, progress) as (client, bar), \
             ThreadPoolExecutor(max_workers=config.workers) as pool:
         run = _Run(client, cache, budget, todo, bar, result.n_cached)
         futures = [pool.submit(run.worker) for _ in range(config.workers)]
@@ -295,8 +300,6 @@ def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget
             run.halt("interrupted", "interrupted")
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-        finally:
-            client.close()
     result.n_sent, result.n_retries, result.errors = run.n_sent, run.retries, run.errors
     result.n_cached += run.n_waited
     result.n_failed, result.spent = len(run.errors), budget.spent()
