@@ -26,7 +26,7 @@ from .budget import Budget, Prices, estimate_tokens
 from .cache import ResponseCache
 from .client import BatchResult, answer_all, session
 from .config import ClientConfig, Messages
-from .request import ChatClient, EndpointError, is_retryable
+from .request import ChatClient, EndpointError, failure_kind
 
 log = logging.getLogger(__name__)
 #: The Batch API's limits per input file (``batches.create``: "up to 50,000 requests ... 200 MB").
@@ -78,7 +78,7 @@ class _Jobs:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - classified like the synchronous client's failures
             fatal = self.client.fatal(exc)
-            if fatal is not None or not is_retryable(exc):
+            if fatal is not None or failure_kind(exc) == "rejected":
                 raise fatal or EndpointError(self.client.endpoint, None, None, self.client.describe(exc)) from None
             raise
 

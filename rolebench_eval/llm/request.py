@@ -65,7 +65,8 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 
 
 def failure_kind(exc: BaseException) -> str:
-    """``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx, 408, 409), ``malformed`` or ``rejected``."""
+    """``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx, 408, 409), ``malformed`` (all transient)
+    or ``rejected``."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -77,11 +78,6 @@ def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         return "server" if exc.status_code >= 500 or exc.status_code in RETRY_STATUS else "rejected"
     return "malformed" if isinstance(exc, MalformedResponse) else "rejected"
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Transient failures: 408/409/429/5xx, connection errors, timeouts, malformed bodies."""
-    return failure_kind(exc) != "rejected"
 
 
 def httpx_module() -> ModuleType:
