@@ -24,9 +24,9 @@ from rolebench_eval.outputs.batch import BatchJob, BatchJobs, BatchOutputLine, j
 from .batchfile import URL, answer_of, request_line, split_files
 from .budget import Budget, Prices, estimate_tokens
 from .cache import ResponseCache
-from .client import BatchResult, _bar, answer_all
+from .client import BatchResult, answer_all, session
 from .config import ClientConfig, Messages
-from .request import ChatClient, EndpointError, is_retryable
+from .request import ChatClient, EndpointError, failure_kind
 
 log = logging.getLogger(__name__)
 #: The Batch API's limits per input file (``batches.create``: "up to 50,000 requests ... 200 MB").
@@ -78,7 +78,7 @@ class _Jobs:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - classified like the synchronous client's failures
             fatal = self.client.fatal(exc)
-            if fatal is not None or not is_retryable(exc):
+            if fatal is not None or failure_kind(exc) == "rejected":
                 raise fatal or EndpointError(self.client.endpoint, None, None, self.client.describe(exc)) from None
             raise
 
@@ -196,18 +196,14 @@ def run_batch_jobs(requests: Sequence[Messages], config: ClientConfig, cache: Re
 
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, settings: BatchSettings,
           result: BatchResult, progress: bool, desc: str) -> None:
-    client = ChatClient(config)
-    with _bar(len(set(result.keys)), result.n_cached, desc, progress, client) as bar:
+    with session(config, result, desc, progress) as (client, bar):
         jobs = _Jobs(client, cache, budget, settings, todo, bar, result.n_cached)
         carried = {k for j in jobs.pending() for k in j.keys}
         resumed = [j.id for j in jobs.pending() if carried & set(todo)]
         if resumed:
             log.info("resuming %d recorded batch job(s): %s", len(resumed), ", ".join(resumed))
-        try:
-            jobs.submit([k for k in todo if k not in carried], 0)
-            jobs.poll()
-        finally:
-            client.close()
+        jobs.submit([k for k in todo if k not in carried], 0)
+        jobs.poll()
     result.n_sent, result.n_retries, result.errors = jobs.n_sent, jobs.n_resubmitted, jobs.errors
     result.n_failed, result.spent, result.endpoint = len(jobs.errors), budget.spent(), client.endpoint
     result.stopped, result.stop_kind = jobs.stopped, jobs.stop_kind

@@ -1,16 +1,11 @@
-"""A cached, budgeted, fault-tolerant batch of chat requests to any OpenAI-compatible endpoint.
+"""A cached, budgeted, fault-tolerant batch of chat requests to an OpenAI-compatible endpoint.
 
-:func:`run_batch` (judges, generators, conversations): cached answers cost nothing (a request
-another process has claimed is waited for, not sent again); the rest go out through
-:class:`~rolebench_eval.llm.request.ChatClient`, as many at once as the
-:class:`~rolebench_eval.llm.limiter.Limiter` allows, each cached (scrubbed) as it arrives, within a
-:class:`~rolebench_eval.llm.budget.Budget` checked before each request.
-
-Transient failures (408/409/429/5xx, connection errors, timeouts, malformed bodies) are retried
-with full-jitter exponential backoff or what ``Retry-After`` asks, here and not in the SDK (whose
-sleeps the limiter cannot see and a stopping run cannot cut short); the first retries of each kind
-warn what to change. A wrong key, URL or model (401, 403, 404, nothing listening, or the same 4xx
-on the first requests) raises :class:`EndpointError` (exit 2); another 4xx fails its item only.
+:func:`run_batch`: cached answers cost nothing (a request another process has claimed is waited for);
+the rest go out as many at once as the :class:`~.limiter.Limiter` allows, within a :class:`~.budget.Budget`,
+each cached (scrubbed) as it arrives. Transient failures (408/409/429/5xx, connection errors, timeouts,
+malformed bodies) are retried here, not in the SDK: its sleeps are fixed from 0.5 s, the limiter cannot see
+them and a stopping run cannot cut them short. A wrong key, URL or model (401, 403, 404, nothing listening,
+the same 4xx on the first requests) raises :class:`EndpointError` (exit 2); another 4xx fails its item.
 """
 
 from __future__ import annotations
@@ -30,8 +25,8 @@ from .budget import Budget, estimate_tokens
 from .cache import CACHED, CLAIMED, ResponseCache, new_owner, split_cached
 from .config import ClientConfig, LLMConfigError, Messages
 from .limiter import Limiter, Schedule
-from .request import (ChatClient, EndpointError, MalformedResponse, failure_kind, is_congestion, is_retryable,
-                      quiet_and_scrubbed, retry_after_seconds)
+from .request import (ChatClient, EndpointError, MalformedResponse, failure_kind, quiet_and_scrubbed,
+                      retry_after_seconds)
 __all__ = ["BatchResult", "ChatClient", "ClientConfig", "EndpointError", "LLMConfigError", "MalformedResponse",
            "Messages", "retry_after_seconds", "run_batch"]
 
@@ -62,8 +57,8 @@ _FINAL = {
 class BatchResult:
     """What :func:`run_batch` did: ``responses[i]`` answers ``requests[i]`` (None if not answered);
     ``stopped`` says why not ("budget: ...", "error: ...", "interrupted"), ``stop_kind`` its cause (a key
-    of :data:`HINTS` or ``_FINAL``); ``errors``: the scrubbed error of each request that failed for good
-    by key; ``decoding``: what was sent at the end (after ``adaptations``)."""
+    of :data:`HINTS` or ``_FINAL``); ``errors``: by key, the scrubbed error of each request that failed;
+    ``decoding``: what was sent at the end (after ``adaptations``)."""
 
     keys: list[str]
     responses: list[dict | None]
@@ -178,6 +173,7 @@ class _Run:
             self.n_sent += 1
 
     def _with_retries(self, key: str, messages: Messages, token: int | None) -> dict | None:
+        """The answer, each try in a slot of the limiter; None when it failed for good or the run stopped."""
         config = self.client.config
         for attempt in range(config.max_retries + 1):
             if attempt:
@@ -189,27 +185,26 @@ class _Run:
             try:
                 answer = self.client.send(messages)
             except Exception as exc:  # noqa: BLE001 - every failure is classified, none is silent
-                final = (not is_retryable(exc) or attempt == config.max_retries or self.client.stop.is_set()
+                kind = failure_kind(exc)
+                final = (kind == "rejected" or attempt == config.max_retries or self.client.stop.is_set()
                          or self.client.fatal(exc))
                 if final:  # before the slot is freed: a run-stopping answer stops the run before another is sent
                     self._fail(key, exc)
-                self.limiter.release(token, congested=is_congestion(exc))
-                if final:
-                    return None
-                delay = self._retrying(exc, attempt)
-                self.cache.extend(key, self.owner, delay + self.ttl)
-                if self.client.stop.wait(delay):
+                self.limiter.release(token, congested=kind not in ("rejected", "malformed"))
+                if final or self.client.stop.wait(self._retrying(key, exc, kind, attempt)):
                     return None
                 continue
             self.limiter.release(token, latency=time.monotonic() - started)
             return answer
         return None  # pragma: no cover - the loop returns
 
-    def _retrying(self, exc: Exception, attempt: int) -> float:
-        """Count and (the first few of each kind) log a retry; returns how long to wait before it."""
-        config, kind, after = self.client.config, failure_kind(exc), retry_after_seconds(exc)
+    def _retrying(self, key: str, exc: Exception, kind: str, attempt: int) -> float:
+        """Count and (the first few of each kind) log a retry; returns how long to wait before it
+        (full-jitter exponential backoff, or what ``Retry-After`` asks up to 120 s)."""
+        config, after = self.client.config, retry_after_seconds(exc)
         delay = min(after, 120.0) if after is not None else random.uniform(
-            0, min(config.backoff_max, config.backoff_base * 2 ** attempt))  # full jitter
+            0, min(config.backoff_max, config.backoff_base * 2 ** attempt))
+        self.cache.extend(key, self.owner, delay + self.ttl)
         with self.lock:
             self.retries += 1
             seen = self.warned[kind] = self.warned.get(kind, 0) + 1
@@ -273,21 +268,26 @@ def answer_all(requests: Sequence[Messages], config: ClientConfig, cache: Respon
 
 
 @contextlib.contextmanager
-def _bar(total: int, done: int, desc: str, enabled: bool, client: ChatClient):
-    """A tqdm bar with log lines printed above it (never through it), scrubbed, the HTTP library's quiet."""
+def session(config: ClientConfig, result: BatchResult, desc: str, enabled: bool):
+    """``(client, bar)`` for sending the uncached requests of ``result``, the client closed after: a tqdm
+    bar with log lines printed above it (never through it), scrubbed, the HTTP library's quiet."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    client = ChatClient(config)
     with logging_redirect_tqdm() if enabled else contextlib.nullcontext(), \
-            quiet_and_scrubbed(client.redact, client.config.verbose), \
-            tqdm(total=total, initial=done, desc=desc, unit="req", disable=not enabled, dynamic_ncols=True) as bar:
-        yield bar
+            quiet_and_scrubbed(client.redact, config.verbose), \
+            tqdm(total=len(set(result.keys)), initial=result.n_cached, desc=desc, unit="req",
+                 disable=not enabled, dynamic_ncols=True) as bar:
+        try:
+            yield client, bar
+        finally:
+            client.close()  # inside: its connections close quietly too
 
 
 def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget, result: BatchResult,
           progress: bool, desc: str) -> None:
-    client = ChatClient(config)
-    with _bar(len(set(result.keys)), result.n_cached, desc, progress, client) as bar, \
+    with session(config, result, desc, progress) as (client, bar), \
             ThreadPoolExecutor(max_workers=config.workers) as pool:
         run = _Run(client, cache, budget, todo, bar, result.n_cached)
         futures = [pool.submit(run.worker) for _ in range(config.workers)]
@@ -300,8 +300,6 @@ def _send(todo: dict, config: ClientConfig, cache: ResponseCache, budget: Budget
             run.halt("interrupted", "interrupted")
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-        finally:
-            client.close()
     result.n_sent, result.n_retries, result.errors = run.n_sent, run.retries, run.errors
     result.n_cached += run.n_waited
     result.n_failed, result.spent = len(run.errors), budget.spent()

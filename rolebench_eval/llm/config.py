@@ -91,7 +91,6 @@ class ClientConfig:
         return url
 
     def endpoint_id(self) -> str:
-        """:func:`endpoint_id` of the resolved base URL."""
         return endpoint_id(self.resolved_base_url())
 
     @property
@@ -102,15 +101,10 @@ class ClientConfig:
     def request_body(self, messages: Messages) -> dict:
         """What decides an answer, and so the cache key: model, messages, decoding (the token cap
         always as ``max_tokens``, whatever name it is sent under)."""
-        body: dict[str, Any] = {"model": self.model, "messages": messages}
-        if self.temperature is not None:
-            body["temperature"] = self.temperature
-        body["max_tokens"] = self.max_tokens
-        if self.seed is not None:
-            body["seed"] = self.seed
-        if self.top_p is not None:
-            body["top_p"] = self.top_p
-        return body | (self.extra_body or {})
+        decoding = {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
+                    "top_p": self.top_p}
+        return ({"model": self.model, "messages": messages} | {k: v for k, v in decoding.items() if v is not None}
+                | (self.extra_body or {}))
 
     def decoding(self) -> dict:
         """The decoding fields as first sent (before any adaptation)."""

@@ -1,14 +1,10 @@
 """One chat request to an OpenAI-compatible endpoint: send, adapt, read within a deadline, classify failures.
 
-:class:`ChatClient` is shared by a batch's threads. It holds the API key (from the environment,
-in memory only), the :class:`Scrubber` that takes it out of every text, the run's
-:class:`~rolebench_eval.llm.compat.Decoding` and the ``openai`` client, whose error classes
-classify every failure. The SDK's retries are off: :mod:`rolebench_eval.llm.client` retries, so
-that the limiter sees every try, malformed bodies are retried too and a stopping run stops waiting.
-
-``--timeout`` is a whole-request deadline through public APIs only: the body is read as a stream
-(``with_streaming_response``) against a monotonic deadline checked after every chunk, so a 200 that
-trickles in byte by byte ends at the deadline (httpx's timeouts bound each read, not the request).
+:class:`ChatClient` is shared by a batch's threads: the API key (from the environment, in memory only),
+the :class:`Scrubber` that takes it out of every text, the run's :class:`~.compat.Decoding` and the
+``openai`` client with its retries off (:mod:`.client` retries). ``--timeout`` is a whole-request
+deadline: the body is read as a stream (``with_streaming_response``) and the deadline checked after
+every chunk, so a 200 that trickles in ends at it (httpx's timeouts bound each read, not the request).
 """
 
 from __future__ import annotations
@@ -69,7 +65,8 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 
 
 def failure_kind(exc: BaseException) -> str:
-    """``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx, 408, 409), ``malformed`` or ``rejected``."""
+    """``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx, 408, 409), ``malformed`` (all transient)
+    or ``rejected``."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -81,16 +78,6 @@ def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         return "server" if exc.status_code >= 500 or exc.status_code in RETRY_STATUS else "rejected"
     return "malformed" if isinstance(exc, MalformedResponse) else "rejected"
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Transient failures: 408/409/429/5xx, connection errors, timeouts, malformed bodies."""
-    return failure_kind(exc) != "rejected"
-
-
-def is_congestion(exc: BaseException) -> bool:
-    """Failures that say "fewer requests at once, please": timeouts, dropped connections, 429, 5xx."""
-    return failure_kind(exc) in ("timeout", "connection", "rate_limit", "server")
 
 
 def httpx_module() -> ModuleType:
@@ -107,8 +94,8 @@ def sendable(messages: Messages) -> Messages:
 
 
 def answer_from(data, fields: dict, redact=str) -> dict:
-    """The cache's answer record from a chat-completion body (raises :class:`MalformedResponse`);
-    ``redact`` takes the key out of the texts. Synchronous and batch answers go through it alike."""
+    """The cache's answer record (texts ``redact``-ed) from a chat-completion body sent with ``fields``,
+    synchronous or batch; raises :class:`MalformedResponse`."""
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
         raise MalformedResponse("the answer has no choices" if isinstance(choices, list)
@@ -126,7 +113,7 @@ def answer_from(data, fields: dict, redact=str) -> dict:
 
 
 class ChatClient:
-    """One ``openai.OpenAI`` client (``sdk``) for the threads of a run (see the module docstring)."""
+    """One ``openai.OpenAI`` client (``sdk``) for the threads of a run."""
 
     def __init__(self, config: ClientConfig):
         import openai
@@ -164,8 +151,8 @@ class ChatClient:
         raise MalformedResponse("the endpoint kept refusing the adapted settings")  # pragma: no cover
 
     def _post(self, messages: Messages, fields: dict) -> dict:
-        """The answer's JSON, read as a stream until the request's deadline. Every decoding field goes
-        in ``extra_body``: the token cap's name can change mid-run, and older SDKs lack the newer name."""
+        """The answer's JSON, read before the deadline. The decoding goes in ``extra_body``: the token
+        cap's name can change mid-run, and older SDKs lack the newer name."""
         import openai
 
         deadline = time.monotonic() + self.config.timeout
@@ -208,8 +195,7 @@ class ChatClient:
 
 
 class Scrubber:
-    """Takes the API key and anything shaped like an OpenAI key (``sk-...``) out of a text: answers,
-    errors, cache rows and log lines keep ``***`` where a server echoed it.
+    """Puts ``***`` for the API key and anything shaped like an OpenAI key (``sk-...``) in a text.
 
     >>> Scrubber("live-0123456789")("key live-0123456789, or sk-proj-abcdef")
     'key ***, or ***'
@@ -236,8 +222,8 @@ class Scrubber:
 
 @contextlib.contextmanager
 def quiet_and_scrubbed(scrub: Scrubber, verbose: bool):
-    """Inside: the HTTP library's per-request INFO lines are silenced unless ``verbose``, and every
-    printed line is scrubbed (a filter on the root logger's handlers, where lines are printed)."""
+    """Inside: the HTTP library's per-request INFO lines only if ``verbose``; every line the root
+    logger's handlers print is scrubbed."""
     def scrubbed(record: logging.LogRecord) -> bool:
         record.msg, record.args = scrub(record.getMessage()), ()
         return True
