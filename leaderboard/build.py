@@ -132,7 +132,8 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
             for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     index, kept = scores.DocIndex(), []
-    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1)):
+    read = scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1, _browse(schema, opts, tasks, jobs))
+    for run, ts, job, got in zip(runs, tasks, jobs, read):
         try:
             for task, (path, _), one in zip(ts, job, got):
                 if isinstance(one, InputError):
@@ -148,6 +149,17 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
             run.tasks[task].samples_path, run.tasks[task].items = path, index.recode(one)
         kept.append(run)
     return kept, errors, index
+
+
+def _browse(schema: Schema, opts: Options, tasks: list[list[str]], jobs: list) -> list | None:
+    """What the item browser will show of each run, to read with its scores: when every run logging samples
+    is shown (no more of them than ``browse_models``), the first ``browse_items`` items of each role."""
+    if opts.browse_items <= 0 or sum(bool(ts) for ts in tasks) > opts.browse_models:
+        return None
+    from .items import answer_metrics
+
+    return [(opts.browse_items, [None if schema.tasks[t].live else answer_metrics(schema.tasks[t], metrics)
+                                 for t, (_, metrics) in zip(ts, job)]) for ts, job in zip(tasks, jobs)]
 
 
 def _pick(candidates: list[tuple[RunResult, list[str]]]) -> tuple[RunResult, list[str]]:

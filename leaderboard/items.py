@@ -8,6 +8,7 @@ setting it comes from. :mod:`.html` writes it next to ``items.html`` as ``items-
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from rolebench_eval.catalogue import depth_metric, split_depth_metric
@@ -112,8 +113,7 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
             _conversations(board, out, task, info.label, chosen, {m: task_runs[m][task] for m in have}, models, roles,
                            (verdicts, judges))
             continue
-        metrics = tuple(task_runs[have[0]][task].items.metrics) if info.multi_turn else (info.paper_metric,)
-        metrics += _unfinished_names(metrics, info.multi_turn)
+        metrics = answer_metrics(info, task_runs[have[0]][task].items.metrics)
         records = {m: _safe(board, _records, {}, task_runs[m][task], wanted, metrics, m == have[0])
                    for m in have}  # the documents once, from the first model: the others give their answers
         out["tasks"].append({"name": task, "label": info.label, "metric": info.paper_metric,
@@ -155,6 +155,12 @@ def _conversations(board: Leaderboard, out: dict, task: str, label: str, chosen:
                 out["items"].append(item)
 
 
+def answer_metrics(info, read: Iterable[str]) -> tuple[str, ...]:
+    """The per-item metrics the browser shows of a task's answers (``read``: those of its scores)."""
+    metrics = tuple(read) if info.multi_turn else (info.paper_metric,)
+    return metrics + _unfinished_names(metrics, info.multi_turn)
+
+
 def _unfinished_names(metrics: tuple[str, ...], multi_turn: bool) -> tuple[str, ...]:
     """The per-item unfinished-reasoning metric to read beside ``metrics`` (per depth when multi-turn)."""
     if not multi_turn:
@@ -192,13 +198,20 @@ def _code(value: str, codes: dict[str, int], values: list[str]) -> int:
 
 
 def _records(task_run, wanted: set[int], metrics: tuple[str, ...], with_docs: bool) -> dict:
+    """The records of the ``wanted`` items of one run's task: those read with its scores (``Scores.answers``)
+    as they are, the others from the samples file."""
     import numpy as np
 
     sc = task_run.items
+    read = sc.answers[1] if sc.answers is not None and sc.answers[0] == metrics and not with_docs else {}
     keep = np.flatnonzero(np.isin(sc.doc_ids, np.fromiter(wanted, np.int64, len(wanted))))
-    offsets, lines = sc.positions()
-    positions = sorted(zip(offsets[keep].tolist(), lines[keep].tolist()))
-    return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions, metrics, with_docs)}
+    got = {d: read[d] for d in sc.doc_ids[keep].tolist() if d in read}
+    if len(got) < keep.size:
+        keep = keep[[d not in got for d in sc.doc_ids[keep].tolist()]]
+        offsets, lines = sc.positions()
+        positions = sorted(zip(offsets[keep].tolist(), lines[keep].tolist()))
+        got.update((r.doc_id, r) for r in read_records_at(task_run.samples_path, positions, metrics, with_docs))
+    return got
 
 
 def _text(value):

@@ -29,7 +29,7 @@ import numpy as np
 
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import write_atomic
-from rolebench_eval.outputs import Scores, read_scores
+from rolebench_eval.outputs import Scores, read_records_at, read_scores
 
 from .model import clean
 
@@ -41,6 +41,9 @@ PARALLEL_BYTES = 64 << 20  # below this much to read, starting worker processes 
 # the item browser needs, are read from the archive when it asks.
 _WARM = ("ids", "roles", "types", "floats", "ints", "item_ids", "depths")  # what a warm build reads
 Job = list[tuple[Path, tuple[str, ...]]]  # the samples files of one run, each with the metrics to read
+# What the item browser will show of one run, read with its scores: items per role, and for each file the
+# metrics of its answers (None: none of that file)
+Browse = tuple[int, list[tuple[str, ...] | None]]
 
 
 def default_cache_dir() -> Path:
@@ -203,9 +206,10 @@ def save(root: Path, job: Job, got: list[Scores]) -> None:
         log.warning("cannot write the samples cache under %s: %s", root, exc)
 
 
-def _read(task: tuple[Job, Path | None]) -> list[Scores | InputError]:
-    """Read one run's samples files (in a worker process or here) and cache them when all read."""
-    job, root = task
+def _read(task: tuple[Job, Path | None, Browse | None]) -> list[Scores | InputError]:
+    """Read one run's samples files (in a worker process or here) and cache them when all read;
+    with ``browse``, each file's likely answers in the item browser too (:func:`_answers`)."""
+    job, root, browse = task
     got: list[Scores | InputError] = []
     for path, metrics in job:
         try:
@@ -214,19 +218,45 @@ def _read(task: tuple[Job, Path | None]) -> list[Scores | InputError]:
             got.append(exc)
     if root is not None and not any(isinstance(g, InputError) for g in got):
         save(root, job, got)
+    if browse is not None:
+        per_role, wanted = browse
+        for (path, _), one, metrics in zip(job, got, wanted):
+            if metrics is not None and not isinstance(one, InputError):
+                one.answers = _answers(path, one, per_role, metrics)
     return got
+
+
+def _answers(path: Path, scores: Scores, per_role: int, metrics: tuple[str, ...]) -> tuple | None:
+    """``(metrics, {doc_id: Record})`` of the first ``per_role`` items (by doc id) of each role: what the
+    item browser shows of this file unless judge verdicts choose others. Read here, while the file is
+    fresh in memory, by the process that read it (not later, one file after another, by the board's);
+    None when a line cannot be read (the browser reads it again and reports it)."""
+    order = np.argsort(scores.roles, kind="stable")  # doc ids ascending within each role
+    roles = scores.roles[order]
+    starts = np.flatnonzero(np.r_[True, roles[1:] != roles[:-1]]) if roles.size else np.zeros(0, np.int64)
+    rank = np.arange(roles.size) - np.repeat(starts, np.diff(np.r_[starts, roles.size]))
+    keep = np.sort(order[rank < per_role])
+    offsets, lines = scores.positions()
+    try:
+        records = read_records_at(path, zip(offsets[keep].tolist(), lines[keep].tolist()), metrics, with_docs=False)
+    except InputError:
+        return None
+    return metrics, {r.doc_id: r for r in records}
 
 
 def _size(job: Job) -> int:
     return sum(path.stat().st_size for path, _ in job)
 
 
-def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None) -> list[list[Scores | InputError]]:
-    """The scores of every run's samples files, in order; an unreadable file gives its error."""
+def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None,
+             browse: list[Browse | None] | None = None) -> list[list[Scores | InputError]]:
+    """The scores of every run's samples files, in order; an unreadable file gives its error.
+    ``browse`` (one per job): the answers to read with the scores of a file not cached (``Scores.answers``)."""
     from tqdm.auto import tqdm
 
     out: list = [load(cache_dir, job) if cache_dir is not None else None for job in jobs]
     todo = [i for i, got in enumerate(out) if got is None]
+    browse = browse or [None] * len(jobs)
     sizes = {i: _size(jobs[i]) for i in todo}
     workers = min(workers or os.cpu_count() or 1, len(todo))
     bar = tqdm(total=sum(sizes.values()), desc="reading samples", unit="B", unit_scale=True,
@@ -237,12 +267,12 @@ def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None
 
         todo.sort(key=lambda i: -sizes[i])  # largest first: the workers finish together
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for i, got in zip(todo, pool.map(_read, [(jobs[i], cache_dir) for i in todo])):
+            for i, got in zip(todo, pool.map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
                 out[i] = got
                 bar.update(sizes[i])
     else:
         for i in todo:
-            out[i] = _read((jobs[i], cache_dir))
+            out[i] = _read((jobs[i], cache_dir, browse[i]))
             bar.update(sizes[i])
     bar.close()
     return out
