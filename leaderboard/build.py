@@ -37,6 +37,7 @@ from .health import find_health, panels
 from .judges import attach_judges, find_summaries
 from .model import MEASURED, REPORTED, Cell, Leaderboard, Row, Schema, load_schema
 from .order import link_twins, one_order
+from .workers import Workers
 
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
@@ -110,9 +111,10 @@ def _isnan(values):
     return np.isnan(values)
 
 
-def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
+def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options, pool: Workers | None = None
               ) -> tuple[list[RunResult], list[InputError], scores.DocIndex]:
-    """Read every results file and its per-item scores; a broken run is reported and left out."""
+    """Read every results file and its per-item scores (``pool``: the build's worker processes);
+    a broken run is reported and left out."""
     found, errors = outputs.find_runs(inputs)
     if opts.strict and errors:
         raise errors[0]
@@ -132,7 +134,7 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
             for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     index, kept = scores.DocIndex(), []
-    read = scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1, _browse(schema, opts, tasks, jobs))
+    read = scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1, _browse(schema, opts, tasks, jobs), pool)
     for run, ts, job, got in zip(runs, tasks, jobs, read):
         try:
             for task, (path, _), one in zip(ts, job, got):
@@ -267,9 +269,15 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
             unreadable input.
     """
     opts = options or Options()
+    with Workers(opts.workers) as pool:
+        return _build(inputs, judges, out, opts, pool if opts.processes else None)
+
+
+def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str | Path | None, opts: Options,
+           pool: Workers | None) -> Leaderboard:
     clock = _Clock()
     schema = load_schema(opts.schema_path)
-    runs, errors, index = load_runs(inputs, schema, opts)
+    runs, errors, index = load_runs(inputs, schema, opts, pool)
     clock("read")
     rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
@@ -279,7 +287,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     clock("compute")
     board, used = _assemble(schema, opts, judges, result, (rows, shown, baseline), errors,
                             run_inputs.ignored_notes(runs) + notes)
-    _write(board, schema, task_runs, used, out, opts, cache_dir, clock)
+    _write(board, schema, task_runs, used, out, (opts, pool), cache_dir, clock)
     return board
 
 
@@ -315,11 +323,13 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
 
 
 def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
-           opts: Options, cache_dir: Path | None, clock) -> None:
+           how: tuple[Options, Workers | None], cache_dir: Path | None, clock) -> None:
     """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
-    in another process (when ``opts.processes``) while the browser's lines are read. The site is
+    by a worker process (``how``: the options and the worker processes, None when not allowed) while
+    the browser's lines are read. The site is
     built whole beside ``out`` and swapped in at the end, under the folder's lock: a failure
     (a full disk) leaves the previous site whole."""
+    opts, pool = how
     if out is None:
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         return
@@ -332,8 +342,8 @@ def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out:
     with folder_lock(out, what), whole_folder(out, what, marker="leaderboard.json") as stage:
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
-        background = opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
-        drawing = Drawing(board, stage, cache_dir, background)
+        background = pool is not None and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
+        drawing = Drawing(board, stage, cache_dir, pool if background else None)
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         write_outputs(board, stage, cache_dir, drawing)
     board.outputs = {kind: out / path.relative_to(stage) for kind, path in board.outputs.items()}

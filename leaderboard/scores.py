@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,9 +250,10 @@ def _size(job: Job) -> int:
 
 
 def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None,
-             browse: list[Browse | None] | None = None) -> list[list[Scores | InputError]]:
+             browse: list[Browse | None] | None = None, pool=None) -> list[list[Scores | InputError]]:
     """The scores of every run's samples files, in order; an unreadable file gives its error.
-    ``browse`` (one per job): the answers to read with the scores of a file not cached (``Scores.answers``)."""
+    ``browse`` (one per job): the answers to read with the scores of a file not cached (``Scores.answers``);
+    ``pool``: the build's :class:`.workers.Workers` (else, when worth it, processes started for this read)."""
     from tqdm.auto import tqdm
 
     out: list = [load(cache_dir, job) if cache_dir is not None else None for job in jobs]
@@ -262,12 +264,11 @@ def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None
     bar = tqdm(total=sum(sizes.values()), desc="reading samples", unit="B", unit_scale=True,
                disable=None if todo else True)
     if workers > 1 and sum(sizes.values()) >= PARALLEL_BYTES:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from .workers import Workers
 
         todo.sort(key=lambda i: -sizes[i])  # largest first: the workers finish together
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for i, got in zip(todo, pool.map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
+        with Workers(workers) if pool is None else nullcontext(pool) as started:
+            for i, got in zip(todo, started.pool().map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
                 out[i] = got
                 bar.update(sizes[i])
     else:
