@@ -16,6 +16,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -269,8 +270,24 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
             unreadable input.
     """
     opts = options or Options()
-    with Workers(opts.workers) as pool:
+    with Workers(opts.workers) as pool, _collector_paused():
         return _build(inputs, judges, out, opts, pool if opts.processes else None)
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cycle collector off for the build: the build makes millions of small objects (the browser's
+    items, the tables' cells), frees them by reference count, and the collector's passes over a heap this
+    large were a third of the item browser's time; what cycles there are go at the next collection."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str | Path | None, opts: Options,
