@@ -44,6 +44,26 @@ def _pick(doc_ids_by_role: dict[str, list[int]], judged: set[int], per_role: int
             for role, ids in doc_ids_by_role.items()}
 
 
+def first_answers(path: Path, scores, per_role: int, metrics: tuple[str, ...]) -> tuple | None:
+    """``(metrics, {doc_id: Record})`` of the first ``per_role`` items (by doc id) of each role: what the
+    item browser shows of this file unless judge verdicts choose others. Read by the process that read the
+    file's scores (:func:`.scores.read_all`), while the file is fresh, not later, one file after another, by
+    the board's; None when a line cannot be read (the browser reads it again and reports it)."""
+    import numpy as np
+
+    order = np.argsort(scores.roles, kind="stable")  # doc ids ascending within each role
+    roles = scores.roles[order]
+    starts = np.flatnonzero(np.r_[True, roles[1:] != roles[:-1]]) if roles.size else np.zeros(0, np.int64)
+    rank = np.arange(roles.size) - np.repeat(starts, np.diff(np.r_[starts, roles.size]))
+    keep = np.sort(order[rank < per_role])
+    offsets, lines = scores.positions()
+    try:
+        records = read_records_at(path, zip(offsets[keep].tolist(), lines[keep].tolist()), metrics, with_docs=False)
+    except InputError:
+        return None
+    return metrics, {r.doc_id: r for r in records}
+
+
 def _items_key(board: Leaderboard, task_runs: dict, used_judges: dict, models: list[str], per_role: int) -> str:
     """A digest of every file and setting the browser's data comes from."""
     parts = ["1", str(per_role), board.settings.get("package_version", "")]

@@ -30,7 +30,7 @@ import numpy as np
 
 from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import write_atomic
-from rolebench_eval.outputs import Scores, read_records_at, read_scores
+from rolebench_eval.outputs import Scores, read_scores
 
 from .model import clean
 
@@ -209,7 +209,7 @@ def save(root: Path, job: Job, got: list[Scores]) -> None:
 
 def _read(task: tuple[Job, Path | None, Browse | None]) -> list[Scores | InputError]:
     """Read one run's samples files (in a worker process or here) and cache them when all read;
-    with ``browse``, each file's likely answers in the item browser too (:func:`_answers`)."""
+    with ``browse``, each file's likely answers in the item browser too (:func:`.items.first_answers`)."""
     job, root, browse = task
     got: list[Scores | InputError] = []
     for path, metrics in job:
@@ -220,29 +220,13 @@ def _read(task: tuple[Job, Path | None, Browse | None]) -> list[Scores | InputEr
     if root is not None and not any(isinstance(g, InputError) for g in got):
         save(root, job, got)
     if browse is not None:
+        from .items import first_answers
+
         per_role, wanted = browse
         for (path, _), one, metrics in zip(job, got, wanted):
             if metrics is not None and not isinstance(one, InputError):
-                one.answers = _answers(path, one, per_role, metrics)
+                one.answers = first_answers(path, one, per_role, metrics)
     return got
-
-
-def _answers(path: Path, scores: Scores, per_role: int, metrics: tuple[str, ...]) -> tuple | None:
-    """``(metrics, {doc_id: Record})`` of the first ``per_role`` items (by doc id) of each role: what the
-    item browser shows of this file unless judge verdicts choose others. Read here, while the file is
-    fresh in memory, by the process that read it (not later, one file after another, by the board's);
-    None when a line cannot be read (the browser reads it again and reports it)."""
-    order = np.argsort(scores.roles, kind="stable")  # doc ids ascending within each role
-    roles = scores.roles[order]
-    starts = np.flatnonzero(np.r_[True, roles[1:] != roles[:-1]]) if roles.size else np.zeros(0, np.int64)
-    rank = np.arange(roles.size) - np.repeat(starts, np.diff(np.r_[starts, roles.size]))
-    keep = np.sort(order[rank < per_role])
-    offsets, lines = scores.positions()
-    try:
-        records = read_records_at(path, zip(offsets[keep].tolist(), lines[keep].tolist()), metrics, with_docs=False)
-    except InputError:
-        return None
-    return metrics, {r.doc_id: r for r in records}
 
 
 def _size(job: Job) -> int:

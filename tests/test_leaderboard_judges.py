@@ -217,15 +217,25 @@ def test_the_answers_read_with_the_scores_give_the_browser_of_answers_read_after
     read afterwards (only the first model's documents and the items the verdicts chose)."""
     from rolebench_eval.leaderboard import build, items
 
-    inputs, opts, lines = [RUNS / "a", RUNS / "c", RUNS / "xss", RUNS / "mt_a", RUNS / "mt_c"], Options(
-        n_boot=20, browse_items=1), []
+    inputs, opts, lines, ahead_of_time = [RUNS / "a", RUNS / "c", RUNS / "xss", RUNS / "mt_a", RUNS / "mt_c"], Options(
+        n_boot=20, browse_items=1), [], []
 
-    def read_records_at(path, positions, *args):
-        lines.append(len(positions))
-        return read(path, positions, *args)
+    def first_answers(*args):
+        ahead_of_time.append(True)
+        try:
+            return first(*args)
+        finally:
+            ahead_of_time.pop()
 
-    read = items.read_records_at
+    def read_records_at(path, positions, *args, **kwargs):
+        positions = list(positions)
+        if not ahead_of_time:  # read by the browser, after the scores
+            lines.append(len(positions))
+        return read(path, positions, *args, **kwargs)
+
+    read, first = items.read_records_at, items.first_answers
     monkeypatch.setattr(items, "read_records_at", read_records_at)
+    monkeypatch.setattr(items, "first_answers", first_answers)
     ahead = build_leaderboard(inputs, judges=[JUDGES], options=opts)
     read_ahead, lines[:] = sum(lines), []
     monkeypatch.setattr(build, "_browse", lambda *args: None)
