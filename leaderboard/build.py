@@ -243,9 +243,8 @@ def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out:
            how: tuple[Options, Workers | None], cache_dir: Path | None, clock) -> None:
     """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
     by a worker process (``how``: the options and the worker processes, None when not allowed) while
-    the browser's lines are read. The site is
-    built whole beside ``out`` and swapped in at the end, under the folder's lock: a failure
-    (a full disk) leaves the previous site whole."""
+    the browser's lines are read. The site is built whole beside ``out`` and swapped in at the end,
+    under the folder's lock: a failure (a full disk) leaves the previous site whole."""
     opts, pool = how
     if out is None:
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
