@@ -44,7 +44,7 @@ from .workers import Workers, collector_paused
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
 INTERVAL = "95% percentile bootstrap, items resampled within each role"
-BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn in a process of their own
+BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn by a worker process
 
 
 @dataclass
