@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 import rolebench_eval
 from rolebench_eval import outputs
 from rolebench_eval.errors import InputError
@@ -31,17 +33,18 @@ from . import scores
 from .about import describe
 from .analysis import analyse
 from .bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, Resampling
-from .compute import Stat, column_stat
 from .inputs import RunResult, TaskRun
 from .health import find_health, panels
 from .judges import attach_judges, find_summaries
-from .model import MEASURED, REPORTED, Cell, Leaderboard, Row, Schema, load_schema
+from .model import Leaderboard, Row, Schema, load_schema
 from .order import link_twins, one_order
+from .rows import merge_runs, reported_names, reported_rows
+from .workers import Workers, collector_paused
 
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
 INTERVAL = "95% percentile bootstrap, items resampled within each role"
-BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn in a process of their own
+BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn by a worker process
 
 
 @dataclass
@@ -97,22 +100,17 @@ def _check_means(run: RunResult, task_run: TaskRun, got: outputs.Scores, path: P
     """The samples' mean of the paper metric must be the results file's: else they are another run's."""
     value = task_run.values.get(metric)
     if value is not None and metric in got.metrics:
-        scored = got.metrics[metric][~_isnan(got.metrics[metric])]
+        scored = got.metrics[metric][~np.isnan(got.metrics[metric])]
         mean = float(scored.mean()) if scored.size else math.nan
         if not math.isclose(mean, value, rel_tol=1e-6, abs_tol=1e-9):
             raise InputError(path, None, metric, f"mean over {scored.size} items is {mean!r} but "
                                                  f"{run.path.name} reports {value!r}; samples of another run?")
 
 
-def _isnan(values):
-    import numpy as np
-
-    return np.isnan(values)
-
-
-def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
+def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options, pool: Workers | None = None
               ) -> tuple[list[RunResult], list[InputError], scores.DocIndex]:
-    """Read every results file and its per-item scores; a broken run is reported and left out."""
+    """Read every results file and its per-item scores (``pool``: the build's worker processes);
+    a broken run is reported and left out."""
     found, errors = outputs.find_runs(inputs)
     if opts.strict and errors:
         raise errors[0]
@@ -132,7 +130,8 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
             for run, ts in zip(runs, tasks)]
     cache_dir = Path(opts.cache_dir) if opts.cache_dir is not None else None
     index, kept = scores.DocIndex(), []
-    for run, ts, job, got in zip(runs, tasks, jobs, scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1)):
+    read = scores.read_all(jobs, cache_dir, opts.workers if opts.processes else 1, _browse(schema, opts, tasks, jobs), pool)
+    for run, ts, job, got in zip(runs, tasks, jobs, read):
         try:
             for task, (path, _), one in zip(ts, job, got):
                 if isinstance(one, InputError):
@@ -150,83 +149,15 @@ def load_runs(inputs: Iterable[str | Path], schema: Schema, opts: Options
     return kept, errors, index
 
 
-def _pick(candidates: list[tuple[RunResult, list[str]]]) -> tuple[RunResult, list[str]]:
-    """The newest comparable run of a task, else the newest run."""
-    pool = [c for c in candidates if not c[1]] or candidates
-    return max(pool, key=lambda c: (c[0].date, str(c[0].path)))
+def _browse(schema: Schema, opts: Options, tasks: list[list[str]], jobs: list) -> list | None:
+    """What the item browser will show of each run, to read with its scores: when every run logging samples
+    is shown (no more of them than ``browse_models``), the first ``browse_items`` items of each role."""
+    if opts.browse_items <= 0 or sum(bool(ts) for ts in tasks) > opts.browse_models:
+        return None
+    from .items import answer_metrics
 
-
-def merge_runs(runs: list[RunResult], refs: dict) -> tuple[list[Row], dict[str, dict[str, TaskRun]], list[str]]:
-    """One row per label (else run name), with a short unique name; a task run twice takes the newest.
-
-    The newest *comparable* run wins, so a later ``--limit`` smoke test never hides a full run.
-    """
-    candidates: dict[str, dict[str, list]] = {}
-    identity: dict[str, tuple[str, str | None]] = {}
-    for run in runs:
-        identity.setdefault(run.key, (run.model, run.adapter))
-        for task in run.tasks:
-            found = (run, run_inputs.reasons(run, refs, [task]))
-            candidates.setdefault(run.key, {}).setdefault(task, []).append(found)
-    labels = {r.label for r in runs if r.label is not None}
-    short = run_inputs.short_names({k: v for k, v in identity.items() if k not in labels}, labels)
-    rows, task_runs, notes = [], {}, []
-    for key in sorted(candidates):
-        name = key if key in labels else short[key]
-        row, task_runs[name] = Row(name=name, source=MEASURED), {}
-        for task, found in candidates[key].items():
-            run, why = _pick(found)
-            task_runs[name][task] = run.tasks[task]
-            row.reasons += [w for w in why if w not in row.reasons]
-            row.files += [str(run.path)] * (str(run.path) not in row.files)
-            if run.tasks[task].samples_path:
-                row.files.append(str(run.tasks[task].samples_path))
-            row.run_names.add(run.run_name)
-            row.date = max(row.date or "", run.date[:10])
-            others = [str(r.path) for r, _ in found if r is not run]
-            if others:
-                notes.append(f"{name}: {task} taken from {run.path}, not from {', '.join(others)}")
-        row.comparable = not row.reasons
-        row.full_name = " · ".join(sorted(row.run_names))
-        rows.append(row)
-    return sorted(rows, key=lambda r: r.name), task_runs, notes
-
-
-def reported_names() -> set[str]:
-    """The names of the paper's rows (no measured row may take one)."""
-    tables = paper_tables()["tables"].values()
-    return {m for t in tables for m in [*t.get("rouge", {}), *(t.get("win_rate") or {}).get("values", {})]}
-
-
-def reported_rows(schema: Schema, column_tasks: dict[str, list[str]]) -> tuple[list[Row], str]:
-    """The paper's rows (Tables 3-5): published cells as published; Score, gap and RAW computed from them."""
-    paper = paper_tables()
-    citation = " ".join(paper["citation"].split())
-    fields: dict[str, dict[str, float]] = {}
-    per_task: dict[str, dict[tuple[str, str], Stat]] = {}
-    notes: dict[str, str] = {}
-    for key, table in paper["tables"].items():
-        judge = (table.get("win_rate") or {}).get("judge")
-        notes[key] = f"{table['title']}; judged by {judge}" if judge else table["title"]
-        for model, values in table.get("rouge", {}).items():
-            for metric, value in values.items():
-                fields.setdefault(model, {})[f"{key}.{metric}"] = float(value)
-                if metric in table["metrics"]:
-                    per_task.setdefault(model, {})[(table["metrics"][metric], metric)] = Stat(float(value))
-        for model, value in (table.get("win_rate") or {}).get("values", {}).items():
-            fields.setdefault(model, {})[f"{key}.win_rate"] = float(value) / 100
-    rows = []
-    for model in sorted(fields, key=str.lower):
-        row = Row(name=model, source=REPORTED, citation=citation, full_name=f"{model} (RoleLLM paper)")
-        for col in schema.columns:
-            if col.paper and col.paper in fields[model]:
-                row.cells[col.key] = Cell(fields[model][col.paper], note=notes[col.paper.split(".")[0]])
-            elif col.kind in ("score", "gap", "task_mean"):
-                stat = column_stat(col, schema, {}, per_task.get(model, {}), column_tasks)
-                if stat is not None:
-                    row.cells[col.key] = Cell(stat.value, note="computed from the published cells")
-        rows.append(row)
-    return rows, citation
+    return [(opts.browse_items, [None if schema.tasks[t].live else answer_metrics(schema.tasks[t], metrics)
+                                 for t, (_, metrics) in zip(ts, job)]) for ts, job in zip(tasks, jobs)]
 
 
 def _baseline(name: str | None, rows: list[Row], shown: list[Row]) -> str | None:
@@ -255,9 +186,15 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
             unreadable input.
     """
     opts = options or Options()
+    with Workers(opts.workers) as pool, collector_paused():
+        return _build(inputs, judges, out, opts, pool if opts.processes else None)
+
+
+def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str | Path | None, opts: Options,
+           pool: Workers | None) -> Leaderboard:
     clock = _Clock()
     schema = load_schema(opts.schema_path)
-    runs, errors, index = load_runs(inputs, schema, opts)
+    runs, errors, index = load_runs(inputs, schema, opts, pool)
     clock("read")
     rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
@@ -267,7 +204,7 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     clock("compute")
     board, used = _assemble(schema, opts, judges, result, (rows, shown, baseline), errors,
                             run_inputs.ignored_notes(runs) + notes)
-    _write(board, schema, task_runs, used, out, opts, cache_dir, clock)
+    _write(board, schema, task_runs, used, out, (opts, pool), cache_dir, clock)
     return board
 
 
@@ -303,11 +240,12 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
 
 
 def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
-           opts: Options, cache_dir: Path | None, clock) -> None:
+           how: tuple[Options, Workers | None], cache_dir: Path | None, clock) -> None:
     """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
-    in another process (when ``opts.processes``) while the browser's lines are read. The site is
-    built whole beside ``out`` and swapped in at the end, under the folder's lock: a failure
-    (a full disk) leaves the previous site whole."""
+    by a worker process (``how``: the options and the worker processes, None when not allowed) while
+    the browser's lines are read. The site is built whole beside ``out`` and swapped in at the end,
+    under the folder's lock: a failure (a full disk) leaves the previous site whole."""
+    opts, pool = how
     if out is None:
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         return
@@ -320,8 +258,8 @@ def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out:
     with folder_lock(out, what), whole_folder(out, what, marker="leaderboard.json") as stage:
         items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
                     if tr.items is not None)
-        background = opts.processes and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
-        drawing = Drawing(board, stage, cache_dir, background)
+        background = pool is not None and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
+        drawing = Drawing(board, stage, cache_dir, pool if background else None)
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         write_outputs(board, stage, cache_dir, drawing)
     board.outputs = {kind: out / path.relative_to(stage) for kind, path in board.outputs.items()}

@@ -8,6 +8,7 @@ setting it comes from. :mod:`.html` writes it next to ``items.html`` as ``items-
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from rolebench_eval.catalogue import depth_metric, split_depth_metric
@@ -41,6 +42,26 @@ def _pick(doc_ids_by_role: dict[str, list[int]], judged: set[int], per_role: int
     """``per_role`` items of each role, judged ones first, each role's in doc-id order."""
     return {role: sorted(sorted(ids, key=lambda d: (d not in judged, d))[:per_role])
             for role, ids in doc_ids_by_role.items()}
+
+
+def first_answers(path: Path, scores, per_role: int, metrics: tuple[str, ...]) -> tuple | None:
+    """``(metrics, {doc_id: Record})`` of the first ``per_role`` items (by doc id) of each role: what the
+    item browser shows of this file unless judge verdicts choose others. Read by the process that read the
+    file's scores (:func:`.scores.read_all`), while the file is fresh, not later, one file after another, by
+    the board's; None when a line cannot be read (the browser reads it again and reports it)."""
+    import numpy as np
+
+    order = np.argsort(scores.roles, kind="stable")  # doc ids ascending within each role
+    roles = scores.roles[order]
+    starts = np.flatnonzero(np.r_[True, roles[1:] != roles[:-1]]) if roles.size else np.zeros(0, np.int64)
+    rank = np.arange(roles.size) - np.repeat(starts, np.diff(np.r_[starts, roles.size]))
+    keep = np.sort(order[rank < per_role])
+    offsets, lines = scores.positions()
+    try:
+        records = read_records_at(path, zip(offsets[keep].tolist(), lines[keep].tolist()), metrics, with_docs=False)
+    except InputError:
+        return None
+    return metrics, {r.doc_id: r for r in records}
 
 
 def _items_key(board: Leaderboard, task_runs: dict, used_judges: dict, models: list[str], per_role: int) -> str:
@@ -112,8 +133,7 @@ def _collect(board: Leaderboard, schema: Schema, task_runs: dict, used_judges: d
             _conversations(board, out, task, info.label, chosen, {m: task_runs[m][task] for m in have}, models, roles,
                            (verdicts, judges))
             continue
-        metrics = tuple(task_runs[have[0]][task].items.metrics) if info.multi_turn else (info.paper_metric,)
-        metrics += _unfinished_names(metrics, info.multi_turn)
+        metrics = answer_metrics(info, task_runs[have[0]][task].items.metrics)
         records = {m: _safe(board, _records, {}, task_runs[m][task], wanted, metrics, m == have[0])
                    for m in have}  # the documents once, from the first model: the others give their answers
         out["tasks"].append({"name": task, "label": info.label, "metric": info.paper_metric,
@@ -155,6 +175,12 @@ def _conversations(board: Leaderboard, out: dict, task: str, label: str, chosen:
                 out["items"].append(item)
 
 
+def answer_metrics(info, read: Iterable[str]) -> tuple[str, ...]:
+    """The per-item metrics the browser shows of a task's answers (``read``: those of its scores)."""
+    metrics = tuple(read) if info.multi_turn else (info.paper_metric,)
+    return metrics + _unfinished_names(metrics, info.multi_turn)
+
+
 def _unfinished_names(metrics: tuple[str, ...], multi_turn: bool) -> tuple[str, ...]:
     """The per-item unfinished-reasoning metric to read beside ``metrics`` (per depth when multi-turn)."""
     if not multi_turn:
@@ -192,13 +218,20 @@ def _code(value: str, codes: dict[str, int], values: list[str]) -> int:
 
 
 def _records(task_run, wanted: set[int], metrics: tuple[str, ...], with_docs: bool) -> dict:
+    """The records of the ``wanted`` items of one run's task: those read with its scores (``Scores.answers``)
+    as they are, the others from the samples file."""
     import numpy as np
 
     sc = task_run.items
+    read = sc.answers[1] if sc.answers is not None and sc.answers[0] == metrics and not with_docs else {}
     keep = np.flatnonzero(np.isin(sc.doc_ids, np.fromiter(wanted, np.int64, len(wanted))))
-    offsets, lines = sc.positions()
-    positions = sorted(zip(offsets[keep].tolist(), lines[keep].tolist()))
-    return {r.doc_id: r for r in read_records_at(task_run.samples_path, positions, metrics, with_docs)}
+    got = {d: read[d] for d in sc.doc_ids[keep].tolist() if d in read}
+    if len(got) < keep.size:
+        keep = keep[[d not in got for d in sc.doc_ids[keep].tolist()]]
+        offsets, lines = sc.positions()
+        positions = sorted(zip(offsets[keep].tolist(), lines[keep].tolist()))
+        got.update((r.doc_id, r) for r in read_records_at(task_run.samples_path, positions, metrics, with_docs))
+    return got
 
 
 def _text(value):

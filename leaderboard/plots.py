@@ -340,18 +340,14 @@ def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) ->
 
 
 class Drawing:
-    """Figures being written, here or in a worker process; :meth:`result` waits for them."""
+    """Figures being written, here or by one of ``workers`` (:class:`.workers.Workers`); :meth:`result` waits."""
 
-    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, background: bool = False):
+    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, workers=None):
         self.done, self.future = _kept(board, out, cache_dir), None
-        if self.done is None and background:  # drawn on another CPU while this one reads the browser's lines
+        if self.done is None and workers is not None:  # drawn on another CPU while this one reads the browser's lines
             import dataclasses
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
 
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self.future = pool.submit(write_plots, dataclasses.replace(board, items=None), out, cache_dir)
-            pool.shutdown(wait=False)
+            self.future = workers.pool().submit(write_plots, dataclasses.replace(board, items=None), out, cache_dir)
         elif self.done is None:
             self.done = write_plots(board, out, cache_dir)
 

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,9 @@ PARALLEL_BYTES = 64 << 20  # below this much to read, starting worker processes 
 # the item browser needs, are read from the archive when it asks.
 _WARM = ("ids", "roles", "types", "floats", "ints", "item_ids", "depths")  # what a warm build reads
 Job = list[tuple[Path, tuple[str, ...]]]  # the samples files of one run, each with the metrics to read
+# What the item browser will show of one run, read with its scores: items per role, and for each file the
+# metrics of its answers (None: none of that file)
+Browse = tuple[int, list[tuple[str, ...] | None]]
 
 
 def default_cache_dir() -> Path:
@@ -203,9 +207,10 @@ def save(root: Path, job: Job, got: list[Scores]) -> None:
         log.warning("cannot write the samples cache under %s: %s", root, exc)
 
 
-def _read(task: tuple[Job, Path | None]) -> list[Scores | InputError]:
-    """Read one run's samples files (in a worker process or here) and cache them when all read."""
-    job, root = task
+def _read(task: tuple[Job, Path | None, Browse | None]) -> list[Scores | InputError]:
+    """Read one run's samples files (in a worker process or here) and cache them when all read;
+    with ``browse``, each file's likely answers in the item browser too (:func:`.items.first_answers`)."""
+    job, root, browse = task
     got: list[Scores | InputError] = []
     for path, metrics in job:
         try:
@@ -214,6 +219,13 @@ def _read(task: tuple[Job, Path | None]) -> list[Scores | InputError]:
             got.append(exc)
     if root is not None and not any(isinstance(g, InputError) for g in got):
         save(root, job, got)
+    if browse is not None:
+        from .items import first_answers
+
+        per_role, wanted = browse
+        for (path, _), one, metrics in zip(job, got, wanted):
+            if metrics is not None and not isinstance(one, InputError):
+                one.answers = first_answers(path, one, per_role, metrics)
     return got
 
 
@@ -221,28 +233,31 @@ def _size(job: Job) -> int:
     return sum(path.stat().st_size for path, _ in job)
 
 
-def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None) -> list[list[Scores | InputError]]:
-    """The scores of every run's samples files, in order; an unreadable file gives its error."""
+def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None,
+             browse: list[Browse | None] | None = None, pool=None) -> list[list[Scores | InputError]]:
+    """The scores of every run's samples files, in order; an unreadable file gives its error.
+    ``browse`` (one per job): the answers to read with the scores of a file not cached (``Scores.answers``);
+    ``pool``: the build's :class:`.workers.Workers` (else, when worth it, processes started for this read)."""
     from tqdm.auto import tqdm
 
     out: list = [load(cache_dir, job) if cache_dir is not None else None for job in jobs]
     todo = [i for i, got in enumerate(out) if got is None]
+    browse = browse or [None] * len(jobs)
     sizes = {i: _size(jobs[i]) for i in todo}
     workers = min(workers or os.cpu_count() or 1, len(todo))
     bar = tqdm(total=sum(sizes.values()), desc="reading samples", unit="B", unit_scale=True,
                disable=None if todo else True)
     if workers > 1 and sum(sizes.values()) >= PARALLEL_BYTES:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from .workers import Workers
 
         todo.sort(key=lambda i: -sizes[i])  # largest first: the workers finish together
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for i, got in zip(todo, pool.map(_read, [(jobs[i], cache_dir) for i in todo])):
+        with Workers(workers) if pool is None else nullcontext(pool) as started:
+            for i, got in zip(todo, started.pool().map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
                 out[i] = got
                 bar.update(sizes[i])
     else:
         for i in todo:
-            out[i] = _read((jobs[i], cache_dir))
+            out[i] = _read((jobs[i], cache_dir, browse[i]))
             bar.update(sizes[i])
     bar.close()
     return out

@@ -184,11 +184,14 @@ def test_chinese_names_without_a_cjk_font_warn_once(tmp_path, monkeypatch, caplo
 
 
 def test_figures_drawn_in_another_process_are_the_same_and_kept(tmp_path, monkeypatch):
+    import dataclasses
+
     from rolebench_eval.leaderboard import build as build_module
 
     monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 0)  # draw in a worker process even for the fixture
     opts = Options(n_boot=50, browse_items=0, cache_dir=tmp_path / "cache")
-    board = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "site", options=opts)
+    board = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "site",
+                              options=dataclasses.replace(opts, processes=True, workers=2))
     figures = {k: board.outputs[k].read_bytes() for k in ("scores_png", "splits_png", "roles_png")}
     assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in figures.values())
     kept = list((tmp_path / "cache" / "plots").glob("*/made.json"))

@@ -209,3 +209,37 @@ def test_a_protocol_the_schema_does_not_name_gets_the_columns_its_summary_fills(
     assert (got["win_rate"].value, got["win_rate"].lo, got["win_rate"].hi) == (
         summary["win_rate"], *summary["ci95"])
     assert got["parse_failures"].value == summary["n_parse_failures"]
+
+
+def test_the_answers_read_with_the_scores_give_the_browser_of_answers_read_after(monkeypatch):
+    """The browser's answers read with each file's scores (the first items of each role) leave its data as it
+    was when every answer was read afterwards, also where judge verdicts choose later items; fewer lines are
+    read afterwards (only the first model's documents and the items the verdicts chose)."""
+    from rolebench_eval.leaderboard import build, items
+
+    inputs, opts, lines, ahead_of_time = [RUNS / "a", RUNS / "c", RUNS / "xss", RUNS / "mt_a", RUNS / "mt_c"], Options(
+        n_boot=20, browse_items=1), [], []
+
+    def first_answers(*args):
+        ahead_of_time.append(True)
+        try:
+            return first(*args)
+        finally:
+            ahead_of_time.pop()
+
+    def read_records_at(path, positions, *args, **kwargs):
+        positions = list(positions)
+        if not ahead_of_time:  # read by the browser, after the scores
+            lines.append(len(positions))
+        return read(path, positions, *args, **kwargs)
+
+    read, first = items.read_records_at, items.first_answers
+    monkeypatch.setattr(items, "read_records_at", read_records_at)
+    monkeypatch.setattr(items, "first_answers", first_answers)
+    ahead = build_leaderboard(inputs, judges=[JUDGES], options=opts)
+    read_ahead, lines[:] = sum(lines), []
+    monkeypatch.setattr(build, "_browse", lambda *args: None)
+    after = build_leaderboard(inputs, judges=[JUDGES], options=opts)
+    assert ahead.items == after.items and {i["task"] for i in after.items["items"]} >= {EN, "rolebench_mt_specific_en"}
+    judged = [a for i in after.items["items"] for a in i["answers"] if a["judges"]]
+    assert judged and 0 < read_ahead < sum(lines)

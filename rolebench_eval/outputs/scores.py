@@ -42,6 +42,8 @@ class Scores:
         depths: int32 ``doc.depth`` (0 when absent), or None when no document has one.
         load_positions: when ``offsets`` and ``lines`` are None, a callable giving them
             (see :meth:`positions`).
+        answers: ``(metrics, {doc_id: Record})`` of some items, read with the scores by whoever
+            read them (the leaderboard reads its item browser's answers so), or None.
     """
 
     doc_ids: Any
@@ -55,6 +57,7 @@ class Scores:
     item_names: list[str] = field(default_factory=list)
     depths: Any = None
     load_positions: Any = field(default=None, repr=False, compare=False)
+    answers: Any = field(default=None, repr=False, compare=False)
 
     def positions(self) -> tuple[Any, Any]:
         """``(offsets, lines)``, read on first use when they were left out (the leaderboard's cache)."""
