@@ -18,7 +18,8 @@ import sys
 import textwrap
 
 from rolebench_eval import __version__
-from rolebench_eval.cli_notes import fresh_line, interrupted_note, keep_ctrl_c, missing_extra, verb_paths, write_fault
+from rolebench_eval.cli_notes import (ctrl_c_seen, fresh_line, interrupted_note, keep_ctrl_c, missing_extra, verb_paths,
+                                      write_fault)
 from rolebench_eval.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, RoleBenchError
 from rolebench_eval.fileio import ensure_writable
 from rolebench_eval.flags import number_arg
@@ -228,17 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     except RoleBenchError as err:
         if debug:
             raise
+        if ctrl_c_seen() and not isinstance(err, Interrupted):  # an error the Ctrl-C caused
+            return _stopped(argv, args)
         lead = f"{fresh_line()}rolebench-eval {_verb(argv)}: " if isinstance(err, Interrupted) else \
             f"rolebench-eval {_verb(argv)}: error: "
         print(f"{lead}{err}", file=sys.stderr)
         return err.exit_code
     except ImportError as err:
+        if ctrl_c_seen() and not debug:  # e.g. a worker stopped halfway through importing matplotlib
+            return _stopped(argv, args)
         hint = missing_extra(err, _verb(argv))
         if debug or hint is None:
             raise
         print(f"rolebench-eval {_verb(argv)}: error: {hint}", file=sys.stderr)
         return EXIT_INPUT
     except (OSError, sqlite3.OperationalError) as err:
+        if ctrl_c_seen() and not debug:  # e.g. a pipe to a stopped worker
+            return _stopped(argv, args)
         fault = write_fault(err, *verb_paths(_verb(argv), args, argv))
         if debug or fault is None:
             raise
@@ -247,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"{fresh_line()}rolebench-eval {_verb(argv)}: {interrupted_note(_verb(argv), args)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _stopped(argv, args)
+
+
+def _stopped(argv: list[str], args) -> int:
+    print(f"{fresh_line()}rolebench-eval {_verb(argv)}: {interrupted_note(_verb(argv), args)}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

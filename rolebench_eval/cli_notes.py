@@ -115,11 +115,30 @@ def interrupted_note(verb: str, args) -> str:
 
 
 
+_CTRL_C = threading.Event()  # a Ctrl-C reached this command (set by the handler keep_ctrl_c installs)
+
+
+def _sigint(signum, frame) -> None:
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
+def ctrl_c_seen() -> bool:
+    """Whether a Ctrl-C reached the command: an error it caused (a worker stopped halfway through an import,
+    a pipe closed) is then reported as the interruption it is, not as a fault of its own."""
+    return _CTRL_C.is_set()
+
+
 def keep_ctrl_c() -> None:
-    """A Ctrl-C that lands in a finalizer or a weakref callback is one Python cannot raise: it prints
-    "Exception ignored in ..." with a traceback and drops it, and the verb would go on as if never stopped.
-    From now on such a Ctrl-C is signalled again, to stop the verb with its one line (any other
-    unraisable error goes to the hook that was in place)."""
+    """Note every Ctrl-C (:func:`ctrl_c_seen`; Python's own handler otherwise, and an ignored SIGINT stays
+    ignored). One that lands in a finalizer or a weakref callback is one Python cannot raise: it prints
+    "Exception ignored in ..." with a traceback and drops it, and the verb would go on as if never stopped;
+    it is signalled again, to stop the verb with its one line (any other unraisable error goes to the hook
+    that was in place)."""
+    _CTRL_C.clear()
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _sigint)
     previous = sys.unraisablehook
     if getattr(previous, "keeps_ctrl_c", False):
         return
@@ -128,10 +147,9 @@ def keep_ctrl_c() -> None:
         if issubclass(unraisable.exc_type, KeyboardInterrupt):
             # sent again a moment later from another thread, once this hook has returned (sent from here, it
             # would be raised in the hook, where Python drops it too; should it land in a finalizer again,
-            # it comes back here); ignored once the verb has finished
-            resend = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
-            resend.daemon = True
-            resend.start()
+            # it comes back here); ignored once the verb has finished. Not a daemon thread: one still
+            # waiting while the interpreter finalizes can abort Python 3.11 (a fatal error, exit -6).
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
         else:
             previous(unraisable)
 

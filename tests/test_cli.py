@@ -190,3 +190,17 @@ def test_a_ctrl_c_python_drops_in_a_finalizer_still_stops_the_verb():
     assert (proc.returncode, proc.stdout) == (130, ""), proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rolebench-eval tasks-dir: interrupted: "), proc.stderr
+
+
+def test_an_error_a_ctrl_c_caused_is_reported_as_the_interruption():
+    """A worker stopped by the same Ctrl-C halfway through importing matplotlib fails its next import: that is
+    the Ctrl-C, exit 130 with its line, not "matplotlib is not installed" (exit 2)."""
+    code = ("import os, signal, sys, time\nfrom rolebench_eval import cli\n"
+            "def verb(args):\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(5)\n"
+            "    except KeyboardInterrupt:\n        raise ImportError(\"cannot import name 'pyplot' from partially "
+            "initialized module 'matplotlib'\", name='matplotlib')\n    return 0\n"
+            "cli._tasks_dir = verb\nsys.exit(cli.main(['tasks-dir']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 130 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rolebench-eval tasks-dir: interrupted: "), proc.stderr
