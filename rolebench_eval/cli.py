@@ -226,40 +226,33 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_OK if not argv else EXIT_INPUT
         return args.func(args)
-    except RoleBenchError as err:
+    except (KeyboardInterrupt, RoleBenchError, ImportError, OSError, sqlite3.OperationalError) as err:
         if debug:
             raise
-        if ctrl_c_seen() and not isinstance(err, Interrupted):  # an error the Ctrl-C caused
-            return _stopped(argv, args)
-        lead = f"{fresh_line()}rolebench-eval {_verb(argv)}: " if isinstance(err, Interrupted) else \
-            f"rolebench-eval {_verb(argv)}: error: "
-        print(f"{lead}{err}", file=sys.stderr)
-        return err.exit_code
-    except ImportError as err:
-        if ctrl_c_seen() and not debug:  # e.g. a worker stopped halfway through importing matplotlib
-            return _stopped(argv, args)
-        hint = missing_extra(err, _verb(argv))
-        if debug or hint is None:
+        # a Ctrl-C, or an error it caused (a worker stopped halfway through an import, a pipe to it closed)
+        if isinstance(err, KeyboardInterrupt) or (ctrl_c_seen() and not isinstance(err, Interrupted)):
+            print(f"{fresh_line()}rolebench-eval {_verb(argv)}: {interrupted_note(_verb(argv), args)}",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        line, code = _error_line(err, argv, args)
+        if line is None:  # not one of the policy's errors: a bug, with its traceback
             raise
-        print(f"rolebench-eval {_verb(argv)}: error: {hint}", file=sys.stderr)
-        return EXIT_INPUT
-    except (OSError, sqlite3.OperationalError) as err:
-        if ctrl_c_seen() and not debug:  # e.g. a pipe to a stopped worker
-            return _stopped(argv, args)
-        fault = write_fault(err, *verb_paths(_verb(argv), args, argv))
-        if debug or fault is None:
-            raise
-        print(f"rolebench-eval {_verb(argv)}: error: {fault}", file=sys.stderr)
-        return fault.exit_code
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        return _stopped(argv, args)
+        print(line, file=sys.stderr)
+        return code
 
 
-def _stopped(argv: list[str], args) -> int:
-    print(f"{fresh_line()}rolebench-eval {_verb(argv)}: {interrupted_note(_verb(argv), args)}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+def _error_line(err: Exception, argv: list[str], args) -> tuple[str | None, int]:
+    """The one line and exit status of an error of the policy; (None, 1) for any other."""
+    verb = _verb(argv)
+    if isinstance(err, RoleBenchError):
+        lead = f"{fresh_line()}rolebench-eval {verb}: " if isinstance(err, Interrupted) else \
+            f"rolebench-eval {verb}: error: "
+        return f"{lead}{err}", err.exit_code
+    if isinstance(err, ImportError):
+        hint = missing_extra(err, verb)
+        return (f"rolebench-eval {verb}: error: {hint}" if hint else None), EXIT_INPUT
+    fault = write_fault(err, *verb_paths(verb, args, argv))
+    return (f"rolebench-eval {verb}: error: {fault}", fault.exit_code) if fault else (None, 1)
 
 
 if __name__ == "__main__":

@@ -178,15 +178,20 @@ def test_ctrl_c_while_the_cli_is_imported_is_exit_130_with_one_line(monkeypatch,
         console.main()
 
 
+def _tasks_dir_verb(verb: str) -> subprocess.CompletedProcess:
+    """``rolebench-eval tasks-dir`` in a fresh process, its work replaced by ``verb`` (source defining verb(args))."""
+    code = f"import sys\nfrom rolebench_eval import cli\n{verb}cli._tasks_dir = verb\nsys.exit(cli.main(['tasks-dir']))\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
 def test_a_ctrl_c_python_drops_in_a_finalizer_still_stops_the_verb():
     """Python cannot raise a KeyboardInterrupt that lands in a finalizer or a weakref callback: it prints
     "Exception ignored in ..." and the verb would go on. The CLI signals it again: exit 130, its one line."""
-    code = ("import sys, time\nfrom rolebench_eval import cli\n"
+    verb = ("import time\n"
             "class Finalizer:\n    def __del__(self):\n        raise KeyboardInterrupt  # a Ctrl-C landing here\n"
             "def verb(args):\n    Finalizer()\n    for _ in range(200):\n        time.sleep(0.01)\n"
-            "    print('went on as if never stopped')\n    return 0\n"
-            "cli._tasks_dir = verb\nsys.exit(cli.main(['tasks-dir']))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            "    print('went on as if never stopped')\n    return 0\n")
+    proc = _tasks_dir_verb(verb)
     assert (proc.returncode, proc.stdout) == (130, ""), proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rolebench-eval tasks-dir: interrupted: "), proc.stderr
@@ -195,12 +200,11 @@ def test_a_ctrl_c_python_drops_in_a_finalizer_still_stops_the_verb():
 def test_an_error_a_ctrl_c_caused_is_reported_as_the_interruption():
     """A worker stopped by the same Ctrl-C halfway through importing matplotlib fails its next import: that is
     the Ctrl-C, exit 130 with its line, not "matplotlib is not installed" (exit 2)."""
-    code = ("import os, signal, sys, time\nfrom rolebench_eval import cli\n"
+    verb = ("import os, signal, time\n"
             "def verb(args):\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(5)\n"
             "    except KeyboardInterrupt:\n        raise ImportError(\"cannot import name 'pyplot' from partially "
-            "initialized module 'matplotlib'\", name='matplotlib')\n    return 0\n"
-            "cli._tasks_dir = verb\nsys.exit(cli.main(['tasks-dir']))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            "initialized module 'matplotlib'\", name='matplotlib')\n    return 0\n")
+    proc = _tasks_dir_verb(verb)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 130 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("rolebench-eval tasks-dir: interrupted: "), proc.stderr
