@@ -55,12 +55,20 @@ def generator(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
-def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """n x n_boot float32 counts: column b counts the items drawn by ``integers(0, n, size=n)``."""
+def resample_counts(n: int, n_boot: int, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
+    """n x n_boot float32 counts: column b counts the items drawn by ``integers(0, n, size=n)``.
+
+    Returned as the transpose of an n_boot x n array (``out``, when given, is filled): each resample's
+    counts are counted into one contiguous row, where counting into a column scattered them over the
+    whole matrix (twice the time); matrix products take the transposed view as it is, without a copy.
+    """
     idx = rng.integers(0, n, size=(n_boot, n))  # the same stream as n_boot draws of size n
-    idx *= n_boot
-    idx += np.arange(n_boot)[:, None]
-    return np.bincount(idx.ravel(), minlength=n * n_boot).reshape(n, n_boot).astype(np.float32)
+    idx += np.arange(0, n_boot * n, n)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=n * n_boot).reshape(n_boot, n)
+    if out is None:
+        return counts.astype(np.float32).T
+    out[...] = counts
+    return out.T
 
 
 def stratified_means_loop(values: np.ndarray, groups: dict[str, np.ndarray], n_boot: int, seed: int,
@@ -259,8 +267,11 @@ def block_counts(task: str, resampling: Resampling, members: list[tuple[str, int
                 return kept.astype(np.float32)
         except (OSError, ValueError, EOFError):
             pass  # not kept yet, or unreadable: draw them
-    counts = np.concatenate([resample_counts(size, n_boot, generator(seed, f"{task}#{role}"))
-                             for role, size in members])
+    drawn, at = np.empty((n_boot, sum(size for _, size in members)), dtype=np.float32), 0
+    for role, size in members:
+        resample_counts(size, n_boot, generator(seed, f"{task}#{role}"), drawn[:, at:at + size])
+        at += size
+    counts = drawn.T
     if path is not None and counts.max(initial=0) <= 255:
         buffer = io.BytesIO()
         np.save(buffer, counts.astype(np.uint8))

@@ -196,6 +196,10 @@ def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str 
     schema = load_schema(opts.schema_path)
     runs, errors, index = load_runs(inputs, schema, opts, pool)
     clock("read")
+    if out is not None and pool is not None and _background(tr for run in runs for tr in run.tasks.values()):
+        from .plots import import_pyplot
+
+        pool.prepare(import_pyplot)  # while this process computes: the figures are drawn by a worker
     rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
     baseline = _baseline(opts.baseline, rows, shown)
@@ -242,8 +246,8 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
 def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
            how: tuple[Options, Workers | None], cache_dir: Path | None, clock) -> None:
     """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
-    by a worker process (``how``: the options and the worker processes, None when not allowed) while
-    the browser's lines are read. The site is built whole beside ``out`` and swapped in at the end,
+    by the worker processes (``how``: the options and the worker processes, None when not allowed) while
+    the browser's lines are read and the pages written. The site is built whole beside ``out`` and swapped in at the end,
     under the folder's lock: a failure (a full disk) leaves the previous site whole."""
     opts, pool = how
     if out is None:
@@ -251,19 +255,23 @@ def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out:
         return
     from rolebench_eval.fileio import folder_lock, whole_folder
 
-    from .plots import Drawing
+    from .figures import Drawing
 
     out = Path(out)
     what = "the leaderboard site"
     with folder_lock(out, what), whole_folder(out, what, marker="leaderboard.json") as stage:
-        items = sum(tr.items.doc_ids.size for by_task in task_runs.values() for tr in by_task.values()
-                    if tr.items is not None)
-        background = pool is not None and items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
+        background = pool is not None and _background(tr for by_task in task_runs.values() for tr in by_task.values())
         drawing = Drawing(board, stage, cache_dir, pool if background else None)
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         write_outputs(board, stage, cache_dir, drawing)
     board.outputs = {kind: out / path.relative_to(stage) for kind, path in board.outputs.items()}
     clock("write")
+
+
+def _background(task_runs: Iterable[TaskRun]) -> bool:
+    """Whether a board of these task runs has its figures drawn by a worker process."""
+    items = sum(tr.items.doc_ids.size for tr in task_runs if tr.items is not None)
+    return items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
 
 
 def _browser(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, opts: Options,
@@ -293,11 +301,11 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, 
     """Write every output under ``out`` (each file atomically); returns and records the paths.
 
     ``cache_dir`` keeps the figures, redrawn only when what they show changes; ``drawing``
-    is a :class:`plots.Drawing` already under way.
+    is a :class:`figures.Drawing` already under way, waited for after the pages unless they embed a figure.
     """
     from rolebench_eval.fileio import write_atomic
 
-    from . import html, plots, render
+    from . import figures, html, render
 
     out.mkdir(parents=True, exist_ok=True)
     written = {
@@ -306,7 +314,9 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, 
         "breakdowns_csv": write_atomic(out / "breakdowns.csv", render.breakdowns_csv(board)),
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
-    written.update((drawing or plots.Drawing(board, out, cache_dir)).result())
-    written.update(html.write_pages(board, out, cache_dir))
+    drawing = drawing or figures.Drawing(board, out, cache_dir)
+    drawn = drawing.result() if board.depth_curves or board.drift_curves else None  # the page embeds these
+    pages = html.write_pages(board, out, cache_dir)
+    written = {**written, **(drawn or drawing.result()), **pages}
     board.outputs = written
     return written

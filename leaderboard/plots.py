@@ -1,4 +1,5 @@
-"""PNG figures for papers and READMEs (matplotlib, Agg backend, imported only here).
+"""PNG figures for papers and READMEs (matplotlib, Agg backend, imported only here); :mod:`.figures` says
+where they are drawn and keeps them.
 
 Text from the inputs is never markup: mathtext is off (a ``$`` in a model name is a
 dollar sign), a label starting with ``_`` is not hidden from the legend, and long labels
@@ -62,6 +63,7 @@ def _wrap(text: str, width: int) -> str:
 
 
 def _pyplot(texts: list[str]):
+    """pyplot, set up for ``texts``; and whether they need a CJK font that is not installed."""
     quiet = logging.getLogger("matplotlib")
     if quiet.level == logging.NOTSET:  # its font-cache notes are not ours to print; a level set by the user stays
         quiet.setLevel(logging.ERROR)
@@ -88,12 +90,15 @@ def _pyplot(texts: list[str]):
                 except (OSError, RuntimeError, ValueError):
                     continue
         cjk = [f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}]
-    if not cjk and needed:
-        log.warning("no CJK font installed (e.g. apt-get install fonts-wqy-microhei): Chinese role and model "
-                    "names show as boxes in the PNG plots; the HTML page is not affected")
     plt.rcParams.update({"font.family": ["DejaVu Sans", *cjk], "text.parse_math": False, "text.usetex": False,
                          "axes.titlelocation": "left"})
-    return plt
+    return plt, not cjk and needed
+
+
+def warn_no_cjk() -> None:
+    """Said once per build whose figures needed a CJK font that is not installed."""
+    log.warning("no CJK font installed (e.g. apt-get install fonts-wqy-microhei): Chinese role and model "
+                "names show as boxes in the PNG plots; the HTML page is not affected")
 
 
 def _save(fig, path: Path) -> Path:
@@ -288,70 +293,24 @@ def plot_key(board: Leaderboard) -> str:
     return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
 
 
-NAMES = {"scores_png": "scores.png", "splits_png": "splits.png", "roles_png": "roles.png", "depth_png": "depth.png",
-         "drift_png": "drift.png"}
+FIGURES = {"scores_png": ("scores.png", plot_scores), "splits_png": ("splits.png", plot_splits),
+           "roles_png": ("roles.png", plot_roles), "depth_png": ("depth.png", plot_depth),
+           "drift_png": ("drift.png", plot_drift)}  # output kind -> (file, drawing function)
 
 
-def _kept(board: Leaderboard, out: Path, cache_dir: Path | None) -> dict[str, Path] | None:
-    """The figures of an earlier build that showed the same, copied into ``out``; None when there are none."""
-    import json
+def draw(kind: str, board: Leaderboard, out: Path) -> tuple[Path | None, bool]:
+    """Draw the figure ``kind`` of :data:`FIGURES` into ``out`` (None when the board has nothing for it);
+    and whether its text lacked a CJK font (:func:`warn_no_cjk`, said once by whoever drew them all)."""
+    name, plot = FIGURES[kind]
+    plt, lacks_cjk = _pyplot([r.name for r in board.rows] + list(board.roles_by_task))
+    path = plot(plt, board, out / name)
+    return path, lacks_cjk and path is not None
 
-    if cache_dir is None:
-        return None
-    kept = cache_dir / "plots" / plot_key(board)
+
+def import_pyplot() -> None:
+    """Import pyplot (Agg) ahead of drawing: the build's workers do it while the board is computed, when a
+    CPU is free, not after (it is a third of a board's drawing); without matplotlib, nothing (drawing says so)."""
     try:
-        made = json.loads((kept / "made.json").read_text(encoding="utf-8"))
-        return {k: write_atomic(out / NAMES[k], (kept / NAMES[k]).read_bytes()) for k in made}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # a missing or broken entry: draw them
-
-
-def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
-    """Write every figure that has data; returns them by name.
-
-    With ``cache_dir``, figures of a board whose plotted data did not change are copied from
-    the last build (keyed by :func:`plot_key`) instead of drawn again: drawing and importing
-    matplotlib are most of a rebuild from cached scores.
-    """
-    import json
-
-    again = _kept(board, out, cache_dir)
-    if again is not None:
-        return again
-    plt = _pyplot([r.name for r in board.rows] + list(board.roles_by_task))
-    drawn = {"scores_png": plot_scores(plt, board, out / "scores.png"),
-             "splits_png": plot_splits(plt, board, out / "splits.png"),
-             "roles_png": plot_roles(plt, board, out / "roles.png"),
-             "depth_png": plot_depth(plt, board, out / "depth.png"),
-             "drift_png": plot_drift(plt, board, out / "drift.png")}
-    drawn = {k: v for k, v in drawn.items() if v is not None}
-    if cache_dir is not None:
-        kept = cache_dir / "plots" / plot_key(board)
-        try:
-            for k, path in drawn.items():
-                write_atomic(kept / NAMES[k], path.read_bytes())
-            write_atomic(kept / "made.json", json.dumps(sorted(drawn)))  # last: the entry is complete
-        except OSError as exc:
-            log.warning("cannot keep the figures under %s: %s", kept, exc)
-    for k, name in NAMES.items():
-        if k not in drawn:
-            (out / name).unlink(missing_ok=True)  # a figure of an earlier build would contradict this board
-    return drawn
-
-
-class Drawing:
-    """Figures being written, here or by one of ``workers`` (:class:`.workers.Workers`); :meth:`result` waits."""
-
-    def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, workers=None):
-        self.done, self.future = _kept(board, out, cache_dir), None
-        if self.done is None and workers is not None:  # drawn on another CPU while this one reads the browser's lines
-            import dataclasses
-
-            self.future = workers.pool().submit(write_plots, dataclasses.replace(board, items=None), out, cache_dir)
-        elif self.done is None:
-            self.done = write_plots(board, out, cache_dir)
-
-    def result(self) -> dict[str, Path]:
-        if self.done is None:
-            self.done = self.future.result()
-        return self.done
+        _pyplot([])
+    except ImportError:
+        pass

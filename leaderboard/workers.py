@@ -23,9 +23,16 @@ class Workers:
             import os
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.n or os.cpu_count() or 1,
-                                             mp_context=multiprocessing.get_context("spawn"))
+            self.n = self.n or os.cpu_count() or 1
+            self._pool = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"))
         return self._pool
+
+    def prepare(self, fn) -> None:
+        """Call ``fn`` (an import ahead of later work) once per worker, shared out by the idle workers,
+        without waiting; nothing when no worker was started (a build that read no samples file)."""
+        if self._pool is not None:
+            for _ in range(self.n):
+                self._pool.submit(fn)
 
     def close(self) -> None:
         if self._pool is not None:

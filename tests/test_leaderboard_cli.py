@@ -166,18 +166,18 @@ def test_nothing_usable_is_exit_5(tmp_path):
 
 
 def test_chinese_names_without_a_cjk_font_warn_once(tmp_path, monkeypatch, caplog):
-    from rolebench_eval.leaderboard import plots
+    from rolebench_eval.leaderboard import figures, plots
 
     monkeypatch.setattr(plots, "CJK_FONTS", ("No Such CJK Font",))
     caplog.set_level("WARNING", logger=plots.__name__)
     board = build_leaderboard([RUNS / "a"], options=Options(n_boot=20, browse_items=0))
-    plots.write_plots(board, tmp_path)
+    figures.write_plots(board, tmp_path)
     warnings = [r.getMessage() for r in caplog.records if r.name == plots.__name__]
     assert len(warnings) == 1 and "no CJK font installed" in warnings[0] and "fonts-wqy-microhei" in warnings[0]
     assert (tmp_path / "roles.png").stat().st_size > 0  # drawn all the same
     caplog.clear()
     monkeypatch.setattr(plots, "CJK_FONTS", ("WenQuanYi Micro Hei", "Noto Sans CJK SC"))
-    plots.write_plots(board, tmp_path)
+    figures.write_plots(board, tmp_path)
     fonts = {f.name for f in __import__("matplotlib").font_manager.fontManager.ttflist}
     if fonts & {"WenQuanYi Micro Hei", "Noto Sans CJK SC"}:  # installed here (CI installs fonts-wqy-microhei)
         assert not [r for r in caplog.records if r.name == plots.__name__]
@@ -195,7 +195,7 @@ def test_figures_drawn_in_another_process_are_the_same_and_kept(tmp_path, monkey
     figures = {k: board.outputs[k].read_bytes() for k in ("scores_png", "splits_png", "roles_png")}
     assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in figures.values())
     kept = list((tmp_path / "cache" / "plots").glob("*/made.json"))
-    assert len(kept) == 1  # the worker kept them
+    assert len(kept) == 1  # kept once the workers drew them
     monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 10**9)
     again = build_leaderboard([RUNS / "a", RUNS / "c"], out=tmp_path / "again", options=opts)
     assert {k: again.outputs[k].read_bytes() for k in figures} == figures  # copied, not drawn again
