@@ -172,7 +172,8 @@ def _baseline(name: str | None, rows: list[Row], shown: list[Row]) -> str | None
 
 
 def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path] = (),
-                      out: str | Path | None = None, options: Options | None = None) -> Leaderboard:
+                      out: str | Path | None = None, options: Options | None = None,
+                      workers: Workers | None = None) -> Leaderboard:
     """Build the leaderboard (and write it under ``out`` when given).
 
     Args:
@@ -180,13 +181,17 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
         judges: Folders holding judge summaries.
         out: Folder for the Markdown, CSV, JSON, HTML and PNG outputs; nothing is written when None.
         options: See :class:`Options`.
+        workers: With ``options.processes``, worker processes the caller started (and closes), where
+            they are otherwise started here when first needed.
 
     Raises:
         InputError: a rename that names no run, an unknown baseline; with ``strict``, the first
             unreadable input.
     """
+    from contextlib import nullcontext
+
     opts = options or Options()
-    with Workers(opts.workers) as pool, collector_paused():
+    with Workers(opts.workers) if workers is None else nullcontext(workers) as pool, collector_paused():
         return _build(inputs, judges, out, opts, pool if opts.processes else None)
 
 

@@ -70,14 +70,9 @@ def report(board, out=sys.stderr) -> None:
         print(f"note: {note}", file=out)
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the verb: 0 on success, 2 on a bad input (every one under --strict), 5 when no run could be ranked."""
-    from rolebench_eval.fileio import ensure_writable
-
+def _build(args: argparse.Namespace, cache_dir: Path | None, models, workers):
     from .build import Options, build_leaderboard
-    from .scores import default_cache_dir
 
-    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     opts = Options(processes=True,  # a command: its own main module, safe to spawn workers
                    names=list(args.name), baseline=args.baseline, include_incomparable=args.include_incomparable,
                    strict=args.strict, cache_dir=cache_dir, browse_items=args.browse_items,
@@ -86,10 +81,23 @@ def main(args: argparse.Namespace) -> int:
         opts.seed = args.seed
     if args.n_boot is not None:
         opts.n_boot = args.n_boot
+    if models is not None:
+        opts.models, opts.models_source = models, args.models
+    return build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts, workers=workers)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the verb: 0 on success, 2 on a bad input (every one under --strict), 5 when no run could be ranked."""
+    from rolebench_eval.fileio import ensure_writable
+
+    from .cache import default_cache_dir
+    from .workers import Workers, start_early
+
+    models = None
     if args.models is not None:
         from rolebench_eval.outputs.models import read_models
 
-        opts.models, opts.models_source = read_models(args.models), args.models
+        models = read_models(args.models)
     for path in [*args.inputs, *args.judges]:  # a typo is bad input, not a run to leave out
         if not Path(path).exists():
             raise InputError(path, None, None, "no such file or folder")
@@ -101,7 +109,11 @@ def main(args: argparse.Namespace) -> int:
     elif args.push_samples:
         raise InputError(None, None, "--push-samples", "goes with --push-to-hub ORG/NAME")
     ensure_writable(args.out, "the leaderboard site")  # before any file is read
-    board = build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts)
+    cache_dir = None if args.no_cache else Path(args.cache_dir or default_cache_dir())
+    with Workers() as workers:
+        if start_early(args.inputs, cache_dir):
+            workers.start()
+        board = _build(args, cache_dir, models, workers)
     report(board)
     measured = len(board.measured)
     pages = f"page written to {board.outputs['html'].resolve()}"

@@ -7,8 +7,8 @@ hundreds of runs, so:
 - runs not in the cache are read by a pool of processes, one per CPU (the decoding is
   CPU-bound and holds the GIL); a few small files are read in this process;
 - what was read is cached per run (one archive for all its samples files, so a warm build
-  opens 200 files, not 1,200), keyed by each file's resolved path, size and modification
-  time, as one ``numpy.savez`` archive written with the package's atomic write
+  opens 200 files, not 1,200), keyed by each file's path, identity, size and modification
+  time (:mod:`.cache`), as one ``numpy.savez`` archive written with the package's atomic write
   (``rolebench_eval.fileio.write_atomic``): a killed build leaves a usable cache, and a
   missing, stale or unreadable entry is simply read again from the samples files.
 """
@@ -16,7 +16,6 @@ hundreds of runs, so:
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 import logging
@@ -32,37 +31,18 @@ from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import write_atomic
 from rolebench_eval.outputs import Scores, read_scores
 
+from .cache import Job, entry
+from . import workers as machine
 from .model import clean
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 8
-PARALLEL_BYTES = 64 << 20  # below this much to read, starting worker processes costs more than it saves
 # A warm build reads ~60k items per run for hundreds of runs: each run's archive holds only what
 # the board needs, as compactly as exactness allows (see _pack); the line positions, which only
 # the item browser needs, are read from the archive when it asks.
 _WARM = ("ids", "roles", "types", "floats", "ints", "item_ids", "depths")  # what a warm build reads
-Job = list[tuple[Path, tuple[str, ...]]]  # the samples files of one run, each with the metrics to read
 # What the item browser will show of one run, read with its scores: items per role, and for each file the
 # metrics of its answers (None: none of that file)
 Browse = tuple[int, list[tuple[str, ...] | None]]
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/rolebench-eval/leaderboard`` (``~/.cache`` when unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rolebench-eval" / "leaderboard"
-
-
-def entry(root: Path, job: Job) -> Path:
-    """Where the extract of one run's samples files lives; any change to one gives another name."""
-    parts = [str(CACHE_VERSION)]
-    for path, metrics in job:
-        stat = path.stat()
-        # the file's identity (device, inode) and absolute path, not resolve(): one stat, no walk of its folders
-        parts += [os.path.abspath(path), str(stat.st_dev), str(stat.st_ino), str(stat.st_size),
-                  str(stat.st_mtime_ns), ",".join(metrics)]
-    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
-    return root / digest[:2] / f"{digest}.npz"
 
 
 def _int_column(values: np.ndarray) -> np.ndarray | None:
@@ -240,18 +220,21 @@ def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None
     ``pool``: the build's :class:`.workers.Workers` (else, when worth it, processes started for this read)."""
     from tqdm.auto import tqdm
 
-    out: list = [load(cache_dir, job) if cache_dir is not None else None for job in jobs]
+    out: list = [None] * len(jobs)
+    if cache_dir is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(os.cpu_count() or 1) as threads:  # the archives' reads and CRCs release the GIL
+            out = list(threads.map(functools.partial(load, cache_dir), jobs))
     todo = [i for i, got in enumerate(out) if got is None]
     browse = browse or [None] * len(jobs)
     sizes = {i: _size(jobs[i]) for i in todo}
     workers = min(workers or os.cpu_count() or 1, len(todo))
     bar = tqdm(total=sum(sizes.values()), desc="reading samples", unit="B", unit_scale=True,
                disable=None if todo else True)
-    if workers > 1 and sum(sizes.values()) >= PARALLEL_BYTES:
-        from .workers import Workers
-
+    if workers > 1 and sum(sizes.values()) >= machine.PARALLEL_BYTES:
         todo.sort(key=lambda i: -sizes[i])  # largest first: the workers finish together
-        with Workers(workers) if pool is None else nullcontext(pool) as started:
+        with machine.Workers(workers) if pool is None else nullcontext(pool) as started:
             for i, got in zip(todo, started.pool().map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
                 out[i] = got
                 bar.update(sizes[i])

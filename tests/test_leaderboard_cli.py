@@ -3,14 +3,18 @@ never break or poison anything (CSV formulas, mathtext, markup, lone surrogates)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 
 from rolebench_eval.leaderboard import build_leaderboard
 from rolebench_eval.leaderboard.build import Options
@@ -227,3 +231,82 @@ def test_the_console_has_only_our_lines_even_when_matplotlib_builds_its_font_cac
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "fresh-matplotlib").is_dir() and (tmp_path / "site" / "scores.png").is_file()
     assert [line for line in done.stderr.splitlines() if not line.startswith(("warning: ", "note: "))] == []
+
+
+def test_a_first_build_starts_its_workers_first_and_builds_the_same_board(tmp_path, monkeypatch, capsys):
+    """The CLI starts its worker processes before its own imports when a build surely reads samples files in
+    them: a first build (no cache, or nothing kept in it) of enough samples; the board is the same."""
+    from rolebench_eval.cli import main
+    from rolebench_eval.leaderboard import workers
+    from rolebench_eval.leaderboard.cache import holds_extracts
+
+    cache = tmp_path / "cache"
+    assert not workers.start_early([RUNS / "a"], None)  # a few kB of samples: read in this process
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 1)
+    assert workers.start_early([RUNS / "a"], None) and workers.start_early([RUNS / "a"], cache)
+    assert not workers.start_early([RUNS / "a" / "does-not-matter.json"], None)  # no folder to weigh
+    started, start = [], workers.Workers.start
+    monkeypatch.setattr(workers.Workers, "start", lambda self: started.append(self) or start(self))
+    args = ["leaderboard", str(RUNS / "a"), str(RUNS / "c"), "--n-boot", "50", "--browse-items", "0"]
+    assert main([*args, "--out", str(tmp_path / "first"), "--cache-dir", str(cache)]) == 0
+    assert len(started) == 1 and holds_extracts(cache)
+    assert not workers.start_early([RUNS / "a"], cache)  # kept now: started only when a build must read
+    assert main([*args, "--out", str(tmp_path / "again"), "--cache-dir", str(cache)]) == 0
+    assert len(started) == 1
+    first, again = (json.loads((tmp_path / d / "leaderboard.json").read_text()) for d in ("first", "again"))
+    for board in (first, again):
+        board["settings"].pop("created_at")
+    assert first == again
+    capsys.readouterr()
+
+
+WITH_WORKERS = """
+import sys
+from rolebench_eval.leaderboard import build, workers
+workers.PARALLEL_BYTES = 1  # the fixture's runs read by worker processes, started first thing
+build.BACKGROUND_ITEMS = 0  # and the figures drawn by them
+if __name__ == "__main__":
+    from rolebench_eval.__main__ import main  # the console script's
+
+    print("ready", flush=True)  # the sweep's clock starts here: a Ctrl-C before is this script's, not ours
+    sys.exit(main())
+"""
+
+
+def _group_ends(group: int) -> bool:
+    """Whether every process of ``group`` ends (a worker, multiprocessing's resource tracker), however long
+    they take to see that the build ended; False only for one still there after a minute: a hang."""
+    for _ in range(600):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_workers_start_read_or_draw_is_one_line(tmp_path):
+    """A Ctrl-C reaches every process of the group; the build's workers leave it to the build (which stops
+    with its one line), also while they start: none prints a traceback, none is left running."""
+    script = tmp_path / "lb.py"
+    script.write_text(WITH_WORKERS, encoding="utf-8")
+    args = [str(RUNS / "a"), str(RUNS / "c"), "--n-boot", "50", "--no-cache"]
+    stopped = set()
+    for k, delay in enumerate([0.1 * i for i in range(24)]):
+        out = tmp_path / f"site{k}"
+        proc = subprocess.Popen([sys.executable, str(script), "leaderboard", *args, "--out", str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert proc.stdout.readline() == "ready\n"
+        time.sleep(delay)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert _group_ends(proc.pid), f"a process of the build was left running after a Ctrl-C at {delay:.1f} s"
+        assert proc.returncode in (0, 130), (delay, proc.returncode, err[-3000:])
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err[-3000:])
+        if proc.returncode == 130:
+            assert err.strip().count("\n") == 0 and "interrupted" in err, err
+            stopped.add(delay)
+    assert stopped

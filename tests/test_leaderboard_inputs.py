@@ -12,7 +12,7 @@ import pytest
 
 from rolebench_eval import outputs
 from rolebench_eval.errors import InputError
-from rolebench_eval.leaderboard import scores
+from rolebench_eval.leaderboard import scores, workers
 from rolebench_eval.leaderboard.inputs import apply_names, read_run as _read_run, short_names, split_name
 from rolebench_eval.leaderboard.model import load_schema
 
@@ -188,7 +188,7 @@ def test_cache_keeps_every_value_exactly_whatever_its_columns_hold(tmp_path):
 def test_parallel_reading_equals_reading_here_and_fills_the_cache(tmp_path, monkeypatch):
     jobs = [[(f, ("cus", "spe", "rougeL_f")) for f in sorted((RUNS / run).glob("samples_*.jsonl"))] for run in "abc"]
     here = scores.read_all(jobs, None, workers=1)
-    monkeypatch.setattr(scores, "PARALLEL_BYTES", 0)  # worker processes even for these small files
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)  # worker processes even for these small files
     pooled = scores.read_all(jobs, tmp_path / "cache", workers=2)
     for run_a, run_b in zip(here, pooled):
         for a, b in zip(run_a, run_b):
@@ -259,7 +259,7 @@ def test_a_library_call_starts_no_process_unless_asked(tmp_path, monkeypatch):
         raise AssertionError("a worker process was started")
 
     monkeypatch.setattr(multiprocessing, "get_context", refuse)
-    monkeypatch.setattr(scores, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(workers, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(build_module, "BACKGROUND_ITEMS", 0)
     runs = [RUNS / "a", RUNS / "b"]
     board = build_leaderboard(runs, out=tmp_path / "site", options=Options(n_boot=20, workers=2, browse_items=0))
