@@ -44,7 +44,7 @@ from .workers import Workers, collector_paused
 log = logging.getLogger(__name__)
 TEST = "paired bootstrap on per-item differences matched by doc_id; tie when the 95% interval contains 0"
 INTERVAL = "95% percentile bootstrap, items resampled within each role"
-BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn by a worker process
+BACKGROUND_ITEMS = 200_000  # per-item scores from which the figures are drawn by the worker processes
 
 
 @dataclass
@@ -173,7 +173,7 @@ def _baseline(name: str | None, rows: list[Row], shown: list[Row]) -> str | None
 
 def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path] = (),
                       out: str | Path | None = None, options: Options | None = None,
-                      workers: Workers | None = None) -> Leaderboard:
+                      pool: Workers | None = None) -> Leaderboard:
     """Build the leaderboard (and write it under ``out`` when given).
 
     Args:
@@ -181,8 +181,8 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
         judges: Folders holding judge summaries.
         out: Folder for the Markdown, CSV, JSON, HTML and PNG outputs; nothing is written when None.
         options: See :class:`Options`.
-        workers: With ``options.processes``, worker processes the caller started (and closes), where
-            they are otherwise started here when first needed.
+        pool: With ``options.processes``, the :class:`.workers.Workers` to use, which the caller started
+            (and closes); else they are started here when first needed.
 
     Raises:
         InputError: a rename that names no run, an unknown baseline; with ``strict``, the first
@@ -191,8 +191,10 @@ def build_leaderboard(inputs: Iterable[str | Path], judges: Iterable[str | Path]
     from contextlib import nullcontext
 
     opts = options or Options()
-    with Workers(opts.workers) if workers is None else nullcontext(workers) as pool, collector_paused():
-        return _build(inputs, judges, out, opts, pool if opts.processes else None)
+    if pool is not None and not isinstance(pool, Workers):
+        raise TypeError(f"pool: a leaderboard.workers.Workers, not {type(pool).__name__}")
+    with Workers(opts.workers) if pool is None else nullcontext(pool) as workers, collector_paused():
+        return _build(inputs, judges, out, opts, workers if opts.processes else None)
 
 
 def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str | Path | None, opts: Options,
@@ -204,7 +206,7 @@ def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str 
     if out is not None and pool is not None and _background(tr for run in runs for tr in run.tasks.values()):
         from .plots import import_pyplot
 
-        pool.prepare(import_pyplot)  # while this process computes: the figures are drawn by a worker
+        pool.prepare(import_pyplot)  # while this process computes: the figures are drawn by the workers
     rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
     baseline = _baseline(opts.baseline, rows, shown)
@@ -274,7 +276,7 @@ def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out:
 
 
 def _background(task_runs: Iterable[TaskRun]) -> bool:
-    """Whether a board of these task runs has its figures drawn by a worker process."""
+    """Whether a board of these task runs has its figures drawn by the worker processes."""
     items = sum(tr.items.doc_ids.size for tr in task_runs if tr.items is not None)
     return items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
 
@@ -320,8 +322,9 @@ def write_outputs(board: Leaderboard, out: Path, cache_dir: Path | None = None, 
         "json": write_atomic(out / "leaderboard.json", render.board_json(board)),
     }
     drawing = drawing or figures.Drawing(board, out, cache_dir)
-    drawn = drawing.result() if board.depth_curves or board.drift_curves else None  # the page embeds these
+    if html.embeds_figures(board):
+        drawing.result()  # written before the page that embeds them
     pages = html.write_pages(board, out, cache_dir)
-    written = {**written, **(drawn or drawing.result()), **pages}
+    written = {**written, **drawing.result(), **pages}
     board.outputs = written
     return written

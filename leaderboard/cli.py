@@ -83,7 +83,7 @@ def _build(args: argparse.Namespace, cache_dir: Path | None, models, workers):
         opts.n_boot = args.n_boot
     if models is not None:
         opts.models, opts.models_source = models, args.models
-    return build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts, workers=workers)
+    return build_leaderboard(args.inputs, judges=args.judges, out=args.out, options=opts, pool=workers)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
 """Where the board's figures (:mod:`.plots`) are drawn, and how they are kept.
 
-Drawn here, or shared out over the build's worker processes one figure each, the costliest
-first, while this process writes the item browser and the pages: a board's figures took a
-worker longer than all of that. Kept in the cache under :func:`.plots.plot_key`, a digest
-of what they show, so a board whose figures would not change copies them instead.
+Drawn here, or by the build's worker processes, one task per figure, the costliest first,
+while this process writes the item browser and the pages: a board's figures took one worker
+longer than all of that. This process writes them (a worker never writes into the site,
+which a build that stops removes) and keeps them in the cache under :func:`.plots.plot_key`,
+a digest of what they show, so a board whose figures would not change copies them instead.
 """
 
 from __future__ import annotations
@@ -34,18 +35,19 @@ def _kept(board: Leaderboard, out: Path, cache_dir: Path | None) -> dict[str, Pa
         return None  # a missing or broken entry: draw them
 
 
-def _keep(board: Leaderboard, out: Path, cache_dir: Path | None, drawn: dict[str, tuple[Path | None, bool]]
+def _keep(board: Leaderboard, out: Path, cache_dir: Path | None, drawn: dict[str, tuple[bytes | None, bool]]
           ) -> dict[str, Path]:
-    """The figures drawn (``drawn``: :func:`.plots.draw`'s answers by kind), kept in the cache; an earlier
-    build's figure that this board has no data for is removed from ``out``."""
+    """Write the figures drawn (``drawn``: :func:`.plots.draw`'s answers by kind) into ``out`` and keep them in
+    the cache; an earlier build's figure that this board has no data for is removed from ``out``."""
     if any(lacks_cjk for _, lacks_cjk in drawn.values()):
         warn_no_cjk()
-    made = {k: drawn[k][0] for k in FIGURES if k in drawn and drawn[k][0] is not None}
+    pngs = {k: drawn[k][0] for k in FIGURES if k in drawn and drawn[k][0] is not None}
+    made = {k: write_atomic(out / FIGURES[k][0], png) for k, png in pngs.items()}
     if cache_dir is not None:
         kept = cache_dir / "plots" / plot_key(board)
         try:
-            for k, path in made.items():
-                write_atomic(kept / FIGURES[k][0], path.read_bytes())
+            for k, png in pngs.items():
+                write_atomic(kept / FIGURES[k][0], png)
             write_atomic(kept / "made.json", json.dumps(sorted(made)))  # last: the entry is complete
         except OSError as exc:
             log.warning("cannot keep the figures under %s: %s", kept, exc)
@@ -56,7 +58,7 @@ def _keep(board: Leaderboard, out: Path, cache_dir: Path | None, drawn: dict[str
 
 
 def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
-    """Write every figure that has data, here; returns them by kind.
+    """Write every figure that has data, drawn here; returns them by kind.
 
     With ``cache_dir``, figures of a board whose plotted data did not change are copied from
     the last build instead of drawn again: drawing and importing matplotlib are most of a
@@ -66,19 +68,19 @@ def write_plots(board: Leaderboard, out: Path, cache_dir: Path | None = None) ->
 
 
 class Drawing:
-    """Figures being written, here or by ``workers`` (:class:`.workers.Workers`); :meth:`result` waits."""
+    """Figures being drawn, here or by ``workers`` (:class:`.workers.Workers`); :meth:`result` waits, then writes."""
 
     def __init__(self, board: Leaderboard, out: Path, cache_dir: Path | None, workers=None):
         self.board, self.out, self.cache_dir = board, out, cache_dir
         self.done, self.futures = _kept(board, out, cache_dir), {}
         if self.done is None and workers is not None:
             lean = dataclasses.replace(board, items=None)  # what the figures need, sent once per figure
-            order = [*FIRST, *(k for k in FIGURES if k not in FIRST)]
-            self.futures = {k: workers.pool().submit(draw, k, lean, out) for k in order}
+            pool = workers.pool(len(FIGURES))
+            self.futures = {k: pool.submit(draw, k, lean) for k in [*FIRST, *(k for k in FIGURES if k not in FIRST)]}
 
     def result(self) -> dict[str, Path]:
         if self.done is None:
             drawn = ({k: f.result() for k, f in self.futures.items()} if self.futures else
-                     {k: draw(k, self.board, self.out) for k in FIGURES})
+                     {k: draw(k, self.board) for k in FIGURES})
             self.done = _keep(self.board, self.out, self.cache_dir, drawn)
         return self.done

@@ -259,6 +259,11 @@ def items_script(items: dict) -> bytes:
            b"window.ROLEBENCH_ITEMS = " + data + b";\n"
 
 
+def embeds_figures(board: Leaderboard) -> bool:
+    """Whether ``index.html`` embeds figures (depth and drift, read from beside it by :func:`write_pages`)."""
+    return bool(board.depth_curves or board.drift_curves)
+
+
 def write_pages(board: Leaderboard, out: Path, cache_dir: Path | None = None) -> dict[str, Path]:
     """Write ``index.html`` and, when there are items, ``items.html`` with ``items-data.js``."""
     written = {}

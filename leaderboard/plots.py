@@ -17,7 +17,6 @@ from pathlib import Path
 
 from rolebench_eval.catalogue import live_tasks
 from rolebench_eval.catalogue import metrics as catalogue_metrics
-from rolebench_eval.fileio import write_atomic
 
 from .model import MEASURED, Leaderboard, Row
 
@@ -101,7 +100,7 @@ def warn_no_cjk() -> None:
                 "names show as boxes in the PNG plots; the HTML page is not affected")
 
 
-def _save(fig, path: Path) -> Path:
+def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -109,7 +108,7 @@ def _save(fig, path: Path) -> Path:
         warnings.filterwarnings("ignore", message="Glyph .* missing")
         fig.savefig(buffer, format="png", dpi=DPI)
     plt.close(fig)
-    return write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _score_rows(board: Leaderboard) -> list[Row]:
@@ -118,7 +117,7 @@ def _score_rows(board: Leaderboard) -> list[Row]:
     return sorted(measured + reported, key=lambda r: r.value("score"))
 
 
-def plot_scores(plt, board: Leaderboard, path: Path) -> Path | None:
+def plot_scores(plt, board: Leaderboard) -> bytes | None:
     """Forest plot of the Score: measured rows with 95% intervals, reported rows as diamonds."""
     rows = _score_rows(board)
     if not rows:
@@ -140,10 +139,10 @@ def plot_scores(plt, board: Leaderboard, path: Path) -> Path | None:
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title("RoleBench: measured (95% bootstrap CI) vs reported", fontsize=11)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_splits(plt, board: Leaderboard, path: Path) -> Path | None:
+def plot_splits(plt, board: Leaderboard) -> bytes | None:
     """CUS and SPE per split, measured (with intervals) next to the paper's rows."""
     keys = [k for k in PAPER_KEYS if any(r.value(k) is not None for r in board.measured)]
     rows = [r for r in board.rows if any(r.value(k) is not None for k in keys)]
@@ -178,10 +177,10 @@ def plot_splits(plt, board: Leaderboard, path: Path) -> Path | None:
     ax.set_ylabel("ROUGE-L recall")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=7, ncol=2, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_roles(plt, board: Leaderboard, path: Path) -> Path | None:
+def plot_roles(plt, board: Leaderboard) -> bytes | None:
     """Heatmap of the per-role score (models x roles); role labels when there are few enough."""
     import numpy as np
 
@@ -203,10 +202,10 @@ def plot_roles(plt, board: Leaderboard, path: Path) -> Path | None:
         ax.set_xlabel(f"{len(roles)} roles (names in the page's heatmap and in breakdowns.csv)", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01, label="score")
     ax.set_title("Score per role", fontsize=11)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_depth(plt, board: Leaderboard, path: Path) -> Path | None:
+def plot_depth(plt, board: Leaderboard) -> bytes | None:
     """Multi-turn tasks: the paper metric against the conversation depth, with 95% intervals."""
     tasks = sorted({t for curves in board.depth_curves.values() for t in curves})
     models = [r.name for r in board.measured if r.name in board.depth_curves][:10]
@@ -232,10 +231,10 @@ def plot_depth(plt, board: Leaderboard, path: Path) -> Path | None:
         ax.spines[["top", "right"]].set_visible(False)
     axes[0][0].set_ylabel("ROUGE-L recall")
     axes[0][-1].legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_drift(plt, board: Leaderboard, path: Path) -> Path | None:
+def plot_drift(plt, board: Leaderboard) -> bytes | None:
     """Conversations (``live_tasks``): each main metric (a row of panels) by turn for each task (a column: replay
     and live never share one), one line per model with its 95% interval."""
     order = list(live_tasks())
@@ -267,7 +266,7 @@ def plot_drift(plt, board: Leaderboard, path: Path) -> Path | None:
     handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}  # every model once
     axes[0][-1].legend(handles.values(), handles.keys(), fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0),
                        loc="upper left")
-    return _save(fig, path)
+    return _png(fig)
 
 
 def plot_key(board: Leaderboard) -> str:
@@ -298,13 +297,13 @@ FIGURES = {"scores_png": ("scores.png", plot_scores), "splits_png": ("splits.png
            "drift_png": ("drift.png", plot_drift)}  # output kind -> (file, drawing function)
 
 
-def draw(kind: str, board: Leaderboard, out: Path) -> tuple[Path | None, bool]:
-    """Draw the figure ``kind`` of :data:`FIGURES` into ``out`` (None when the board has nothing for it);
-    and whether its text lacked a CJK font (:func:`warn_no_cjk`, said once by whoever drew them all)."""
-    name, plot = FIGURES[kind]
+def draw(kind: str, board: Leaderboard) -> tuple[bytes | None, bool]:
+    """The PNG of the figure ``kind`` of :data:`FIGURES` (None when the board has nothing for it), written by
+    whoever collects them (never by a worker: a build that stops removes its site, a worker could not know);
+    and whether its text lacked a CJK font (:func:`warn_no_cjk`, said once by the collector)."""
     plt, lacks_cjk = _pyplot([r.name for r in board.rows] + list(board.roles_by_task))
-    path = plot(plt, board, out / name)
-    return path, lacks_cjk and path is not None
+    png = FIGURES[kind][1](plt, board)
+    return png, lacks_cjk and png is not None
 
 
 def import_pyplot() -> None:

@@ -235,7 +235,7 @@ def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None
     if workers > 1 and sum(sizes.values()) >= machine.PARALLEL_BYTES:
         todo.sort(key=lambda i: -sizes[i])  # largest first: the workers finish together
         with machine.Workers(workers) if pool is None else nullcontext(pool) as started:
-            for i, got in zip(todo, started.pool().map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
+            for i, got in zip(todo, started.pool(len(todo)).map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
                 out[i] = got
                 bar.update(sizes[i])
     else:

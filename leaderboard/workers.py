@@ -2,15 +2,17 @@
 figures; and the cycle collector, paused while it builds.
 
 ``spawn``, not ``fork``: the board's process may hold threads (tqdm's monitor, BLAS pools).
-A worker imports the package once; the figures are drawn by the workers that read the samples
-(numpy and the package imported, pyplot imported while the board was computed), not by one
-more process started for them. They start when first needed, or first thing when a build
-surely needs them (:func:`start_early`); and they leave without tearing their interpreter down.
+A worker imports the package once; the workers that read the samples also draw the figures
+(pyplot imported while the board is computed), one task per figure, not one more process
+started for them. They start when first needed, or first thing when a build will likely need
+them (:func:`start_early`); they leave a Ctrl-C to the build, and leave without tearing their
+interpreter down.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,42 +22,37 @@ BLOCKS = hasattr(signal, "pthread_sigmask")  # not on Windows
 
 
 class Workers:
-    """A process pool of ``n`` workers (None: one per CPU), started on first use; a context manager."""
+    """A process pool of up to ``n`` workers (None: one per CPU), started on first use; a context manager."""
 
     def __init__(self, n: int | None = None):
         self.n, self._pool = n, None
 
-    def pool(self):
+    def pool(self, wanted: int | None = None):
+        """The pool, started with its workers on the first call (no more of them than ``wanted``, the tasks
+        that call has for them)."""
         if self._pool is None:
             import multiprocessing
             import os
             from concurrent.futures import ProcessPoolExecutor
 
-            self.n = self.n or os.cpu_count() or 1
+            self.n = max(1, min(self.n or os.cpu_count() or 1, wanted or 1 << 16))
             self._pool = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_start)
-            # Every worker starts now (one per task submitted while none is idle), each with a Ctrl-C held
-            # back until it ignores it (:func:`_worker_start`): one sent while a worker starts would print its
-            # traceback. This process's own is held back meanwhile, and raised after.
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if BLOCKS else None
-            try:
-                for _ in range(self.n):
+            with _ctrl_c_held():
+                for _ in range(self.n):  # each task submitted while no worker is idle starts one
                     self._pool.submit(int)
-            finally:
-                if held is not None:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return self._pool
 
     def start(self) -> Workers:
-        """Start the workers now, not at first use: they import the samples reader (numpy, the package)
+        """Start every worker now, not at first use: they import the samples reader (numpy, the package)
         while this process goes on with its own imports and reads the results files."""
         self.pool()
         self.prepare(_import_reader)
         return self
 
     def prepare(self, fn) -> None:
-        """Call ``fn`` (an import ahead of later work) once per worker, shared out by the idle workers,
-        without waiting; nothing when no worker was started (a build that read no samples file)."""
+        """Call ``fn`` (an import ahead of later work) as many times as there are workers, shared out by the
+        idle ones (in practice one each), without waiting; nothing when no worker was started."""
         if self._pool is not None:
             for _ in range(self.n):
                 self._pool.submit(fn)
@@ -75,20 +72,51 @@ class Workers:
 
 
 def start_early(inputs: Iterable[str | Path], cache: Path | None) -> bool:
-    """Whether a build of ``inputs`` surely reads samples files in worker processes, so that they may start
-    first thing, importing beside the caller's own imports: a first build (no cache, or no extract kept
-    in it yet) of folders holding PARALLEL_BYTES of samples files or more. Otherwise they start when the
-    build finds what it must read (a board that adds a run to a kept cache)."""
+    """Whether a build of ``inputs`` will likely read samples files in worker processes, so that they may start
+    first thing, importing beside the caller's own imports: a first build with this cache (none, or no extract
+    kept in it yet), on more than one CPU, of folders holding PARALLEL_BYTES of samples files or more (hidden
+    folders left out, as the build leaves them). Otherwise they start when the build finds what it must read.
+    A guess: an unreadable file counts for nothing here (the build reports it)."""
+    import os
+
     from .cache import holds_extracts
 
-    if cache is not None and holds_extracts(cache):
+    if (os.cpu_count() or 1) < 2 or (cache is not None and holds_extracts(cache)):
         return False
-    folders = [Path(p) for p in inputs if Path(p).is_dir()]
-    return sum(f.stat().st_size for folder in folders for f in folder.rglob("samples_*.jsonl")) >= PARALLEL_BYTES
+    total = 0
+    for folder in (Path(p) for p in inputs if Path(p).is_dir()):
+        for path in folder.rglob("samples_*.jsonl"):
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts):
+                try:
+                    total += path.stat().st_size
+                except OSError:
+                    continue
+    return total >= PARALLEL_BYTES
 
 
 def _import_reader() -> None:
     import rolebench_eval.leaderboard.scores  # noqa: F401  (what reading samples files needs)
+
+
+@contextmanager
+def _ctrl_c_held():
+    """Workers started in this block start with SIGINT held back (blocked: a mask is inherited), until they
+    ignore it (:func:`_worker_start`): a Ctrl-C while one starts would print its traceback and leave the pool
+    half made. This process's own Ctrl-C meanwhile is noted and raised after the block (the mask alone does
+    not hold it back: another thread, BLAS's or tqdm's, would take the signal)."""
+    if not BLOCKS or threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; elsewhere (and on Windows) the workers are on their own
+        return
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda *_: seen.append(True))
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.signal(signal.SIGINT, previous)
+        if seen:
+            signal.raise_signal(signal.SIGINT)  # to the handler that was there: the CLI's, or Python's
 
 
 def _worker_start() -> None:
@@ -111,11 +139,13 @@ def _exit_now() -> None:
     import os
     import sys
 
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
-    os._exit(0)
+    try:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    finally:
+        os._exit(0)  # the exit status is the pool's to judge, by what it was sent (a worker that dies is seen)
 
 
 @contextmanager

@@ -304,6 +304,7 @@ def test_ctrl_c_while_workers_start_read_or_draw_is_one_line(tmp_path):
             os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert _group_ends(proc.pid), f"a process of the build was left running after a Ctrl-C at {delay:.1f} s"
+        assert not list(tmp_path.glob(f".{out.name}.new-*")), delay  # no worker wrote into a removed stage
         assert proc.returncode in (0, 130), (delay, proc.returncode, err[-3000:])
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err[-3000:])
         if proc.returncode == 130:
