@@ -203,10 +203,11 @@ def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str 
     schema = load_schema(opts.schema_path)
     runs, errors, index = load_runs(inputs, schema, opts, pool)
     clock("read")
-    if out is not None and pool is not None and _background(tr for run in runs for tr in run.tasks.values()):
+    drawers = pool if out is not None and pool is not None and _background(runs) else None
+    if drawers is not None:
         from .plots import import_pyplot
 
-        pool.prepare(import_pyplot)  # while this process computes: the figures are drawn by the workers
+        drawers.prepare(import_pyplot)  # while this process computes: the figures are drawn by the workers
     rows, task_runs, notes = merge_runs(runs, run_inputs.references(runs, opts.baseline))
     shown = [r for r in rows if r.comparable or opts.include_incomparable]
     baseline = _baseline(opts.baseline, rows, shown)
@@ -215,7 +216,7 @@ def _build(inputs: Iterable[str | Path], judges: Iterable[str | Path], out: str 
     clock("compute")
     board, used = _assemble(schema, opts, judges, result, (rows, shown, baseline), errors,
                             run_inputs.ignored_notes(runs) + notes)
-    _write(board, schema, task_runs, used, out, (opts, pool), cache_dir, clock)
+    _write(board, schema, task_runs, used, out, (opts, drawers), cache_dir, clock)
     return board
 
 
@@ -252,11 +253,11 @@ def _assemble(schema: Schema, opts: Options, judges: Iterable[str | Path], resul
 
 def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out: str | Path | None,
            how: tuple[Options, Workers | None], cache_dir: Path | None, clock) -> None:
-    """The item browser's data, then (with ``out``) every output; a large board's figures are drawn
-    by the worker processes (``how``: the options and the worker processes, None when not allowed) while
-    the browser's lines are read and the pages written. The site is built whole beside ``out`` and swapped in at the end,
-    under the folder's lock: a failure (a full disk) leaves the previous site whole."""
-    opts, pool = how
+    """The item browser's data, then (with ``out``) every output; a large board's figures are drawn by
+    the worker processes (``how``: the options and the workers that draw, None to draw here) while the
+    browser's lines are read and the pages written. The site is built whole beside ``out`` and swapped
+    in at the end, under the folder's lock: a failure (a full disk) leaves the previous site whole."""
+    opts, drawers = how
     if out is None:
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         return
@@ -267,17 +268,16 @@ def _write(board: Leaderboard, schema: Schema, task_runs: dict, used: dict, out:
     out = Path(out)
     what = "the leaderboard site"
     with folder_lock(out, what), whole_folder(out, what, marker="leaderboard.json") as stage:
-        background = pool is not None and _background(tr for by_task in task_runs.values() for tr in by_task.values())
-        drawing = Drawing(board, stage, cache_dir, pool if background else None)
+        drawing = Drawing(board, stage, cache_dir, drawers)
         _browser(board, schema, task_runs, used, opts, cache_dir, clock)
         write_outputs(board, stage, cache_dir, drawing)
     board.outputs = {kind: out / path.relative_to(stage) for kind, path in board.outputs.items()}
     clock("write")
 
 
-def _background(task_runs: Iterable[TaskRun]) -> bool:
-    """Whether a board of these task runs has its figures drawn by the worker processes."""
-    items = sum(tr.items.doc_ids.size for tr in task_runs if tr.items is not None)
+def _background(runs: list[RunResult]) -> bool:
+    """Whether a board of these runs has its figures drawn by the worker processes."""
+    items = sum(tr.items.doc_ids.size for run in runs for tr in run.tasks.values() if tr.items is not None)
     return items >= BACKGROUND_ITEMS and (os.cpu_count() or 1) > 1
 
 

@@ -31,8 +31,8 @@ from rolebench_eval.errors import InputError
 from rolebench_eval.fileio import write_atomic
 from rolebench_eval.outputs import Scores, read_scores
 
+from . import workers as machine  # (read_all's own ``workers`` is a number)
 from .cache import Job, entry
-from . import workers as machine
 from .model import clean
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,8 @@ def read_all(jobs: list[Job], cache_dir: Path | None, workers: int | None = None
     if workers > 1 and sum(sizes.values()) >= machine.PARALLEL_BYTES:
         todo.sort(key=lambda i: -sizes[i])  # largest first: the workers finish together
         with machine.Workers(workers) if pool is None else nullcontext(pool) as started:
-            for i, got in zip(todo, started.pool(len(todo)).map(_read, [(jobs[i], cache_dir, browse[i]) for i in todo])):
+            tasks = [(jobs[i], cache_dir, browse[i]) for i in todo]
+            for i, got in zip(todo, started.pool(len(todo)).map(_read, tasks)):
                 out[i] = got
                 bar.update(sizes[i])
     else:
