@@ -86,6 +86,39 @@ def test_blank_lines_and_compact_separators_read_the_same(tmp_path):
     assert [r.doc_id for r in outputs.read_records_at(other, zip(slow.offsets, slow.lines))] == fast.doc_ids.tolist()
 
 
+@pytest.mark.parametrize("chunk", [256, 2048, 5000])
+def test_a_file_read_in_chunks_of_lines_reads_as_one_chunk(monkeypatch, tmp_path, chunk):
+    """Lines longer than a chunk (256), chunks of a few lines: the columns of the whole file in one chunk,
+    item types included (msgspec's raw values point into what was decoded, and the buffer is reused);
+    a bad line or a cut-off end in a later chunk is named by its line."""
+    from rolebench_eval.outputs import scores as reader
+
+    path = RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl"
+    whole = outputs.read_scores(path, ALL)
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    got = outputs.read_scores(path, ALL)
+    assert got.doc_ids.tolist() == whole.doc_ids.tolist() == list(range(12))
+    assert all(np.array_equal(got.metrics[m], whole.metrics[m], equal_nan=True) for m in ALL)
+    assert [got.role_names[c] for c in got.roles] == [whole.role_names[c] for c in whole.roles]
+    records = _lines(path)
+    assert got.types.tolist() == [scores_types(r) for r in records] == whole.types.tolist()
+    assert got.offsets.tolist() == whole.offsets.tolist() and got.lines.tolist() == list(range(1, 13))
+    text = path.read_text(encoding="utf-8")
+    bad = tmp_path / path.name
+    bad.write_text(text.replace('"doc_id": 10, ', '"doc_id": 10, {{', 1), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        outputs.read_scores(bad, ALL)
+    assert err.value.line == 11 and "invalid JSON" in str(err.value)
+    bad.write_text(text[:-40], encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        outputs.read_scores(bad, ALL)
+    assert err.value.line == 12 and "truncated" in str(err.value)
+
+
+def scores_types(record: dict) -> int:
+    return sum(outputs.TYPE_BITS[t] for t in record["doc"]["type"])
+
+
 def test_whole_file_decoding_falls_back_line_by_line_whenever_lines_and_values_may_differ(tmp_path):
     """Two values on one line plus a blank line elsewhere (as many values as lines), CRLF, lone surrogates."""
     path = RUNS / "a" / f"samples_rolebench_specific_en_{DATE}.jsonl"
