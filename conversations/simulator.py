@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from rolebench_eval.fileio import load_yaml
 from rolebench_eval.llm.config import Messages
 from rolebench_eval.outputs.scenario import KINDS, Scenario
 
@@ -18,7 +17,7 @@ DECODING = {"temperature": 0.7, "seed": None}
 @lru_cache(maxsize=1)
 def prompts() -> dict:
     """The file's prompts; its kinds must be the schema's (a kind with no prompt is a bug, not an input)."""
-    raw = yaml.safe_load(PROMPTS_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml(PROMPTS_FILE.read_text(encoding="utf-8"))
     if tuple(raw["kinds"]) != KINDS:
         raise AssertionError(f"{PROMPTS_FILE}: kinds {tuple(raw['kinds'])} differ from the schema's {KINDS}")
     return raw

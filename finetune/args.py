@@ -16,6 +16,7 @@ import yaml
 
 from rolebench_eval.catalogue import languages
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import load_yaml
 
 PROMPT_FORMATS = ("auto", "chat", "plain")
 EXTRA_FIELDS = ("path", "lang", "kind", "descriptions")
@@ -96,7 +97,7 @@ def _extra_entry(entry: Any, index: int) -> dict:
     where = f"extra_data[{index}]"
     if isinstance(entry, str):
         try:
-            entry = yaml.safe_load(entry)
+            entry = load_yaml(entry)
         except yaml.YAMLError as err:
             _fail(where, f"not a YAML mapping ({err})")
     if not isinstance(entry, dict):

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from rolebench_eval.fileio import load_yaml
+
 from .args import RecipeError, RoleBenchArguments, check_settings
 
 
@@ -237,7 +239,7 @@ def read_recipe(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise RecipeError(path, None, None, "recipe file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise RecipeError(path, None, None, f"invalid YAML ({err})") from None
     if data is None:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from rolebench_eval.catalogue import languages
+from rolebench_eval.fileio import load_yaml
 from rolebench_eval.llm.budget import Prices
 
 from .errors import JudgeConfigError  # noqa: F401  (raised here, imported from here by callers)
@@ -176,7 +177,7 @@ def _check_model(where: Path, model: Any) -> str | list[str] | None:
 
 def _read_yaml(where: Path) -> Any:
     try:
-        return yaml.safe_load(where.read_text(encoding="utf-8"))
+        return load_yaml(where.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise JudgeConfigError(where, None, None, f"invalid YAML: {err}") from None
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from rolebench_eval.catalogue import live_tasks
 from rolebench_eval.catalogue import metrics as catalogue_metrics
 from rolebench_eval.catalogue import tasks as catalogue_tasks
 from rolebench_eval.errors import InputError
-from rolebench_eval.fileio import replace_surrogates
+from rolebench_eval.fileio import load_yaml, replace_surrogates
 from rolebench_eval.outputs.models import ModelInfo
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
@@ -148,7 +146,7 @@ def load_schema(path: str | Path | None = None) -> Schema:
     """Read and check a schema YAML (the packaged ``schema.yaml`` by default)."""
     path = Path(path) if path is not None else SCHEMA_PATH
     with path.open(encoding="utf-8") as handle:
-        raw = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ~7x faster
+        raw = load_yaml(handle.read())
     tasks = _tasks()
     columns = tuple(_column(entry, path, i) for i, entry in enumerate(raw["columns"]))
     keys = [c.key for c in columns]

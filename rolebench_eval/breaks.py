@@ -16,9 +16,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from rolebench_eval.catalogue import languages
+from rolebench_eval.fileio import load_yaml
 
 PATTERNS_FILE = Path(__file__).with_name("breaks.yaml")
 LANGS = tuple(languages())
@@ -27,7 +26,7 @@ LANGS = tuple(languages())
 @lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern]:
     """One compiled alternation per language (the English list first in every language)."""
-    raw = yaml.safe_load(PATTERNS_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml(PATTERNS_FILE.read_text(encoding="utf-8"))
     compiled = {}
     for lang in LANGS:
         patterns = raw["en"] + ([] if lang == "en" else raw.get(lang, []))
@@ -37,7 +36,7 @@ def _patterns() -> dict[str, re.Pattern]:
 
 def patterns_version() -> int:
     """The ``version`` of ``breaks.yaml`` (recorded in results next to the break rates)."""
-    return int(yaml.safe_load(PATTERNS_FILE.read_text(encoding="utf-8"))["version"])
+    return int(load_yaml(PATTERNS_FILE.read_text(encoding="utf-8"))["version"])
 
 
 def break_match(text: str, lang: str) -> str | None:

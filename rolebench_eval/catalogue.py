@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import load_yaml
 
 CATALOGUE = Path(__file__).with_name("splits.yaml")
 
@@ -181,7 +180,7 @@ def _task(name: str, fields: dict, splits: dict[str, Split], metrics: dict[str, 
 @lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     """The parsed catalogue (read once)."""
-    raw = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    raw = load_yaml(CATALOGUE.read_text(encoding="utf-8"))
     splits, families = _table(raw, "splits", Split), _table(raw, "families", Family)
     metrics = _table(raw, "metrics", Metric)
     for metric in metrics.values():

@@ -1,4 +1,4 @@
-"""Files in and out: atomic writes, the one JSONL reader and writer, JSON reading, hashes.
+"""Files in and out: atomic writes, the one JSONL reader and writer, JSON and YAML reading, hashes.
 
 Every JSONL file of the project goes through :func:`read_jsonl` and :func:`write_jsonl`
 (both built on ``jsonlines``), so there is one definition of what a line is. Two readers of
@@ -178,6 +178,20 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(path, err.lineno, None, f"invalid JSON ({err.msg}); truncated or corrupt file?") from None
+
+
+def yaml_loader():
+    """PyYAML's safe loader: libyaml's where PyYAML has it (the same documents, about 10x faster), else its own."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """``yaml.safe_load`` through :func:`yaml_loader` (raises ``yaml.YAMLError``)."""
+    import yaml
+
+    return yaml.load(text, Loader=yaml_loader())
 
 
 def ensure_writable(folder: str | os.PathLike, what: str, create: bool = True) -> Path:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from rolebench_eval.fileio import load_yaml
 
 
 @lru_cache(maxsize=1)
 def paper_tables() -> dict:
     """The parsed ``paper.yaml``: citation and Tables 3-5 of the RoleLLM paper (v1)."""
-    return yaml.safe_load((Path(__file__).parent / "paper.yaml").read_text(encoding="utf-8"))
+    return load_yaml((Path(__file__).parent / "paper.yaml").read_text(encoding="utf-8"))
 
 
 def reported(model: str) -> dict[tuple[str, str], tuple[float, str]]:

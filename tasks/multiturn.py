@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from rolebench_eval.breaks import breaks_character, patterns_version
 from rolebench_eval.catalogue import depth_metric
 from rolebench_eval.data import NO_ROLEGPT_ANSWER, is_degenerate, item_id  # noqa: F401  (item_id: re-exported)
 from rolebench_eval.errors import InputError
+from rolebench_eval.fileio import load_yaml
 
 from .conversation import ConversationTask, Turn
 from .reasoning import METRIC as UNFINISHED
@@ -142,7 +141,7 @@ def continuity_docs(docs: list[dict], settings: Settings) -> tuple[list[dict], d
 @lru_cache(maxsize=1)
 def probes() -> tuple[dict, ...]:
     """The identity probes (``probes.yaml``): dicts with ``id``, ``en`` and ``zh``."""
-    return tuple(yaml.safe_load(PROBES_FILE.read_text(encoding="utf-8"))["probes"])
+    return tuple(load_yaml(PROBES_FILE.read_text(encoding="utf-8"))["probes"])
 
 
 def probe_docs(docs: list[dict], settings: Settings) -> tuple[list[dict], dict]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from rolebench_eval.breaks import breaks_character
+from rolebench_eval.fileio import load_yaml
 
 from .common import PROMPTS_DIR, GenerateError
 
@@ -84,7 +85,7 @@ def load_filters(path: str | os.PathLike | None = None, lang: str = "en") -> Fil
     if not path.is_file():
         raise GenerateError(path, None, None, "filters file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise GenerateError(path, None, None, f"invalid YAML ({err})") from None
     if not isinstance(data, dict):

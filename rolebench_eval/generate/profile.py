@@ -40,7 +40,7 @@ import yaml
 
 from rolebench_eval.catalogue import language, languages
 from rolebench_eval.errors import InputError
-from rolebench_eval.fileio import read_jsonl
+from rolebench_eval.fileio import load_yaml, read_jsonl
 
 LANGS = tuple(languages())
 _FIELDS = {"name", "language", "description", "catchphrases", "aliases", "dialogues", "script"}
@@ -168,7 +168,7 @@ def load_profile(path: str | os.PathLike, allow_outside_paths: bool = False) -> 
     if not path.is_file():
         raise ProfileError(path, None, "profile file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ProfileError(path, None, f"invalid YAML ({err})") from None
     if not isinstance(data, dict):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.fileio import replace_surrogates
+from rolebench_eval.fileio import replace_surrogates, yaml_loader
 
 T = TypeVar("T")
 _AT = re.compile(r"\s*-\s*at `\$([^`]*)`$")
@@ -149,8 +149,8 @@ def read_yaml(path: str | os.PathLike, type_: type[T], what: str) -> tuple[T, Ca
 
     raw = read_bytes(path, what)
     try:
-        node = yaml.compose(raw)
-        data = yaml.safe_load(raw)
+        node = yaml.compose(raw, Loader=yaml_loader())
+        data = yaml.load(raw, Loader=yaml_loader())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise InputError(path, mark and mark.line + 1, None, f"not YAML: {getattr(err, 'problem', err)}") from None
