@@ -55,19 +55,26 @@ def generator(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
+COUNT_CELLS = 1 << 16  # counts per bincount call (see resample_counts)
+
+
 def resample_counts(n: int, n_boot: int, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
     """n x n_boot float32 counts: column b counts the items drawn by ``integers(0, n, size=n)``.
 
     Returned as the transpose of an n_boot x n array (``out``, when given, is filled): each resample's
     counts are counted into one contiguous row, where counting into a column scattered them over the
     whole matrix (twice the time); matrix products take the transposed view as it is, without a copy.
+    The rows are counted a few at a time, so that bincount's int64 counts stay in the CPU's cache on
+    their way into ``out`` (a fifth less time than one count of the whole matrix).
     """
     idx = rng.integers(0, n, size=(n_boot, n))  # the same stream as n_boot draws of size n
-    idx += np.arange(0, n_boot * n, n)[:, None]
-    counts = np.bincount(idx.ravel(), minlength=n * n_boot).reshape(n_boot, n)
-    if out is None:
-        return counts.astype(np.float32).T
-    out[...] = counts
+    out = np.empty((n_boot, n), dtype=np.float32) if out is None else out
+    rows = max(1, COUNT_CELLS // max(n, 1))
+    offsets = np.arange(0, rows * n, n)[:, None]
+    for at in range(0, n_boot, rows):
+        block = idx[at:at + rows]
+        block += offsets[:len(block)]
+        out[at:at + len(block)] = np.bincount(block.ravel(), minlength=block.size).reshape(block.shape)
     return out.T
 
 
