@@ -265,7 +265,7 @@ def _item(task: str, metric: str, role: int, first, answers, verdicts, judges, m
     for index, record in answers:
         if record is None or (record.doc_hash and first.doc_hash and record.doc_hash != first.doc_hash):
             continue  # not answered, or another document under the same doc_id (another data version)
-        judged = _judged(task, first.doc_id, models[index], verdicts, judges)
+        judged = _judged(task, first.doc_id, models[index], verdicts, judges) if judges else []
         text = clean(record.response)
         same = text == item["rolegpt"] and text != ""  # the RoleGPT replay: shown once, above
         score = record.metrics.get(scored)

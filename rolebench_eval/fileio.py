@@ -96,7 +96,7 @@ def escape_surrogates(text: str) -> str:
 
 def replace_surrogates(text: str) -> str:
     """Each lone surrogate as U+FFFD: text to show or send, writable as UTF-8 everywhere."""
-    return _SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)  # isascii reads a flag: no scan
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
