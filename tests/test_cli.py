@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import rolebench_eval.cli as cli_module
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -26,6 +28,19 @@ def test_help_imports_neither_torch_nor_lm_eval():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert "reproduce" in cli("--help").stdout
+
+
+def test_a_verb_imports_only_its_own_module():
+    """``rolebench-eval leaderboard ...`` parses without importing the other verbs' modules (judge's imports the
+    batch client); each plugged verb parses on its own, and --help lists them all."""
+    for verb in cli_module.PLUGGED_VERBS:
+        cli_module.build_parser(verb)  # raises when the verb's module did not add it
+    code = ("import sys, rolebench_eval.cli as c; c.build_parser('leaderboard'); "
+            "print(sorted(m for m in set(c.PLUGGED_VERBS.values()) | {'rolebench_eval.llm.batch'} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['rolebench_eval.leaderboard.cli']"
+    listed = cli("--help").stdout
+    assert all(verb in listed for verb in cli_module.PLUGGED_VERBS)
 
 
 def test_data_check_ok_and_broken(tmp_path, fixture_data_dir):
