@@ -107,11 +107,15 @@ def percentile_ci(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np
 
     ``np.percentile``'s default (linear) method, written out on one sort of the rows: a board
     asks for thousands of intervals, and the general function's overhead per call dominates.
+    Float32 rows are sorted as they are and only the four values used are widened (the same
+    values as sorting them widened: widening is exact and keeps the order; a quarter of the time).
     """
     tail = 100 * (1 - level) / 2
-    boot = np.atleast_2d(boot).astype(np.float64, copy=False)
+    boot = np.atleast_2d(boot)
+    if boot.dtype != np.float32:
+        boot = boot.astype(np.float64, copy=False)
     if np.isnan(boot).any():
-        lo, hi = np.nanpercentile(boot, [tail, 100 - tail], axis=1)
+        lo, hi = np.nanpercentile(boot.astype(np.float64), [tail, 100 - tail], axis=1)
         return lo, hi
     ordered = np.sort(boot, axis=1)
     n = ordered.shape[1]
@@ -120,7 +124,7 @@ def percentile_ci(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np
         pos = q / 100 * (n - 1)
         below = int(np.floor(pos))
         above, t = min(below + 1, n - 1), pos - below
-        a, b = ordered[:, below], ordered[:, above]
+        a, b = ordered[:, below].astype(np.float64), ordered[:, above].astype(np.float64)
         ends.append(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))  # numpy's _lerp
     return ends[0], ends[1]
 
