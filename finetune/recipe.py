@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from rolebench_eval.fileio import load_yaml
+from rolebench_eval.fileio import load_yaml, yaml_loader
 
 from .args import RecipeError, RoleBenchArguments, check_settings
 
@@ -89,7 +89,7 @@ def key_lines(path: str | os.PathLike | None) -> dict[str, int]:
     if path is None:
         return {}
     try:
-        node = yaml.compose(Path(path).read_text(encoding="utf-8"))
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml_loader())
     except (OSError, yaml.YAMLError):
         return {}
     if not isinstance(node, yaml.MappingNode):

@@ -146,7 +146,7 @@ def load_schema(path: str | Path | None = None) -> Schema:
     """Read and check a schema YAML (the packaged ``schema.yaml`` by default)."""
     path = Path(path) if path is not None else SCHEMA_PATH
     with path.open(encoding="utf-8") as handle:
-        raw = load_yaml(handle.read())
+        raw = load_yaml(handle)
     tasks = _tasks()
     columns = tuple(_column(entry, path, i) for i, entry in enumerate(raw["columns"]))
     keys = [c.key for c in columns]

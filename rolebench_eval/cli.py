@@ -227,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["run"]:  # lm_eval parses its own flags (argparse's REMAINDER would not take them)
             return _run(argparse.Namespace(lm_eval_args=argv[1:]))
-        parser = build_parser(_verb(argv) if _verb(argv) in PLUGGED_VERBS else None)
-        args = parser.parse_args(argv if _verb(argv) in FOREIGN_FLAGS else one_spelling(argv))
+        verb = _verb(argv)
+        parser = build_parser(verb if argv[:1] == [verb] and verb in PLUGGED_VERBS else None)  # not `--help verb`
+        args = parser.parse_args(argv if verb in FOREIGN_FLAGS else one_spelling(argv))
         debug = debug or args.debug
         if not hasattr(args, "func"):
             parser.print_help()

@@ -34,7 +34,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
 from rolebench_eval.errors import CouldNotWrite, InputError
 
@@ -187,11 +187,14 @@ def yaml_loader():
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml(text: str | bytes) -> Any:
-    """``yaml.safe_load`` through :func:`yaml_loader` (raises ``yaml.YAMLError``)."""
+def load_yaml(text: str | bytes | IO) -> Any:
+    """``yaml.safe_load`` through :func:`yaml_loader` (raises ``yaml.YAMLError``; a stream's name is in its marks)."""
     import yaml
 
-    return yaml.load(text, Loader=yaml_loader())
+    try:
+        return yaml.load(text, Loader=yaml_loader())
+    except UnicodeEncodeError:  # libyaml reads UTF-8: a lone surrogate (from argv) is the pure loader's error to name
+        return yaml.load(text, Loader=yaml.SafeLoader)
 
 
 def ensure_writable(folder: str | os.PathLike, what: str, create: bool = True) -> Path:

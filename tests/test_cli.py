@@ -39,8 +39,9 @@ def test_a_verb_imports_only_its_own_module():
             "print(sorted(m for m in set(c.PLUGGED_VERBS.values()) | {'rolebench_eval.llm.batch'} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['rolebench_eval.leaderboard.cli']"
-    listed = cli("--help").stdout
-    assert all(verb in listed for verb in cli_module.PLUGGED_VERBS)
+    for argv in (["--help"], ["--help", "judge"], ["-h", "leaderboard"]):  # help before a verb is the whole help
+        listed = cli(*argv).stdout
+        assert all(verb in listed for verb in cli_module.PLUGGED_VERBS), argv
 
 
 def test_data_check_ok_and_broken(tmp_path, fixture_data_dir):

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from rolebench_eval.errors import InputError
-from rolebench_eval.fileio import atomic_handle, read_json, read_jsonl, write_atomic, write_json_atomic, write_jsonl
+from rolebench_eval.fileio import (atomic_handle, load_yaml, read_json, read_jsonl, write_atomic, write_json_atomic,
+                                   write_jsonl)
 
 
 def test_written_rows_hold_no_raw_line_separator_and_read_back(tmp_path):
@@ -66,3 +67,19 @@ def test_a_lone_surrogate_is_written_as_its_escape_and_reads_back(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == value
     write_atomic(tmp_path / "a.html", "<p>\udc80</p>")
     assert (tmp_path / "a.html").read_text(encoding="utf-8") == "<p>\\udc80</p>"
+
+
+def test_load_yaml_reads_what_safe_load_reads_and_names_a_lone_surrogate(tmp_path):
+    """libyaml where PyYAML has it: the same documents; text with a lone surrogate (a non-UTF-8 byte in argv),
+    which libyaml cannot take, is the pure loader's YAMLError, as before."""
+    import yaml
+
+    text = "a: 1\nb: [x, 'y', {c: null}]\nd: |\n  two\n  lines\ne: 2026-01-01\nf: 1.5e3\ng: ~\n"
+    assert load_yaml(text) == yaml.safe_load(text)
+    path = tmp_path / "f.yaml"
+    path.write_text("a: [1\n", encoding="utf-8")
+    with path.open(encoding="utf-8") as handle, pytest.raises(yaml.YAMLError) as err:
+        load_yaml(handle)
+    assert "f.yaml" in str(err.value)  # a stream's marks name its file
+    with pytest.raises(yaml.YAMLError, match="unacceptable character"):
+        load_yaml("path: /d/caf\udce9.jsonl")

@@ -101,7 +101,7 @@ def test_a_file_read_in_chunks_of_lines_reads_as_one_chunk(monkeypatch, tmp_path
     assert all(np.array_equal(got.metrics[m], whole.metrics[m], equal_nan=True) for m in ALL)
     assert [got.role_names[c] for c in got.roles] == [whole.role_names[c] for c in whole.roles]
     records = _lines(path)
-    assert got.types.tolist() == [scores_types(r) for r in records] == whole.types.tolist()
+    assert got.types.tolist() == [_scores_types(r) for r in records] == whole.types.tolist()
     assert got.offsets.tolist() == whole.offsets.tolist() and got.lines.tolist() == list(range(1, 13))
     text = path.read_text(encoding="utf-8")
     bad = tmp_path / path.name
@@ -115,7 +115,7 @@ def test_a_file_read_in_chunks_of_lines_reads_as_one_chunk(monkeypatch, tmp_path
     assert err.value.line == 12 and "truncated" in str(err.value)
 
 
-def scores_types(record: dict) -> int:
+def _scores_types(record: dict) -> int:
     return sum(outputs.TYPE_BITS[t] for t in record["doc"]["type"])
 
 

@@ -138,7 +138,6 @@ def _decode_chunks(path: Path, decoder) -> tuple[list, Any] | None:
             ends_of.append(ends + base)
             base, done, held = base + cut, done + ends.size, held - cut
             buffer[:held] = buffer[cut:cut + held]
-            del view, buf
     if held:  # lm-eval ends every line with a newline: the write was cut off
         raise InputError(path, done + 1, None, "last line has no newline; truncated file?")
     return rows, (np.concatenate(ends_of) if ends_of else np.zeros(0, np.int64))
