@@ -181,12 +181,17 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder, for lm_eval --include_path")
     tasks_dir.set_defaults(func=_tasks_dir)
 
+    _plug(sub, verb)
+    return parser
+
+
+def _plug(sub, verb: str | None) -> None:
+    """Register the plugged verb ``verb`` (None: every one) on the subparsers ``sub``."""
     modules = dict.fromkeys(module for name, module in PLUGGED_VERBS.items() if verb in (None, name))
     for module in modules:
         importlib.import_module(module).register(sub)
     if missing := [name for name, module in PLUGGED_VERBS.items() if module in modules and name not in sub.choices]:
         raise RuntimeError(f"PLUGGED_VERBS: no module registered {', '.join(missing)}")
-    return parser
 
 
 def sub_verbs(argv: list[str]) -> list[str]:
