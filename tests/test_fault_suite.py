@@ -309,13 +309,16 @@ def test_ctrl_c(verb, moment, ctx_for, tmp_path):
 
 
 def _before_our_code(code: int, err: str) -> bool:
-    """Killed by SIGINT (-2) while the interpreter itself started: no frame of the traceback is a file of the
-    package (the console script pip writes, importlib, site are not). A loaded machine can take longer than
-    the sweep's first moments to get there; this one case is Python's own (rolebench_eval/__main__.py)."""
+    """Stopped by the SIGINT while the interpreter itself started: killed by it (-2), or, while ``site`` ran
+    (the editable install's path hook, .pth files), Python's "Fatal Python error: init_import_site" (exit 1);
+    and no frame of the traceback is a file of the package (the console script pip writes, importlib, site are
+    not). A loaded machine can take longer than the sweep's first moments to get there; this one case is
+    Python's own (rolebench_eval/__main__.py)."""
     frames = [line.split('"')[1] for line in err.splitlines() if line.strip().startswith('File "')]
     ours = [f for f in frames if f.endswith(".py") and ("/rolebench_eval/" in f or (
         Path(f).is_relative_to(REPO) and not Path(f).is_relative_to(Path(sys.prefix))))]
-    return code == -signal.SIGINT and "KeyboardInterrupt" in err and bool(frames) and not ours
+    in_start = code == -signal.SIGINT or (code == 1 and "Fatal Python error: init_import_site" in err)
+    return in_start and "KeyboardInterrupt" in err and bool(frames) and not ours
 
 
 def test_ctrl_c_at_any_moment_is_done_or_one_line_never_a_traceback_or_a_kill(ctx_for, tmp_path):
