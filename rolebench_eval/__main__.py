@@ -7,13 +7,12 @@ the command has finished and said so, a Ctrl-C while Python tears down is ignore
 finished command into one killed by a signal, with no line.
 """
 
-import signal
-import sys
+import sys  # already imported by the interpreter: nothing runs here before the ``try`` below
 
 
 def main() -> int:
     """Import the CLI and run it; returns its exit status."""
-    try:
+    try:  # everything, ``signal`` included (its import builds enums: milliseconds a Ctrl-C can land in)
         from rolebench_eval.cli import main as cli_main
     except KeyboardInterrupt:
         if "--debug" in sys.argv:  # as the CLI does: the traceback, on request
@@ -24,6 +23,8 @@ def main() -> int:
         print(f"\nrolebench-eval {verb}: {INTERRUPTED_STARTING}", file=sys.stderr)
         return EXIT_INTERRUPTED
     code = cli_main()
+    import signal  # imported by the CLI already
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # finished: see the module docstring
     return code
 

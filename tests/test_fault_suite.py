@@ -309,15 +309,18 @@ def test_ctrl_c(verb, moment, ctx_for, tmp_path):
 
 
 def _before_our_code(code: int, err: str) -> bool:
-    """Stopped by the SIGINT while the interpreter itself started: killed by it (-2), or, while ``site`` ran
-    (the editable install's path hook, .pth files), Python's "Fatal Python error: init_import_site" (exit 1);
+    """Stopped by the SIGINT while the interpreter itself started: killed by it (-2) with nothing said (before
+    Python put its handler in place) or with a traceback, or, in one of its start's steps (the standard streams'
+    codecs; ``site``, with the editable install's path hook), Python's "Fatal Python error: init_..." (exit 1);
     and no frame of the traceback is a file of the package (the console script pip writes, importlib, site are
     not). A loaded machine can take longer than the sweep's first moments to get there; this one case is
-    Python's own (rolebench_eval/__main__.py)."""
+    Python's own (rolebench_eval/__main__.py imports nothing before it catches a Ctrl-C)."""
+    if code == -signal.SIGINT and not err.strip():
+        return True
     frames = [line.split('"')[1] for line in err.splitlines() if line.strip().startswith('File "')]
     ours = [f for f in frames if f.endswith(".py") and ("/rolebench_eval/" in f or (
         Path(f).is_relative_to(REPO) and not Path(f).is_relative_to(Path(sys.prefix))))]
-    in_start = code == -signal.SIGINT or (code == 1 and "Fatal Python error: init_import_site" in err)
+    in_start = code == -signal.SIGINT or (code == 1 and "Fatal Python error: init_" in err)  # its start's steps
     return in_start and "KeyboardInterrupt" in err and bool(frames) and not ours
 
 
