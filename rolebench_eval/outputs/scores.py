@@ -98,7 +98,7 @@ def _one_object_per_line(buf, starts, ends) -> bool:
 
 
 def _decode_chunks(path: Path, decoder) -> tuple[list, Any] | None:
-    """Every line decoded, a chunk of whole lines per ``decode_lines`` call, and each line's end offset.
+    """Every line decoded, a chunk of whole lines per ``decode_lines`` call, and each line's byte offset.
 
     None when a chunk is not one object per line or does not decode: the caller then reads the
     file line by line, to name the bad line. Raises OSError, and :class:`InputError` when the
@@ -108,8 +108,8 @@ def _decode_chunks(path: Path, decoder) -> tuple[list, Any] | None:
     import numpy as np
 
     rows: list = []
-    ends_of: list = []
-    size, held, base, done = CHUNK, 0, 0, 0  # bytes in the buffer; file offset of its first; lines so far
+    starts_of: list = []
+    size, held, base = CHUNK, 0, 0  # the buffer's size, the bytes in it, the file offset of its first
     buffer = bytearray(size)
     with path.open("rb", buffering=0) as handle:
         while True:
@@ -135,12 +135,17 @@ def _decode_chunks(path: Path, decoder) -> tuple[list, Any] | None:
             if len(chunk) != ends.size:
                 return None
             rows.extend(chunk)
-            ends_of.append(ends + base)
-            base, done, held = base + cut, done + ends.size, held - cut
+            starts_of.append(starts + base)
+            base, held = base + cut, held - cut
             buffer[:held] = buffer[cut:cut + held]
-    if held:  # lm-eval ends every line with a newline: the write was cut off
-        raise InputError(path, done + 1, None, "last line has no newline; truncated file?")
-    return rows, (np.concatenate(ends_of) if ends_of else np.zeros(0, np.int64))
+    if held:
+        raise _cut_off(path, len(rows) + 1)  # every line so far decoded, one row each
+    return rows, (np.concatenate(starts_of) if starts_of else np.zeros(0, np.int64))
+
+
+def _cut_off(path: Path, line: int) -> InputError:
+    """lm-eval ends every line with a newline: a last line without one is a write that was cut off."""
+    return InputError(path, line, None, "last line has no newline; truncated file?")
 
 
 def _decode_each_line(path: Path, decoder, metrics: Sequence[str]) -> tuple[list, Any, Any]:
@@ -151,7 +156,7 @@ def _decode_each_line(path: Path, decoder, metrics: Sequence[str]) -> tuple[list
 
     data = path.read_bytes()
     if data and data[-1] != 0x0A:  # checked first, as the chunks do: a cut-off write, not a bad line
-        raise InputError(path, data.count(b"\n") + 1, None, "last line has no newline; truncated file?")
+        raise _cut_off(path, data.count(b"\n") + 1)
     rows, numbers, starts, offset = [], [], [], 0
     decode = lenient_decode(decoder.decode)
     for number, raw in enumerate(data.split(b"\n")[:-1] if data else [], start=1):
@@ -207,9 +212,8 @@ def read_scores(path: str | os.PathLike, metrics: Sequence[str]) -> Scores:
         if got is None:
             rows, offsets, numbers = _decode_each_line(path, decoder, metrics)
         else:
-            rows, ends = got
-            offsets = np.concatenate((np.zeros(1, np.int64), ends[:-1] + 1)) if ends.size else ends
-            numbers = np.arange(1, ends.size + 1, dtype=np.int64)
+            rows, offsets = got
+            numbers = np.arange(1, offsets.size + 1, dtype=np.int64)
         scores = _columns(rows, metrics, np)
     except OSError as err:
         raise InputError(path, None, None, f"cannot read samples file: {err.strerror}") from None
